@@ -1,0 +1,3 @@
+def pharmacy(request):
+    membership = getattr(request, "membership", None)
+    return {"membership": membership if membership else None}

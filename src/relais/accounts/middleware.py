@@ -1,0 +1,30 @@
+from relais.accounts.models import Membership
+
+
+def current_membership(request) -> Membership | None:
+    if not request.user.is_authenticated:
+        return None
+    pharmacy_id = request.session.get("pharmacy_id")
+    if not pharmacy_id:
+        return None
+    return (
+        Membership.objects.select_related("pharmacy")
+        .filter(user=request.user, pharmacy_id=pharmacy_id, user__is_active=True)
+        .first()
+    )
+
+
+class PharmacyMiddleware:
+    """Sets request.membership and request.pharmacy from the session's pharmacy.
+
+    The membership is read again on every request, so a removed member or a suspended
+    pharmacy loses access at once.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.membership = current_membership(request)
+        request.pharmacy = request.membership.pharmacy if request.membership else None
+        return self.get_response(request)

@@ -1,0 +1,48 @@
+"""Login lockout: after too many failures an account, and separately a source address,
+is locked for a while. Counts live in the database so all processes share them."""
+
+import hashlib
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from relais.accounts.models import LoginThrottle
+
+
+def throttle_keys(email: str, address: str) -> list[str]:
+    # Keys are hashed: the table must not become a list of e-mail addresses.
+    raw = [f"account:{email.strip().lower()}", f"source:{address}"]
+    return [hashlib.sha256(k.encode()).hexdigest() for k in raw]
+
+
+def locked_until(keys: list[str]) -> datetime | None:
+    now = timezone.now()
+    until = (
+        LoginThrottle.objects.filter(key__in=keys, locked_until__gt=now)
+        .order_by("-locked_until")
+        .values_list("locked_until", flat=True)
+        .first()
+    )
+    return until
+
+
+def record_failure(keys: list[str]) -> None:
+    now = timezone.now()
+    window = timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
+    with transaction.atomic():
+        for key in keys:
+            row, _ = LoginThrottle.objects.select_for_update().get_or_create(key=key)
+            if row.first_failure_at is None or row.first_failure_at < now - window:
+                row.failures, row.first_failure_at = 0, now
+            row.failures += 1
+            if row.failures >= settings.LOGIN_MAX_FAILURES:
+                row.locked_until = now + window
+                row.failures, row.first_failure_at = 0, None
+            row.save()
+
+
+def clear_account(keys: list[str]) -> None:
+    """A successful login resets the account's counter (not the source's)."""
+    LoginThrottle.objects.filter(key=keys[0]).delete()

@@ -1,0 +1,72 @@
+from django.contrib import auth
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.http import require_POST
+from django_otp import login as otp_login
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from relais.accounts import throttle
+from relais.accounts.forms import LoginForm
+from relais.audit.events import client_address, record
+
+
+def verify_totp(user, token: str) -> TOTPDevice | None:
+    for device in TOTPDevice.objects.devices_for_user(user, confirmed=True):
+        if device.verify_token(token):
+            return device
+    return None
+
+
+@never_cache
+@csrf_protect
+def login(request):
+    form = LoginForm(request.POST or None)
+    error = None
+    if request.method == "POST" and form.is_valid():
+        email = form.cleaned_data["email"]
+        keys = throttle.throttle_keys(email, client_address(request))
+        until = throttle.locked_until(keys)
+        if until is None:
+            user = auth.authenticate(
+                request, username=email.lower(), password=form.cleaned_data["password"]
+            )
+            device = verify_totp(user, form.cleaned_data["otp_token"]) if user else None
+            if device is not None:
+                return finish_login(request, user, device, keys)
+            throttle.record_failure(keys)
+            record("login.failed", request=request, actor=user)
+            until = throttle.locked_until(keys)
+        if until is not None:
+            local = timezone.localtime(until)
+            error = _("Too many failed attempts. Try again after %(time)s.") % {
+                "time": formats.time_format(local, "H:i")
+            }
+        else:
+            # One message for every failure: it must not tell which factor was wrong.
+            error = _("E-mail, password or authenticator code is incorrect.")
+    return render(request, "accounts/login.html", {"form": form, "error": error})
+
+
+def finish_login(request, user, device, keys):
+    throttle.clear_account(keys)
+    auth.login(request, user)  # rotates the session key: no session fixation
+    otp_login(request, device)
+    membership = user.memberships.select_related("pharmacy").order_by("created_at").first()
+    if membership is not None:
+        request.session["pharmacy_id"] = str(membership.pharmacy_id)
+    record(
+        "login.succeeded", request=request, actor=user, pharmacy=membership and membership.pharmacy
+    )
+    return redirect("screening:day")
+
+
+@require_POST
+@login_required
+def logout(request):
+    record("logout", request=request)
+    auth.logout(request)
+    return redirect("accounts:login")

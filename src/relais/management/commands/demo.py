@@ -1,0 +1,61 @@
+"""`relais demo`: set up and run the whole system on this machine, in demo mode."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+
+def processes(port: str) -> dict[str, list[str]]:
+    python = sys.executable
+    return {
+        "web": [
+            python, "-m", "gunicorn", "relais.wsgi", "--bind", f"127.0.0.1:{port}",
+            "--workers", "2", "--access-logfile", "-", "--access-logformat",
+            '%(h)s "%(m)s %(U)s" %(s)s %(M)sms',
+        ],
+    }  # fmt: skip
+
+
+class Command(BaseCommand):
+    help = "Demo mode: migrate, create the demo accounts, and run every process."
+
+    def handle(self, *args, **options):
+        if not settings.DEMO:
+            raise CommandError("`relais demo` runs only in demo mode (RELAIS_DEMO=1).")
+        port = os.environ.get("RELAIS_PORT", "8000")
+        call_command("migrate", verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        call_command("demo-accounts")
+        # Our own fixed command lines, no user input.
+        children = {name: subprocess.Popen(argv) for name, argv in processes(port).items()}  # noqa: S603
+        self.stdout.write(f"Relais is running at http://127.0.0.1:{port}/ (Ctrl-C to stop)")
+        stop = False
+
+        def request_stop(signum, frame):
+            nonlocal stop
+            stop = True
+
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
+        try:
+            while not stop:
+                for name, child in children.items():
+                    if child.poll() is not None:
+                        self.stderr.write(f"{name} exited with code {child.returncode}")
+                        stop = True
+                time.sleep(0.5)
+        finally:
+            for child in children.values():
+                if child.poll() is None:
+                    child.terminate()
+            for child in children.values():
+                try:
+                    child.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    child.kill()

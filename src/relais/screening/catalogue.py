@@ -1,0 +1,106 @@
+"""The test catalogue, as data: what a pharmacy can perform, with its standard codes.
+
+LOINC codes name the observation; SNOMED CT codes name the result and the specimen.
+"""
+
+from dataclasses import dataclass
+
+from django.utils.translation import gettext_lazy as _
+
+
+@dataclass(frozen=True)
+class TestKind:
+    code: str
+    label: str
+    loinc: str
+    loinc_display: str
+    specimens: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Coded:
+    code: str
+    label: str
+    snomed: str
+    snomed_display: str
+
+
+TEST_KINDS: dict[str, TestKind] = {
+    kind.code: kind
+    for kind in [
+        TestKind(
+            "sars_cov_2_antigen",
+            _("SARS-CoV-2 antigen (rapid test)"),
+            "94558-4",
+            "SARS-CoV-2 (COVID-19) Ag [Presence] in Respiratory specimen by Rapid immunoassay",
+            ("nasopharyngeal_swab", "nasal_swab"),
+        ),
+        TestKind(
+            "sars_cov_2_rt_pcr",
+            _("SARS-CoV-2 RT-PCR"),
+            "94500-6",
+            "SARS-CoV-2 (COVID-19) RNA [Presence] in Respiratory specimen by NAA with probe "
+            "detection",
+            ("nasopharyngeal_swab", "nasal_swab", "saliva"),
+        ),
+        TestKind(
+            "influenza_a_antigen",
+            _("Influenza A antigen (rapid test)"),
+            "80382-5",
+            "Influenza virus A Ag [Presence] in Upper respiratory specimen by Rapid immunoassay",
+            ("nasopharyngeal_swab", "nasal_swab"),
+        ),
+        TestKind(
+            "influenza_b_antigen",
+            _("Influenza B antigen (rapid test)"),
+            "80383-3",
+            "Influenza virus B Ag [Presence] in Upper respiratory specimen by Rapid immunoassay",
+            ("nasopharyngeal_swab", "nasal_swab"),
+        ),
+        TestKind(
+            "rsv_antigen",
+            _("RSV antigen (rapid test)"),
+            "72885-7",
+            "Respiratory syncytial virus Ag [Presence] in Nasopharynx by Rapid immunoassay",
+            ("nasopharyngeal_swab",),
+        ),
+        TestKind(
+            "strep_a_antigen",
+            _("Group A streptococcus antigen (rapid test)"),
+            "78012-2",
+            "Streptococcus pyogenes Ag [Presence] in Throat by Rapid immunoassay",
+            ("throat_swab",),
+        ),
+    ]
+}
+
+RESULTS: dict[str, Coded] = {
+    r.code: r
+    for r in [
+        Coded("positive", _("positive"), "260373001", "Detected"),
+        Coded("negative", _("negative"), "260415000", "Not detected"),
+        Coded("invalid", _("invalid"), "419984006", "Inconclusive"),
+    ]
+}
+
+SPECIMENS: dict[str, Coded] = {
+    s.code: s
+    for s in [
+        Coded("nasopharyngeal_swab", _("nasopharyngeal swab"), "258500001", "Nasopharyngeal swab"),
+        Coded("nasal_swab", _("nasal swab"), "445297001", "Swab of internal nose"),
+        Coded("throat_swab", _("throat swab"), "258529004", "Throat swab"),
+        Coded("saliva", _("saliva"), "258560004", "Oral saliva sample"),
+    ]
+}
+
+
+def kind_choices():
+    return [(k.code, k.label) for k in TEST_KINDS.values()]
+
+
+def result_choices():
+    return [(r.code, r.label) for r in RESULTS.values()]
+
+
+def specimen_choices():
+    return [(s.code, s.label) for s in SPECIMENS.values()]

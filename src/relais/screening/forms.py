@@ -1,0 +1,178 @@
+"""Forms for patients and tests. The API and the CSV import use these same forms,
+so every entry point applies one set of rules."""
+
+import re
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from relais.screening import catalogue, validation
+from relais.screening.models import Sex
+
+BIRTHPLACE_RE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
+POSTAL_CODE_RE = re.compile(r"^\d{5}$")
+
+
+class PatientForm(forms.Form):
+    birth_name = forms.CharField(label=_("Birth name"), max_length=100)
+    used_name = forms.CharField(label=_("Used name"), max_length=100, required=False)
+    given_names = forms.CharField(label=_("Given names"), max_length=100)
+    birth_date = forms.DateField(
+        label=_("Birth date"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    sex = forms.ChoiceField(label=_("Sex"), choices=Sex.choices)
+    birthplace_code = forms.CharField(
+        label=_("Birthplace (INSEE code)"),
+        max_length=5,
+        required=False,
+        help_text=_("5 characters; 99xxx for a birth abroad."),
+    )
+    nir = forms.CharField(label=_("Social security number (NIR)"), max_length=21, required=False)
+    address = forms.CharField(label=_("Address"), max_length=200, required=False)
+    postal_code = forms.CharField(label=_("Postal code"), max_length=5, required=False)
+    city = forms.CharField(label=_("City"), max_length=100, required=False)
+    phone = forms.CharField(label=_("Mobile phone"), max_length=30, required=False)
+    email = forms.CharField(label=_("E-mail"), max_length=254, required=False)
+
+    def clean_birth_name(self):
+        return validation.clean_person_name(self.cleaned_data["birth_name"])
+
+    def clean_used_name(self):
+        value = self.cleaned_data["used_name"]
+        return validation.clean_person_name(value) if value else ""
+
+    def clean_given_names(self):
+        return validation.clean_person_name(self.cleaned_data["given_names"])
+
+    def clean_birth_date(self):
+        value = self.cleaned_data["birth_date"]
+        validation.check_birth_date(value)
+        return value
+
+    def clean_birthplace_code(self):
+        value = self.cleaned_data["birthplace_code"].strip().upper()
+        if value and not BIRTHPLACE_RE.match(value):
+            raise ValidationError(
+                _("A birthplace code has 5 characters (digits, or 2A/2B then 3 digits)."),
+                code="birthplace",
+            )
+        return value
+
+    def clean_nir(self):
+        value = self.cleaned_data["nir"]
+        return validation.normalise_nir(value) if value.strip() else ""
+
+    def clean_postal_code(self):
+        value = self.cleaned_data["postal_code"].strip()
+        if value and not POSTAL_CODE_RE.match(value):
+            raise ValidationError(_("A postal code has 5 digits."), code="postal_code")
+        return value
+
+    def clean_phone(self):
+        value = self.cleaned_data["phone"]
+        return validation.normalise_phone(value) if value.strip() else ""
+
+    def clean_email(self):
+        value = self.cleaned_data["email"]
+        return validation.normalise_email(value) if value.strip() else ""
+
+    def clean(self):
+        data = super().clean()
+        nir, sex, birth_date = data.get("nir"), data.get("sex"), data.get("birth_date")
+        if nir and sex and birth_date:
+            try:
+                validation.check_nir_consistency(nir, sex, birth_date)
+            except ValidationError as error:
+                self.add_error("nir", error)
+        return data
+
+
+class ScreeningTestForm(forms.Form):
+    kind = forms.ChoiceField(label=_("Test"), choices=catalogue.kind_choices)
+    device = forms.CharField(
+        label=_("Device (brand and reference)"), max_length=120, required=False
+    )
+    specimen = forms.ChoiceField(label=_("Specimen"), choices=catalogue.specimen_choices)
+    sampled_at = forms.DateTimeField(
+        label=_("Sampled at"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    result = forms.ChoiceField(
+        label=_("Result"), choices=catalogue.result_choices, widget=forms.RadioSelect
+    )
+    symptoms = forms.BooleanField(label=_("Symptoms"), required=False)
+    symptom_onset = forms.DateField(
+        label=_("Symptom onset"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    consent_transmission = forms.BooleanField(
+        label=_("The patient was informed of the transmission to SI-DEP"), required=False
+    )
+
+    def __init__(self, *args, birth_date=None, **kwargs):
+        self.birth_date = birth_date
+        super().__init__(*args, **kwargs)
+
+    def clean(self):
+        data = super().clean()
+        kind, specimen = data.get("kind"), data.get("specimen")
+        if kind and specimen and specimen not in catalogue.TEST_KINDS[kind].specimens:
+            self.add_error(
+                "specimen",
+                ValidationError(
+                    _("This specimen cannot be used for this test."), code="specimen_kind"
+                ),
+            )
+        sampled_at = data.get("sampled_at")
+        if sampled_at and self.birth_date:
+            try:
+                validation.check_sampled_at(sampled_at, self.birth_date)
+            except ValidationError as error:
+                self.add_error("sampled_at", error)
+        onset = data.get("symptom_onset")
+        if data.get("symptoms") and not onset:
+            self.add_error(
+                "symptom_onset",
+                ValidationError(_("Give the date the symptoms began."), code="onset_required"),
+            )
+        if onset and not data.get("symptoms"):
+            data["symptom_onset"] = None
+        elif onset:
+            if onset > timezone.localdate():
+                self.add_error(
+                    "symptom_onset",
+                    ValidationError(_("This date is in the future."), code="onset_future"),
+                )
+            elif self.birth_date and onset < self.birth_date:
+                self.add_error(
+                    "symptom_onset",
+                    ValidationError(
+                        _("Symptoms cannot begin before the birth date."), code="onset_birth"
+                    ),
+                )
+        return data
+
+
+class PatientSearchForm(forms.Form):
+    nir = forms.CharField(label=_("NIR"), max_length=21, required=False)
+    birth_name = forms.CharField(label=_("Birth name"), max_length=100, required=False)
+    birth_date = forms.DateField(
+        label=_("Birth date"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def clean_nir(self):
+        value = self.cleaned_data["nir"]
+        return validation.normalise_nir(value) if value.strip() else ""
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        if not data.get("nir") and not (data.get("birth_name") and data.get("birth_date")):
+            raise ValidationError(
+                _("Enter an NIR, or a birth name and a birth date."), code="search_criteria"
+            )
+        return data

@@ -1,0 +1,106 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from relais.accounts.models import Pharmacy
+from relais.accounts.scoping import PharmacyScopedQuerySet
+from relais.crypto.blind_index import blind_index
+from relais.crypto.fields import EncryptedDateField, EncryptedTextField
+from relais.screening import catalogue
+from relais.screening.validation import normalise_name
+
+NIR_INDEX = "patient.nir"
+IDENTITY_INDEX = "patient.birth_name+birth_date"
+
+
+class Sex(models.TextChoices):
+    MALE = "M", _("male")
+    FEMALE = "F", _("female")
+    UNKNOWN = "U", _("unknown")
+
+
+class Patient(models.Model):
+    """A person tested at one pharmacy. Every identity trait is encrypted."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    pharmacy = models.ForeignKey(Pharmacy, on_delete=models.PROTECT, related_name="patients")
+    birth_name = EncryptedTextField()
+    used_name = EncryptedTextField()
+    given_names = EncryptedTextField()
+    birth_date = EncryptedDateField()
+    sex = EncryptedTextField()
+    birthplace_code = EncryptedTextField()
+    nir = EncryptedTextField()
+    address = EncryptedTextField()
+    postal_code = EncryptedTextField()
+    city = EncryptedTextField()
+    phone = EncryptedTextField()
+    email = EncryptedTextField()
+    nir_index = models.CharField(max_length=64, blank=True, db_index=True)
+    identity_index = models.CharField(max_length=64, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+
+    objects = PharmacyScopedQuerySet.as_manager()
+
+    def __str__(self):
+        return f"Patient {self.pk}"
+
+    def save(self, *args, **kwargs):
+        self.refresh_indexes()
+        super().save(*args, **kwargs)
+
+    def refresh_indexes(self) -> None:
+        scope = str(self.pharmacy_id)
+        self.nir_index = blind_index(NIR_INDEX, scope, self.nir) if self.nir else ""
+        self.identity_index = blind_index(
+            IDENTITY_INDEX, scope, identity_key(self.birth_name, self.birth_date)
+        )
+
+    @property
+    def display_name(self) -> str:
+        return f"{(self.used_name or self.birth_name).upper()} {self.given_names}"
+
+
+def identity_key(birth_name: str, birth_date) -> str:
+    return f"{normalise_name(birth_name)}|{birth_date.isoformat()}"
+
+
+class ScreeningTest(models.Model):
+    class Result(models.TextChoices):
+        POSITIVE = "positive", _("positive")
+        NEGATIVE = "negative", _("negative")
+        INVALID = "invalid", _("invalid")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    pharmacy = models.ForeignKey(Pharmacy, on_delete=models.PROTECT, related_name="tests")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="tests")
+    kind = models.CharField(max_length=40, choices=catalogue.kind_choices())
+    device = models.CharField(max_length=120, blank=True)
+    specimen = models.CharField(max_length=40, choices=catalogue.specimen_choices())
+    sampled_at = models.DateTimeField(db_index=True)
+    result = models.CharField(max_length=16, choices=Result.choices)
+    symptoms = models.BooleanField(default=False)
+    symptom_onset = models.DateField(null=True, blank=True)
+    consent_transmission = models.BooleanField()
+    performed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = PharmacyScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-sampled_at"]
+        indexes = [models.Index(fields=["pharmacy", "sampled_at"])]
+
+    def __str__(self):
+        return f"Test {self.pk}"
+
+    @property
+    def kind_info(self) -> catalogue.TestKind:
+        return catalogue.TEST_KINDS[self.kind]

@@ -1,0 +1,200 @@
+"""All configuration comes from RELAIS_* environment variables (see the README's table).
+
+Defaults are the secure ones. Demo mode (RELAIS_DEMO=1) is the only mode that invents
+secrets, and it keeps them under var/ with mode 0600; any other mode refuses to start
+without them.
+"""
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+from relais.env import env_bool, env_int, env_list, env_str, read_or_create_secret
+
+BASE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = BASE_DIR.parent.parent
+
+DEMO = env_bool("RELAIS_DEMO", False)
+DEBUG = env_bool("RELAIS_DEBUG", False)
+VAR_DIR = Path(env_str("RELAIS_VAR_DIR", str(PROJECT_DIR / "var"))).resolve()
+
+# --- Secrets -----------------------------------------------------------------------------
+MIN_SECRET_KEY_LENGTH = 50
+if DEMO:
+    SECRET_KEY = env_str("RELAIS_SECRET_KEY") or read_or_create_secret(VAR_DIR / "secret_key")
+else:
+    SECRET_KEY = env_str("RELAIS_SECRET_KEY")
+    secret_key_file = env_str("RELAIS_SECRET_KEY_FILE")
+    if not SECRET_KEY and secret_key_file:
+        SECRET_KEY = Path(secret_key_file).read_text().strip()
+    if not SECRET_KEY:
+        raise ImproperlyConfigured(
+            "RELAIS_SECRET_KEY or RELAIS_SECRET_KEY_FILE is required (or RELAIS_DEMO=1)."
+        )
+    if len(SECRET_KEY) < MIN_SECRET_KEY_LENGTH or len(set(SECRET_KEY)) < 10:
+        raise ImproperlyConfigured(
+            f"RELAIS_SECRET_KEY is too weak: use {MIN_SECRET_KEY_LENGTH}+ random characters."
+        )
+
+# The Tink keyset file (field encryption + blind-index keys). Demo mode creates it.
+KEYSET_FILE = Path(env_str("RELAIS_KEYSET_FILE", str(VAR_DIR / "keyset.json")))
+# Optional key-encryption keyset (Tink JSON) that wraps the keyset file at rest.
+KEYSET_WRAPPING_KEY_FILE = env_str("RELAIS_KEYSET_WRAPPING_KEY_FILE")
+if not DEMO and not KEYSET_FILE.exists():
+    raise ImproperlyConfigured(
+        f"The keyset file {KEYSET_FILE} does not exist. Create it with "
+        "`relais keys init` and set RELAIS_KEYSET_FILE (or use RELAIS_DEMO=1)."
+    )
+
+# --- Hosts and HTTP -------------------------------------------------------------------
+ALLOWED_HOSTS = env_list("RELAIS_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env_list("RELAIS_CSRF_TRUSTED_ORIGINS", [])
+HTTPS = env_bool("RELAIS_HTTPS", not DEMO)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
+SECURE_SSL_REDIRECT = HTTPS and env_bool("RELAIS_SSL_REDIRECT", True)
+SECURE_HSTS_SECONDS = 63072000 if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("RELAIS_MAX_REQUEST_BYTES", 2 * 1024 * 1024)
+FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
+
+# --- Sessions and login -----------------------------------------------------------------
+# Counter computers are shared: a session dies after this many idle minutes.
+SESSION_IDLE_MINUTES = env_int("RELAIS_SESSION_IDLE_MINUTES", 15)
+SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+LOGIN_MAX_FAILURES = env_int("RELAIS_LOGIN_MAX_FAILURES", 5)
+LOGIN_LOCKOUT_MINUTES = env_int("RELAIS_LOGIN_LOCKOUT_MINUTES", 15)
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "screening:day"
+
+AUTH_USER_MODEL = "accounts.User"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.Argon2PasswordHasher"]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+OTP_TOTP_ISSUER = "Relais"
+
+# --- Applications -----------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "relais",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "relais.crypto",
+    "relais.audit",
+    "relais.accounts",
+    "relais.screening",
+]
+
+MIDDLEWARE = [
+    "relais.audit.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "relais.accounts.middleware.PharmacyMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "relais.urls"
+WSGI_APPLICATION = "relais.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "relais.accounts.context_processors.pharmacy",
+            ],
+        },
+    }
+]
+
+# --- Database ---------------------------------------------------------------------------
+DATABASE_URL = env_str("RELAIS_DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "relais.sqlite3",
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache (shared store for rate limits once there is more than one process) ---------
+CACHE_URL = env_str("RELAIS_CACHE_URL")
+if CACHE_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Languages --------------------------------------------------------------------------
+LANGUAGE_CODE = "fr"
+LANGUAGES = [("fr", _("French")), ("en", _("English"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+TIME_ZONE = env_str("RELAIS_TIME_ZONE", "Europe/Paris")
+USE_TZ = True
+
+# --- Static files: the only thing ever served from disk ---------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env_str("RELAIS_STATIC_ROOT", str(VAR_DIR / "static")))
+WHITENOISE_AUTOREFRESH = DEBUG
+# No MEDIA_ROOT: Relais never stores uploaded or generated files.
+
+# --- Logging: no personal data (see relais.audit.logging) -------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("RELAIS_LOG_LEVEL", "INFO")},
+    "loggers": {
+        # Django logs the request line of 4xx/5xx; our URLs carry no personal data.
+        "django.security": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,8 @@
+from django.urls import include, path
+from django.views.i18n import set_language
+
+urlpatterns = [
+    path("accounts/", include("relais.accounts.urls")),
+    path("i18n/setlang/", set_language, name="set_language"),
+    path("", include("relais.screening.urls")),
+]

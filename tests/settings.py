@@ -1,0 +1,21 @@
+"""Test settings: the real settings, in demo mode, with a throwaway var/ directory.
+
+`make test` runs on SQLite, or on PostgreSQL when RELAIS_TEST_DATABASE_URL is set.
+"""
+
+import os
+import tempfile
+
+os.environ["RELAIS_DEMO"] = "1"
+os.environ.setdefault("RELAIS_VAR_DIR", tempfile.mkdtemp(prefix="relais-test-"))
+os.environ["RELAIS_HTTPS"] = "0"
+if os.environ.get("RELAIS_TEST_DATABASE_URL"):
+    os.environ["RELAIS_DATABASE_URL"] = os.environ["RELAIS_TEST_DATABASE_URL"]
+else:
+    os.environ.pop("RELAIS_DATABASE_URL", None)
+
+from relais.settings import *  # noqa: E402, F403
+
+# Argon2 is checked by its own test (tests/accounts/test_passwords.py); elsewhere a fast
+# hasher keeps the suite quick.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
