@@ -106,7 +106,11 @@ INSTALLED_APPS = [
     "relais.crypto",
     "relais.audit",
     "relais.accounts",
+    "relais.directory",
     "relais.screening",
+    "relais.transmission",
+    "relais.patient_access",
+    "relais.api",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,29 @@
+import signal
+
+from django.core.management.base import BaseCommand
+
+from relais.worker import run_forever, run_round
+
+
+class Command(BaseCommand):
+    help = "Run the background worker (transmissions, notifications, scheduled jobs)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--once", action="store_true", help="run one round and exit")
+        parser.add_argument("--idle-seconds", type=float, default=1.0)
+
+    def handle(self, *args, once, idle_seconds, **options):
+        if once:
+            self.stdout.write(f"{run_round()} item(s) handled")
+            return
+        stopping = False
+
+        def stop(signum, frame):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        self.stdout.write("worker started")
+        run_forever(idle_seconds, lambda: stopping)
+        self.stdout.write("worker stopped")

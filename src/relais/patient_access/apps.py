@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PatientAccessConfig(AppConfig):
+    name = "relais.patient_access"
+    label = "patient_access"

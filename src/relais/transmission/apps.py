@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TransmissionConfig(AppConfig):
+    name = "relais.transmission"
+    label = "transmission"
