@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from relais.screening import catalogue, validation
-from relais.screening.models import Sex
+from relais.screening.models import NotifyBy, Sex
 
 BIRTHPLACE_RE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
 POSTAL_CODE_RE = re.compile(r"^\d{5}$")
@@ -111,6 +111,12 @@ class ScreeningTestForm(forms.Form):
     consent_transmission = forms.BooleanField(
         label=_("The patient was informed of the transmission to SI-DEP"), required=False
     )
+    notify_by = forms.ChoiceField(
+        label=_("Tell the patient the result is ready by"),
+        choices=NotifyBy.choices,
+        initial=NotifyBy.NONE,
+        required=False,
+    )
 
     def __init__(self, *args, birth_date=None, **kwargs):
         self.birth_date = birth_date
@@ -138,6 +144,7 @@ class ScreeningTestForm(forms.Form):
                 "symptom_onset",
                 ValidationError(_("Give the date the symptoms began."), code="onset_required"),
             )
+        data["notify_by"] = data.get("notify_by") or NotifyBy.NONE
         if onset and not data.get("symptoms"):
             data["symptom_onset"] = None
         elif onset:

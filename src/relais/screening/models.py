@@ -70,6 +70,15 @@ def identity_key(birth_name: str, birth_date) -> str:
     return f"{normalise_name(birth_name)}|{birth_date.isoformat()}"
 
 
+class NotifyBy(models.TextChoices):
+    """How the patient chose, at the counter, to be told their result is ready."""
+
+    NONE = "none", _("no message")
+    SMS = "sms", _("SMS")
+    EMAIL = "email", _("e-mail")
+    BOTH = "both", _("SMS and e-mail")
+
+
 class ScreeningTest(models.Model):
     class Result(models.TextChoices):
         POSITIVE = "positive", _("positive")
@@ -87,10 +96,13 @@ class ScreeningTest(models.Model):
     symptoms = models.BooleanField(default=False)
     symptom_onset = models.DateField(null=True, blank=True)
     consent_transmission = models.BooleanField()
+    notify_by = models.CharField(max_length=8, choices=NotifyBy.choices, default=NotifyBy.NONE)
     performed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
 
     objects = PharmacyScopedQuerySet.as_manager()
 

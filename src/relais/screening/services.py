@@ -12,7 +12,7 @@ PATIENT_FIELDS = (
 )  # fmt: skip
 TEST_FIELDS = (
     "kind", "device", "specimen", "sampled_at", "result", "symptoms", "symptom_onset",
-    "consent_transmission",
+    "consent_transmission", "notify_by",
 )  # fmt: skip
 
 
