@@ -4,3 +4,15 @@ from django.apps import AppConfig
 class TransmissionConfig(AppConfig):
     name = "relais.transmission"
     label = "transmission"
+
+    def ready(self):
+        from relais.screening import signals
+        from relais.transmission import outbox
+
+        signals.test_validated.connect(outbox.on_test_validated, dispatch_uid="transmission.new")
+        signals.test_corrected.connect(
+            outbox.on_test_corrected, dispatch_uid="transmission.correction"
+        )
+        signals.test_cancelled.connect(
+            outbox.on_test_cancelled, dispatch_uid="transmission.cancellation"
+        )

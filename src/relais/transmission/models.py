@@ -1,0 +1,95 @@
+"""The transmission outbox: one row per HL7 message owed to SI-DEP.
+
+A row is written in the same database transaction as the test it reports (see
+outbox.py), so a validated test always has its message queued, and a rolled-back test
+never does. The message itself is not stored: the worker builds it in memory from the
+decrypted record when it sends, so a correction made before sending goes out at once.
+
+Consent: SI-DEP is a legal reporting duty. The law that created it (loi n° 2020-546 of
+11 May 2020, art. 11, and décret n° 2020-551) lets results be processed without the
+patient's consent and excludes the right to object; the patient must only be informed.
+So every validated result is transmitted; `ScreeningTest.consent_transmission` records
+that the patient was informed, it is not a gate.
+"""
+
+import uuid
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from relais.accounts.models import Pharmacy
+from relais.accounts.scoping import PharmacyScopedQuerySet
+from relais.screening.models import ScreeningTest
+
+
+def new_message_id() -> str:
+    """MSH-10: generated once per row and never changed, so the receiver de-duplicates
+    a message sent again after a crash."""
+    return uuid.uuid4().hex.upper()
+
+
+class Transmission(models.Model):
+    class Kind(models.TextChoices):
+        NEW = "new", _("new result")
+        CORRECTION = "correction", _("correction")
+        CANCELLATION = "cancellation", _("cancellation")
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("waiting")
+        IN_FLIGHT = "in_flight", _("being sent")
+        ACKNOWLEDGED = "acknowledged", _("acknowledged")
+        REJECTED = "rejected", _("rejected")
+        DEAD = "dead", _("failed permanently")
+        # A message never sent, made pointless by the test's cancellation.
+        WITHDRAWN = "withdrawn", _("withdrawn before sending")
+
+    # OBX-11 / the result status each kind of message carries.
+    RESULT_STATUS = {Kind.NEW: "F", Kind.CORRECTION: "C", Kind.CANCELLATION: "D"}
+    WAITING_STATES = (State.PENDING, State.IN_FLIGHT)
+    FINAL_STATES = (State.ACKNOWLEDGED, State.REJECTED, State.DEAD, State.WITHDRAWN)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    test = models.ForeignKey(ScreeningTest, on_delete=models.PROTECT, related_name="transmissions")
+    pharmacy = models.ForeignKey(Pharmacy, on_delete=models.PROTECT, related_name="+")
+    # Order of the test's messages: a correction is never sent before the result it corrects.
+    sequence = models.PositiveIntegerField()
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.NEW)
+    message_id = models.CharField(max_length=32, unique=True, default=new_message_id)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    # Lease: a worker that dies holding a row loses it when this time passes.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    claim_token = models.UUIDField(null=True, blank=True)
+    # Short, fixed wording of our own: never personal data.
+    last_error = models.CharField(max_length=200, blank=True)
+    # SI-DEP's acknowledgement (MSA-1 and its reason), shown to the pharmacist.
+    ack_code = models.CharField(max_length=2, blank=True)
+    ack_text = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # First time the message left (or may have left) for SI-DEP.
+    sent_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    objects = PharmacyScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["test", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["test", "sequence"], name="one_sequence_per_test")
+        ]
+        indexes = [models.Index(fields=["state", "next_attempt_at"], name="transmission_due")]
+
+    def __str__(self):
+        return f"Transmission {self.pk}"
+
+    @property
+    def result_status(self) -> str:
+        return self.RESULT_STATUS[self.kind]
+
+    @property
+    def may_have_reached_sidep(self) -> bool:
+        """True unless we know SI-DEP does not hold this message."""
+        if self.state in (self.State.ACKNOWLEDGED, self.State.IN_FLIGHT):
+            return True
+        return self.state in (self.State.PENDING, self.State.DEAD) and self.sent_at is not None

@@ -1,0 +1,78 @@
+"""Queueing messages for SI-DEP, inside the transaction that changes the test.
+
+The screening app sends its signals inside its atomic blocks; the receivers below write
+the outbox rows, so the test and its message commit or roll back together.
+"""
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from relais.transmission.models import Transmission
+
+State = Transmission.State
+Kind = Transmission.Kind
+
+
+def enqueue(test, kind: str) -> Transmission:
+    last = test.transmissions.aggregate(last=Max("sequence"))["last"] or 0
+    return Transmission.objects.create(
+        test=test,
+        pharmacy_id=test.pharmacy_id,
+        sequence=last + 1,
+        kind=kind,
+        next_attempt_at=timezone.now(),
+    )
+
+
+def locked_rows(test) -> list[Transmission]:
+    """The test's rows, locked so no worker claims one while we decide (PostgreSQL)."""
+    return list(Transmission.objects.select_for_update().filter(test=test).order_by("sequence"))
+
+
+def may_have_reached_sidep(test) -> bool:
+    """Whether SI-DEP may hold a version of this result (so a change must go as C or D)."""
+    return any(row.may_have_reached_sidep for row in test.transmissions.all())
+
+
+def on_test_validated(sender, test, **kwargs) -> None:
+    enqueue(test, Kind.NEW)
+
+
+def on_test_corrected(sender, test, **kwargs) -> None:
+    """A message not sent yet is built from the record when it goes, so it already
+    carries the correction; otherwise the correction goes as a new message (OBX-11 C),
+    or as a fresh result (F) when SI-DEP never accepted the earlier one."""
+    rows = locked_rows(test)
+    if rows and rows[-1].state == State.PENDING and rows[-1].sent_at is None:
+        return
+    if any(row.may_have_reached_sidep for row in rows):
+        enqueue(test, Kind.CORRECTION)
+    else:
+        enqueue(test, Kind.NEW)
+
+
+def on_test_cancelled(sender, test, **kwargs) -> None:
+    """Messages that never left are withdrawn; if SI-DEP may hold the result, a
+    cancellation (OBX-11 D) follows the messages already sent."""
+    rows = locked_rows(test)
+    for row in rows:
+        if row.state == State.PENDING and row.sent_at is None:
+            row.state = State.WITHDRAWN
+            row.save(update_fields=["state"])
+    if any(row.may_have_reached_sidep for row in rows):
+        enqueue(test, Kind.CANCELLATION)
+
+
+@transaction.atomic
+def retry_dead(transmission: Transmission) -> bool:
+    """The operator's "retry": a dead-lettered row is due again with a fresh count."""
+    updated = Transmission.objects.filter(pk=transmission.pk, state=State.DEAD).update(
+        state=State.PENDING,
+        attempts=0,
+        next_attempt_at=timezone.now(),
+        claimed_until=None,
+        claim_token=None,
+        last_error="Retried by the operator",
+    )
+    return updated == 1
