@@ -47,7 +47,8 @@ def update_patient(patient: Patient, data: dict) -> Patient:
 def record_test(patient: Patient, user, data: dict) -> ScreeningTest:
     test = ScreeningTest(pharmacy=patient.pharmacy, patient=patient, performed_by=user)
     for name in TEST_FIELDS:
-        setattr(test, name, data.get(name))
+        if name in data:
+            setattr(test, name, data[name])
     test.save()
     test_validated.send(sender=ScreeningTest, test=test)
     return test

@@ -1,0 +1,33 @@
+from django.urls import reverse
+
+from relais.audit.models import AuditEvent
+from relais.screening.models import Patient
+from tests.conftest import PATIENT_DATA, log_in
+
+
+def url(patient):
+    return reverse("screening:patient_edit", args=[patient.pk])
+
+
+def form(**changes):
+    data = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in PATIENT_DATA.items()}
+    return {**data, **changes}
+
+
+def test_updates_the_patient(pharmacist_client, patient):
+    response = pharmacist_client.post(url(patient), form(city="Lyon", postal_code="69001"))
+    assert response.status_code == 302
+    assert Patient.objects.get(pk=patient.pk).city == "Lyon"
+    assert AuditEvent.objects.filter(action="patient.update").exists()
+
+
+def test_invalid_change_saves_nothing(pharmacist_client, patient):
+    response = pharmacist_client.post(url(patient), form(city="Lyon", phone="0"))
+    assert response.context["form"].errors["phone"]
+    assert Patient.objects.get(pk=patient.pk).city == "Paris"
+
+
+def test_another_pharmacy_gets_404(client, patient, other_pharmacist):
+    response = log_in(client, other_pharmacist).post(url(patient), form(city="Lyon"))
+    assert response.status_code == 404
+    assert Patient.objects.get(pk=patient.pk).city == "Paris"
