@@ -1,0 +1,70 @@
+"""Time to save one test with its patient (encryption, blind indexes, outbox row).
+
+Runs against a throwaway SQLite database (default) or the PostgreSQL database named by
+RELAIS_DATABASE_URL (its tables are created by `migrate`; use a throwaway database).
+
+    .venv/bin/python bench/save_test.py [--count 1000]
+"""
+
+import argparse
+import datetime
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("RELAIS_VAR_DIR", tempfile.mkdtemp(prefix="relais-bench-"))
+os.environ["RELAIS_DEMO"] = "1"
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "relais.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from relais.accounts.models import Membership, Pharmacy, User  # noqa: E402
+from relais.screening import services  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--count", type=int, default=1000)
+    args = parser.parse_args()
+    call_command("migrate", verbosity=0)
+    pharmacy, _ = Pharmacy.objects.get_or_create(
+        finess="759999999",
+        defaults={"name": "Bench", "address": "1 rue du Banc", "status": "active"},
+    )
+    user, _ = User.objects.get_or_create(email="bench@example.org", defaults={"full_name": "B"})
+    Membership.objects.get_or_create(user=user, pharmacy=pharmacy, defaults={"role": "pharmacist"})
+    sampled_at = timezone.now() - datetime.timedelta(minutes=10)
+    timings = []
+    for index in range(args.count):
+        patient_data = {
+            "birth_name": f"Banc{index}", "given_names": "Jeanne", "sex": "F",
+            "birth_date": datetime.date(1980, 1, 1) + datetime.timedelta(days=index % 9000),
+            "phone": "+33612345678", "email": f"p{index}@example.org",
+            "address": "2 rue des Tests", "postal_code": "75001", "city": "Paris",
+        }  # fmt: skip
+        test_data = {
+            "kind": "sars_cov_2_antigen", "specimen": "nasal_swab", "sampled_at": sampled_at,
+            "result": "negative", "consent_transmission": True,
+        }  # fmt: skip
+        start = time.perf_counter()
+        with transaction.atomic():
+            patient = services.create_patient(pharmacy, user, patient_data)
+            services.record_test(patient, user, test_data)
+        timings.append(time.perf_counter() - start)
+    timings.sort()
+    median = statistics.median(timings) * 1000
+    p95 = timings[int(len(timings) * 0.95)] * 1000
+    print(f"database: {connection.vendor}; saves: {args.count}")
+    print(f"save one test with its patient: median {median:.2f} ms, p95 {p95:.2f} ms")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
