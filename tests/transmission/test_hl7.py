@@ -1,0 +1,331 @@
+"""Building ORU^R01 messages, checked field by field and by hl7apy's strict validation."""
+
+import datetime
+
+import pytest
+from hl7apy.consts import VALIDATION_LEVEL
+from hl7apy.parser import parse_message
+
+from relais.screening import catalogue
+from relais.screening.models import ScreeningTest
+from relais.transmission.hl7 import (
+    OID_FINESS,
+    OID_INS_NIR,
+    OID_RPPS,
+    Ack,
+    AckError,
+    build_oru_r01,
+    escape,
+    parse_acks,
+    unescape,
+)
+from tests.conftest import make_patient, make_test
+from tests.transmission.samples import CREATED_AT, sample_test
+
+MESSAGE_ID = "0F3C2B1A9E8D4C7B8A6F5E4D3C2B1A09"
+HOSTILE = "O'Brien | Smith ^ Jr ~ & Co \\ end\rOBX|9|ST\nnew line\r\n\ttab"
+
+
+def build(test, status="F", message_id=MESSAGE_ID):
+    return build_oru_r01(test, message_id=message_id, result_status=status, created_at=CREATED_AT)
+
+
+def strictly_valid(message: str) -> bool:
+    parsed = parse_message(message, validation_level=VALIDATION_LEVEL.STRICT, find_groups=True)
+    return parsed.validate()
+
+
+def segment(message: str, name: str) -> list[str]:
+    found = [s.split("|") for s in message.split("\r") if s.startswith(name + "|")]
+    assert len(found) == 1, f"expected one {name} segment"
+    return found[0]
+
+
+def field(message: str, name: str, number: int) -> str:
+    fields = segment(message, name)
+    # MSH-1 is the separator itself: MSH-n is at index n-1.
+    index = number - 1 if name == "MSH" else number
+    return fields[index] if index < len(fields) else ""
+
+
+KINDS_AND_RESULTS = [
+    (kind, result) for kind in catalogue.TEST_KINDS for result in catalogue.RESULTS
+]
+
+
+@pytest.mark.parametrize(("kind", "result"), KINDS_AND_RESULTS)
+def test_every_kind_and_result_builds_a_strictly_valid_message(kind, result):
+    info = catalogue.TEST_KINDS[kind]
+    specimen = catalogue.SPECIMENS[info.specimens[0]]
+    message = build(sample_test(kind=kind, result=result, specimen=specimen.code))
+
+    assert strictly_valid(message)
+    assert [s[:3] for s in message.split("\r") if s] == [
+        "MSH", "SFT", "PID", "ORC", "OBR", "OBX", "SPM",
+    ]  # fmt: skip
+    assert message.endswith("\r") and "\n" not in message
+    assert field(message, "OBR", 4).split("^") == [info.loinc, info.loinc_display, "LN"]
+    assert field(message, "OBX", 2) == "CWE"
+    assert field(message, "OBX", 3).split("^") == [info.loinc, info.loinc_display, "LN"]
+    expected = catalogue.RESULTS[result]
+    assert field(message, "OBX", 5).split("^") == [expected.snomed, expected.snomed_display, "SCT"]
+    assert field(message, "OBX", 11) == "F"
+    assert field(message, "OBR", 25) == "F"
+    assert field(message, "SPM", 4).split("^") == [specimen.snomed, specimen.snomed_display, "SCT"]
+
+
+@pytest.mark.parametrize("specimen", list(catalogue.SPECIMENS))
+def test_every_specimen_is_coded_in_snomed(specimen):
+    message = build(sample_test(kind="sars_cov_2_rt_pcr", specimen=specimen))
+    assert strictly_valid(message)
+    assert field(message, "SPM", 4).startswith(catalogue.SPECIMENS[specimen].snomed + "^")
+
+
+@pytest.mark.parametrize(("status", "order_status"), [("F", "F"), ("C", "C"), ("D", "X")])
+def test_final_correction_and_cancellation(status, order_status):
+    message = build(sample_test(result="positive"), status=status)
+    assert strictly_valid(message)
+    assert field(message, "OBX", 11) == status
+    assert field(message, "OBR", 25) == order_status
+    # A cancellation still names the result it withdraws.
+    assert field(message, "OBX", 5).startswith("260373001^")
+
+
+def test_message_header():
+    message = build(sample_test())
+    assert message.startswith("MSH|^~\\&|Relais|")
+    assert field(message, "MSH", 4) == f"750000001^{OID_FINESS}^ISO"
+    assert field(message, "MSH", 5) == "SI-DEP"
+    assert field(message, "MSH", 6) == "SI-DEP"
+    assert field(message, "MSH", 7) == "20261123100512+0100"
+    assert field(message, "MSH", 9) == "ORU^R01^ORU_R01"
+    assert field(message, "MSH", 10) == MESSAGE_ID
+    assert field(message, "MSH", 12) == "2.5.1"
+    assert field(message, "SFT", 3) == "Relais"
+
+
+def test_same_transmission_gives_the_same_message():
+    test = sample_test()
+    assert build(test) == build(test)
+    assert field(build(test, message_id="OTHER-1"), "MSH", 10) == "OTHER-1"
+
+
+def test_patient_identity():
+    test = sample_test()
+    message = build(test)
+    identifiers = field(message, "PID", 3).split("~")
+    assert identifiers == [
+        f"285037505612306^^^ASIP-SANTE-INS-NIR&{OID_INS_NIR}&ISO^INS",
+        f"{test.patient.pk}^^^RELAIS^PI",
+    ]
+    assert field(message, "PID", 5).split("~") == [
+        "Lefèvre^Élodie^Anne^^^^L",
+        "Martin^Élodie^Anne^^^^D",
+    ]
+    assert field(message, "PID", 7) == "19850314"
+    assert field(message, "PID", 8) == "F"
+    assert field(message, "PID", 11) == "12 rue des Lilas^^Paris^^75011^FRA^H"
+    assert field(message, "PID", 13).split("~") == [
+        "^PRN^PH^^^^^^^^^+33612345678",
+        "^NET^Internet^elodie.lefevre@example.org",
+    ]
+    assert field(message, "PID", 23) == "75056"
+
+
+def test_patient_without_nir_used_name_birthplace_or_contact():
+    patient = {
+        "nir": "", "used_name": "", "birthplace_code": "", "phone": "", "email": "",
+        "sex": "U", "address": "", "postal_code": "", "city": "", "given_names": "Jean",
+    }  # fmt: skip
+    message = build(sample_test(patient_fields=patient))
+    assert strictly_valid(message)
+    assert field(message, "PID", 3).endswith("^^^RELAIS^PI")
+    assert "INS" not in field(message, "PID", 3)
+    assert field(message, "PID", 5) == "Lefèvre^Jean^^^^^L"
+    assert field(message, "PID", 8) == "U"
+    assert field(message, "PID", 11) == ""
+    assert field(message, "PID", 13) == ""
+    assert field(message, "PID", 23) == ""
+
+
+def test_used_name_equal_to_birth_name_is_not_repeated():
+    message = build(sample_test(patient_fields={"used_name": "LEFÈVRE"}))
+    assert field(message, "PID", 5) == "Lefèvre^Élodie^Anne^^^^L"
+
+
+def test_ordering_and_performing_pharmacy_and_pharmacist():
+    message = build(sample_test(device="Demo AG Rapid"))
+    pharmacy = f"Pharmacie des Lilas^^^^^FINESS&{OID_FINESS}&ISO^FINEG^^^750000001"
+    pharmacist = f"10001234567^Jean Dupont^^^^^^^ASIP-SANTE-PS&{OID_RPPS}&ISO^D^^^RPPS"
+    assert field(message, "ORC", 21) == pharmacy
+    assert field(message, "ORC", 12) == pharmacist
+    assert field(message, "OBR", 16) == pharmacist
+    assert field(message, "OBX", 23) == pharmacy
+    assert field(message, "OBX", 24) == "1 rue de Test"
+    assert field(message, "OBX", 25) == pharmacist
+    assert field(message, "OBX", 17) == "^Demo AG Rapid"
+    assert field(message, "OBR", 7) == "20261123093000+0100"
+    assert field(message, "SPM", 17) == "20261123093000+0100"
+
+
+def test_sample_time_is_written_in_local_time_with_its_offset():
+    summer = datetime.datetime(2026, 7, 1, 6, 0, tzinfo=datetime.UTC)
+    message = build(sample_test(sampled_at=summer))
+    assert field(message, "OBR", 7) == "20260701080000+0200"
+
+
+@pytest.mark.parametrize(
+    ("raw", "escaped"),
+    [
+        ("|", "\\F\\"),
+        ("^", "\\S\\"),
+        ("~", "\\R\\"),
+        ("\\", "\\E\\"),
+        ("&", "\\T\\"),
+        ("\r", "\\X0D\\"),
+        ("\n", "\\X0A\\"),
+        ("\t", "\\X09\\"),
+        ("Élodie", "Élodie"),
+    ],
+)
+def test_escape_each_delimiter(raw, escaped):
+    assert escape(raw) == escaped
+    assert unescape(escaped) == raw
+
+
+def test_escape_round_trip_of_a_hostile_value():
+    assert unescape(escape(HOSTILE)) == HOSTILE
+    assert not set("|^~&\r\n") & set(escape(HOSTILE))
+
+
+def test_delimiters_in_names_and_addresses_are_escaped_and_stay_valid():
+    test = sample_test(
+        patient_fields={
+            "birth_name": HOSTILE, "used_name": "A^B", "given_names": "Jean~Paul &Marie",
+            "address": "3 rue | Pipe\nBât. B", "city": "Saint-Denis \\ Nord", "email": "a&b@x.org",
+        },
+        pharmacy_fields={"name": "Pharmacie ^ & ~ |", "address": "Place\r\nCentrale"},
+        pharmacist_fields={"full_name": "Marie | Curie"},
+        device="Kit\\v2|beta",
+    )  # fmt: skip
+    message = build(test)
+
+    assert strictly_valid(message)
+    # Nothing the patient typed can add or cut a segment.
+    assert [s[:3] for s in message.split("\r") if s] == [
+        "MSH", "SFT", "PID", "ORC", "OBR", "OBX", "SPM",
+    ]  # fmt: skip
+    birth_name, used_name = field(message, "PID", 5).split("~")
+    assert unescape(birth_name.split("^")[0]) == HOSTILE
+    assert unescape(used_name.split("^")[0]) == "A^B"
+    assert [unescape(v) for v in birth_name.split("^")[1:3]] == ["Jean~Paul", "&Marie"]
+    address = field(message, "PID", 11).split("^")
+    assert unescape(address[0]) == "3 rue | Pipe\nBât. B"
+    assert unescape(address[2]) == "Saint-Denis \\ Nord"
+    assert unescape(field(message, "PID", 13).split("~")[1].split("^")[3]) == "a&b@x.org"
+    assert unescape(field(message, "ORC", 21).split("^")[0]) == "Pharmacie ^ & ~ |"
+    assert unescape(field(message, "OBX", 24)) == "Place\r\nCentrale"
+    assert unescape(field(message, "OBX", 25).split("^")[1]) == "Marie | Curie"
+    assert unescape(field(message, "OBX", 17).split("^")[1]) == "Kit\\v2|beta"
+
+
+@pytest.mark.parametrize("status", ["", "X", "f", "A"])
+def test_unknown_result_status_is_refused(status):
+    with pytest.raises(ValueError, match="result_status"):
+        build(sample_test(), status=status)
+
+
+@pytest.mark.parametrize("message_id", ["", "a|b", "a^b", "id\r", "x" * 65, None])
+def test_message_id_must_be_safe(message_id):
+    with pytest.raises(ValueError, match="message_id"):
+        build(sample_test(), message_id=message_id)
+
+
+@pytest.mark.django_db
+def test_message_from_a_saved_record(pharmacy, pharmacist):
+    pharmacist.rpps = "10009876543"
+    pharmacist.save()
+    saved = make_test(make_patient(pharmacy, pharmacist), pharmacist, result="positive")
+    test = ScreeningTest.objects.select_related("patient", "pharmacy", "performed_by").get(
+        pk=saved.pk
+    )
+    message = build(test)
+    assert strictly_valid(message)
+    assert field(message, "PID", 5).startswith("Lefèvre^Élodie^Anne")
+    assert field(message, "PID", 3).startswith("285037505612306^")
+    assert field(message, "ORC", 12).startswith("10009876543^")
+    assert field(message, "OBX", 5).startswith("260373001^")
+    assert field(message, "MSH", 4).startswith(pharmacy.finess + "^")
+
+
+# --- Acknowledgements ------------------------------------------------------------------
+
+
+def ack(code="AA", message_id=MESSAGE_ID, msa_text="", err_text=None, header=None):
+    msh = (
+        header
+        or "MSH|^~\\&|SI-DEP|SI-DEP|Relais|750000001|20261123100600+0000||ACK^R01^ACK|A1|P|2.5.1"
+    )
+    segments = [msh, f"MSA|{code}|{message_id}" + (f"|{msa_text}" if msa_text else "")]
+    if err_text is not None:
+        segments.append(f"ERR|||207^Application internal error^HL70357|E||||{err_text}")
+    return "\r".join(segments) + "\r"
+
+
+def test_parse_acks_of_each_kind():
+    body = "\n".join(
+        [
+            ack("AA", "M-1"),
+            ack("AE", "M-2", msa_text="short", err_text="PID-7 \\T\\ PID-8 are missing"),
+            ack("AR", "M-3", msa_text="refused \\F\\ patient"),
+        ]
+    )
+    assert parse_acks(body + "\n") == [
+        Ack("M-1", "AA", ""),
+        Ack("M-2", "AE", "PID-7 & PID-8 are missing"),
+        Ack("M-3", "AR", "refused | patient"),
+    ]
+
+
+def test_ack_reason_is_made_plain_and_bounded():
+    (parsed,) = parse_acks(ack("AE", err_text="bad\\X0D\\\\X0A\\value\x07 " + "x" * 1000))
+    assert parsed.text.startswith("bad value ")
+    assert len(parsed.text) == 300
+    assert parsed.text.isprintable()
+    (parsed,) = parse_acks(ack("AR"))
+    assert parsed.text == "no reason given"
+
+
+def test_ack_with_windows_line_endings_between_messages():
+    body = ack("AA", "M-1") + "\r\n" + ack("AA", "M-2")
+    assert [a.message_id for a in parse_acks(body)] == ["M-1", "M-2"]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("", "empty"),
+        ("   \n ", "empty"),
+        ("<html>Bad gateway</html>", "MSH"),
+        ("MSH|garbage", "MSH"),
+        (
+            ack(header="MSH|^~\\&|SI-DEP|SI-DEP|Relais|F|20261123||ORU^R01^ORU_R01|A1|P|2.5.1"),
+            "ACK",
+        ),
+        (ack(header="MSH|^~\\&|SI-DEP|SI-DEP|Relais|F|20261123||ACK|A1|P|2.3"), "2.5.1"),
+        (ack(header="MSH|^~\\&|SI-DEP"), "ACK"),
+        ("MSH|^~\\&|S|S|R|F|2026||ACK|A1|P|2.5.1\r", "one MSA"),
+        (ack() + "MSA|AA|OTHER\r", "one MSA"),
+        (ack(code="CA"), "MSA-1"),
+        (ack(code=""), "MSA-1"),
+        (ack(message_id=""), "MSA-2"),
+        (ack(message_id="A^B"), "MSA-2"),
+        (ack(message_id="x" * 65), "MSA-2"),
+        (ack() + "\n" + ack(code="AE", err_text="x"), "second acknowledgement"),
+        (ack() + "msa|AA|B\r", "segment name"),
+        (ack().replace("\r", "\r\x00\r", 1), "segment name"),
+    ],
+)
+def test_malformed_acks_are_refused(body, reason):
+    with pytest.raises(AckError, match=reason):
+        parse_acks(body)
