@@ -1,6 +1,10 @@
 """Append-only audit events: who did what to which record, when, from where.
 
 Events carry ids and action names only, never personal data.
+
+Web requests insert events unchained (no lock shared between requests); the worker
+then links them into a hash chain (see relais.audit.chain), filling `chain_seq`,
+`prev_hash` and `hash`. `ChainHead` holds the end of the chain.
 """
 
 from django.db import models
@@ -17,6 +21,10 @@ class AuditEvent(models.Model):
     request_id = models.CharField(max_length=32, blank=True)
     source = models.CharField(max_length=64, blank=True, help_text="truncated client address")
     details = models.JSONField(default=dict, blank=True)
+    # Position in the hash chain, given by the worker; NULL until chained.
+    chain_seq = models.BigIntegerField(null=True, unique=True)
+    prev_hash = models.CharField(max_length=64, blank=True)
+    hash = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -31,3 +39,15 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("audit events are append-only")
+
+
+class ChainHead(models.Model):
+    """The single row holding the end of the chain. Only the chaining job locks it."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    last_seq = models.BigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"ChainHead {self.last_seq}"

@@ -1,46 +1,137 @@
-"""The Tink keysets: one AEAD keyset for fields, one PRF keyset for blind indexes.
+"""The Tink keysets: AEAD for fields, PRF for blind indexes, a signature key for audit checkpoints.
 
-Both live in one JSON file: {"aead": <Tink JSON keyset>, "prf": <Tink JSON keyset>}.
+All live in one JSON file: {"aead": <Tink JSON keyset>, "prf": ..., "audit_signing": ...}.
 When a wrapping key is configured, each keyset is stored encrypted by it (Tink's
 encrypted keyset format), so the file alone reveals nothing.
+
+Processes keep the parsed keyset in memory and look at the file's identity (inode,
+mtime, size) at most once per RELOAD_CHECK_SECONDS, so a web process picks up a key
+added by `relais keys rotate` within a second and can read rows re-encrypted under it.
 """
 
-import functools
 import json
+import os
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import tink
 from django.conf import settings
-from tink import aead, prf, secret_key_access
+from tink import aead, prf, secret_key_access, signature
+from tink.proto import tink_pb2
 
 from relais.env import write_private_file
 
 aead.register()
 prf.register()
+signature.register()
 
 KEYSET_AD = b"relais keyset"
+AEAD_TEMPLATE = aead.aead_key_templates.AES256_GCM
+PRF_TEMPLATE = prf.prf_key_templates.HMAC_SHA256
+SIGNING_TEMPLATE = signature.signature_key_templates.ECDSA_P256
+RELOAD_CHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
 class Keys:
     aead_handle: tink.KeysetHandle
     prf_handle: tink.KeysetHandle
+    # Signs audit checkpoints; absent from keysets made before it existed (rotate adds it).
+    signing_handle: tink.KeysetHandle | None = None
 
-    @functools.cached_property
+    @property
     def aead(self) -> aead.Aead:
-        return self.aead_handle.primitive(aead.Aead)
+        return _primitive(self.aead_handle, aead.Aead)
 
-    @functools.cached_property
+    @property
     def prf_set(self) -> prf.PrfSet:
-        return self.prf_handle.primitive(prf.PrfSet)
+        return _primitive(self.prf_handle, prf.PrfSet)
+
+    @property
+    def signer(self) -> signature.PublicKeySign:
+        if self.signing_handle is None:
+            raise tink.TinkError("this keyset has no audit signing key: run `relais keys rotate`")
+        return _primitive(self.signing_handle, signature.PublicKeySign)
+
+    @property
+    def verifier(self) -> signature.PublicKeyVerify:
+        if self.signing_handle is None:
+            raise tink.TinkError("this keyset has no audit signing key: run `relais keys rotate`")
+        public = self.signing_handle.public_keyset_handle()
+        return _primitive(public, signature.PublicKeyVerify)
+
+
+_primitives: dict[tuple[int, type], object] = {}
+
+
+def _primitive(handle: tink.KeysetHandle, kind: type):
+    # Handles are immutable; building a primitive is the costly part, so keep one per handle.
+    key = (id(handle), kind)
+    if key not in _primitives:
+        _primitives[key] = (handle, handle.primitive(kind))
+    return _primitives[key][1]
 
 
 def new_keys() -> Keys:
     return Keys(
-        aead_handle=tink.new_keyset_handle(aead.aead_key_templates.AES256_GCM),
-        prf_handle=tink.new_keyset_handle(prf.prf_key_templates.HMAC_SHA256),
+        aead_handle=tink.new_keyset_handle(AEAD_TEMPLATE),
+        prf_handle=tink.new_keyset_handle(PRF_TEMPLATE),
+        signing_handle=tink.new_keyset_handle(SIGNING_TEMPLATE),
     )
+
+
+# --- Key management on Tink keysets (through their protobuf form) -----------------------
+
+
+def _keyset_proto(handle: tink.KeysetHandle) -> tink_pb2.Keyset:
+    raw = tink.proto_keyset_format.serialize(handle, secret_key_access.TOKEN)
+    return tink_pb2.Keyset.FromString(raw)
+
+
+def _handle(keyset: tink_pb2.Keyset) -> tink.KeysetHandle:
+    return tink.proto_keyset_format.parse(keyset.SerializeToString(), secret_key_access.TOKEN)
+
+
+def key_ids(handle: tink.KeysetHandle) -> list[int]:
+    return [info.key_id for info in handle.keyset_info().key_info]
+
+
+def primary_key_id(handle: tink.KeysetHandle) -> int:
+    return handle.keyset_info().primary_key_id
+
+
+def with_new_primary(handle: tink.KeysetHandle, template) -> tink.KeysetHandle:
+    """The same keyset plus a fresh key of `template`, made primary."""
+    keyset = _keyset_proto(handle)
+    fresh = _keyset_proto(tink.new_keyset_handle(template)).key[0]
+    used = {key.key_id for key in keyset.key}
+    while fresh.key_id in used:  # ids are random 32-bit numbers; collisions are rare
+        fresh.key_id = int.from_bytes(os.urandom(4), "big") or 1
+    keyset.key.append(fresh)
+    keyset.primary_key_id = fresh.key_id
+    return _handle(keyset)
+
+
+def without_keys(handle: tink.KeysetHandle, drop: set[int]) -> tink.KeysetHandle:
+    keyset = _keyset_proto(handle)
+    if keyset.primary_key_id in drop:
+        raise ValueError("the primary key cannot be dropped")
+    kept = [key for key in keyset.key if key.key_id not in drop]
+    del keyset.key[:]
+    keyset.key.extend(kept)
+    return _handle(keyset)
+
+
+def ciphertext_key_id(ciphertext: bytes) -> int | None:
+    """Tink's TINK output prefix: version byte 0x01, then the key id (4 bytes, big-endian)."""
+    if len(ciphertext) < 5 or ciphertext[0] != 1:
+        return None
+    return int.from_bytes(ciphertext[1:5], "big")
+
+
+# --- The keyset file ----------------------------------------------------------------------
 
 
 def _wrapping_aead(path: str | None) -> aead.Aead | None:
@@ -59,14 +150,11 @@ def serialize(keys: Keys, wrapping: aead.Aead | None) -> str:
             text = fmt.serialize_encrypted(handle, wrapping, KEYSET_AD)
         return json.loads(text)
 
-    return json.dumps(
-        {
-            "wrapped": wrapping is not None,
-            "aead": one(keys.aead_handle),
-            "prf": one(keys.prf_handle),
-        },
-        indent=1,
-    )
+    data = {"wrapped": wrapping is not None, "aead": one(keys.aead_handle)}
+    data["prf"] = one(keys.prf_handle)
+    if keys.signing_handle is not None:
+        data["audit_signing"] = one(keys.signing_handle)
+    return json.dumps(data, indent=1)
 
 
 def parse(text: str, wrapping: aead.Aead | None) -> Keys:
@@ -80,19 +168,80 @@ def parse(text: str, wrapping: aead.Aead | None) -> Keys:
             return fmt.parse_encrypted(json.dumps(part), wrapping, KEYSET_AD)
         return fmt.parse(json.dumps(part), secret_key_access.TOKEN)
 
-    return Keys(aead_handle=one(data["aead"]), prf_handle=one(data["prf"]))
+    signing = data.get("audit_signing")
+    return Keys(
+        aead_handle=one(data["aead"]),
+        prf_handle=one(data["prf"]),
+        signing_handle=one(signing) if signing else None,
+    )
 
 
 def write_keys(path: Path, keys: Keys, wrapping_key_file: str | None = None) -> None:
     write_private_file(path, serialize(keys, _wrapping_aead(wrapping_key_file)))
 
 
-@functools.cache
-def get_keys() -> Keys:
+def replace_keys(path: Path, keys: Keys, wrapping_key_file: str | None = None) -> None:
+    """Replace the keyset file atomically (a reader sees the old file or the new one)."""
+    content = serialize(keys, _wrapping_aead(wrapping_key_file))
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+    get_keys.cache_clear()
+
+
+def load_keys() -> Keys:
+    """Read the configured keyset file now (no cache)."""
     path = Path(settings.KEYSET_FILE)
-    if settings.DEMO and not path.exists():
-        try:
-            write_keys(path, new_keys(), settings.KEYSET_WRAPPING_KEY_FILE)
-        except FileExistsError:
-            pass  # another demo process created it first
     return parse(path.read_text(), _wrapping_aead(settings.KEYSET_WRAPPING_KEY_FILE))
+
+
+class _KeyCache:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.clear()
+
+    def clear(self):
+        self.keys: Keys | None = None
+        self.stamp = None
+        self.checked_at = float("-inf")
+
+    def get(self) -> Keys:
+        if self.keys is not None and time.monotonic() - self.checked_at < RELOAD_CHECK_SECONDS:
+            return self.keys
+        with self.lock:
+            path = Path(settings.KEYSET_FILE)
+            if settings.DEMO and not path.exists():
+                try:
+                    write_keys(path, new_keys(), settings.KEYSET_WRAPPING_KEY_FILE)
+                except FileExistsError:
+                    pass  # another demo process created it first
+            status = path.stat()
+            stamp = (str(path), status.st_ino, status.st_mtime_ns, status.st_size)
+            if self.keys is None or stamp != self.stamp:
+                self.keys = load_keys()
+                self.stamp = stamp
+            self.checked_at = time.monotonic()
+            return self.keys
+
+
+_cache = _KeyCache()
+
+
+def get_keys() -> Keys:
+    return _cache.get()
+
+
+get_keys.cache_clear = _cache.clear
