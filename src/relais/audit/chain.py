@@ -38,6 +38,7 @@ HASHED_FIELDS = (
     "id", "created_at", "actor_id", "pharmacy_id", "action", "target_type", "target_id",
     "request_id", "source", "details",
 )  # fmt: skip
+LINK_SQL = "UPDATE audit_auditevent SET chain_seq = %s, prev_hash = %s, hash = %s WHERE id = %s"
 CHECKPOINT_FORMAT = "relais-audit-checkpoint-1"
 
 
@@ -96,11 +97,7 @@ def chain_pending(batch: int = CHAIN_BATCH) -> int:
             linked.append((seq, prev, digest, row[0]))
             prev = digest
         with connection.cursor() as cursor:
-            cursor.executemany(
-                f"UPDATE {AuditEvent._meta.db_table} SET chain_seq = %s, prev_hash = %s, "
-                "hash = %s WHERE id = %s",
-                linked,
-            )
+            cursor.executemany(LINK_SQL, linked)
         head.last_seq, head.last_hash = seq, prev
         head.save(update_fields=["last_seq", "last_hash", "updated_at"])
     return len(rows)
