@@ -11,7 +11,14 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from relais.env import env_bool, env_int, env_list, env_str, read_or_create_secret
+from relais.env import (
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    read_or_create_secret,
+)
 
 BASE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BASE_DIR.parent.parent
@@ -166,6 +173,25 @@ else:
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- SI-DEP transmission (HL7 v2.5.1 over mutual TLS) -----------------------------------
+# The demo talks to the bundled simulator with throwaway certificates kept under var/.
+SIDEP_CERTS_DIR = VAR_DIR / "sidep-certs"
+SIDEP_URL = env_str("RELAIS_SIDEP_URL", "https://127.0.0.1:8443/hl7/v2/batch" if DEMO else "")
+SIDEP_CLIENT_CERT = env_str(
+    "RELAIS_SIDEP_CLIENT_CERT", str(SIDEP_CERTS_DIR / "client.crt") if DEMO else ""
+)
+SIDEP_CLIENT_KEY = env_str(
+    "RELAIS_SIDEP_CLIENT_KEY", str(SIDEP_CERTS_DIR / "client.key") if DEMO else ""
+)
+SIDEP_CA_FILE = env_str("RELAIS_SIDEP_CA_FILE", str(SIDEP_CERTS_DIR / "ca.crt") if DEMO else "")
+SIDEP_CONNECT_TIMEOUT = env_float("RELAIS_SIDEP_CONNECT_TIMEOUT", 5.0)
+SIDEP_READ_TIMEOUT = env_float("RELAIS_SIDEP_READ_TIMEOUT", 15.0)
+SIDEP_BATCH_SIZE = env_int("RELAIS_SIDEP_BATCH_SIZE", 100)
+if SIDEP_URL and not SIDEP_URL.startswith("https://"):
+    raise ImproperlyConfigured("RELAIS_SIDEP_URL must be an https:// address.")
+if SIDEP_CONNECT_TIMEOUT <= 0 or SIDEP_READ_TIMEOUT <= 0 or SIDEP_BATCH_SIZE < 1:
+    raise ImproperlyConfigured("RELAIS_SIDEP_* timeouts and batch size must be positive.")
 
 # --- Cache (shared store for rate limits once there is more than one process) ---------
 CACHE_URL = env_str("RELAIS_CACHE_URL")

@@ -1,0 +1,103 @@
+"""python -m sidep_simulator serve | dump | count (see --help)."""
+
+import argparse
+import json
+import logging
+import random
+import sys
+from pathlib import Path
+
+from sidep_simulator.server import Faults, SimulatorServer, tls_context
+from sidep_simulator.store import Store
+
+
+def rate(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError("a rate is between 0 and 1")
+    return value
+
+
+def seconds(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(prog="sidep_simulator", description=__doc__)
+    commands = main.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the HTTPS server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8443)
+    serve.add_argument("--cert", required=True, help="server certificate (PEM)")
+    serve.add_argument("--key", required=True, help="server private key (PEM)")
+    serve.add_argument("--client-ca", required=True, help="CA that signs client certificates")
+    serve.add_argument("--db", required=True, type=Path, help="SQLite file of accepted messages")
+    serve.add_argument("--max-batch", type=int, default=100, help="larger batches get 413")
+    serve.add_argument("--error-rate", type=rate, default=0.0, help="share of messages given AE")
+    serve.add_argument("--5xx-rate", dest="server_error_rate", type=rate, default=0.0,
+                       help="share of requests answered 503")  # fmt: skip
+    serve.add_argument("--latency", type=seconds, default=0.0, help="seconds before answering")
+    serve.add_argument("--drop-rate", type=rate, default=0.0,
+                       help="share of requests closed without an answer")  # fmt: skip
+    serve.add_argument("--reject-nir", action="append", default=[], help="answer AR for this NIR")
+    serve.add_argument("--reject-birth-name", action="append", default=[],
+                       help="answer AR for patients with this birth name")  # fmt: skip
+    serve.add_argument("--seed", type=int, help="random seed for reproducible fault injection")
+    for name in ["dump", "count"]:
+        command = commands.add_parser(name, help=f"{name} the accepted messages")
+        command.add_argument("--db", required=True, type=Path)
+    return main
+
+
+def serve(args) -> None:
+    faults = Faults(
+        error_rate=args.error_rate,
+        server_error_rate=args.server_error_rate,
+        latency=args.latency,
+        drop_rate=args.drop_rate,
+        reject_nirs=set(args.reject_nir),
+        reject_birth_names={name.strip().upper() for name in args.reject_birth_name},
+    )
+    server = SimulatorServer(
+        (args.host, args.port),
+        tls_context(args.cert, args.key, args.client_ca),
+        Store(args.db),
+        faults,
+        args.max_batch,
+        random.Random(args.seed),  # noqa: S311 (fault injection, not security)
+    )
+    logging.getLogger("sidep_simulator").info(
+        "SI-DEP simulator listening on https://%s:%s/hl7/v2/batch", args.host, args.port
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+def dump(args) -> None:
+    for message_id, received_at, body in Store(args.db).messages():
+        print(f"# {message_id} received {received_at}")
+        print(body.replace("\r", "\n").rstrip("\n"))
+        print()
+
+
+def count(args) -> None:
+    print(json.dumps(Store(args.db).counts()))
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    args = parser().parse_args(argv)
+    if args.command in {"dump", "count"} and not args.db.exists():
+        sys.exit(f"{args.db} does not exist")
+    {"serve": serve, "dump": dump, "count": count}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()

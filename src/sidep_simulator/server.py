@@ -1,0 +1,162 @@
+"""The HTTPS server: mutual TLS, one POST endpoint taking a batch of HL7 messages."""
+
+import logging
+import random
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from sidep_simulator import messages
+from sidep_simulator.store import Store
+
+log = logging.getLogger("sidep_simulator")
+
+BATCH_PATH = "/hl7/v2/batch"
+CONTENT_TYPE = "application/hl7-v2"
+MAX_BODY_BYTES = 20 * 1024 * 1024
+HANDSHAKE_TIMEOUT_SECONDS = 10
+
+
+@dataclass
+class Faults:
+    error_rate: float = 0.0
+    server_error_rate: float = 0.0
+    latency: float = 0.0
+    drop_rate: float = 0.0
+    reject_nirs: set[str] = field(default_factory=set)
+    reject_birth_names: set[str] = field(default_factory=set)
+
+    def rejects(self, nir: str, birth_name: str) -> bool:
+        return bool(nir and nir in self.reject_nirs) or bool(
+            birth_name and birth_name.strip().upper() in self.reject_birth_names
+        )
+
+
+def tls_context(cert: str, key: str, client_ca: str) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    context.load_verify_locations(client_ca)
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+class SimulatorServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address, context: ssl.SSLContext, store: Store, faults: Faults,
+                 max_batch: int, rng: random.Random):  # fmt: skip
+        self.context = context
+        self.store = store
+        self.faults = faults
+        self.max_batch = max_batch
+        self.rng = rng
+        super().__init__(address, BatchHandler)
+
+    def finish_request(self, request, client_address):
+        # The TLS handshake runs here, in the connection's own thread, so a client that
+        # never completes it cannot block the accept loop.
+        request.settimeout(HANDSHAKE_TIMEOUT_SECONDS)
+        try:
+            connection = self.context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as error:
+            log.warning("TLS handshake refused: %s", getattr(error, "reason", None) or error)
+            return
+        try:
+            self.RequestHandlerClass(connection, client_address, self)
+        finally:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            connection.close()
+
+    def handle_error(self, request, client_address):
+        log.warning("connection error from %s", client_address[0])
+
+
+class BatchHandler(BaseHTTPRequestHandler):
+    server: SimulatorServer
+    protocol_version = "HTTP/1.1"
+    server_version = "sidep-simulator"
+    sys_version = ""
+    timeout = 30
+
+    def log_message(self, format, *args):  # noqa: A002 (the base class's name)
+        log.info("%s %s", self.address_string(), format % args)
+
+    def _answer(self, status: int, body: str, content_type: str = "text/plain") -> None:
+        data = body.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", f"{content_type}; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        self._answer(405, "only POST is accepted\n")
+
+    def do_POST(self):
+        if self.path != BATCH_PATH:
+            self._answer(404, "not found\n")
+            return
+        content_type = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if content_type != CONTENT_TYPE:
+            self._answer(415, f"Content-Type must be {CONTENT_TYPE}\n")
+            return
+        try:
+            length = int(self.headers.get("Content-Length", ""))
+        except ValueError:
+            self._answer(411, "Content-Length is required\n")
+            return
+        if length < 0 or length > MAX_BODY_BYTES:
+            self.close_connection = True
+            self._answer(413, "body too large\n")
+            return
+        body = self.rfile.read(length)
+        faults, rng = self.server.faults, self.server.rng
+        if rng.random() < faults.drop_rate:
+            self.close_connection = True  # injected fault: no answer at all
+            return
+        if rng.random() < faults.server_error_rate:
+            self._answer(503, "injected server error\n")
+            return
+        if faults.latency:
+            time.sleep(faults.latency)
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            self._answer(400, "the body is not UTF-8\n")
+            return
+        raw_messages = [raw for raw in text.split("\n") if raw.strip()]
+        if not raw_messages:
+            self._answer(400, "the body holds no message\n")
+            return
+        if len(raw_messages) > self.server.max_batch:
+            self._answer(413, f"at most {self.server.max_batch} messages per batch\n")
+            return
+        received = [messages.read_header(raw) for raw in raw_messages]
+        for number, item in enumerate(received, start=1):
+            if item is None:
+                self._answer(400, f"message {number} has no readable MSH-10\n")
+                return
+        acks = [self._acknowledge(item) for item in received]
+        self._answer(200, "\n".join(acks), CONTENT_TYPE)
+
+    def _acknowledge(self, received: messages.Received) -> str:
+        store, faults = self.server.store, self.server.faults
+        if store.is_known(received.message_id):
+            store.accept(received.message_id, received.raw)  # counts the repeat
+            return messages.ack(received, "AA")
+        try:
+            messages.validate(received.raw)
+        except messages.Invalid as error:
+            return messages.ack(received, "AE", str(error))
+        if faults.rejects(*messages.patient_traits(received.raw)):
+            return messages.ack(received, "AR", "the receiver refuses results for this patient")
+        if self.server.rng.random() < faults.error_rate:
+            return messages.ack(received, "AE", "injected application error")
+        store.accept(received.message_id, received.raw)
+        return messages.ack(received, "AA")
