@@ -23,9 +23,28 @@ def init_keyset(argv: list[str]) -> None:
     print(f"Keyset written to {args.out} (mode 0600).")
 
 
+def init_single_keyset(kind: str, argv: list[str]) -> None:
+    """`relais keys init-backup` / `init-wrapping`: a one-purpose Tink keyset file."""
+    from relais.crypto.keyset import new_backup_keyset_json, new_wrapping_keyset_json
+    from relais.env import write_private_file
+
+    parser = argparse.ArgumentParser(prog=f"relais keys init-{kind}")
+    parser.add_argument("--out", required=True, help="path of the key file to create")
+    args = parser.parse_args(argv)
+    make = new_backup_keyset_json if kind == "backup" else new_wrapping_keyset_json
+    try:
+        write_private_file(Path(args.out), make())
+    except FileExistsError:
+        sys.exit(f"{args.out} already exists; refusing to overwrite keys.")
+    print(f"{kind.capitalize()} key written to {args.out} (mode 0600). Keep a copy off this host.")
+
+
 def main() -> None:
     if sys.argv[1:3] == ["keys", "init"]:
         init_keyset(sys.argv[3:])
+        return
+    if sys.argv[1:3] in (["keys", "init-backup"], ["keys", "init-wrapping"]):
+        init_single_keyset(sys.argv[2].removeprefix("init-"), sys.argv[3:])
         return
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "relais.settings")
     from django.core.management import execute_from_command_line

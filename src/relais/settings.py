@@ -49,6 +49,8 @@ else:
 KEYSET_FILE = Path(env_str("RELAIS_KEYSET_FILE", str(VAR_DIR / "keyset.json")))
 # Optional key-encryption keyset (Tink JSON) that wraps the keyset file at rest.
 KEYSET_WRAPPING_KEY_FILE = env_str("RELAIS_KEYSET_WRAPPING_KEY_FILE")
+# Tink streaming-AEAD keyset for `relais backup`/`restore`; separate from the data keys.
+BACKUP_KEY_FILE = env_str("RELAIS_BACKUP_KEY_FILE")
 if not DEMO and not KEYSET_FILE.exists():
     raise ImproperlyConfigured(
         f"The keyset file {KEYSET_FILE} does not exist. Create it with "
@@ -122,6 +124,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "relais.audit.middleware.RequestIdMiddleware",
+    # Outermost but one, so responses WhiteNoise serves get the headers too.
+    "relais.security.middleware.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -202,6 +206,9 @@ if CACHE_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# --- Retention: identifying data of tests older than this is erased (`relais purge`) ---
+RETENTION_DAYS = env_int("RELAIS_RETENTION_DAYS", 90)
+
 # --- Languages --------------------------------------------------------------------------
 LANGUAGE_CODE = "fr"
 LANGUAGES = [("fr", _("French")), ("en", _("English"))]
@@ -221,7 +228,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"personal_data": {"()": "relais.audit.logging.PersonalDataFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["personal_data"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("RELAIS_LOG_LEVEL", "INFO")},
     "loggers": {
         # Django logs the request line of 4xx/5xx; our URLs carry no personal data.

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import tink
 from django.conf import settings
-from tink import aead, prf, secret_key_access, signature
+from tink import aead, prf, secret_key_access, signature, streaming_aead
 from tink.proto import tink_pb2
 
 from relais.env import write_private_file
@@ -26,11 +26,13 @@ from relais.env import write_private_file
 aead.register()
 prf.register()
 signature.register()
+streaming_aead.register()
 
 KEYSET_AD = b"relais keyset"
 AEAD_TEMPLATE = aead.aead_key_templates.AES256_GCM
 PRF_TEMPLATE = prf.prf_key_templates.HMAC_SHA256
 SIGNING_TEMPLATE = signature.signature_key_templates.ECDSA_P256
+BACKUP_TEMPLATE = streaming_aead.streaming_aead_key_templates.AES256_GCM_HKDF_1MB
 RELOAD_CHECK_SECONDS = 1.0
 
 
@@ -80,6 +82,18 @@ def new_keys() -> Keys:
         prf_handle=tink.new_keyset_handle(PRF_TEMPLATE),
         signing_handle=tink.new_keyset_handle(SIGNING_TEMPLATE),
     )
+
+
+def new_backup_keyset_json() -> str:
+    """A streaming-AEAD keyset for backups (RELAIS_BACKUP_KEY_FILE), kept apart from data keys."""
+    handle = tink.new_keyset_handle(BACKUP_TEMPLATE)
+    return tink.json_proto_keyset_format.serialize(handle, secret_key_access.TOKEN)
+
+
+def new_wrapping_keyset_json() -> str:
+    """An AEAD keyset that wraps the keyset file (RELAIS_KEYSET_WRAPPING_KEY_FILE)."""
+    handle = tink.new_keyset_handle(AEAD_TEMPLATE)
+    return tink.json_proto_keyset_format.serialize(handle, secret_key_access.TOKEN)
 
 
 # --- Key management on Tink keysets (through their protobuf form) -----------------------
