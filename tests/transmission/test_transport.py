@@ -1,0 +1,152 @@
+"""send_batch against the real simulator process over mutual TLS, and its failure classes."""
+
+import time
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from relais.transmission import transport
+from relais.transmission.hl7 import Ack, AckError, build_oru_r01
+from relais.transmission.transport import ClientError, ServerError, TransportError, send_batch
+from tests.transmission.samples import CREATED_AT, sample_test
+
+
+def message(message_id: str, patient_fields=None, **test_fields) -> str:
+    return build_oru_r01(
+        sample_test(patient_fields, **test_fields),
+        message_id=message_id,
+        result_status="F",
+        created_at=CREATED_AT,
+    )
+
+
+def test_happy_path(sidep):
+    acks = send_batch([message("T-1"), message("T-2", result="positive"), message("T-3")])
+    assert [(a.message_id, a.code) for a in acks] == [("T-1", "AA"), ("T-2", "AA"), ("T-3", "AA")]
+    assert sidep.counts()["accepted"] == 3
+
+
+def test_resending_a_batch_is_acknowledged_and_stored_once(sidep):
+    batch = [message("R-1"), message("R-2")]
+    assert [a.code for a in send_batch(batch)] == ["AA", "AA"]
+    assert [a.code for a in send_batch(batch)] == ["AA", "AA"]
+    assert sidep.counts() == {"accepted": 2, "distinct_message_ids": 2, "received": 4}
+
+
+def test_simulator_down_then_up(sidep):
+    sidep.stop()
+    started = time.monotonic()
+    with pytest.raises(TransportError, match="no answer"):
+        send_batch([message("DOWN-1")])
+    assert time.monotonic() - started < 2
+    sidep.start()
+    assert send_batch([message("DOWN-1")]) == [Ack("DOWN-1", "AA", "")]
+
+
+def test_server_error_is_distinct(start_sidep):
+    simulator = start_sidep("--5xx-rate", "1")
+    with pytest.raises(ServerError) as raised:
+        send_batch([message("5XX-1")])
+    assert raised.value.status == 503
+    assert simulator.counts()["accepted"] == 0
+
+
+def test_thirty_percent_server_errors_are_overcome_by_retrying(start_sidep):
+    simulator = start_sidep("--5xx-rate", "0.3", "--seed", "7")
+    server_errors = 0
+    for number in range(20):
+        for _attempt in range(10):
+            try:
+                assert send_batch([message(f"FLAKY-{number}")])[0].code == "AA"
+                break
+            except ServerError:
+                server_errors += 1
+        else:
+            pytest.fail("a message was never acknowledged")
+    assert server_errors > 0
+    assert simulator.counts() == {"accepted": 20, "distinct_message_ids": 20, "received": 20}
+
+
+def test_latency_beyond_the_read_timeout_fails_quickly(start_sidep, settings):
+    start_sidep("--latency", "5")
+    settings.SIDEP_READ_TIMEOUT = 0.5
+    started = time.monotonic()
+    with pytest.raises(TransportError, match="in time"):
+        send_batch([message("SLOW-1")])
+    assert time.monotonic() - started < 2.5
+
+
+def test_dropped_connection_is_a_transport_error(start_sidep):
+    start_sidep("--drop-rate", "1")
+    with pytest.raises(TransportError):
+        send_batch([message("DROP-1")])
+
+
+def test_rejected_patient_gets_ar(start_sidep):
+    simulator = start_sidep("--reject-nir", "185057800608491")
+    acks = send_batch([message("AR-1", {"nir": "185057800608491"}), message("AA-1")])
+    assert [(a.message_id, a.code) for a in acks] == [("AR-1", "AR"), ("AA-1", "AA")]
+    assert acks[0].text == "the receiver refuses results for this patient"
+    assert simulator.counts()["accepted"] == 1
+
+
+def test_invalid_message_gets_ae(sidep):
+    broken = message("AE-1").replace("|19850314|", "|14/03/1985|")
+    (ack,) = send_batch([broken])
+    assert (ack.message_id, ack.code) == ("AE-1", "AE")
+    assert "HL7 validation failed" in ack.text
+
+
+def test_refused_request_is_a_client_error(start_sidep):
+    start_sidep("--max-batch", "2")
+    with pytest.raises(ClientError) as raised:
+        send_batch([message("C-1"), message("C-2"), message("C-3")])
+    assert raised.value.status == 413
+    assert raised.value.reason == "at most 2 messages per batch"
+
+
+def test_server_certificate_from_an_unknown_ca_is_refused(sidep, settings, foreign_certs):
+    settings.SIDEP_CA_FILE = str(foreign_certs.ca_cert)
+    with pytest.raises(TransportError):
+        send_batch([message("MITM-1")])
+    assert sidep.counts()["accepted"] == 0
+
+
+def test_client_certificate_from_an_unknown_ca_is_refused(sidep, settings, foreign_certs):
+    settings.SIDEP_CLIENT_CERT = str(foreign_certs.client_cert)
+    settings.SIDEP_CLIENT_KEY = str(foreign_certs.client_key)
+    with pytest.raises(TransportError):
+        send_batch([message("STRANGER-1")])
+    assert sidep.counts()["accepted"] == 0
+
+
+@pytest.mark.parametrize("missing", ["SIDEP_URL", "SIDEP_CLIENT_CERT", "SIDEP_CA_FILE"])
+def test_missing_configuration_is_reported(settings, missing):
+    setattr(settings, missing, "")
+    with pytest.raises(ImproperlyConfigured, match=missing):
+        send_batch([message("CONF-1")])
+
+
+def test_unreadable_certificate_file_is_reported(sidep, settings, tmp_path):
+    settings.SIDEP_CLIENT_KEY = str(tmp_path / "absent.key")
+    with pytest.raises(ImproperlyConfigured, match="certificate files"):
+        send_batch([message("CONF-2")])
+
+
+def test_batch_limits(settings):
+    assert send_batch([]) == []
+    settings.SIDEP_BATCH_SIZE = 1
+    with pytest.raises(ValueError, match="BATCH_SIZE"):
+        send_batch([message("L-1"), message("L-2")])
+    with pytest.raises(ValueError, match="line feed"):
+        send_batch([message("L-3") + "\nMSH|"])
+
+
+def test_acks_are_matched_to_the_messages_sent():
+    sent = [message("M-1"), message("M-2")]
+    acks = [Ack("M-2", "AE", "bad"), Ack("M-1", "AA", "")]
+    assert transport._match(sent, acks) == [acks[1], acks[0]]
+    with pytest.raises(AckError, match="1 of 2 messages have no acknowledgement"):
+        transport._match(sent, acks[:1])
+    with pytest.raises(AckError, match="not sent"):
+        transport._match(sent, [*acks, Ack("M-9", "AA", "")])
