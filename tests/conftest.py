@@ -1,4 +1,9 @@
 import datetime
+import email
+import email.policy
+import socket
+import threading
+import time
 
 import pytest
 from django.utils import timezone
@@ -109,3 +114,53 @@ def patient(pharmacy, pharmacist):
 @pytest.fixture
 def screening_test(patient, pharmacist):
     return make_test(patient, pharmacist)
+
+
+# --- A real SMTP server (aiosmtpd) for tests that send e-mail --------------------------------
+
+
+class SmtpInbox:
+    """Messages received by the test SMTP server, parsed."""
+
+    def __init__(self):
+        self.messages = []
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self._lock:
+            self.messages.append(message)
+        return "250 OK"
+
+    def wait_for(self, count: int, timeout: float = 5.0):
+        """The first `count` messages, waiting for slow senders (background threads)."""
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(self.messages) >= count, f"expected {count} e-mails, got {len(self.messages)}"
+        return self.messages[:count]
+
+    def body(self, index: int = -1) -> str:
+        return self.messages[index].get_content()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server(settings):
+    """Starts a real SMTP server on a free port and points Django's e-mail at it.
+    `smtp_server.messages` holds what it received; `wait_for(n)` waits for n messages."""
+    from aiosmtpd.controller import Controller
+
+    inbox = SmtpInbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
+    settings.EMAIL_USE_TLS, settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD = False, "", ""
+    yield inbox
+    controller.stop()

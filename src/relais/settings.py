@@ -112,6 +112,7 @@ INSTALLED_APPS = [
     "relais",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "relais.crypto",
     "relais.audit",
     "relais.accounts",
@@ -208,6 +209,38 @@ else:
 
 # --- Retention: identifying data of tests older than this is erased (`relais purge`) ---
 RETENTION_DAYS = env_int("RELAIS_RETENTION_DAYS", 90)
+
+# --- E-mail (activation, invitation and password-reset links; patient notifications) ---
+EMAIL_BACKENDS = {
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+    # Demo: each message is a file under var/mail/, outside anything served.
+    "file": "django.core.mail.backends.filebased.EmailBackend",
+    "console": "django.core.mail.backends.console.EmailBackend",
+}
+EMAIL_BACKEND_NAME = env_str("RELAIS_EMAIL_BACKEND", "file" if DEMO else "smtp")
+if EMAIL_BACKEND_NAME not in EMAIL_BACKENDS:
+    raise ImproperlyConfigured(f"RELAIS_EMAIL_BACKEND must be one of {', '.join(EMAIL_BACKENDS)}.")
+EMAIL_BACKEND = EMAIL_BACKENDS[EMAIL_BACKEND_NAME]
+EMAIL_FILE_PATH = VAR_DIR / "mail"
+EMAIL_HOST = env_str("RELAIS_EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("RELAIS_EMAIL_PORT", 587)
+EMAIL_HOST_USER = env_str("RELAIS_EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("RELAIS_EMAIL_HOST_PASSWORD")
+if not EMAIL_HOST_PASSWORD and env_str("RELAIS_EMAIL_HOST_PASSWORD_FILE"):
+    EMAIL_HOST_PASSWORD = Path(env_str("RELAIS_EMAIL_HOST_PASSWORD_FILE")).read_text().strip()
+EMAIL_USE_TLS = env_bool("RELAIS_EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = 20
+DEFAULT_FROM_EMAIL = env_str("RELAIS_DEFAULT_FROM_EMAIL", "Relais <no-reply@relais.invalid>")
+# Absolute links in e-mails start with this (checked by `relais check --deploy`).
+BASE_URL = env_str(
+    "RELAIS_BASE_URL", f"http://127.0.0.1:{env_str('RELAIS_PORT', '8000')}" if DEMO else ""
+).rstrip("/")
+
+# --- Onboarding ---------------------------------------------------------------------------
+ACTIVATION_LINK_HOURS = env_int("RELAIS_ACTIVATION_LINK_HOURS", 72)
+PASSWORD_RESET_LINK_MINUTES = env_int("RELAIS_PASSWORD_RESET_LINK_MINUTES", 60)
+# Submissions per hour per client address of the public forms (application, reset).
+PUBLIC_FORM_RATE_PER_HOUR = env_int("RELAIS_PUBLIC_FORM_RATE_PER_HOUR", 10)
 
 # --- Languages --------------------------------------------------------------------------
 LANGUAGE_CODE = "fr"

@@ -3,6 +3,8 @@ from django.views.i18n import set_language
 
 urlpatterns = [
     path("accounts/", include("relais.accounts.urls")),
+    path("apply/", include("relais.accounts.urls_apply")),
+    path("platform/", include("relais.accounts.urls_platform")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("", include("relais.screening.urls")),
 ]

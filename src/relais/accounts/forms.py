@@ -1,4 +1,6 @@
 from django import forms
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 
@@ -12,11 +14,138 @@ class LoginForm(forms.Form):
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
+    # The authenticator's 6 digits, or one of the one-time recovery codes (xxxxx-xxxxx).
     otp_token = forms.RegexField(
         label=_("Authenticator code"),
+        regex=r"^(\d{6}|[A-Za-z2-7]{5}-?[A-Za-z2-7]{5})$",
+        help_text=_("Lost your phone? Enter one of your recovery codes instead."),
+        error_messages={
+            "invalid": _(
+                "Enter the 6-digit code shown by your authenticator app, or a recovery code."
+            )
+        },
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "maxlength": "11"}),
+    )
+
+    def clean_otp_token(self):
+        return self.cleaned_data["otp_token"].replace("-", "").lower()
+
+
+class NumberField(forms.RegexField):
+    """An identifier typed by a person: spaces inside it are not errors."""
+
+    def to_python(self, value):
+        return "".join(super().to_python(value).split())
+
+
+class ApplicationForm(forms.Form):
+    pharmacy_name = forms.CharField(label=_("Pharmacy name"), max_length=200)
+    finess = NumberField(
+        label=_("FINESS number of the pharmacy"),
+        regex=r"^\d[0-9ABab]\d{7}$",
+        help_text=_("9 characters, as on the establishment's FINESS record."),
+        error_messages={"invalid": _("A FINESS number has 9 characters, e.g. 750000017.")},
+    )
+    owner_name = forms.CharField(label=_("Your full name"), max_length=150)
+    owner_rpps = NumberField(
+        label=_("Your RPPS number"),
+        regex=r"^\d{11}$",
+        help_text=_("11 digits, as on your CPS card."),
+        error_messages={"invalid": _("An RPPS number has 11 digits.")},
+    )
+    owner_email = forms.EmailField(label=_("Your e-mail"), max_length=254)
+
+    def clean_finess(self):
+        return self.cleaned_data["finess"].upper()
+
+    def clean_owner_email(self):
+        return self.cleaned_data["owner_email"].lower()
+
+
+class SetPasswordForm(forms.Form):
+    password1 = forms.CharField(
+        label=_("New password"),
+        strip=False,
+        help_text=_("At least 12 characters; not a common password."),
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    password2 = forms.CharField(
+        label=_("New password again"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def __init__(self, user, *args, **kwargs):
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def clean(self):
+        cleaned = super().clean()
+        first, second = cleaned.get("password1"), cleaned.get("password2")
+        if first and second:
+            if first != second:
+                self.add_error("password2", _("The two passwords differ."))
+            else:
+                try:
+                    password_validation.validate_password(first, self.user)
+                except ValidationError as error:
+                    self.add_error("password1", error)
+        return cleaned
+
+
+class ActivationForm(SetPasswordForm):
+    otp_token = forms.RegexField(
+        label=_("Code shown by your authenticator app"),
         regex=r"^\d{6}$",
         error_messages={"invalid": _("Enter the 6-digit code shown by your authenticator app.")},
         widget=forms.TextInput(
             attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "maxlength": "6"}
         ),
+    )
+
+    def __init__(self, user, device, *args, **kwargs):
+        self.device = device
+        super().__init__(user, *args, **kwargs)
+
+    def clean(self):
+        cleaned = super().clean()
+        # Checked last: a wrong code slows down the next try (django-otp throttling).
+        if not self.errors and not self.device.verify_token(cleaned["otp_token"]):
+            self.add_error(
+                "otp_token",
+                _("This code does not match: check the app's clock and enter the current code."),
+            )
+        return cleaned
+
+
+class PasswordResetRequestForm(forms.Form):
+    email = forms.EmailField(
+        label=_("E-mail"),
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True}),
+    )
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label=_("E-mail"), max_length=254)
+    full_name = forms.CharField(label=_("Full name"), max_length=150)
+    role = forms.ChoiceField(
+        label=_("Role"),
+        choices=[
+            ("pharmacist", _("Pharmacist: records, corrects and validates tests")),
+            ("assistant", _("Assistant: records tests only")),
+        ],
+        widget=forms.RadioSelect,
+    )
+
+    def clean_email(self):
+        return self.cleaned_data["email"].lower()
+
+
+class RefusalForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason for refusal"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_("Sent to the applicant and kept with the application."),
     )

@@ -104,3 +104,69 @@ class LoginThrottle(models.Model):
 
     def __str__(self):
         return f"LoginThrottle {self.pk}"
+
+
+class PharmacyApplication(models.Model):
+    """A pharmacy owner's request to join, with the directory checks run on submission."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending review")
+        APPROVED = "approved", _("approved")
+        REFUSED = "refused", _("refused")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    pharmacy = models.ForeignKey(Pharmacy, on_delete=models.CASCADE, related_name="applications")
+    pharmacy_name = models.CharField(_("pharmacy name"), max_length=200)
+    finess = models.CharField(_("FINESS number"), max_length=9)
+    owner_name = models.CharField(_("your full name"), max_length=150)
+    owner_rpps = models.CharField(_("your RPPS number"), max_length=11)
+    owner_email = models.EmailField(_("your e-mail"))
+    # {check name: passed?}, see relais.directory.checks.CHECK_NAMES
+    checks = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    submitted_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True)
+    decided_by = models.ForeignKey(
+        User, null=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    refusal_reason = models.TextField(blank=True)
+
+    def __str__(self):
+        return f"Application {self.pk}"
+
+    @property
+    def all_checks_passed(self) -> bool:
+        return bool(self.checks) and all(self.checks.values())
+
+
+class AccountToken(models.Model):
+    """A single-use, expiring link sent by e-mail (activation, invitation, password reset).
+
+    Only the SHA-256 of the 256-bit token is stored: the database alone cannot open links.
+    """
+
+    class Purpose(models.TextChoices):
+        ACTIVATION = "activation", _("activation")
+        RESET = "reset", _("password reset")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="tokens")
+    purpose = models.CharField(max_length=16, choices=Purpose.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True)
+
+    def __str__(self):
+        return f"AccountToken {self.pk}"
+
+
+class UserSession(models.Model):
+    """Index of a user's sessions, so removing a member ends them at once."""
+
+    session_key = models.CharField(max_length=40, primary_key=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="session_index")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"UserSession of {self.user_id}"

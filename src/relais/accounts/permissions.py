@@ -59,3 +59,19 @@ def redirect_to_login(request):
         if request.method == "GET"
         else redirect("accounts:login")
     )
+
+
+def platform_admin_required(view):
+    """Views of the platform administrators: a verified login (password + TOTP) of a user
+    with is_staff. Pharmacy staff are refused."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated or not request.user.is_verified():
+            return redirect_to_login(request)
+        if not request.user.is_staff:
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    wrapper.platform_admin = True
+    return wrapper

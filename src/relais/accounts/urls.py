@@ -1,10 +1,16 @@
 from django.urls import path
 
-from relais.accounts import views
+from relais.accounts import views, views_onboarding, views_staff
 
 app_name = "accounts"
 
 urlpatterns = [
     path("login/", views.login, name="login"),
     path("logout/", views.logout, name="logout"),
+    path("activate/", views_onboarding.activate, name="activate"),
+    path("password-reset/", views_onboarding.password_reset, name="password_reset"),
+    path("password-reset/sent/", views_onboarding.password_reset_sent, name="reset_sent"),
+    path("password-reset/new/", views_onboarding.password_reset_confirm, name="reset"),
+    path("staff/", views_staff.staff, name="staff"),
+    path("staff/<uuid:membership_id>/remove/", views_staff.staff_remove, name="staff_remove"),
 ]

@@ -7,6 +7,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
+from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from relais.accounts import throttle
@@ -16,6 +17,16 @@ from relais.audit.events import client_address, record
 
 def verify_totp(user, token: str) -> TOTPDevice | None:
     for device in TOTPDevice.objects.devices_for_user(user, confirmed=True):
+        if device.verify_token(token):
+            return device
+    return None
+
+
+def verify_second_factor(user, token: str):
+    """A TOTP code, or a recovery code (each works once: django-otp deletes it)."""
+    if token.isdigit():
+        return verify_totp(user, token)
+    for device in StaticDevice.objects.devices_for_user(user, confirmed=True):
         if device.verify_token(token):
             return device
     return None
@@ -34,7 +45,7 @@ def login(request):
             user = auth.authenticate(
                 request, username=email.lower(), password=form.cleaned_data["password"]
             )
-            device = verify_totp(user, form.cleaned_data["otp_token"]) if user else None
+            device = verify_second_factor(user, form.cleaned_data["otp_token"]) if user else None
             if device is not None:
                 return finish_login(request, user, device, keys)
             throttle.record_failure(keys)
@@ -61,6 +72,8 @@ def finish_login(request, user, device, keys):
     record(
         "login.succeeded", request=request, actor=user, pharmacy=membership and membership.pharmacy
     )
+    if membership is None and user.is_staff:
+        return redirect("platform:applications")
     return redirect("screening:day")
 
 

@@ -10,6 +10,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from relais.directory import SAMPLES_DIR as DIRECTORY_SAMPLES
+
 
 def processes(port: str) -> dict[str, list[str]]:
     python = sys.executable
@@ -31,6 +33,14 @@ class Command(BaseCommand):
         port = os.environ.get("RELAIS_PORT", "8000")
         call_command("migrate", verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
+        call_command(
+            "directory", "import-finess", str(DIRECTORY_SAMPLES / "etalab-finess-demo.csv")
+        )
+        call_command(
+            "directory",
+            "import-rpps",
+            str(DIRECTORY_SAMPLES / "PS_LibreAcces_Personne_activite_demo.txt"),
+        )
         call_command("demo-accounts")
         # Our own fixed command lines, no user input.
         children = {name: subprocess.Popen(argv) for name, argv in processes(port).items()}  # noqa: S603

@@ -1,0 +1,154 @@
+"""Public pages: the pharmacy application, account activation and password reset."""
+
+import segno
+from django.conf import settings
+from django.contrib import messages
+from django.db import transaction
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from relais.accounts import mail, onboarding, ratelimit, tokens
+from relais.accounts.demo import totp_secret_base32
+from relais.accounts.forms import (
+    ActivationForm,
+    ApplicationForm,
+    PasswordResetRequestForm,
+    SetPasswordForm,
+)
+from relais.accounts.models import AccountToken, User
+from relais.audit.events import record
+
+Purpose = AccountToken.Purpose
+
+
+def rate_limited(request, scope: str):
+    if ratelimit.allow(request, scope, settings.PUBLIC_FORM_RATE_PER_HOUR):
+        return None
+    return render(request, "accounts/rate_limited.html", status=429)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def apply(request):
+    form = ApplicationForm(request.POST or None)
+    if request.method == "POST":
+        if refusal := rate_limited(request, "apply"):
+            return refusal
+        if form.is_valid():
+            onboarding.submit_application(form.cleaned_data, request)
+            # The same answer whatever the checks found: the directory stays private.
+            return redirect("apply:received")
+    return render(request, "accounts/apply.html", {"form": form})
+
+
+def application_received(request):
+    return render(request, "accounts/apply_received.html")
+
+
+def link_invalid(request):
+    return render(request, "accounts/link_invalid.html", status=404)
+
+
+def swap_token_for_session(request, purpose: str):
+    """?t=TOKEN -> the session remembers the token, and the address bar forgets it."""
+    account_token = tokens.find(request.GET.get("t", ""), purpose)
+    if account_token is None:
+        return link_invalid(request)
+    tokens.remember(request, account_token)
+    return redirect(request.path)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def activate(request):
+    if "t" in request.GET:
+        return swap_token_for_session(request, Purpose.ACTIVATION)
+    account_token = tokens.from_session(request, Purpose.ACTIVATION)
+    if account_token is None:
+        return link_invalid(request)
+    user = account_token.user
+    device = onboarding.pending_device(user)
+    form = ActivationForm(user, device, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            locked = tokens.from_session(request, Purpose.ACTIVATION, for_update=True)
+            if locked is None:  # spent by a concurrent request
+                return link_invalid(request)
+            codes = onboarding.complete_activation(
+                request, locked, device, form.cleaned_data["password1"]
+            )
+        return render(request, "accounts/recovery_codes.html", {"codes": codes})
+    context = {
+        "form": form,
+        "account": user,
+        "qr_svg": segno.make(device.config_url, error="m").svg_inline(scale=5),
+        "secret": totp_secret_base32(device),
+    }
+    return render(request, "accounts/activate.html", context)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def password_reset(request):
+    form = PasswordResetRequestForm(request.POST or None)
+    if request.method == "POST":
+        if refusal := rate_limited(request, "reset"):
+            return refusal
+        if form.is_valid():
+            request_reset(request, form.cleaned_data["email"].lower())
+            return redirect("accounts:reset_sent")
+    return render(request, "accounts/password_reset.html", {"form": form})
+
+
+def request_reset(request, email: str) -> None:
+    """Same work and same answer for any address; the e-mail leaves in the background
+    so that the response time does not tell whether an account exists."""
+    user = User.objects.filter(email=email, is_active=True).first()
+    if user is None or not onboarding.can_sign_in(user):
+        record("password.reset_requested", request=request)
+        return
+    token = tokens.issue(user, Purpose.RESET)
+    message = mail.build(
+        user.email,
+        "reset",
+        {
+            "link": tokens.link(token, Purpose.RESET),
+            "minutes": settings.PASSWORD_RESET_LINK_MINUTES,
+        },
+    )
+    record("password.reset_requested", request=request, target=user)
+    transaction.on_commit(lambda: mail.send_in_background(message))
+
+
+def password_reset_sent(request):
+    return render(request, "accounts/password_reset_sent.html")
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def password_reset_confirm(request):
+    if "t" in request.GET:
+        return swap_token_for_session(request, Purpose.RESET)
+    account_token = tokens.from_session(request, Purpose.RESET)
+    if account_token is None:
+        return link_invalid(request)
+    form = SetPasswordForm(account_token.user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            locked = tokens.from_session(request, Purpose.RESET, for_update=True)
+            if locked is None:
+                return link_invalid(request)
+            user = locked.user
+            user.set_password(form.cleaned_data["password1"])
+            user.save(update_fields=["password"])
+            tokens.spend(request, locked)
+            onboarding.end_sessions(user)
+            record("password.reset", request=request, actor=user, target=user)
+        # No login here: signing in still takes the password and the second factor.
+        messages.success(
+            request, _("Your password has changed. Sign in with it and your authenticator code.")
+        )
+        return redirect("accounts:login")
+    return render(request, "accounts/password_reset_confirm.html", {"form": form})

@@ -1,0 +1,170 @@
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from relais.directory import importers
+from relais.directory.checks import check_application
+from relais.directory.models import Activity, Establishment, Professional
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from generate_rpps import HEADER, rpps_line  # noqa: E402
+
+SAMPLES = Path(importers.__file__).parent / "samples"
+RPPS_SAMPLE = SAMPLES / "PS_LibreAcces_Personne_activite_demo.txt"
+FINESS_SAMPLE = SAMPLES / "etalab-finess-demo.csv"
+PHARMACIST = ("21", "Pharmacien")
+
+
+def snapshot():
+    return (
+        sorted(Professional.objects.values_list("rpps", "last_name", "first_name")),
+        sorted(
+            Activity.objects.values_list("rpps", "profession_code", "finess_site", "siret_site")
+        ),
+        sorted(Establishment.objects.values_list("finess", "name", "category_code", "address")),
+    )
+
+
+@pytest.mark.django_db
+def test_samples_import_and_reimport_is_idempotent():
+    importers.import_finess(FINESS_SAMPLE)
+    report = importers.import_rpps(RPPS_SAMPLE)
+    assert report.error_count == 0
+    assert report.rows_skipped == 1  # the ADELI line
+    first = snapshot()
+    assert len(first[0]) == 6 and len(first[2]) == 4
+
+    again = importers.import_rpps(RPPS_SAMPLE)
+    importers.import_finess(FINESS_SAMPLE)
+    assert again.rows_removed == 0
+    assert snapshot() == first
+    assert Establishment.objects.get(finess="750000017").address == "1 PL DE LA GARE, 75010 PARIS"
+
+
+@pytest.mark.django_db
+def test_reimport_updates_changed_rows_and_removes_absent_ones(tmp_path):
+    extract = tmp_path / "rpps.txt"
+    extract.write_text(
+        "\n".join(
+            [
+                HEADER,
+                rpps_line("10000000011", "ANCIEN", "NOM", PHARMACIST, "750000017"),
+                rpps_line("10000000012", "PARTI", "BIENTOT", PHARMACIST, "750000025"),
+            ]
+        )
+    )
+    importers.import_rpps(extract)
+    extract.write_text(
+        "\n".join([HEADER, rpps_line("10000000011", "NOUVEAU", "NOM", PHARMACIST, "750000025")])
+    )
+    report = importers.import_rpps(extract)
+    assert list(Professional.objects.values_list("rpps", "last_name")) == [
+        ("10000000011", "NOUVEAU")
+    ]
+    assert list(Activity.objects.values_list("rpps", "finess_site")) == [
+        ("10000000011", "750000025")
+    ]
+    assert report.rows_removed == 3  # two old activities and one person
+
+
+@pytest.mark.django_db
+def test_malformed_rpps_lines_are_reported_and_the_rest_imported(tmp_path):
+    good = rpps_line("10000000021", "BON", "ELEVE", PHARMACIST, "750000017")
+    extract = tmp_path / "rpps.txt"
+    extract.write_text(
+        "\n".join(
+            [
+                HEADER,
+                good,
+                rpps_line("1234", "COURT", "NUMERO", PHARMACIST),
+                rpps_line("10000000022", "", "SANSNOM", PHARMACIST),
+                rpps_line("10000000023", "MAUVAIS", "FINESS", PHARMACIST, "75-000017"),
+                "8|10000000024|trop|peu",
+                rpps_line("10000000025", "AUSSI", "BON", ("10", "Médecin")),
+            ]
+        )
+        + "\n"
+    )
+    report = importers.import_rpps(extract)
+    assert [(e.line, e.column) for e in report.errors] == [
+        (3, "Identifiant PP"),
+        (4, "Nom d'exercice"),
+        (5, "Numéro FINESS site"),
+        (6, "(line)"),
+    ]
+    assert report.errors[0].reason == "is not an 11-digit number"
+    assert "has 4 fields" in report.errors[3].reason
+    assert sorted(Professional.objects.values_list("rpps", flat=True)) == [
+        "10000000021",
+        "10000000025",
+    ]
+
+
+@pytest.mark.django_db
+def test_malformed_finess_lines_are_reported_and_the_rest_imported(tmp_path):
+    lines = FINESS_SAMPLE.read_text().splitlines()
+    bad_category = lines[2].replace(";620;", ";officine;")
+    extract = tmp_path / "finess.csv"
+    extract.write_text(
+        "\n".join([lines[0], lines[1], bad_category, "structureet;12;court", "autre;x", lines[3]])
+    )
+    report = importers.import_finess(extract)
+    assert [(e.line, e.column) for e in report.errors] == [
+        (3, "categetab"),
+        (4, "(line)"),
+        (5, "(record type)"),
+    ]
+    assert sorted(Establishment.objects.values_list("finess", flat=True)) == [
+        "750000017",
+        "750000033",
+    ]
+
+
+@pytest.mark.django_db
+def test_a_file_of_the_wrong_kind_changes_nothing(tmp_path):
+    importers.import_finess(FINESS_SAMPLE)
+    with pytest.raises(CommandError, match="not a FINESS extract"):
+        call_command("directory", "import-finess", str(RPPS_SAMPLE))
+    with pytest.raises(CommandError, match="missing columns"):
+        call_command("directory", "import-rpps", str(FINESS_SAMPLE))
+    assert Establishment.objects.count() == 4
+    assert Professional.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_command_prints_rejected_lines_with_line_column_and_reason(tmp_path):
+    extract = tmp_path / "rpps.txt"
+    extract.write_text(HEADER + "\n" + rpps_line("999", "X", "Y", PHARMACIST) + "\n")
+    out, err = StringIO(), StringIO()
+    call_command("directory", "import-rpps", str(extract), stdout=out, stderr=err)
+    assert "rejected: line 2, column 'Identifiant PP': is not an 11-digit number" in err.getvalue()
+    assert "1 rejected" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_windows_1252_lines_are_read(tmp_path):
+    extract = tmp_path / "rpps.txt"
+    line = rpps_line("10000000031", "LEFÈVRE", "ÉLODIE", PHARMACIST)
+    extract.write_bytes((HEADER + "\n").encode() + line.encode("cp1252") + b"\r\n")
+    report = importers.import_rpps(extract)
+    assert report.error_count == 0
+    assert Professional.objects.get().last_name == "LEFÈVRE"
+
+
+@pytest.mark.django_db
+def test_application_checks_against_the_samples():
+    importers.import_finess(FINESS_SAMPLE)
+    importers.import_rpps(RPPS_SAMPLE)
+    assert all(check_application("750000017", "10000000001").values())
+    assert check_application("750000099", "10000000001")["finess_exists"] is False
+    hospital = check_application("750000033", "10000000004")
+    assert hospital["finess_exists"] and not hospital["finess_is_officine"]
+    assert not hospital["rpps_is_pharmacist"]
+    elsewhere = check_application("750000017", "10000000003")
+    assert elsewhere["rpps_is_pharmacist"] and not elsewhere["rpps_at_finess"]
+    nurse = check_application("750000017", "10000000005")
+    assert nurse["rpps_exists"] and not nurse["rpps_is_pharmacist"]
+    assert not nurse["rpps_at_finess"]
