@@ -207,6 +207,26 @@ if CACHE_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# --- Transmission outbox: retries and leases --------------------------------------------
+# A failed send waits a random time in [0, min(max, base * 2^(attempts-1))] seconds; after
+# MAX_ATTEMPTS attempts (about 8 hours with these defaults) the row is dead-lettered.
+TRANSMISSION_BACKOFF_BASE_SECONDS = env_int("RELAIS_TRANSMISSION_BACKOFF_BASE_SECONDS", 5)
+TRANSMISSION_BACKOFF_MAX_SECONDS = env_int("RELAIS_TRANSMISSION_BACKOFF_MAX_SECONDS", 1800)
+TRANSMISSION_MAX_ATTEMPTS = env_int("RELAIS_TRANSMISSION_MAX_ATTEMPTS", 40)
+# A worker's hold on a claimed batch; a crashed worker's rows come back after it. Must
+# be longer than a whole batch's send (connect + read timeouts).
+TRANSMISSION_LEASE_SECONDS = env_int("RELAIS_TRANSMISSION_LEASE_SECONDS", 120)
+if min(TRANSMISSION_BACKOFF_BASE_SECONDS, TRANSMISSION_MAX_ATTEMPTS) < 1 or (
+    TRANSMISSION_BACKOFF_MAX_SECONDS < TRANSMISSION_BACKOFF_BASE_SECONDS
+):
+    raise ImproperlyConfigured(
+        "RELAIS_TRANSMISSION_BACKOFF_* and MAX_ATTEMPTS must be positive, the max above the base."
+    )
+if TRANSMISSION_LEASE_SECONDS <= SIDEP_CONNECT_TIMEOUT + SIDEP_READ_TIMEOUT:
+    raise ImproperlyConfigured(
+        "RELAIS_TRANSMISSION_LEASE_SECONDS must exceed the SI-DEP connect + read timeouts."
+    )
+
 # --- Retention: identifying data of tests older than this is erased (`relais purge`) ---
 RETENTION_DAYS = env_int("RELAIS_RETENTION_DAYS", 90)
 

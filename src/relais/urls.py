@@ -6,5 +6,6 @@ urlpatterns = [
     path("apply/", include("relais.accounts.urls_apply")),
     path("platform/", include("relais.accounts.urls_platform")),
     path("i18n/setlang/", set_language, name="set_language"),
+    path("operations/transmissions/", include("relais.transmission.urls")),
     path("", include("relais.screening.urls")),
 ]

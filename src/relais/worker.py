@@ -15,7 +15,9 @@ log = logging.getLogger(__name__)
 
 def jobs() -> list[tuple[str, Callable[[], int]]]:
     """The jobs, in the order each round runs them. Apps add their entry here."""
-    return []
+    from relais.transmission.worker import send_due
+
+    return [("transmission", send_due)]
 
 
 def run_round() -> int:

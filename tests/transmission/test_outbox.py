@@ -1,5 +1,6 @@
 import pytest
 from django.db import transaction
+from django.utils import translation
 
 from relais.screening.models import ScreeningTest
 from relais.transmission.models import Transmission
@@ -7,6 +8,12 @@ from relais.transmission.status import describe, with_transmissions
 from tests.conftest import make_test
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def english():
+    with translation.override("en"):
+        yield
 
 
 class Boom(Exception):

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from relais.screening import catalogue, validation
 from relais.screening.models import NotifyBy, Sex
+from relais.screening.services import CANCEL_REASONS
 
 BIRTHPLACE_RE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
 POSTAL_CODE_RE = re.compile(r"^\d{5}$")
@@ -183,3 +184,11 @@ class PatientSearchForm(forms.Form):
                 _("Enter an NIR, or a birth name and a birth date."), code="search_criteria"
             )
         return data
+
+
+class CancelTestForm(forms.Form):
+    reason = forms.ChoiceField(
+        label=_("Why is this test cancelled?"),
+        choices=lambda: list(CANCEL_REASONS.items()),
+        widget=forms.RadioSelect,
+    )

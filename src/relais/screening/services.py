@@ -1,15 +1,24 @@
 """Saving and finding patients and tests, for the web views, the API and imports."""
 
 from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from relais.crypto.blind_index import blind_index_candidates
 from relais.screening.models import IDENTITY_INDEX, NIR_INDEX, Patient, ScreeningTest, identity_key
-from relais.screening.signals import test_validated
+from relais.screening.signals import test_cancelled, test_corrected, test_validated
 
 PATIENT_FIELDS = (
     "birth_name", "used_name", "given_names", "birth_date", "sex", "birthplace_code", "nir",
     "address", "postal_code", "city", "phone", "email",
 )  # fmt: skip
+# Why a test is cancelled: fixed codes, so the audit log never holds free text.
+CANCEL_REASONS = {
+    "entered_in_error": _("Recorded in error"),
+    "wrong_patient": _("Recorded for the wrong patient"),
+    "duplicate": _("Duplicate of another test"),
+    "not_performed": _("The test was not performed"),
+}
 TEST_FIELDS = (
     "kind", "device", "specimen", "sampled_at", "result", "symptoms", "symptom_onset",
     "consent_transmission", "notify_by",
@@ -52,3 +61,47 @@ def record_test(patient: Patient, user, data: dict) -> ScreeningTest:
     test.save()
     test_validated.send(sender=ScreeningTest, test=test)
     return test
+
+
+class TestCancelled(Exception):
+    """A cancelled test is final: it cannot be corrected or cancelled again."""
+
+
+def locked_test(test: ScreeningTest) -> ScreeningTest:
+    """The test read again under a row lock, so two corrections cannot interleave."""
+    fresh = ScreeningTest.objects.select_for_update().get(pk=test.pk)
+    if fresh.cancelled_at is not None:
+        raise TestCancelled
+    return fresh
+
+
+@transaction.atomic
+def correct_test(test: ScreeningTest, user, data: dict) -> list[str]:
+    """Apply corrected data; SI-DEP is told through the test_corrected signal (an
+    unsent message simply goes out corrected, a sent one is followed by a correction).
+    Returns the names of the fields that changed (none: nothing is sent)."""
+    fresh = locked_test(test)
+    changed = [name for name in TEST_FIELDS if name in data and getattr(fresh, name) != data[name]]
+    if not changed:
+        return []
+    for name in changed:
+        setattr(fresh, name, data[name])
+    fresh.save()
+    test_corrected.send(sender=ScreeningTest, test=fresh, user=user, fields=changed)
+    for name in [*changed, "updated_at"]:
+        setattr(test, name, getattr(fresh, name))
+    return changed
+
+
+@transaction.atomic
+def cancel_test(test: ScreeningTest, user, reason: str) -> ScreeningTest:
+    """Cancel a test recorded in error (`reason` is one of CANCEL_REASONS); SI-DEP is
+    told through the test_cancelled signal."""
+    if reason not in CANCEL_REASONS:
+        raise ValueError("unknown cancellation reason")
+    fresh = locked_test(test)
+    fresh.cancelled_at = timezone.now()
+    fresh.save(update_fields=["cancelled_at", "updated_at"])
+    test_cancelled.send(sender=ScreeningTest, test=fresh, user=user, reason=reason)
+    test.cancelled_at = fresh.cancelled_at
+    return fresh

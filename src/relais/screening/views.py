@@ -1,15 +1,24 @@
 import datetime
 
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from relais.accounts.permissions import pharmacy_permission_required
+from relais.accounts.permissions import pharmacy_permission_required, role_allows
 from relais.audit.events import record
 from relais.screening import services
-from relais.screening.forms import PatientForm, PatientSearchForm, ScreeningTestForm
+from relais.screening.forms import (
+    CancelTestForm,
+    PatientForm,
+    PatientSearchForm,
+    ScreeningTestForm,
+)
 from relais.screening.models import Patient, ScreeningTest
+from relais.transmission.outbox import may_have_reached_sidep
+from relais.transmission.status import describe, with_transmissions
 
 
 def parse_day(value: str | None) -> datetime.date:
@@ -24,13 +33,15 @@ def day(request):
     """The day's tests: the pharmacist's home page."""
     date = parse_day(request.GET.get("date"))
     start = timezone.make_aware(datetime.datetime.combine(date, datetime.time.min))
-    tests = (
+    tests = with_transmissions(
         ScreeningTest.objects.for_pharmacy(request.pharmacy)
         .filter(sampled_at__gte=start, sampled_at__lt=start + datetime.timedelta(days=1))
         .select_related("patient", "performed_by")
         .order_by("-sampled_at")
     )
     tests = list(tests)
+    for test in tests:
+        test.transmission = describe(test)
     record("test.list", request=request, details={"date": date.isoformat(), "count": len(tests)})
     context = {
         "tests": tests,
@@ -75,7 +86,11 @@ def patient_new(request):
 def patient_detail(request, patient_id):
     patient = Patient.objects.get_for_pharmacy_or_404(request.pharmacy, pk=patient_id)
     record("patient.view", request=request, target=patient)
-    tests = patient.tests.select_related("performed_by").order_by("-sampled_at")
+    tests = list(
+        with_transmissions(patient.tests.select_related("performed_by").order_by("-sampled_at"))
+    )
+    for test in tests:
+        test.transmission = describe(test)
     return render(request, "screening/patient_detail.html", {"patient": patient, "tests": tests})
 
 
@@ -113,4 +128,74 @@ def test_detail(request, test_id):
         request.pharmacy, pk=test_id
     )
     record("test.view", request=request, target=test)
-    return render(request, "screening/test_detail.html", {"test": test, "title": _("Test")})
+    context = {"test": test, "title": _("Test"), "transmission": describe(test)}
+    return render(request, "screening/test_detail.html", context)
+
+
+def test_for_change(request, test_id) -> ScreeningTest:
+    """The test to correct or cancel. Once SI-DEP may hold the result, changing it
+    takes the test.correct permission (pharmacist or owner, not an assistant)."""
+    test = ScreeningTest.objects.select_related("patient").get_for_pharmacy_or_404(
+        request.pharmacy, pk=test_id
+    )
+    if may_have_reached_sidep(test) and not role_allows(request.membership.role, "test.correct"):
+        raise PermissionDenied
+    return test
+
+
+def refuse_cancelled(request, test):
+    messages.error(request, _("This test was cancelled: it can no longer be changed."))
+    return redirect("screening:test_detail", test_id=test.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@pharmacy_permission_required("test.record")
+def test_correct(request, test_id):
+    """Correct a result; SI-DEP gets the corrected version (see transmission.outbox)."""
+    test = test_for_change(request, test_id)
+    if test.cancelled_at:
+        return refuse_cancelled(request, test)
+    record("test.view", request=request, target=test)
+    initial = {name: getattr(test, name) for name in services.TEST_FIELDS}
+    form = ScreeningTestForm(
+        request.POST or None, initial=initial, birth_date=test.patient.birth_date
+    )
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        # The form shows minutes: an untouched time keeps its stored seconds.
+        if data["sampled_at"] == test.sampled_at.replace(second=0, microsecond=0):
+            data["sampled_at"] = test.sampled_at
+        try:
+            changed = services.correct_test(test, request.user, data)
+        except services.TestCancelled:
+            return refuse_cancelled(request, test)
+        if changed:
+            record("test.correct", request=request, target=test, details={"fields": changed})
+            messages.success(request, _("The correction is saved and will be sent to SI-DEP."))
+        else:
+            messages.warning(request, _("Nothing was changed."))
+        return redirect("screening:test_detail", test_id=test.pk)
+    context = {"form": form, "test": test, "patient": test.patient, "transmission": describe(test)}
+    return render(request, "screening/test_correct.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@pharmacy_permission_required("test.record")
+def test_cancel(request, test_id):
+    """Cancel a test recorded in error; SI-DEP is told to delete it (OBX-11 D)."""
+    test = test_for_change(request, test_id)
+    if test.cancelled_at:
+        return refuse_cancelled(request, test)
+    record("test.view", request=request, target=test)
+    form = CancelTestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        reason = form.cleaned_data["reason"]
+        try:
+            services.cancel_test(test, request.user, reason)
+        except services.TestCancelled:
+            return refuse_cancelled(request, test)
+        record("test.cancel", request=request, target=test, details={"reason": reason})
+        messages.success(request, _("The test is cancelled."))
+        return redirect("screening:test_detail", test_id=test.pk)
+    context = {"form": form, "test": test, "patient": test.patient}
+    return render(request, "screening/test_cancel.html", context)

@@ -39,10 +39,19 @@ def on_test_validated(sender, test, **kwargs) -> None:
     enqueue(test, Kind.NEW)
 
 
-def on_test_corrected(sender, test, **kwargs) -> None:
+# The test's fields SI-DEP receives; changing only the others (the patient's
+# notification choice...) sends nothing.
+REPORTED_FIELDS = {
+    "kind", "device", "specimen", "sampled_at", "result", "symptoms", "symptom_onset",
+}  # fmt: skip
+
+
+def on_test_corrected(sender, test, fields=None, **kwargs) -> None:
     """A message not sent yet is built from the record when it goes, so it already
     carries the correction; otherwise the correction goes as a new message (OBX-11 C),
     or as a fresh result (F) when SI-DEP never accepted the earlier one."""
+    if fields is not None and not REPORTED_FIELDS.intersection(fields):
+        return
     rows = locked_rows(test)
     if rows and rows[-1].state == State.PENDING and rows[-1].sent_at is None:
         return

@@ -1,0 +1,161 @@
+import datetime
+import random
+import socket
+
+import pytest
+from django.utils import timezone
+
+from relais.accounts.models import Pharmacy
+from relais.transmission import retry, transport
+from relais.transmission.certs import ensure_certs
+from relais.transmission.models import Transmission
+from relais.transmission.worker import claim, due_rows, record, send_due
+from tests.conftest import make_test
+
+State = Transmission.State
+
+
+class HighestDraw:
+    """A random source that always draws the top of the range, to check the ceiling."""
+
+    def uniform(self, low, high):
+        return high
+
+
+@pytest.mark.parametrize(
+    "error, decision",
+    [
+        (transport.TransportError("refused"), retry.RETRY),
+        (transport.ServerError(503), retry.RETRY),
+        (transport.AckError("garbled"), retry.RETRY),
+        (transport.ClientError(400, "bad batch"), retry.REJECT),
+        (ValueError("a bug of ours"), None),
+    ],
+)
+def test_failures_are_classified(error, decision):
+    assert retry.classify(error) == decision
+
+
+def test_backoff_is_full_jitter_within_the_capped_exponential_window():
+    rng = random.Random(7)
+    for attempts in range(1, 30):
+        ceiling = min(600, 5 * 2 ** (attempts - 1))
+        delays = [retry.backoff_seconds(attempts, base=5, cap=600, rng=rng) for _ in range(200)]
+        assert all(0 <= delay <= ceiling for delay in delays)
+        # Full jitter: spread over the whole window, not bunched at its top.
+        assert min(delays) < ceiling * 0.1 and max(delays) > ceiling * 0.9
+    top = [retry.backoff_seconds(n, base=5, cap=600, rng=HighestDraw()) for n in (1, 2, 3, 8, 200)]
+    assert top == [5, 10, 20, 600, 600]
+
+
+@pytest.fixture
+def unreachable_sidep(settings, tmp_path_factory):
+    """Real certificates, and an address where nothing listens: a real transport error."""
+    certs = ensure_certs(tmp_path_factory.getbasetemp() / "sidep-certs")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.SIDEP_URL = f"https://127.0.0.1:{port}/hl7/v2/batch"
+    settings.SIDEP_CLIENT_CERT = str(certs.client_cert)
+    settings.SIDEP_CLIENT_KEY = str(certs.client_key)
+    settings.SIDEP_CA_FILE = str(certs.ca_cert)
+    settings.SIDEP_CONNECT_TIMEOUT = 2.0
+    settings.TRANSMISSION_BACKOFF_BASE_SECONDS = 5
+    settings.TRANSMISSION_BACKOFF_MAX_SECONDS = 60
+    settings.TRANSMISSION_MAX_ATTEMPTS = 3
+    return settings
+
+
+def make_due(row):
+    Transmission.objects.filter(pk=row.pk).update(next_attempt_at=timezone.now())
+
+
+@pytest.mark.django_db
+def test_unreachable_sidep_retries_with_backoff_then_dead_letters(
+    unreachable_sidep, screening_test
+):
+    row = screening_test.transmissions.get()
+    for attempt in (1, 2):
+        before = timezone.now()
+        assert send_due() == 1
+        row.refresh_from_db()
+        assert (row.state, row.attempts) == (State.PENDING, attempt)
+        assert row.last_error == "SI-DEP could not be reached."
+        ceiling = datetime.timedelta(seconds=5 * 2 ** (attempt - 1))
+        assert before <= row.next_attempt_at <= timezone.now() + ceiling
+        assert row.claimed_until is None and row.sent_at is not None
+        make_due(row)
+    assert send_due() == 1
+    row.refresh_from_db()
+    assert (row.state, row.attempts) == (State.DEAD, 3)
+    assert send_due() == 0  # dead rows are never picked up again
+
+
+@pytest.mark.django_db
+def test_a_suspended_pharmacy_rows_wait(unreachable_sidep, pharmacy, screening_test):
+    Pharmacy.objects.filter(pk=pharmacy.pk).update(status=Pharmacy.Status.SUSPENDED)
+    assert send_due() == 0
+    row = screening_test.transmissions.get()
+    assert (row.state, row.attempts, row.sent_at) == (State.PENDING, 0, None)
+    Pharmacy.objects.filter(pk=pharmacy.pk).update(status=Pharmacy.Status.ACTIVE)
+    assert send_due() == 1
+
+
+@pytest.mark.django_db
+def test_a_follow_up_message_waits_for_the_earlier_one(screening_test):
+    first = screening_test.transmissions.get()
+    from relais.transmission.outbox import enqueue
+
+    correction = enqueue(screening_test, Transmission.Kind.CORRECTION)
+    assert list(due_rows(timezone.now())) == [first]
+    Transmission.objects.filter(pk=first.pk).update(state=State.ACKNOWLEDGED)
+    assert list(due_rows(timezone.now())) == [correction]
+
+
+@pytest.mark.django_db
+def test_a_lapsed_lease_makes_the_row_due_again(settings, screening_test):
+    row = screening_test.transmissions.get()
+    now = timezone.now()
+    token = claim(10, now)
+    row.refresh_from_db()
+    assert (row.state, row.attempts, row.claim_token) == (State.IN_FLIGHT, 1, token)
+    assert claim(10, now) is None  # held by the first claim
+    later = now + datetime.timedelta(seconds=settings.TRANSMISSION_LEASE_SECONDS + 1)
+    second = claim(10, later)
+    row.refresh_from_db()
+    assert (row.attempts, row.claim_token) == (2, second)
+
+
+@pytest.mark.django_db
+def test_a_worker_that_lost_its_lease_records_nothing(settings, screening_test):
+    from relais.transmission.worker import Outcome
+
+    now = timezone.now()
+    first = claim(10, now)
+    rows = list(Transmission.objects.filter(claim_token=first))
+    claim(10, now + datetime.timedelta(seconds=settings.TRANSMISSION_LEASE_SECONDS + 1))
+    record(first, rows, {rows[0].pk: Outcome(State.ACKNOWLEDGED, ack_code="AA")})
+    row = Transmission.objects.get()
+    assert row.state == State.IN_FLIGHT and row.ack_code == ""
+
+
+@pytest.mark.django_db
+def test_a_row_lost_by_crashing_workers_too_often_is_dead_lettered(settings, screening_test):
+    settings.TRANSMISSION_MAX_ATTEMPTS = 2
+    lease = datetime.timedelta(seconds=settings.TRANSMISSION_LEASE_SECONDS + 1)
+    now = timezone.now()
+    claim(10, now)
+    claim(10, now + lease)
+    assert claim(10, now + 2 * lease) is None
+    row = Transmission.objects.get()
+    assert (row.state, row.attempts) == (State.DEAD, 2)
+    assert "worker stopped" in row.last_error
+
+
+@pytest.mark.django_db
+def test_several_tests_go_in_one_batch(unreachable_sidep, patient, pharmacist):
+    for _ in range(3):
+        make_test(patient, pharmacist)
+    assert send_due(batch_size=2) == 2
+    assert send_due(batch_size=2) == 1
+    assert send_due(batch_size=2) == 0
