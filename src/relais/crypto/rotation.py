@@ -1,0 +1,226 @@
+"""Key rotation: a new primary key, then every encrypted field and blind index rewritten.
+
+`rotate()` adds a fresh primary AEAD key and PRF key to the keyset file (atomic
+replace), then walks every model with encrypted fields in primary-key order, in small
+batches, each in its own short transaction with its rows locked, and rewrites the
+values still under an old key. Other processes see the new keyset within
+RELOAD_CHECK_SECONDS; until then they may still write with the old key, and a row
+created behind the walk is missed by it, so passes repeat until one finds nothing
+left to rewrite. `usage()` counts rows per key (read from the stored bytes, no
+decryption); `drop_unused_keys()` removes old keys that no row uses any more.
+
+Blind indexes: a model with a `refresh_indexes()` method has its `*_index` columns
+recomputed from the decrypted values.
+"""
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.apps import apps
+from django.conf import settings
+from django.db import connection, models, transaction
+
+from relais.crypto.blind_index import KEY_ID_HEX, index_key_id
+from relais.crypto.fields import Ciphertext, EncryptedField
+from relais.crypto.keyset import (
+    AEAD_TEMPLATE,
+    PRF_TEMPLATE,
+    RELOAD_CHECK_SECONDS,
+    SIGNING_TEMPLATE,
+    Keys,
+    ciphertext_key_id,
+    get_keys,
+    key_ids,
+    load_keys,
+    primary_key_id,
+    replace_keys,
+    with_new_primary,
+    without_keys,
+)
+
+BATCH_SIZE = 500
+
+
+@dataclass
+class EncryptedModel:
+    model: type[models.Model]
+    encrypted: list[EncryptedField]
+    indexes: list[models.Field]
+
+    @property
+    def label(self) -> str:
+        return self.model._meta.label
+
+
+def encrypted_models() -> list[EncryptedModel]:
+    found = []
+    for model in apps.get_models():
+        encrypted = [f for f in model._meta.concrete_fields if isinstance(f, EncryptedField)]
+        if not encrypted:
+            continue
+        indexes = []
+        if callable(getattr(model, "refresh_indexes", None)):
+            indexes = [
+                f
+                for f in model._meta.concrete_fields
+                if isinstance(f, models.CharField) and f.name.endswith("_index")
+            ]
+        found.append(EncryptedModel(model, encrypted, indexes))
+    return found
+
+
+def add_primary_keys() -> Keys:
+    """Write the keyset with a new primary AEAD and PRF key; returns the new keys."""
+    keys = load_keys()
+    rotated = Keys(
+        aead_handle=with_new_primary(keys.aead_handle, AEAD_TEMPLATE),
+        prf_handle=with_new_primary(keys.prf_handle, PRF_TEMPLATE),
+        signing_handle=keys.signing_handle or with_new_primary_signing(),
+    )
+    replace_keys(settings.KEYSET_FILE, rotated, settings.KEYSET_WRAPPING_KEY_FILE)
+    return rotated
+
+
+def with_new_primary_signing():
+    import tink
+
+    return tink.new_keyset_handle(SIGNING_TEMPLATE)
+
+
+@dataclass
+class PassResult:
+    scanned: int = 0
+    rewritten: int = 0
+
+
+def _stale_updates(row: models.Model, spec: EncryptedModel, aead_id: int, prf_id: int) -> dict:
+    updates = {}
+    for f in spec.encrypted:
+        raw = row.__dict__.get(f.attname)
+        if isinstance(raw, Ciphertext) and ciphertext_key_id(raw) != aead_id:
+            updates[f.attname] = f.encrypt(row, getattr(row, f.attname))
+    stored = {f.attname: getattr(row, f.attname) for f in spec.indexes}
+    if any(value and index_key_id(value) != prf_id for value in stored.values()):
+        row.refresh_indexes()
+        for name, old in stored.items():
+            if getattr(row, name) != old:
+                updates[name] = getattr(row, name)
+    return updates
+
+
+def rewrite_pass(
+    spec: EncryptedModel, batch_size: int = BATCH_SIZE, after_batch: Callable | None = None
+) -> PassResult:
+    keys = get_keys()
+    aead_id, prf_id = primary_key_id(keys.aead_handle), primary_key_id(keys.prf_handle)
+    manager = spec.model._base_manager
+    result, last_pk = PassResult(), None
+    while True:
+        with transaction.atomic():
+            rows = manager.select_for_update().order_by("pk")
+            if last_pk is not None:
+                rows = rows.filter(pk__gt=last_pk)
+            rows = list(rows[:batch_size])
+            for row in rows:
+                updates = _stale_updates(row, spec, aead_id, prf_id)
+                if updates:
+                    manager.filter(pk=row.pk).update(**updates)
+                    result.rewritten += 1
+        if not rows:
+            return result
+        result.scanned += len(rows)
+        last_pk = rows[-1].pk
+        if after_batch is not None:
+            after_batch(spec, result)
+
+
+def rewrite_all(
+    batch_size: int = BATCH_SIZE, after_batch: Callable | None = None, max_passes: int = 20
+) -> dict[str, PassResult]:
+    """Passes over every encrypted model until one pass rewrites nothing."""
+    totals: dict[str, PassResult] = {}
+    for _ in range(max_passes):
+        rewritten = 0
+        for spec in encrypted_models():
+            one = rewrite_pass(spec, batch_size, after_batch)
+            total = totals.setdefault(spec.label, PassResult())
+            total.scanned += one.scanned
+            total.rewritten += one.rewritten
+            rewritten += one.rewritten
+        if rewritten == 0:
+            return totals
+    raise RuntimeError(f"rows were still written under old keys after {max_passes} passes")
+
+
+def rotate(batch_size: int = BATCH_SIZE, after_batch: Callable | None = None):
+    add_primary_keys()
+    # Give every other process time to notice the new keyset before the first pass, so
+    # that the passes converge quickly.
+    time.sleep(RELOAD_CHECK_SECONDS + 0.2)
+    return rewrite_all(batch_size, after_batch)
+
+
+# --- Usage ------------------------------------------------------------------------------
+
+
+@dataclass
+class Usage:
+    aead: Counter = field(default_factory=Counter)
+    prf: Counter = field(default_factory=Counter)
+    rows: dict[str, Counter] = field(default_factory=dict)
+
+
+def _grouped(table: str, column: str, length: int, start: int) -> list[tuple]:
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT substr({quote(column)}, {start}, {length}), count(*) "  # noqa: S608
+            f"FROM {quote(table)} WHERE {quote(column)} IS NOT NULL GROUP BY 1"
+        )
+        return cursor.fetchall()
+
+
+def usage() -> Usage:
+    """How many stored values use each key id (columns by column, summed)."""
+    result = Usage()
+    for spec in encrypted_models():
+        table = spec.model._meta.db_table
+        per_model = result.rows.setdefault(spec.label, Counter())
+        for f in spec.encrypted:
+            for prefix, count in _grouped(table, f.column, 4, 2):
+                key_id = ciphertext_key_id(b"\x01" + bytes(prefix)) if prefix else None
+                result.aead[key_id] += count
+                per_model[f"{f.column}: AEAD key {key_id}"] += count
+        for f in spec.indexes:
+            for prefix, count in _grouped(table, f.column, KEY_ID_HEX, 1):
+                if not prefix:
+                    continue  # empty index (no value to index)
+                key_id = int(prefix, 16) if len(prefix) == KEY_ID_HEX else None
+                result.prf[key_id] += count
+                per_model[f"{f.column}: PRF key {key_id}"] += count
+    return result
+
+
+def drop_unused_keys() -> tuple[list[int], list[int]]:
+    """Remove non-primary keys no stored value uses; returns (dropped, kept because used)."""
+    keys, counts = load_keys(), usage()
+    dropped, kept = [], []
+    handles = {}
+    for name, handle, used in (
+        ("aead", keys.aead_handle, counts.aead),
+        ("prf", keys.prf_handle, counts.prf),
+    ):
+        old = [k for k in key_ids(handle) if k != primary_key_id(handle)]
+        unused = {k for k in old if used.get(k, 0) == 0}
+        dropped += sorted(unused)
+        kept += sorted(set(old) - unused)
+        handles[name] = without_keys(handle, unused) if unused else handle
+    if dropped:
+        replace_keys(
+            settings.KEYSET_FILE,
+            Keys(handles["aead"], handles["prf"], keys.signing_handle),
+            settings.KEYSET_WRAPPING_KEY_FILE,
+        )
+    return dropped, kept
