@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class PatientAccessConfig(AppConfig):
     name = "relais.patient_access"
     label = "patient_access"
+
+    def ready(self):
+        from relais.patient_access.links import notify_on_validation
+        from relais.screening.signals import test_validated
+
+        test_validated.connect(notify_on_validation, dispatch_uid="patient_access.notify")

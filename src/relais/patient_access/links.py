@@ -1,0 +1,143 @@
+"""Issuing result links and checking a date of birth against one.
+
+A token is 256 random bits from `secrets`; the database keeps only its SHA-256, so a
+copy of the database opens nothing. The date check does the same work whether the token
+exists or not, so neither the answer nor its timing tells a guesser which tokens exist.
+"""
+
+import datetime
+import functools
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from relais.patient_access.models import Notification, ResultLink
+from relais.screening.models import NotifyBy, Patient, ScreeningTest
+
+# A fixed stranger whose encrypted birth date is decrypted when the token is unknown.
+DUMMY_PATIENT_ID = uuid.UUID("00000000-0000-4000-8000-000000000000")
+DUMMY_BIRTH_DATE = datetime.date(1970, 1, 1)
+
+CHANNELS_BY_CHOICE = {
+    NotifyBy.NONE: (),
+    NotifyBy.SMS: (Notification.Channel.SMS,),
+    NotifyBy.EMAIL: (Notification.Channel.EMAIL,),
+    NotifyBy.BOTH: (Notification.Channel.SMS, Notification.Channel.EMAIL),
+}
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def channels_for(test: ScreeningTest) -> list[str]:
+    """The channels the patient chose that we have an address for."""
+    patient = test.patient
+    has_address = {
+        Notification.Channel.SMS: bool(patient.phone),
+        Notification.Channel.EMAIL: bool(patient.email),
+    }
+    return [c for c in CHANNELS_BY_CHOICE.get(test.notify_by, ()) if has_address[c]]
+
+
+@transaction.atomic
+def issue_link(test: ScreeningTest, channels: list[str] | None = None) -> tuple[ResultLink, str]:
+    """A new link for `test` (older ones stop working) and its notifications."""
+    now = timezone.now()
+    ResultLink.objects.filter(test=test, revoked_at__isnull=True).update(revoked_at=now)
+    token = secrets.token_urlsafe(32)
+    link = ResultLink.objects.create(
+        test=test,
+        token_hash=hash_token(token),
+        created_at=now,
+        expires_at=now + datetime.timedelta(days=settings.PATIENT_LINK_DAYS),
+    )
+    for channel in channels_for(test) if channels is None else channels:
+        Notification.objects.create(link=link, channel=channel, token=token, next_attempt_at=now)
+    return link, token
+
+
+def notify_on_validation(sender, test: ScreeningTest, **kwargs) -> None:
+    """Receiver of screening.signals.test_validated: runs inside the test's transaction."""
+    channels = channels_for(test)
+    if channels:
+        issue_link(test, channels)
+
+
+def find_link(token: str) -> ResultLink | None:
+    return (
+        ResultLink.objects.select_related("test__patient", "test__pharmacy", "test__performed_by")
+        .filter(token_hash=hash_token(token))
+        .first()
+    )
+
+
+@functools.cache
+def dummy_birth_date_ciphertext() -> bytes:
+    field = Patient._meta.get_field("birth_date")
+    return field.encrypt(Patient(pk=DUMMY_PATIENT_ID), DUMMY_BIRTH_DATE)
+
+
+def birth_date_of(link: ResultLink | None) -> datetime.date:
+    """The date to compare with: the patient's, or the dummy's (same decryption work)."""
+    if link is not None:
+        return link.test.patient.birth_date
+    field = Patient._meta.get_field("birth_date")
+    return field.decrypt(Patient(pk=DUMMY_PATIENT_ID), dummy_birth_date_ciphertext())
+
+
+@dataclass(frozen=True)
+class DateCheck:
+    link: ResultLink | None
+    opened: bool
+    reason: str  # "" when opened; else unknown, wrong_date, locked, expired, revoked
+    tries_left: int
+
+
+def check_birth_date(token: str, typed: datetime.date) -> DateCheck:
+    """Compare `typed` with the birth date behind `token`, counting failures."""
+    token_hash = hash_token(token)
+    with transaction.atomic():
+        link = (
+            ResultLink.objects.select_for_update(of=("self",))
+            .select_related("test__patient", "test__pharmacy", "test__performed_by")
+            .filter(token_hash=token_hash)
+            .first()
+        )
+        expected = birth_date_of(link)
+        matches = hmac.compare_digest(expected.isoformat(), typed.isoformat())
+        reason = "unknown" if link is None else link.closed_reason()
+        if not reason and matches:
+            return DateCheck(link, True, "", link.tries_left)
+        if reason in ("", "unknown"):
+            # The same statement whether the row exists or not (it then touches nothing).
+            ResultLink.objects.filter(token_hash=token_hash).update(failures=F("failures") + 1)
+        if link is None:
+            return DateCheck(None, False, reason, 0)
+        if reason:
+            return DateCheck(link, False, reason, link.tries_left)
+        link.failures += 1
+        if link.failures >= settings.PATIENT_LINK_MAX_TRIES:
+            link.locked_at = timezone.now()
+            link.save(update_fields=["locked_at"])
+            return DateCheck(link, False, "locked", 0)
+        return DateCheck(link, False, "wrong_date", link.tries_left)
+
+
+def open_link_for_session(link_id) -> ResultLink | None:
+    """The link a result session was opened with, if it still opens."""
+    link = (
+        ResultLink.objects.select_related("test__patient", "test__pharmacy", "test__performed_by")
+        .filter(pk=link_id)
+        .first()
+    )
+    if link is None or link.closed_reason():
+        return None
+    return link

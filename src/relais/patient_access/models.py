@@ -1,0 +1,78 @@
+"""Result links (one test, one patient, a short time) and the messages that carry them."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from relais.crypto.fields import EncryptedTextField
+from relais.screening.models import ScreeningTest
+
+
+class ResultLink(models.Model):
+    """A link to one test's result. Only the SHA-256 of its 256-bit token is stored."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    test = models.ForeignKey(ScreeningTest, on_delete=models.CASCADE, related_name="result_links")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    failures = models.PositiveIntegerField(default=0)
+    locked_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"ResultLink {self.pk}"
+
+    @property
+    def tries_left(self) -> int:
+        return max(settings.PATIENT_LINK_MAX_TRIES - self.failures, 0)
+
+    def closed_reason(self, now=None) -> str:
+        """Why the link no longer opens ("" while it does)."""
+        now = now or timezone.now()
+        if self.revoked_at is not None or self.test.cancelled_at is not None:
+            return "revoked"
+        if self.locked_at is not None:
+            return "locked"
+        if self.expires_at <= now:
+            return "expired"
+        return ""
+
+
+class Notification(models.Model):
+    """One message telling a patient their result is ready, sent by the worker."""
+
+    class Channel(models.TextChoices):
+        SMS = "sms", _("SMS")
+        EMAIL = "email", _("e-mail")
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("waiting to be sent")
+        SENT = "sent", _("sent")
+        FAILED = "failed", _("failed")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    link = models.ForeignKey(ResultLink, on_delete=models.CASCADE, related_name="notifications")
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    # The worker needs the token to write the message; it is kept encrypted only until
+    # the message is sent or given up on, then erased (the link keeps only its hash).
+    token = EncryptedTextField()
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
+    last_error = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["state", "next_attempt_at"])]
+
+    def __str__(self):
+        return f"Notification {self.pk}"

@@ -1,0 +1,35 @@
+"""The pharmacist's view of patient links: a panel on the test page, a flag in lists."""
+
+from django import template
+
+from relais.accounts.permissions import role_allows
+from relais.patient_access.links import channels_for
+from relais.patient_access.models import Notification, ResultLink
+
+register = template.Library()
+
+
+@register.inclusion_tag("patient_access/includes/test_panel.html", takes_context=True)
+def patient_link_panel(context, test):
+    link = ResultLink.objects.filter(test=test).order_by("-created_at").first()
+    membership = context.get("membership")
+    return {
+        "test": test,
+        "link": link,
+        "closed_reason": link.closed_reason() if link else "",
+        "notifications": list(link.notifications.all()) if link else [],
+        "can_resend": bool(
+            membership
+            and role_allows(membership.role, "test.record")
+            and test.cancelled_at is None
+            and channels_for(test)
+        ),
+        "csrf_token": context.get("csrf_token"),
+    }
+
+
+@register.simple_tag
+def notification_failed(test) -> bool:
+    """Whether the latest link's message could not be sent (for the day's list)."""
+    link = ResultLink.objects.filter(test=test).order_by("-created_at").first()
+    return bool(link) and link.notifications.filter(state=Notification.State.FAILED).exists()

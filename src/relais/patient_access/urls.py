@@ -1,0 +1,16 @@
+from django.urls import path
+
+from relais.patient_access import views
+
+app_name = "patient_access"
+
+# The patient's pages, all under /r/ (see middleware.PATIENT_PREFIX). The pharmacist's
+# side is in pharmacy_urls.py.
+
+urlpatterns = [
+    path("r/result/", views.result_page, name="result"),
+    path("r/result/pdf", views.result_pdf_download, name="result_pdf"),
+    path("r/close/", views.close, name="close"),
+    path("r/language/", views.language, name="language"),
+    path("r/<str:token>", views.link_page, name="link"),
+]

@@ -1,0 +1,219 @@
+"""The patient's pages: the link, the date-of-birth check, the result and its PDF.
+
+These views are exempt from CSRF on purpose. Their pages send `Referrer-Policy:
+no-referrer`, so browsers post their forms with `Origin: null`, which Django's CSRF
+check refuses. Nothing here is worth forging: the date form needs the secret token (a
+forger who has it can post it himself), and the other forms only close the visitor's
+own session or pick a language.
+"""
+
+import datetime
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+
+from relais.accounts.permissions import pharmacy_permission_required
+from relais.audit.events import record
+from relais.patient_access import links
+from relais.patient_access.forms import BirthDateForm
+from relais.patient_access.middleware import PATIENT_PREFIX
+from relais.patient_access.pdf import result_pdf
+from relais.screening.models import ScreeningTest
+
+SESSION_LINK = "patient_access.link_id"
+SESSION_OPENED_AT = "patient_access.opened_at"
+
+
+def display_name(patient) -> str:
+    """First name and the initial of the last name: "Élodie M."."""
+    first = patient.given_names.split()[0] if patient.given_names else ""
+    last = (patient.used_name or patient.birth_name).strip()
+    return f"{first} {last[:1].upper()}." if last else first
+
+
+def link_context(link, form, **extra) -> dict:
+    context = {"form": form, "link": link, **extra}
+    if link is not None:
+        context["pharmacy"] = link.test.pharmacy
+        context["patient_name"] = display_name(link.test.patient)
+    return context
+
+
+def audit_access(request, action: str, link, reason: str = "", **details) -> None:
+    """One event per access, without the typed date; a missing link has no target."""
+    test = link.test if link is not None else None
+    if reason:
+        details["reason"] = reason
+    record(
+        action,
+        request=request,
+        target=test,
+        pharmacy=test.pharmacy if test is not None else None,
+        details=details,
+    )
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def link_page(request, token):
+    if request.method == "POST":
+        return check_date(request, token)
+    link = links.find_link(token)
+    if link is None:
+        audit_access(request, "patient_link.refused", None, "unknown")
+        return render(request, "patient_access/link.html", link_context(None, None), status=404)
+    reason = link.closed_reason()
+    if reason:
+        audit_access(request, "patient_link.refused", link, reason)
+        return render_closed(request, link, reason)
+    audit_access(request, "patient_link.view", link)
+    return render(request, "patient_access/link.html", link_context(link, BirthDateForm()))
+
+
+def render_closed(request, link, reason: str):
+    return render(
+        request,
+        "patient_access/closed.html",
+        {"pharmacy": link.test.pharmacy, "reason": reason},
+        status=403,
+    )
+
+
+def check_date(request, token):
+    form = BirthDateForm(request.POST)
+    if not form.is_valid():
+        # Not a try: nothing was compared. The page looks the same for every token.
+        link = links.find_link(token)
+        return render(request, "patient_access/link.html", link_context(link, form), status=400)
+    result = links.check_birth_date(token, form.cleaned_data["birth_date"])
+    link = result.link
+    if result.opened:
+        audit_access(request, "patient_link.opened", link)
+        request.session.cycle_key()
+        request.session[SESSION_LINK] = str(link.pk)
+        request.session[SESSION_OPENED_AT] = timezone.now().isoformat()
+        return redirect("patient_access:result")
+    audit_access(request, "patient_link.refused", link, result.reason, failures=_failures(link))
+    if result.reason in ("locked", "expired", "revoked"):
+        return render_closed(request, link, result.reason)
+    context = link_context(
+        link, BirthDateForm(), outcome=result.reason, tries_left=result.tries_left
+    )
+    return render(request, "patient_access/link.html", context, status=403)
+
+
+def _failures(link) -> int:
+    return link.failures if link is not None else 0
+
+
+def session_link(request):
+    """The link this browser opened with the right date, while the session lasts."""
+    link_id = request.session.get(SESSION_LINK)
+    opened_at = request.session.get(SESSION_OPENED_AT)
+    if not link_id or not opened_at:
+        return None
+    try:
+        opened = datetime.datetime.fromisoformat(opened_at)
+    except ValueError:
+        return None
+    if timezone.now() - opened > datetime.timedelta(minutes=settings.PATIENT_SESSION_MINUTES):
+        forget_result(request)
+        return None
+    link = links.open_link_for_session(link_id)
+    if link is None:
+        forget_result(request)
+    return link
+
+
+def forget_result(request) -> None:
+    request.session.pop(SESSION_LINK, None)
+    request.session.pop(SESSION_OPENED_AT, None)
+
+
+def render_no_session(request):
+    return render(request, "patient_access/no_session.html", status=403)
+
+
+@require_http_methods(["GET"])
+def result_page(request):
+    link = session_link(request)
+    if link is None:
+        return render_no_session(request)
+    audit_access(request, "patient_result.view", link)
+    test = link.test
+    context = {
+        "test": test,
+        "pharmacy": test.pharmacy,
+        "is_positive": test.result == ScreeningTest.Result.POSITIVE,
+        "is_invalid": test.result == ScreeningTest.Result.INVALID,
+    }
+    return render(request, "patient_access/result.html", context)
+
+
+@require_http_methods(["GET"])
+def result_pdf_download(request):
+    link = session_link(request)
+    if link is None:
+        return render_no_session(request)
+    audit_access(request, "patient_result.pdf", link)
+    response = HttpResponse(result_pdf(link.test), content_type="application/pdf")
+    response["Content-Disposition"] = 'attachment; filename="result.pdf"'
+    return response
+
+
+@csrf_exempt
+@require_POST
+def close(request):
+    link = session_link(request)
+    if link is not None:
+        audit_access(request, "patient_result.close", link)
+    forget_result(request)
+    request.session.cycle_key()
+    return render(request, "patient_access/closed_session.html")
+
+
+@csrf_exempt
+@require_POST
+def language(request):
+    """The language switch of the patient pages (see the module docstring for CSRF)."""
+    code = request.POST.get("language", "")
+    target = request.POST.get("next", "")
+    safe = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()})
+    if not safe or not target.startswith(PATIENT_PREFIX):
+        target = reverse("patient_access:result")
+    response = redirect(target)
+    if code in dict(settings.LANGUAGES) and translation.check_for_language(code):
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME,
+            code,
+            max_age=settings.LANGUAGE_COOKIE_AGE,
+            samesite="Lax",
+            secure=settings.SESSION_COOKIE_SECURE,
+            httponly=True,
+        )
+    return response
+
+
+@require_POST
+@pharmacy_permission_required("test.record")
+def resend(request, test_id):
+    """The pharmacist sends a new link; the old one stops working at once."""
+    test = ScreeningTest.objects.select_related("patient").get_for_pharmacy_or_404(
+        request.pharmacy, pk=test_id
+    )
+    channels = links.channels_for(test)
+    if not channels or test.cancelled_at is not None:
+        messages.error(request, _("No message can be sent: no channel was chosen for this test."))
+        return redirect("screening:test_detail", test_id=test.pk)
+    link, _token = links.issue_link(test, channels)
+    record("patient_link.resend", request=request, target=test, details={"channels": channels})
+    messages.success(request, _("A new link will be sent to the patient. The old one is closed."))
+    return redirect("screening:test_detail", test_id=test.pk)

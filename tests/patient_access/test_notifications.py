@@ -1,0 +1,180 @@
+"""Notifications: created with the test, sent by the worker, retried, then given up."""
+
+import datetime
+import json
+
+import pytest
+from django.db import transaction
+from django.utils import timezone, translation
+
+from relais import worker
+from relais.patient_access import notify
+from relais.patient_access.models import Notification, ResultLink
+from tests.conftest import PATIENT_DATA, make_patient, make_test
+from tests.patient_access.conftest import open_result
+
+
+def only_notification(test) -> Notification:
+    return Notification.objects.get(link__test=test)
+
+
+@pytest.mark.parametrize(
+    ("notify_by", "channels"),
+    [("none", []), ("sms", ["sms"]), ("email", ["email"]), ("both", ["email", "sms"])],
+)
+def test_rows_follow_the_patient_choice(patient, pharmacist, notify_by, channels):
+    test = make_test(patient, pharmacist, notify_by=notify_by)
+    found = sorted(Notification.objects.filter(link__test=test).values_list("channel", flat=True))
+    assert found == channels
+    assert ResultLink.objects.filter(test=test).count() == (1 if channels else 0)
+
+
+def test_no_row_for_a_channel_without_an_address(pharmacy, pharmacist):
+    patient = make_patient(pharmacy, pharmacist, phone="", nir="")
+    test = make_test(patient, pharmacist, notify_by="both")
+    assert list(Notification.objects.filter(link__test=test).values_list("channel", flat=True)) == [
+        "email"
+    ]
+
+
+def test_rows_are_created_in_the_test_transaction(patient, pharmacist):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        make_test(patient, pharmacist, notify_by="sms")
+        assert Notification.objects.count() == 1
+        raise RuntimeError("the test is rolled back")
+    assert Notification.objects.count() == 0
+    assert ResultLink.objects.count() == 0
+
+
+def test_the_message_has_a_link_and_no_result_or_last_name(patient, pharmacist, settings):
+    settings.BASE_URL = "https://relais.example"
+    for result in ("positive", "negative", "invalid"):
+        test = make_test(patient, pharmacist, notify_by="sms", result=result)
+        notification = only_notification(test)
+        for language in ("fr", "en"):
+            settings.LANGUAGE_CODE = language
+            text = notify.message_text(notification.link, notification.token)
+            assert f"https://relais.example/r/{notification.token}" in text
+            assert "Élodie" in text and "Pharmacie Test" in text
+            for forbidden in (
+                "Anne", "Martin", "Lefèvre", "positi", "négati", "negati", "invalid", "invalide",
+                "SARS", "COVID", "antigen", "antigén", "1985",
+            ):  # fmt: skip
+                assert forbidden.lower() not in text.lower(), (forbidden, text)
+        with translation.override("en"):
+            assert test.get_result_display() not in text
+
+
+def test_the_email_reaches_a_real_smtp_server(smtp_server, patient, pharmacist, settings):
+    settings.BASE_URL = "https://relais.example"
+    test = make_test(patient, pharmacist, notify_by="email")
+    token = only_notification(test).token
+    assert worker.run_round() >= 1
+    [message] = smtp_server.wait_for(1)
+    assert message["To"] == PATIENT_DATA["email"]
+    body = message.get_content()
+    assert f"https://relais.example/r/{token}" in body
+    assert "positi" not in body.lower() and "negati" not in body.lower()
+    notification = only_notification(test)
+    assert notification.state == Notification.State.SENT
+    assert notification.sent_at is not None and notification.attempts == 1
+    assert notification.token == ""  # erased once sent
+
+
+def test_a_link_from_a_message_opens_the_result(smtp_server, client, patient, pharmacist):
+    make_test(patient, pharmacist, notify_by="email", result="positive")
+    notify.send_due_notifications()
+    body = smtp_server.wait_for(1)[0].get_content()
+    token = body.split("/r/")[1].split()[0]
+    open_result(client, token)
+    page = client.get("/r/result/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Positive" in page
+
+
+def test_the_http_sms_provider_gets_json_with_the_bearer_token(sms_provider, patient, pharmacist):
+    test = make_test(patient, pharmacist, notify_by="sms")
+    token = only_notification(test).token
+    assert notify.send_due_notifications() == 1
+    [request] = sms_provider.requests
+    assert request["headers"]["Authorization"] == "Bearer test-provider-token"
+    payload = json.loads(request["body"])
+    assert payload["to"] == PATIENT_DATA["phone"]
+    assert f"/r/{token}" in payload["text"]
+    assert only_notification(test).state == Notification.State.SENT
+
+
+def test_a_500_is_retried_with_backoff_then_failed(sms_provider, patient, pharmacist, settings):
+    settings.NOTIFY_MAX_ATTEMPTS = 3
+    sms_provider.status = 500
+    test = make_test(patient, pharmacist, notify_by="sms")
+    delays = []
+    for attempt in range(1, 4):
+        before = timezone.now()
+        assert notify.send_due_notifications() == 1
+        notification = only_notification(test)
+        assert notification.attempts == attempt
+        assert notification.last_error == "SMS: HTTP 500"
+        if attempt < 3:
+            assert notification.state == Notification.State.PENDING
+            delays.append(notification.next_attempt_at - before)
+            assert notify.send_due_notifications() == 0  # not due yet
+            Notification.objects.filter(pk=notification.pk).update(next_attempt_at=before)
+    assert len(sms_provider.requests) == 3
+    assert notification.state == Notification.State.FAILED
+    assert notification.token == ""
+    base = datetime.timedelta(seconds=settings.NOTIFY_RETRY_SECONDS)
+    assert base * 0.85 < delays[0] < base * 1.15
+    assert base * 1.7 < delays[1] < base * 2.3
+
+
+def test_a_provider_that_is_down_is_a_retry(settings, patient, pharmacist):
+    from tests.patient_access.conftest import free_port
+
+    settings.SMS_BACKEND, settings.SMS_URL = "http", f"http://127.0.0.1:{free_port()}/sms"
+    test = make_test(patient, pharmacist, notify_by="sms")
+    notify.send_due_notifications()
+    notification = only_notification(test)
+    assert notification.state == Notification.State.PENDING
+    assert notification.last_error == "SMS: ConnectError"
+
+
+def test_the_demo_phone_is_a_file(settings, tmp_path, patient, pharmacist):
+    settings.SMS_BACKEND = "file"
+    settings.SMS_OUTBOX_FILE = tmp_path / "sms" / "outbox.log"
+    test = make_test(patient, pharmacist, notify_by="sms")
+    token = only_notification(test).token
+    notify.send_due_notifications()
+    content = settings.SMS_OUTBOX_FILE.read_text()
+    assert f"to={PATIENT_DATA['phone']}" in content and f"/r/{token}" in content
+    assert settings.SMS_OUTBOX_FILE.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_message_for_a_replaced_link_is_not_sent(sms_provider, linked_test):
+    from relais.patient_access import links
+
+    test, old_token = linked_test
+    links.issue_link(test)
+    notify.send_due_notifications()
+    old = Notification.objects.get(link__revoked_at__isnull=False)
+    assert old.state == Notification.State.FAILED
+    assert len(sms_provider.requests) == 1  # only the new link's message
+    assert old_token not in sms_provider.requests[0]["body"].decode()
+
+
+def test_logs_carry_no_personal_data(sms_provider, patient, pharmacist, caplog):
+    sms_provider.status = 503
+    make_test(patient, pharmacist, notify_by="sms")
+    with caplog.at_level("DEBUG"):
+        notify.send_due_notifications()
+    text = caplog.text
+    assert "notification" in text
+    for personal in ("+336", "Élodie", "Lefèvre", "/r/", "example.org"):
+        assert personal not in text
+
+
+def test_a_claimed_row_is_leased(patient, pharmacist):
+    test = make_test(patient, pharmacist, notify_by="sms")
+    [claimed] = notify.claim_due()
+    assert claimed.attempts == 1
+    assert notify.claim_due() == []  # another worker finds nothing due
+    assert only_notification(test).next_attempt_at > timezone.now()
