@@ -76,6 +76,12 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("RELAIS_MAX_REQUEST_BYTES", 2 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
+# REST API: largest JSON body accepted, and requests a minute per credential.
+API_MAX_BODY_BYTES = env_int("RELAIS_API_MAX_BODY_BYTES", 64 * 1024)
+API_RATE_LIMIT = env_int("RELAIS_API_RATE_LIMIT", 600)
+# CSV import: largest file accepted, and how long a checked file waits for confirmation.
+IMPORT_MAX_BYTES = env_int("RELAIS_IMPORT_MAX_BYTES", 50 * 1024 * 1024)
+IMPORT_BATCH_MINUTES = env_int("RELAIS_IMPORT_BATCH_MINUTES", 60)
 
 # --- Sessions and login -----------------------------------------------------------------
 # Counter computers are shared: a session dies after this many idle minutes.
@@ -121,6 +127,7 @@ INSTALLED_APPS = [
     "relais.transmission",
     "relais.patient_access",
     "relais.api",
+    "relais.imports",
 ]
 
 MIDDLEWARE = [

@@ -6,6 +6,8 @@ urlpatterns = [
     path("apply/", include("relais.accounts.urls_apply")),
     path("platform/", include("relais.accounts.urls_platform")),
     path("i18n/setlang/", set_language, name="set_language"),
+    path("api/v1/", include("relais.api.urls")),
+    path("api-credentials/", include("relais.api.web_urls")),
     path("operations/transmissions/", include("relais.transmission.urls")),
     path("", include("relais.screening.urls")),
 ]

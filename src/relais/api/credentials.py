@@ -1,0 +1,105 @@
+"""Creating, checking and revoking API credentials.
+
+Secrets are 256 random bits, so one SHA-256 is the right hash (a slow password hash
+protects guessable secrets; these are not guessable). Checking compares in constant time.
+"""
+
+import datetime
+import hashlib
+import hmac
+import secrets
+import string
+
+from django.db import transaction
+from django.utils import timezone
+
+from relais.accounts.models import User
+from relais.api.models import ApiCredential
+
+TOKEN_PREFIX = "rl_"  # noqa: S105 (not a secret: the visible start of every token)
+PREFIX_LENGTH = 8
+PREFIX_ALPHABET = string.ascii_lowercase + string.digits
+SECRET_BYTES = 32
+# Writing last_used_at on every request would cost a write per call.
+LAST_USED_RESOLUTION = datetime.timedelta(minutes=1)
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_prefix() -> str:
+    return "".join(secrets.choice(PREFIX_ALPHABET) for _ in range(PREFIX_LENGTH))
+
+
+@transaction.atomic
+def create_credential(pharmacy, name: str, created_by=None) -> tuple[ApiCredential, str]:
+    """Returns the credential and its token, which is shown once and never stored."""
+    prefix = new_prefix()
+    while ApiCredential.objects.filter(prefix=prefix).exists():
+        prefix = new_prefix()
+    secret = secrets.token_urlsafe(SECRET_BYTES)
+    service_user = User.objects.create_user(
+        f"api-{prefix}@api.relais.invalid",
+        None,  # an unusable password: this account never logs in
+        full_name=f"API: {name}"[:150],
+        is_active=False,
+    )
+    credential = ApiCredential.objects.create(
+        pharmacy=pharmacy,
+        name=name,
+        prefix=prefix,
+        secret_hash=hash_secret(secret),
+        service_user=service_user,
+        created_by=created_by,
+    )
+    return credential, f"{TOKEN_PREFIX}{prefix}_{secret}"
+
+
+def split_token(token: str) -> tuple[str, str] | None:
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    rest = token[len(TOKEN_PREFIX) :]
+    prefix = rest[:PREFIX_LENGTH]
+    separator = rest[PREFIX_LENGTH : PREFIX_LENGTH + 1]
+    secret = rest[PREFIX_LENGTH + 1 :]
+    if separator != "_" or not secret or len(secret) > 128:
+        return None
+    return prefix, secret
+
+
+def authenticate_token(token: str) -> ApiCredential | None:
+    """The live credential of an active pharmacy that this token opens, else None."""
+    parts = split_token(token)
+    if parts is None:
+        return None
+    prefix, secret = parts
+    credential = (
+        ApiCredential.objects.select_related("pharmacy", "service_user")
+        .filter(prefix=prefix)
+        .first()
+    )
+    if credential is None:
+        hash_secret(secret)  # same work as a real check: no timing hint about prefixes
+        return None
+    if not hmac.compare_digest(hash_secret(secret), credential.secret_hash):
+        return None
+    if credential.is_revoked or not credential.pharmacy.is_active:
+        return None
+    touch(credential)
+    return credential
+
+
+def touch(credential: ApiCredential) -> None:
+    now = timezone.now()
+    if credential.last_used_at is None or credential.last_used_at < now - LAST_USED_RESOLUTION:
+        ApiCredential.objects.filter(pk=credential.pk).update(last_used_at=now)
+        credential.last_used_at = now
+
+
+def revoke(credential: ApiCredential) -> bool:
+    """Returns False when it was already revoked."""
+    updated = ApiCredential.objects.filter(pk=credential.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    return updated == 1

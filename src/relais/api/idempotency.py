@@ -1,0 +1,90 @@
+"""`Idempotency-Key`: a retried POST gets the first answer instead of a duplicate.
+
+Insert first: the key's row is inserted at the start of the request's transaction. A
+concurrent retry's insert waits on the unique constraint (PostgreSQL) or on the write
+lock (SQLite) until the first transaction ends; then it either reads the committed
+answer, or, if the first one rolled back, goes ahead itself. So concurrent retries end
+with exactly one test.
+"""
+
+import datetime
+import hashlib
+import json
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from relais.api.models import IdempotencyKey
+from relais.api.problems import Problem, field_error
+
+LIFETIME = datetime.timedelta(hours=24)
+MAX_KEY_LENGTH = 255
+HEADER = "Idempotency-Key"
+
+
+def request_fingerprint(method: str, path: str, payload) -> str:
+    canonical = json.dumps([method, path, payload], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def read_key(request) -> str | None:
+    key = request.headers.get(HEADER)
+    if key is None:
+        return None
+    if not key.strip() or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise Problem(
+            "validation",
+            _("The Idempotency-Key header must be 1 to 255 printable characters."),
+            [field_error(HEADER, "idempotency_key", _("Invalid Idempotency-Key header."))],
+        )
+    return key
+
+
+def run_once(pharmacy, key: str | None, fingerprint: str, handler) -> tuple[int, str]:
+    """Runs `handler() -> (status, body)` once per key, in one transaction with the key;
+    returns the status and the body as JSON text, the same text for every retry."""
+    if key is None:
+        with transaction.atomic():
+            status, body = handler()
+            return status, to_json(body)
+    now = timezone.now()
+    with transaction.atomic():
+        IdempotencyKey.objects.filter(
+            pharmacy=pharmacy, key=key, created_at__lt=now - LIFETIME
+        ).delete()
+        try:
+            with transaction.atomic():
+                row = IdempotencyKey.objects.create(
+                    pharmacy=pharmacy, key=key, request_hash=fingerprint, created_at=now
+                )
+        except IntegrityError:
+            row = None
+        if row is None:
+            return replay(pharmacy, key, fingerprint)
+        status, body = handler()
+        row.status_code, row.response_body = status, to_json(body)
+        row.save(update_fields=["status_code", "response_body"])
+        return row.status_code, row.response_body
+
+
+def to_json(body: dict) -> str:
+    return json.dumps(body, cls=DjangoJSONEncoder)
+
+
+def replay(pharmacy, key: str, fingerprint: str) -> tuple[int, str]:
+    row = IdempotencyKey.objects.get(pharmacy=pharmacy, key=key)
+    if row.request_hash != fingerprint:
+        raise Problem(
+            "idempotency-key-reused",
+            _("This Idempotency-Key was already used for a different request."),
+            [field_error(HEADER, "idempotency_key_reused", _("Use a new key for a new request."))],
+        )
+    return row.status_code, row.response_body
+
+
+def purge_expired() -> int:
+    """Worker job: forget keys older than their lifetime."""
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=timezone.now() - LIFETIME).delete()
+    return deleted

@@ -1,0 +1,72 @@
+"""API credentials of a pharmacy's software, and the idempotency keys of its requests."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from relais.accounts.models import Pharmacy
+from relais.accounts.scoping import PharmacyScopedQuerySet
+
+
+class ApiCredential(models.Model):
+    """One bearer token of one pharmacy. Only a SHA-256 hash of the secret is stored.
+
+    The token is `rl_<prefix>_<secret>`: the prefix identifies the row (and is shown to
+    the owner), the secret is 256 random bits. Tests recorded through the API are
+    performed by `service_user`, an inactive account that cannot log in, so every test
+    and audit event names the credential that wrote it.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    pharmacy = models.ForeignKey(Pharmacy, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(_("name"), max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    service_user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="api_credential"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = PharmacyScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"ApiCredential {self.prefix}"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class IdempotencyKey(models.Model):
+    """The first answer to a POST sent with an `Idempotency-Key` header.
+
+    The row is inserted first, inside the request's transaction, so concurrent retries
+    wait on the unique constraint and then read the committed answer.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    pharmacy = models.ForeignKey(Pharmacy, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    # The answer exactly as sent (text, not JSON: jsonb would reorder its keys).
+    response_body = models.TextField(blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["pharmacy", "key"], name="one_idempotency_key")
+        ]
+
+    def __str__(self):
+        return f"IdempotencyKey {self.pk}"

@@ -1,0 +1,83 @@
+"""Errors as RFC 9457 problem details (application/problem+json), for every error."""
+
+import json
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpResponse
+from django.utils.translation import gettext_lazy as _
+
+CONTENT_TYPE = "application/problem+json"
+DOCS_PATH = "/api/v1/docs"
+
+# slug: (status, title). The docs page lists them; `type` points at its entry.
+PROBLEM_TYPES = {
+    "malformed-json": (400, _("Malformed JSON")),
+    "unauthorized": (401, _("Missing or invalid credentials")),
+    "not-found": (404, _("Not found")),
+    "method-not-allowed": (405, _("Method not allowed")),
+    "test-cancelled": (409, _("The test was cancelled")),
+    "payload-too-large": (413, _("Request body too large")),
+    "unsupported-media-type": (415, _("Unsupported media type")),
+    "validation": (422, _("Invalid request")),
+    "idempotency-key-reused": (422, _("Idempotency key reused for another request")),
+    "rate-limited": (429, _("Too many requests")),
+    "server-error": (500, _("Internal server error")),
+}
+
+
+def field_error(field: str, code: str, message) -> dict:
+    return {"field": field, "code": code, "message": str(message)}
+
+
+class Problem(Exception):
+    """Raised anywhere in the API; the API turns it into a problem response."""
+
+    def __init__(self, slug: str, detail="", errors: list[dict] | None = None, headers=None):
+        super().__init__(slug)
+        self.slug = slug
+        self.detail = str(detail)
+        self.errors = errors or []
+        self.headers = headers or {}
+
+    @property
+    def status(self) -> int:
+        return PROBLEM_TYPES[self.slug][0]
+
+
+def problem_body(slug: str, detail="", instance: str = "", errors=None) -> dict:
+    status, title = PROBLEM_TYPES[slug]
+    return {
+        "type": f"{DOCS_PATH}#problem-{slug}",
+        "title": str(title),
+        "status": status,
+        "detail": str(detail) or str(title),
+        "instance": instance,
+        "errors": errors or [],
+    }
+
+
+def problem_response(request, slug: str, detail="", errors=None, headers=None) -> HttpResponse:
+    instance = request.path if request is not None else ""
+    body = problem_body(slug, detail, instance, errors)
+    return stored_response(body["status"], body, headers)
+
+
+def stored_response(status: int, body: dict | str, headers=None) -> HttpResponse:
+    """A JSON answer (a dict, or JSON text already); problem+json when it is an error."""
+    content_type = CONTENT_TYPE if status >= 400 else "application/json"
+    text = body if isinstance(body, str) else json.dumps(body, cls=DjangoJSONEncoder)
+    response = HttpResponse(text, status=status, content_type=content_type)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def form_field_errors(form, pointer: str) -> list[dict]:
+    """A Django form's errors as problem `errors`, each field named by a JSON pointer."""
+    found = []
+    for name, errors in form.errors.as_data().items():
+        field = pointer if name == "__all__" else f"{pointer}/{name}"
+        for error in errors:
+            for message in error.messages:
+                found.append(field_error(field, error.code or "invalid", message))
+    return found

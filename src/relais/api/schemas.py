@@ -1,0 +1,138 @@
+"""The API's request and response shapes.
+
+Request schemas only check JSON types and refuse unknown fields; the rules (formats,
+lengths, NIR, dates, catalogue) are the web forms', applied by the views. The enums
+shown in the OpenAPI document come from the same catalogue the forms use.
+"""
+
+import datetime
+import uuid
+
+from ninja import Schema
+from pydantic import ConfigDict, Field, StrictBool, StrictStr
+
+from relais.screening import catalogue
+from relais.screening.models import NotifyBy, Sex
+
+
+def documented(description: str, **schema) -> dict:
+    return {"description": description, "json_schema_extra": schema}
+
+
+class StrictInput(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PatientIn(StrictInput):
+    birth_name: StrictStr = Field(**documented("Birth name (nom de naissance).", maxLength=100))
+    used_name: StrictStr = Field("", **documented("Used name, if different.", maxLength=100))
+    given_names: StrictStr = Field(**documented("Given names, space-separated.", maxLength=100))
+    birth_date: StrictStr = Field(**documented("Birth date, YYYY-MM-DD.", format="date"))
+    sex: StrictStr = Field(**documented("M, F or U (unknown).", enum=list(Sex.values)))
+    birthplace_code: StrictStr = Field(
+        "", **documented("INSEE code of the birthplace (99xxx abroad).", maxLength=5)
+    )
+    nir: StrictStr = Field("", **documented("Social security number (15 characters)."))
+    address: StrictStr = Field("", **documented("Street address.", maxLength=200))
+    postal_code: StrictStr = Field("", **documented("Postal code (5 digits).", maxLength=5))
+    city: StrictStr = Field("", **documented("City.", maxLength=100))
+    phone: StrictStr = Field("", **documented("Mobile phone, national or E.164 form."))
+    email: StrictStr = Field("", **documented("E-mail address.", maxLength=254))
+
+
+class TestIn(StrictInput):
+    kind: StrictStr = Field(
+        **documented("Test kind, from the catalogue.", enum=list(catalogue.TEST_KINDS))
+    )
+    device: StrictStr = Field("", **documented("Device brand and reference.", maxLength=120))
+    specimen: StrictStr = Field(
+        **documented("Specimen, allowed for the kind.", enum=list(catalogue.SPECIMENS))
+    )
+    sampled_at: StrictStr = Field(
+        **documented(
+            "Sampling time, ISO 8601 with a UTC offset (without one, Europe/Paris time).",
+            format="date-time",
+        )
+    )
+    result: StrictStr = Field(**documented("Result.", enum=list(catalogue.RESULTS)))
+    symptoms: StrictBool = Field(False, description="The patient has symptoms.")
+    symptom_onset: StrictStr | None = Field(
+        None, **documented("Date the symptoms began (required with symptoms).", format="date")
+    )
+    consent_transmission: StrictBool = Field(
+        description="The patient was informed of the transmission to SI-DEP."
+    )
+    notify_by: StrictStr = Field(
+        NotifyBy.NONE.value,
+        **documented("How the patient is told the result is ready.", enum=list(NotifyBy.values)),
+    )
+
+
+class TestSubmission(StrictInput):
+    patient: PatientIn
+    test: TestIn
+
+
+class TransmissionOut(Schema):
+    state: str = Field(
+        description="none, pending, in_flight, acknowledged, rejected, dead or withdrawn."
+    )
+    label: str = Field(description="The state in words, in the request's language.")
+    next_attempt_at: datetime.datetime | None = Field(description="Next try, while waiting.")
+    reason: str = Field(description="SI-DEP's answer for a rejection; empty otherwise.")
+
+
+class TestOut(Schema):
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    kind: str
+    device: str
+    specimen: str
+    sampled_at: datetime.datetime
+    result: str
+    symptoms: bool
+    symptom_onset: datetime.date | None
+    consent_transmission: bool
+    notify_by: str
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+    cancelled_at: datetime.datetime | None
+    transmission: TransmissionOut
+
+
+class TestCreated(TestOut):
+    patient_created: bool = Field(description="A new patient record was created.")
+
+
+class TestCorrected(TestOut):
+    changed_fields: list[str] = Field(
+        description="Fields the correction changed (none: nothing sent)."
+    )
+
+
+class TestPage(Schema):
+    items: list[TestOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end."
+    )
+
+
+class FieldError(Schema):
+    field: str = Field(description="JSON pointer (body) or parameter name.")
+    code: str
+    message: str
+
+
+class ProblemOut(Schema):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    errors: list[FieldError]
+
+
+class HealthOut(Schema):
+    status: str

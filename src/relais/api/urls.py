@@ -1,0 +1,12 @@
+from django.urls import include, path, re_path
+
+from relais.api.docs import docs_page
+from relais.api.v1 import api, not_found_view, problem_urls
+
+api_patterns, api_app_name, api_namespace = api.urls
+
+urlpatterns = [
+    path("docs", docs_page, name="api_docs"),
+    path("", include((problem_urls(api_patterns), api_app_name), namespace=api_namespace)),
+    re_path(r"^(?P<path>.*)$", not_found_view),
+]

@@ -1,0 +1,447 @@
+"""The REST API for pharmacy software, version 1, under /api/v1/.
+
+Every answer is JSON; every error is an RFC 9457 problem (see problems.py). Each
+operation is scoped to the calling credential's pharmacy: another pharmacy's test
+answers 404, exactly like a missing one.
+"""
+
+import datetime
+import json
+import logging
+import traceback
+import uuid
+from functools import wraps
+
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import RequestDataTooBig
+from django.db.models import Q
+from django.http import Http404, HttpRequest
+from django.http.request import RawPostDataException
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from ninja import Header, NinjaAPI, Query
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
+
+from relais.api import idempotency
+from relais.api.auth import CredentialAuth
+from relais.api.problems import (
+    CONTENT_TYPE,
+    PROBLEM_TYPES,
+    Problem,
+    field_error,
+    form_field_errors,
+    problem_response,
+    stored_response,
+)
+from relais.api.schemas import (
+    HealthOut,
+    ProblemOut,
+    TestCorrected,
+    TestCreated,
+    TestIn,
+    TestOut,
+    TestPage,
+    TestSubmission,
+)
+from relais.audit.events import record
+from relais.imports.patients import find_patient
+from relais.screening import services
+from relais.screening.forms import PatientForm, ScreeningTestForm
+from relais.screening.models import Patient, ScreeningTest
+from relais.transmission.status import describe, with_transmissions
+
+log = logging.getLogger(__name__)
+
+WWW_AUTHENTICATE = 'Bearer realm="relais"'
+CURSOR_SALT = "relais.api.cursor"
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+
+
+def error_responses(*statuses: int) -> dict:
+    return {status: ProblemOut for status in statuses}
+
+
+COMMON_ERRORS = (401, 429, 500)
+BODY_ERRORS = (400, 413, 415, 422)
+
+
+def body_too_large() -> Problem:
+    limit = settings.API_MAX_BODY_BYTES
+    return Problem(
+        "payload-too-large", _("The body may be %(limit)d bytes at most.") % {"limit": limit}
+    )
+
+
+class BoundedJsonParser(Parser):
+    """Accepts at most RELAIS_API_MAX_BODY_BYTES of JSON, whatever the headers say.
+
+    (Django itself refuses to read more than RELAIS_MAX_REQUEST_BYTES into memory.)"""
+
+    def parse_body(self, request):
+        content_type = request.content_type or ""
+        if content_type != "application/json" and not content_type.endswith("+json"):
+            raise Problem("unsupported-media-type", _("Send the body as application/json."))
+        limit = settings.API_MAX_BODY_BYTES
+        declared = request.META.get("CONTENT_LENGTH") or "0"
+        if not declared.isdigit() or int(declared) > limit:
+            raise Problem(
+                "payload-too-large",
+                _("The body may be %(limit)d bytes at most.") % {"limit": limit},
+            )
+        try:
+            raw = request.read(limit + 1)
+        except RawPostDataException:
+            raw = request.body
+        if len(raw) > limit:
+            raise Problem(
+                "payload-too-large",
+                _("The body may be %(limit)d bytes at most.") % {"limit": limit},
+            )
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            raise Problem("malformed-json", _("The body is not valid JSON (UTF-8).")) from None
+        request.relais_payload = payload
+        return payload
+
+
+class RelaisAPI(NinjaAPI):
+    def get_openapi_schema(self, *args, **kwargs):
+        """Errors are declared as application/problem+json, which is what they are."""
+        schema = super().get_openapi_schema(*args, **kwargs)
+        for path_item in schema["paths"].values():
+            for operation in path_item.values():
+                for status, response in operation.get("responses", {}).items():
+                    if int(status) >= 400 and "content" in response:
+                        response["content"] = {
+                            CONTENT_TYPE: response["content"]["application/json"]
+                        }
+                        response["description"] = str(PROBLEM_TYPES_BY_STATUS[int(status)])
+        return schema
+
+
+PROBLEM_TYPES_BY_STATUS = {status: title for status, title in reversed(PROBLEM_TYPES.values())}
+
+api = RelaisAPI(
+    title="Relais API",
+    version="1",
+    description=(
+        "Send screening-test results from the pharmacy's software. Authenticate with "
+        "`Authorization: Bearer rl_<prefix>_<secret>`, a credential the pharmacy owner "
+        "creates in Relais. Errors are RFC 9457 problem details."
+    ),
+    urls_namespace="api-v1",
+    docs_url=None,
+    openapi_url="/openapi.json",
+    auth=CredentialAuth(),
+    parser=BoundedJsonParser(),
+)
+
+
+# --- Errors -------------------------------------------------------------------------------
+
+
+@api.exception_handler(Problem)
+def on_problem(request, exc: Problem):
+    return problem_response(request, exc.slug, exc.detail, exc.errors, exc.headers)
+
+
+@api.exception_handler(AuthenticationError)
+def on_missing_credentials(request, exc):
+    return problem_response(
+        request,
+        "unauthorized",
+        _("Send an API credential as `Authorization: Bearer <token>`."),
+        headers={"WWW-Authenticate": WWW_AUTHENTICATE},
+    )
+
+
+@api.exception_handler(ValidationError)
+def on_schema_error(request, exc: ValidationError):
+    errors = [schema_error(error) for error in exc.errors]
+    if not request.body and any(error["field"] == "/" for error in errors):
+        return problem_response(request, "malformed-json", _("The body is empty."))
+    return problem_response(request, "validation", _("Some fields are invalid."), errors)
+
+
+@api.exception_handler(Http404)
+def on_not_found(request, exc):
+    return problem_response(request, "not-found")
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request, exc: HttpError):
+    if isinstance(exc.__cause__, Problem):  # raised by our parser, wrapped by ninja
+        return on_problem(request, exc.__cause__)
+    slug = {400: "malformed-json", 404: "not-found", 405: "method-not-allowed"}
+    return problem_response(request, slug.get(exc.status_code, "server-error"))
+
+
+@api.exception_handler(RequestDataTooBig)
+def on_request_too_big(request, exc):
+    return on_problem(request, body_too_large())
+
+
+@api.exception_handler(Exception)
+def on_unexpected_error(request, exc):
+    # Frames only: an exception's message may quote the data that caused it.
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    log.error("API request %s failed: %s\n%s", request.path, type(exc).__name__, frames)
+    return problem_response(request, "server-error", _("The error has been logged."))
+
+
+def schema_error(error: dict) -> dict:
+    """A pydantic error from ninja as a problem entry: body fields as JSON pointers."""
+    location = [str(part) for part in error.get("loc", ())]
+    if location[:1] == ["body"]:
+        field = "/" + "/".join(location[2:])
+    else:
+        field = ".".join(location[1:]) or "/"
+    code = error.get("type", "invalid")
+    message = {
+        "extra_forbidden": _("Unknown field."),
+        "missing": _("This field is required."),
+    }.get(code, error.get("msg", _("Invalid value.")))
+    return field_error(field, code, message)
+
+
+def not_found_view(request: HttpRequest, path: str = ""):
+    """Any other address under /api/v1/: a problem, not an HTML page."""
+    return problem_response(request, "not-found")
+
+
+def problem_urls(patterns):
+    """Ninja answers an unsupported method with a bare 405; make it a problem too."""
+
+    def wrap(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            response = view(request, *args, **kwargs)
+            if response.status_code == 405 and response.get("Content-Type") != CONTENT_TYPE:
+                return problem_response(
+                    request, "method-not-allowed", headers={"Allow": response.get("Allow", "")}
+                )
+            return response
+
+        return wrapped
+
+    for pattern in patterns:
+        pattern.callback = wrap(pattern.callback)
+    return patterns
+
+
+# --- Helpers ------------------------------------------------------------------------------
+
+
+def form_data(schema) -> dict:
+    return {name: value for name, value in schema.model_dump().items() if value is not None}
+
+
+def test_body(test: ScreeningTest, schema=TestOut, **extra) -> dict:
+    data = {
+        field: getattr(test, field) for field in TestOut.model_fields if field != "transmission"
+    }
+    data["transmission"] = describe(test)
+    return schema.model_validate({**data, **extra}).model_dump(mode="json")
+
+
+def validate_submission(pharmacy, payload: TestSubmission):
+    """(cleaned patient data, the stored patient found or None, cleaned test data), or a
+    422 problem with every error of both forms. The test is checked against the stored
+    patient when found (notification channels, dates), else against the new one."""
+    patient_form = PatientForm(data=form_data(payload.patient))
+    found = candidate = None
+    if patient_form.is_valid():
+        found = find_patient(pharmacy, patient_form.cleaned_data)
+        candidate = found or Patient(pharmacy=pharmacy, **patient_form.cleaned_data)
+    test_form = ScreeningTestForm(
+        data=form_data(payload.test),
+        patient=candidate,
+        birth_date=patient_form.cleaned_data.get("birth_date"),
+    )
+    errors = form_field_errors(patient_form, "/patient")
+    if not test_form.is_valid():
+        errors += form_field_errors(test_form, "/test")
+    if errors:
+        raise Problem("validation", _("Some fields are invalid."), errors)
+    return patient_form.cleaned_data, found, test_form.cleaned_data
+
+
+def validate_correction(test: ScreeningTest, corrected: TestIn) -> dict:
+    form = ScreeningTestForm(data=form_data(corrected), patient=test.patient)
+    if not form.is_valid():
+        raise Problem("validation", _("Some fields are invalid."), form_field_errors(form, ""))
+    return form.cleaned_data
+
+
+def audit(action: str, request, target=None, **details):
+    credential = request.auth
+    record(
+        action,
+        request=request,
+        actor=credential.service_user,
+        pharmacy=credential.pharmacy,
+        target=target,
+        details={"via": "api", "credential": credential.prefix, **details},
+    )
+
+
+def get_test_or_404(request, test_id) -> ScreeningTest:
+    return ScreeningTest.objects.get_for_pharmacy_or_404(request.auth.pharmacy, pk=test_id)
+
+
+def idempotent(request, key: str | None, handler) -> tuple[int, dict]:
+    key = idempotency.read_key(request) if key is not None else None
+    fingerprint = idempotency.request_fingerprint(
+        request.method, request.path, getattr(request, "relais_payload", None)
+    )
+    return idempotency.run_once(request.auth.pharmacy, key, fingerprint, handler)
+
+
+IDEMPOTENCY_KEY = Header(
+    None,
+    alias="Idempotency-Key",
+    description="Any unique string (e.g. a UUID). A retry with the same key and body "
+    "gets the first answer; keys are kept 24 hours.",
+    max_length=255,
+)
+
+
+SINCE = Query(None, description="Only tests recorded at or after this time (ISO 8601).")
+CURSOR = Query(None, description="`next_cursor` of the previous page.", max_length=500)
+LIMIT = Query(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="Page size.")
+
+
+# --- Operations ---------------------------------------------------------------------------
+
+
+@api.get("/health", auth=None, response=HealthOut, summary="Health check", tags=["service"])
+def health(request):
+    """Answers without touching the database."""
+    return {"status": "ok"}
+
+
+@api.post(
+    "/tests",
+    response={201: TestCreated, **error_responses(*COMMON_ERRORS, *BODY_ERRORS)},
+    summary="Record a test result",
+    tags=["tests"],
+)
+def create_test(request, payload: TestSubmission, idempotency_key: str | None = IDEMPOTENCY_KEY):
+    """Finds the patient (by NIR, else by birth name, birth date and given names) or
+    creates it, records the test, and queues its transmission to SI-DEP. The patient's
+    stored record is not changed when found."""
+    credential = request.auth
+
+    def submit():
+        patient_data, patient, test_data = validate_submission(credential.pharmacy, payload)
+        user = credential.service_user
+        created = patient is None
+        if created:
+            patient = services.create_patient(credential.pharmacy, user, patient_data)
+            audit("patient.create", request, patient)
+        test = services.record_test(patient, user, test_data)
+        audit("test.create", request, test)
+        return 201, test_body(test, TestCreated, patient_created=created)
+
+    status, body = idempotent(request, idempotency_key, submit)
+    return stored_response(status, body)
+
+
+@api.get(
+    "/tests",
+    response={200: TestPage, **error_responses(*COMMON_ERRORS, 422)},
+    summary="List tests",
+    tags=["tests"],
+)
+def list_tests(
+    request,
+    since: datetime.datetime | None = SINCE,
+    cursor: str | None = CURSOR,
+    limit: int = LIMIT,
+):
+    """Tests of the credential's pharmacy, oldest recorded first, with their
+    transmission state."""
+    tests = ScreeningTest.objects.for_pharmacy(request.auth.pharmacy)
+    if since is not None:
+        if timezone.is_naive(since):
+            since = timezone.make_aware(since)
+        tests = tests.filter(created_at__gte=since)
+    if cursor:
+        after_time, after_id = read_cursor(cursor)
+        tests = tests.filter(
+            Q(created_at__gt=after_time) | Q(created_at=after_time, id__gt=after_id)
+        )
+    page = list(with_transmissions(tests.order_by("created_at", "id"))[: limit + 1])
+    more = len(page) > limit
+    page = page[:limit]
+    audit("test.list", request, count=len(page))
+    body = {
+        "items": [test_body(test) for test in page],
+        "next_cursor": make_cursor(page[-1]) if more else None,
+    }
+    return stored_response(200, body)
+
+
+def make_cursor(test: ScreeningTest) -> str:
+    return signing.dumps([test.created_at.isoformat(), str(test.id)], salt=CURSOR_SALT)
+
+
+def read_cursor(cursor: str) -> tuple[datetime.datetime, uuid.UUID]:
+    try:
+        created_at, test_id = signing.loads(cursor, salt=CURSOR_SALT)
+        return datetime.datetime.fromisoformat(created_at), uuid.UUID(test_id)
+    except (signing.BadSignature, ValueError, TypeError):
+        raise Problem(
+            "validation",
+            _("The cursor is not one this API gave."),
+            [field_error("cursor", "cursor", _("Invalid cursor."))],
+        ) from None
+
+
+@api.get(
+    "/tests/{uuid:test_id}",
+    response={200: TestOut, **error_responses(*COMMON_ERRORS, 404)},
+    summary="Get a test and its transmission state",
+    tags=["tests"],
+)
+def get_test(request, test_id: uuid.UUID):
+    """The test and its transmission to SI-DEP: state, next attempt, and SI-DEP's reason
+    when it rejected the message."""
+    test = get_test_or_404(request, test_id)
+    audit("test.view", request, test)
+    return stored_response(200, test_body(test))
+
+
+@api.post(
+    "/tests/{uuid:test_id}/correction",
+    response={200: TestCorrected, **error_responses(*COMMON_ERRORS, *BODY_ERRORS, 404, 409)},
+    summary="Correct a test result",
+    tags=["tests"],
+)
+def correct_test(
+    request, test_id: uuid.UUID, payload: TestIn, idempotency_key: str | None = IDEMPOTENCY_KEY
+):
+    """Send the whole test as it should be. The changed fields are saved and SI-DEP gets
+    the corrected result (as a correction, OBX-11 = C, if it may already hold the first
+    one). A cancelled test cannot be corrected (409)."""
+    credential = request.auth
+
+    def submit():
+        test = ScreeningTest.objects.select_related("patient").get_for_pharmacy_or_404(
+            credential.pharmacy, pk=test_id
+        )
+        data = validate_correction(test, payload)
+        try:
+            changed = services.correct_test(test, credential.service_user, data)
+        except services.TestCancelled:
+            raise Problem("test-cancelled", _("This test was cancelled.")) from None
+        if changed:
+            audit("test.correct", request, test, fields=changed)
+        return 200, test_body(test, TestCorrected, changed_fields=changed)
+
+    status, body = idempotent(request, idempotency_key, submit)
+    return stored_response(status, body)

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from relais.api import views
+
+app_name = "api_credentials"
+
+urlpatterns = [
+    path("", views.credential_list, name="list"),
+    path("<uuid:credential_id>/revoke/", views.credential_revoke, name="revoke"),
+]

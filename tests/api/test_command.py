@@ -1,0 +1,45 @@
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from relais.api.credentials import authenticate_token
+from relais.api.models import ApiCredential
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("api-credentials", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def test_create_prints_the_token_once(pharmacy):
+    out, err = run("create", "--pharmacy", pharmacy.finess, "--name", "LGO")
+    token = out.strip()
+    credential = authenticate_token(token)
+    assert credential is not None and credential.pharmacy == pharmacy
+    assert credential.prefix in err
+    listing, _ = run("list")
+    assert credential.prefix in listing and token not in listing
+
+
+def test_revoke(pharmacy):
+    token = run("create", "--pharmacy", pharmacy.finess, "--name", "LGO")[0].strip()
+    prefix = ApiCredential.objects.get().prefix
+    out, _ = run("revoke", prefix)
+    assert "revoked" in out
+    assert authenticate_token(token) is None
+    assert "revoked" in run("list", "--pharmacy", pharmacy.finess)[0]
+    with pytest.raises(CommandError):
+        run("revoke", prefix)
+
+
+@pytest.mark.parametrize(
+    "args", [("create", "--pharmacy", "999999999", "--name", "x"), ("revoke", "nothing")]
+)
+def test_errors(pharmacy, args):
+    with pytest.raises(CommandError):
+        run(*args)
+    assert ApiCredential.objects.count() == 0

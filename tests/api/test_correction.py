@@ -1,0 +1,48 @@
+import pytest
+
+from relais.screening import services
+from relais.transmission.models import Transmission
+from tests.api.conftest import submission
+
+pytestmark = pytest.mark.django_db
+
+
+def correction(**overrides):
+    return submission(**overrides)["test"]
+
+
+def test_corrects_the_result(api, screening_test):
+    body = correction(result="positive", sampled_at=screening_test.sampled_at.isoformat())
+    response = api.post(f"/tests/{screening_test.pk}/correction", body)
+    assert response.status_code == 200, response.content
+    assert response.json()["result"] == "positive"
+    assert "result" in response.json()["changed_fields"]
+    screening_test.refresh_from_db()
+    assert screening_test.result == "positive"
+
+
+def test_correction_after_sending_queues_a_correction_message(api, screening_test):
+    row = Transmission.objects.get(test=screening_test)
+    row.state = Transmission.State.ACKNOWLEDGED
+    row.save()
+    body = correction(result="positive", sampled_at=screening_test.sampled_at.isoformat())
+    api.post(f"/tests/{screening_test.pk}/correction", body)
+    kinds = list(Transmission.objects.filter(test=screening_test).values_list("kind", flat=True))
+    assert kinds == ["new", "correction"]
+
+
+def test_correction_is_validated_by_the_form(api, screening_test):
+    body = correction(symptoms=True)  # without an onset date
+    response = api.post(f"/tests/{screening_test.pk}/correction", body)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "/symptom_onset"
+    screening_test.refresh_from_db()
+    assert screening_test.symptoms is False
+
+
+def test_a_cancelled_test_cannot_be_corrected(api, screening_test, pharmacist):
+    reason = next(iter(services.CANCEL_REASONS))
+    services.cancel_test(screening_test, pharmacist, reason)
+    response = api.post(f"/tests/{screening_test.pk}/correction", correction(result="positive"))
+    assert response.status_code == 409
+    assert response["Content-Type"] == "application/problem+json"

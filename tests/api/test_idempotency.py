@@ -1,0 +1,113 @@
+"""A retried POST with the same Idempotency-Key gets the first answer, even when the
+retries arrive at the same time (threads with their own database connections)."""
+
+import datetime
+import threading
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+
+from relais.api.idempotency import purge_expired
+from relais.api.models import IdempotencyKey
+from relais.screening.models import Patient, ScreeningTest
+from tests.api.conftest import ApiClient, submission
+
+
+def with_key(api, body, key, path="/tests"):
+    return api.post(path, body, headers={"Idempotency-Key": key})
+
+
+@pytest.mark.django_db
+def test_a_retry_gets_the_first_answer(api):
+    body = submission()
+    first = with_key(api, body, "order-1")
+    again = with_key(api, body, "order-1")
+    assert first.status_code == again.status_code == 201
+    assert first.content == again.content
+    assert ScreeningTest.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_same_key_with_another_body_is_refused(api):
+    with_key(api, submission(), "order-1")
+    response = with_key(api, submission(result="positive"), "order-1")
+    assert response.status_code == 422
+    assert response.json()["type"].endswith("idempotency-key-reused")
+    assert ScreeningTest.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_keys_belong_to_one_pharmacy(api, other_api):
+    body = submission()
+    mine = with_key(api, body, "order-1")
+    theirs = with_key(other_api, body, "order-1")
+    assert theirs.status_code == 201
+    assert theirs.json()["id"] != mine.json()["id"]
+
+
+@pytest.mark.django_db
+def test_a_refused_request_can_be_fixed_and_sent_with_the_same_key(api):
+    bad = submission(result="maybe")
+    assert with_key(api, bad, "order-1").status_code == 422
+    assert with_key(api, submission(), "order-1").status_code == 201
+
+
+@pytest.mark.django_db
+def test_correction_retries(api, screening_test):
+    body = submission(result="positive", sampled_at=screening_test.sampled_at.isoformat())["test"]
+    path = f"/tests/{screening_test.pk}/correction"
+    first = with_key(api, body, "fix-1", path)
+    again = with_key(api, body, "fix-1", path)
+    assert first.content == again.content
+    assert first.json()["changed_fields"] == ["result"]
+
+
+@pytest.mark.django_db
+def test_keys_expire_after_a_day(api, pharmacy):
+    body = submission()
+    first = with_key(api, body, "order-1")
+    IdempotencyKey.objects.update(created_at=timezone.now() - datetime.timedelta(hours=25))
+    later = with_key(api, body, "order-1")
+    assert later.status_code == 201
+    assert later.json()["id"] != first.json()["id"]
+    IdempotencyKey.objects.update(created_at=timezone.now() - datetime.timedelta(hours=25))
+    assert purge_expired() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("key", ["", " ", "x" * 256, "tab\there"])
+def test_invalid_keys(api, key):
+    response = with_key(api, submission(), key)
+    assert response.status_code == 422
+    assert ScreeningTest.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_retries_make_exactly_one_test(credential_and_token):
+    token = credential_and_token[1]
+    body = submission()
+    retries = 6
+    barrier = threading.Barrier(retries)
+    answers = []
+
+    def retry():
+        try:
+            api = ApiClient(Client(), token)
+            barrier.wait()
+            response = with_key(api, body, "same-order")
+            answers.append((response.status_code, response.content))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=retry) for _ in range(retries)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(answers) == retries
+    assert {status for status, _ in answers} == {201}
+    assert len({content for _, content in answers}) == 1
+    assert ScreeningTest.objects.count() == 1
+    assert Patient.objects.count() == 1
