@@ -145,6 +145,8 @@ MIDDLEWARE = [
     "relais.accounts.middleware.PharmacyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Innermost, so its headers reach every patient response (errors and 404s included).
+    "relais.patient_access.middleware.PatientPageMiddleware",
 ]
 
 ROOT_URLCONF = "relais.urls"
@@ -213,6 +215,26 @@ if CACHE_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Patient access: result links and the messages that carry them -------------------
+PATIENT_LINK_DAYS = env_int("RELAIS_PATIENT_LINK_DAYS", 10)
+PATIENT_LINK_MAX_TRIES = env_int("RELAIS_PATIENT_LINK_MAX_TRIES", 5)
+# Requests per minute per client address on the patient pages (shared through the cache).
+PATIENT_RATE_LIMIT = env_int("RELAIS_PATIENT_RATE_LIMIT", 30)
+# How long a result stays open after the date of birth was checked.
+PATIENT_SESSION_MINUTES = env_int("RELAIS_PATIENT_SESSION_MINUTES", 15)
+NOTIFY_MAX_ATTEMPTS = env_int("RELAIS_NOTIFY_MAX_ATTEMPTS", 5)
+NOTIFY_RETRY_SECONDS = env_int("RELAIS_NOTIFY_RETRY_SECONDS", 60)
+SMS_BACKEND = env_str("RELAIS_SMS_BACKEND", "file" if DEMO else "http")
+if SMS_BACKEND not in ("http", "file"):
+    raise ImproperlyConfigured('RELAIS_SMS_BACKEND must be "http" or "file".')
+SMS_URL = env_str("RELAIS_SMS_URL")
+SMS_TOKEN = env_str("RELAIS_SMS_TOKEN")
+if not SMS_TOKEN and env_str("RELAIS_SMS_TOKEN_FILE"):
+    SMS_TOKEN = Path(env_str("RELAIS_SMS_TOKEN_FILE")).read_text().strip()
+SMS_TIMEOUT_SECONDS = env_int("RELAIS_SMS_TIMEOUT_SECONDS", 10)
+# The demo's "phone": the file SMS backend appends each message here.
+SMS_OUTBOX_FILE = VAR_DIR / "sms" / "outbox.log"
 
 # --- Transmission outbox: retries and leases --------------------------------------------
 # A failed send waits a random time in [0, min(max, base * 2^(attempts-1))] seconds; after

@@ -10,4 +10,6 @@ urlpatterns = [
     path("api-credentials/", include("relais.api.web_urls")),
     path("operations/transmissions/", include("relais.transmission.urls")),
     path("", include("relais.screening.urls")),
+    path("", include("relais.patient_access.urls")),
+    path("", include("relais.patient_access.pharmacy_urls")),
 ]

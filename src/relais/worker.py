@@ -15,9 +15,10 @@ log = logging.getLogger(__name__)
 
 def jobs() -> list[tuple[str, Callable[[], int]]]:
     """The jobs, in the order each round runs them. Apps add their entry here."""
+    from relais.patient_access.notify import send_due_notifications
     from relais.transmission.worker import send_due
 
-    return [("transmission", send_due)]
+    return [("transmission", send_due), ("patient notifications", send_due_notifications)]
 
 
 def run_round() -> int:

@@ -119,8 +119,13 @@ class ScreeningTestForm(forms.Form):
         required=False,
     )
 
-    def __init__(self, *args, birth_date=None, **kwargs):
-        self.birth_date = birth_date
+    def __init__(self, *args, birth_date=None, patient=None, **kwargs):
+        """`patient`, when given, lets notify_by be checked against the contact details
+        on the record (a channel needs a phone number or an e-mail address)."""
+        self.birth_date = (
+            birth_date if birth_date is not None else getattr(patient, "birth_date", None)
+        )
+        self.patient = patient
         super().__init__(*args, **kwargs)
 
     def clean(self):
@@ -146,6 +151,7 @@ class ScreeningTestForm(forms.Form):
                 ValidationError(_("Give the date the symptoms began."), code="onset_required"),
             )
         data["notify_by"] = data.get("notify_by") or NotifyBy.NONE
+        self.check_notify_by(data["notify_by"])
         if onset and not data.get("symptoms"):
             data["symptom_onset"] = None
         elif onset:
@@ -162,6 +168,26 @@ class ScreeningTestForm(forms.Form):
                     ),
                 )
         return data
+
+    def check_notify_by(self, notify_by: str) -> None:
+        if self.patient is None:
+            return
+        if notify_by in (NotifyBy.SMS, NotifyBy.BOTH) and not self.patient.phone:
+            self.add_error(
+                "notify_by",
+                ValidationError(
+                    _("The patient record has no mobile phone number to send an SMS to."),
+                    code="notify_no_phone",
+                ),
+            )
+        if notify_by in (NotifyBy.EMAIL, NotifyBy.BOTH) and not self.patient.email:
+            self.add_error(
+                "notify_by",
+                ValidationError(
+                    _("The patient record has no e-mail address to write to."),
+                    code="notify_no_email",
+                ),
+            )
 
 
 class PatientSearchForm(forms.Form):

@@ -114,7 +114,7 @@ def test_new(request, patient_id):
     patient = Patient.objects.get_for_pharmacy_or_404(request.pharmacy, pk=patient_id)
     record("patient.view", request=request, target=patient)
     initial = {"sampled_at": timezone.localtime().replace(second=0, microsecond=0)}
-    form = ScreeningTestForm(request.POST or None, initial=initial, birth_date=patient.birth_date)
+    form = ScreeningTestForm(request.POST or None, initial=initial, patient=patient)
     if request.method == "POST" and form.is_valid():
         test = services.record_test(patient, request.user, form.cleaned_data)
         record("test.create", request=request, target=test)
