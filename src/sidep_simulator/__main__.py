@@ -46,6 +46,8 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--reject-birth-name", action="append", default=[],
                        help="answer AR for patients with this birth name")  # fmt: skip
     serve.add_argument("--seed", type=int, help="random seed for reproducible fault injection")
+    serve.add_argument("--fast-validation", action="store_true",
+                       help="skip hl7apy's check (volume runs); profile checks stay")  # fmt: skip
     for name in ["dump", "count"]:
         command = commands.add_parser(name, help=f"{name} the accepted messages")
         command.add_argument("--db", required=True, type=Path)
@@ -69,6 +71,7 @@ def serve(args) -> None:
         args.max_batch,
         random.Random(args.seed),  # noqa: S311 (fault injection, not security)
     )
+    server.strict_validation = not args.fast_validation
     logging.getLogger("sidep_simulator").info(
         "SI-DEP simulator listening on https://%s:%s/hl7/v2/batch", args.host, args.port
     )

@@ -204,6 +204,6 @@ def send_due(batch_size: int | None = None) -> int:
     record(token, rows, outcomes)
     counts = {}
     for outcome in outcomes.values():
-        counts[outcome.state] = counts.get(outcome.state, 0) + 1
+        counts[str(outcome.state)] = counts.get(str(outcome.state), 0) + 1
     log.info("transmission batch: %d rows, %s", len(rows), counts)
     return len(rows)

@@ -1,0 +1,105 @@
+"""The worker job against the real simulator process (mutual TLS, real ACKs, real faults)."""
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone, translation
+
+from relais.screening import services
+from relais.transmission.models import Transmission
+from relais.transmission.status import describe
+from relais.transmission.worker import send_due
+from tests.conftest import PATIENT_DATA, make_test
+
+pytestmark = pytest.mark.django_db
+State = Transmission.State
+
+
+@pytest.fixture(autouse=True)
+def english():
+    with translation.override("en"):
+        yield
+
+
+def drain(max_rounds=50) -> int:
+    """Run the worker job until nothing is waiting, making retries due at once (the
+    backoff itself is tested in test_worker.py). Returns the rounds it took."""
+    for rounds in range(1, max_rounds + 1):
+        send_due()
+        waiting = Transmission.objects.filter(state__in=Transmission.WAITING_STATES)
+        if not waiting.exists():
+            return rounds
+        waiting.update(next_attempt_at=timezone.now())
+    raise AssertionError(f"still waiting after {max_rounds} rounds")
+
+
+def test_a_recorded_test_is_acknowledged_by_sidep(sidep, screening_test):
+    assert send_due() == 1
+    row = screening_test.transmissions.get()
+    assert (row.state, row.ack_code, row.attempts) == (State.ACKNOWLEDGED, "AA", 1)
+    assert row.acknowledged_at is not None and row.sent_at is not None
+    assert describe(screening_test)["label"] == "Transmitted"
+    assert sidep.counts() == {"accepted": 1, "distinct_message_ids": 1, "received": 1}
+    stored = sidep.dump()
+    assert row.message_id in stored and "|F|" in stored
+
+
+def test_sidep_down_then_up(start_sidep, screening_test):
+    simulator = start_sidep()
+    simulator.stop()
+    assert send_due() == 1
+    row = screening_test.transmissions.get()
+    assert (row.state, row.attempts) == (State.PENDING, 1)
+    assert row.last_error == "SI-DEP could not be reached."
+    assert describe(screening_test)["next_attempt_at"] == row.next_attempt_at
+    simulator.start()
+    drain()
+    row.refresh_from_db()
+    assert (row.state, row.attempts) == (State.ACKNOWLEDGED, 2)
+    assert row.last_error == ""
+    assert simulator.counts()["accepted"] == 1
+
+
+def test_a_third_of_requests_failing_with_5xx_still_all_get_acknowledged(
+    start_sidep, settings, patient, pharmacist
+):
+    settings.SIDEP_BATCH_SIZE = 5
+    simulator = start_sidep("--5xx-rate", "0.3", "--seed", "3", "--fast-validation")
+    for _ in range(20):
+        make_test(patient, pharmacist)
+    drain()
+    rows = Transmission.objects.all()
+    assert {row.state for row in rows} == {State.ACKNOWLEDGED}
+    assert sum(row.attempts for row in rows) > 20  # some batches were retried
+    assert simulator.counts() == {"accepted": 20, "distinct_message_ids": 20, "received": 20}
+
+
+def test_a_rejection_is_shown_with_sidep_reason(start_sidep, pharmacist_client, screening_test):
+    start_sidep("--reject-nir", PATIENT_DATA["nir"])
+    send_due()
+    row = screening_test.transmissions.get()
+    assert (row.state, row.ack_code) == (State.REJECTED, "AR")
+    assert row.ack_text == "the receiver refuses results for this patient"
+    html = pharmacist_client.get(reverse("screening:day"), HTTP_ACCEPT_LANGUAGE="en")
+    html = html.content.decode()
+    assert "SI-DEP: Rejected" in html
+    assert "the receiver refuses results for this patient" in html
+    assert reverse("screening:test_correct", args=[screening_test.pk]) in html
+    assert send_due() == 0  # a rejection is not retried blindly
+
+
+def test_a_correction_and_a_cancellation_follow_the_result(sidep, pharmacist, screening_test):
+    drain()
+    services.correct_test(screening_test, pharmacist, {"result": "positive"})
+    drain()
+    services.cancel_test(screening_test, pharmacist, "entered_in_error")
+    drain()
+    rows = list(screening_test.transmissions.order_by("sequence"))
+    assert [(row.kind, row.state) for row in rows] == [
+        ("new", State.ACKNOWLEDGED),
+        ("correction", State.ACKNOWLEDGED),
+        ("cancellation", State.ACKNOWLEDGED),
+    ]
+    stored = sidep.dump()
+    # OBX-11 of each message, in the order SI-DEP received them.
+    statuses = [line.split("|")[11] for line in stored.splitlines() if line.startswith("OBX|")]
+    assert statuses == ["F", "C", "D"]
