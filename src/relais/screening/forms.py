@@ -21,9 +21,10 @@ class PatientForm(forms.Form):
     used_name = forms.CharField(label=_("Used name"), max_length=100, required=False)
     given_names = forms.CharField(label=_("Given names"), max_length=100)
     birth_date = forms.DateField(
-        label=_("Birth date"), widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Birth date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
     )
-    sex = forms.ChoiceField(label=_("Sex"), choices=Sex.choices)
+    # No default: a sex chosen for the user would silently falsify the INS identity.
+    sex = forms.ChoiceField(label=_("Sex"), choices=[("", "—"), *Sex.choices])
     birthplace_code = forms.CharField(
         label=_("Birthplace (INSEE code)"),
         max_length=5,
@@ -107,7 +108,7 @@ class ScreeningTestForm(forms.Form):
     symptom_onset = forms.DateField(
         label=_("Symptom onset"),
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     consent_transmission = forms.BooleanField(
         label=_("The patient was informed of the transmission to SI-DEP"), required=False
@@ -194,7 +195,7 @@ class PatientSearchForm(forms.Form):
     nir = forms.CharField(label=_("NIR"), max_length=21, required=False)
     birth_name = forms.CharField(label=_("Birth name"), max_length=100, required=False)
     birth_date = forms.DateField(
-        label=_("Birth date"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Birth date"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
     )
 
     def clean_nir(self):
