@@ -121,6 +121,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "relais.crypto",
     "relais.audit",
+    "relais.backup",
     "relais.accounts",
     "relais.directory",
     "relais.screening",
