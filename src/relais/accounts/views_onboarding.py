@@ -119,7 +119,7 @@ def request_reset(request, email: str) -> None:
         },
     )
     record("password.reset_requested", request=request, target=user)
-    transaction.on_commit(lambda: mail.send_in_background(message))
+    mail.send_in_background(message)  # the token is committed already (autocommit)
 
 
 def password_reset_sent(request):

@@ -1,0 +1,62 @@
+"""Suspending a pharmacy: its users lose access on their next request; reactivation."""
+
+import pytest
+from django.test import Client
+
+from relais.accounts.models import Membership, Pharmacy
+from relais.audit.models import AuditEvent
+from tests.accounts.onboarding_helpers import log_in_admin, make_platform_admin
+from tests.conftest import log_in, make_member
+
+
+@pytest.fixture
+def admin_client(db):
+    return log_in_admin(Client(), make_platform_admin())
+
+
+def set_status(client, pharmacy, action):
+    return client.post(f"/platform/pharmacies/{pharmacy.pk}/status/", {"action": action})
+
+
+def test_suspension_cuts_access_at_once_and_reactivation_restores_it(
+    admin_client, pharmacy, pharmacist_client, patient
+):
+    owner = make_member(pharmacy, "owner@example.org", Membership.Role.OWNER)
+    owner_client = log_in(Client(), owner)
+    assert pharmacist_client.get(f"/patients/{patient.pk}/").status_code == 200
+
+    assert set_status(admin_client, pharmacy, "suspend").status_code == 302
+    pharmacy.refresh_from_db()
+    assert pharmacy.status == Pharmacy.Status.SUSPENDED
+    assert pharmacist_client.get(f"/patients/{patient.pk}/").status_code == 403
+    assert pharmacist_client.get("/").status_code == 403
+    assert owner_client.get("/accounts/staff/").status_code == 403
+    assert AuditEvent.objects.filter(action="pharmacy.suspended", target_id=str(pharmacy.pk))
+
+    set_status(admin_client, pharmacy, "reactivate")
+    pharmacy.refresh_from_db()
+    assert pharmacy.status == Pharmacy.Status.ACTIVE
+    assert pharmacist_client.get(f"/patients/{patient.pk}/").status_code == 200
+    assert AuditEvent.objects.filter(action="pharmacy.reactivated").count() == 1
+
+
+def test_only_valid_transitions_apply(admin_client, pharmacy):
+    set_status(admin_client, pharmacy, "reactivate")  # already active
+    set_status(admin_client, pharmacy, "delete")  # no such action
+    pharmacy.refresh_from_db()
+    assert pharmacy.status == Pharmacy.Status.ACTIVE
+    assert not AuditEvent.objects.filter(action__startswith="pharmacy.").exists()
+
+
+def test_pharmacy_staff_cannot_suspend(pharmacy, other_pharmacy, pharmacist_client):
+    owner = make_member(pharmacy, "owner@example.org", Membership.Role.OWNER)
+    for client in (pharmacist_client, log_in(Client(), owner)):
+        assert set_status(client, other_pharmacy, "suspend").status_code == 403
+    assert set_status(Client(), other_pharmacy, "suspend").status_code == 302  # to login
+    other_pharmacy.refresh_from_db()
+    assert other_pharmacy.status == Pharmacy.Status.ACTIVE
+
+
+def test_pharmacies_page_lists_them_for_the_admin(admin_client, pharmacy):
+    page = admin_client.get("/platform/pharmacies/")
+    assert page.status_code == 200 and pharmacy.name.encode() in page.content

@@ -1,0 +1,276 @@
+"""Every URL of the project, discovered from the resolver, refuses whoever must not reach it.
+
+A route is either PUBLIC (with the reason), an API route (bearer credentials), or a web
+page protected by `pharmacy_permission_required(action)` or `platform_admin_required`.
+For each route the test makes real requests: anonymous, each role of pharmacy A, the owner
+of pharmacy B (object ids are filled with objects of pharmacy A), a platform administrator
+with and without the second factor. A new route that is none of these fails here.
+"""
+
+import re
+
+import pytest
+from django.test import Client
+from django.urls import URLResolver, get_resolver
+
+from relais.accounts.models import Membership, PharmacyApplication
+from relais.accounts.permissions import ROLE_PERMISSIONS
+from tests.accounts.onboarding_helpers import log_in_admin, make_platform_admin
+from tests.conftest import log_in, make_member, make_patient, make_pharmacy, make_test
+
+PUBLIC = {
+    "accounts/login/": "the login form",
+    "accounts/activate/": "gated by a single-use, expiring activation token",
+    "accounts/password-reset/": "asks for a reset link; same answer for any address",
+    "accounts/password-reset/sent/": "static confirmation page",
+    "accounts/password-reset/new/": "gated by a single-use, expiring reset token",
+    "apply/": "the public pharmacy application form (rate-limited)",
+    "apply/received/": "static confirmation page",
+    "i18n/setlang/": "language switch, stores a cookie only",
+    "r/<str:token>": "patient result link: gated by the 256-bit link token",
+    "r/result/": "patient result: gated by the link token and the date of birth",
+    "r/result/pdf": "patient result PDF: same gate as r/result/",
+    "r/close/": "ends the patient's result session",
+    "r/language/": "patient pages' language switch",
+    "api/v1/docs": "API documentation, no data",
+    "api/v1/openapi.json": "OpenAPI description, no data",
+    "api/v1/health": "health check, no data",
+}
+# Pages for any signed-in user, about their own session only.
+SIGNED_IN = {"accounts/logout/": "ends the caller's own session (POST)"}
+API_PREFIX = "api/v1/"
+LOGIN_PATH = "/accounts/login/"
+PARAM_RE = re.compile(r"<(?:(\w+):)?(\w+)>")
+REGEX_GROUP_RE = re.compile(r"\(\?P<(\w+)>[^)]*\)")
+
+
+def discover(patterns=None, prefix=""):
+    """(route, callback) for every pattern, nested includes included."""
+    for pattern in get_resolver().url_patterns if patterns is None else patterns:
+        if isinstance(pattern, URLResolver):
+            yield from discover(pattern.url_patterns, prefix + str(pattern.pattern))
+        else:
+            yield prefix + str(pattern.pattern), pattern.callback
+
+
+ROUTES = dict(discover())  # a route served by several methods (API) appears once
+
+
+def is_api(route):
+    return route.startswith(API_PREFIX)
+
+
+def declared_action(view):
+    return getattr(view, "required_action", None)
+
+
+# --- The world each route is requested in ---------------------------------------------------
+
+
+class World:
+    """Pharmacy A with one member per role and one object of each kind; pharmacy B's owner;
+    a platform administrator."""
+
+    def __init__(self):
+        self.a = make_pharmacy("Pharmacie A", "750000101")
+        self.b = make_pharmacy("Pharmacie B", "750000102")
+        self.members = {
+            role: make_member(self.a, f"{role}@a.example.org", role) for role in ROLE_PERMISSIONS
+        }
+        self.other_owner = make_member(self.b, "owner@b.example.org", Membership.Role.OWNER)
+        self.admin = make_platform_admin()
+        self._objects = {}
+
+    def client_for(self, user):
+        return log_in(Client(), user)
+
+    def admin_client(self, verified=True):
+        if verified:
+            return log_in_admin(Client(), self.admin)
+        client = Client()
+        client.force_login(self.admin)  # password only
+        return client
+
+    def api_client_for_b(self):
+        from relais.api.credentials import create_credential
+
+        _, token = create_credential(self.b, "url walk")
+        return Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    # Objects of pharmacy A, by URL parameter name. A new kind of id in a URL needs an
+    # entry here, so that the test can prove another pharmacy gets a 404 for it.
+    def object_id(self, name):
+        if name not in self._objects:
+            factory = getattr(self, f"make_{name}", None)
+            if factory is None:
+                pytest.fail(f"tests/test_url_permissions.py: add World.make_{name}")
+            self._objects[name] = str(factory())
+        return self._objects[name]
+
+    def pharmacist(self):
+        return self.members[Membership.Role.PHARMACIST]
+
+    def make_patient_id(self):
+        return make_patient(self.a, self.pharmacist()).pk
+
+    def make_test_id(self):
+        from relais.screening.models import Patient
+
+        patient = Patient.objects.get(pk=self.object_id("patient_id"))
+        return make_test(patient, self.pharmacist()).pk
+
+    def make_membership_id(self):
+        return Membership.objects.get(user=self.members[Membership.Role.ASSISTANT]).pk
+
+    def make_pharmacy_id(self):
+        return self.a.pk
+
+    def make_application_id(self):
+        return PharmacyApplication.objects.create(
+            pharmacy=self.a,
+            pharmacy_name=self.a.name,
+            finess=self.a.finess,
+            owner_name="Owner A",
+            owner_rpps="10000000001",
+            owner_email="owner@a.example.org",
+            checks={},
+        ).pk
+
+    def make_transmission_id(self):
+        from relais.transmission.models import Transmission
+
+        self.object_id("test_id")
+        return Transmission.objects.filter(pharmacy=self.a).latest("pk").pk
+
+    def make_credential_id(self):
+        from relais.api.credentials import create_credential
+
+        return create_credential(self.a, "walk")[0].pk
+
+    def make_batch_id(self):
+        import datetime
+
+        from django.utils import timezone
+
+        from relais.imports.models import ImportBatch
+
+        return ImportBatch.objects.create(
+            pharmacy=self.a,
+            user=self.pharmacist(),
+            expires_at=timezone.now() + datetime.timedelta(hours=1),
+            encoding="utf-8",
+            separator=";",
+        ).pk
+
+
+def url_for(route, world):
+    def fill(match):
+        converter, name = match.group(1), match.group(2)
+        if converter in ("uuid", "uuidstr") or name.endswith("_id"):
+            return world.object_id(name)
+        return "probe"
+
+    path = PARAM_RE.sub(fill, route)
+    path = REGEX_GROUP_RE.sub("probe", path).lstrip("^").rstrip("$")
+    return "/" + path
+
+
+def has_object(route):
+    return any(
+        conv in ("uuid", "uuidstr") or name.endswith("_id")
+        for conv, name in PARAM_RE.findall(route)
+    )
+
+
+def refused_anonymously(response):
+    if response.status_code == 302:
+        return response["Location"].startswith(LOGIN_PATH)
+    return response.status_code in (401, 403, 404, 405)
+
+
+def statuses(client, url):
+    return [client.get(url), client.post(url)]
+
+
+# --- The checks -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("route", sorted(ROUTES), ids=lambda r: r or "/")
+def test_route_refuses_whoever_must_not_reach_it(route, db):
+    if route not in PUBLIC:
+        check_route(route, ROUTES[route], World())
+
+
+def check_route(route, view, world):
+    url = url_for(route, world)
+    for response in statuses(Client(), url):
+        assert refused_anonymously(response), f"{route}: anonymous got {response.status_code}"
+    if route in SIGNED_IN:
+        return
+    if is_api(route):
+        if has_object(route):
+            response = world.api_client_for_b().get(url)
+            assert response.status_code in (404, 405), f"{route}: pharmacy B's credential"
+        return
+    action = declared_action(view)
+    if action:
+        check_pharmacy_route(route, url, action, world)
+    else:
+        # Not a pharmacy page (those use pharmacy_permission_required(action)): it must
+        # then behave like a platform page, refusing every pharmacy user.
+        check_platform_route(route, url, world)
+
+
+def check_pharmacy_route(route, url, action, world):
+    reached_by = []
+    for role, user in world.members.items():
+        if action in ROLE_PERMISSIONS[role]:
+            if world.client_for(user).get(url).status_code not in (403, 404):
+                reached_by.append(role)
+        else:
+            for response in statuses(world.client_for(user), url):
+                assert response.status_code in (403, 405), f"{route}: {role} lacks {action}"
+    # Someone allowed reaches it (objects may be visible to their creator only): so the
+    # 404 below comes from the pharmacy scope, not from a made-up id.
+    assert reached_by, f"{route}: no member of pharmacy A with {action} reached it"
+    if has_object(route):
+        for response in statuses(world.client_for(world.other_owner), url):
+            assert response.status_code in (404, 405), f"{route}: pharmacy B reached A's object"
+    for response in statuses(world.admin_client(), url):
+        assert response.status_code in (403, 405), f"{route}: platform admin is not staff"
+
+
+def check_platform_route(route, url, world):
+    for user in [*world.members.values(), world.other_owner]:
+        for response in statuses(world.client_for(user), url):
+            assert response.status_code in (403, 404, 405), f"{route}: pharmacy user allowed"
+    for response in statuses(world.admin_client(verified=False), url):
+        assert refused_anonymously(response), f"{route}: admin without TOTP allowed"
+    response = world.admin_client().get(url)
+    assert response.status_code < 400 or response.status_code == 405, f"{route}: admin refused"
+
+
+def test_public_list_names_only_existing_routes():
+    assert set(PUBLIC) <= set(ROUTES), set(PUBLIC) - set(ROUTES)
+
+
+@pytest.mark.parametrize("protection", ["none", "role-but-no-pharmacy-scope"])
+def test_an_unprotected_view_would_be_caught(db, settings, protection):
+    """The walk itself: views added without protection, or without the pharmacy scope,
+    fail the checks above."""
+    from django.http import HttpResponse
+    from django.urls import include, path
+
+    from relais.accounts.permissions import pharmacy_permission_required
+    from relais.screening.models import Patient
+
+    def leaky(request, patient_id):
+        return HttpResponse(Patient.objects.get(pk=patient_id).birth_name)
+
+    if protection != "none":
+        leaky = pharmacy_permission_required("patient.view")(leaky)
+    route = "leak/<uuid:patient_id>/"
+    patterns = [path(route, leaky), path("accounts/", include("relais.accounts.urls"))]
+    settings.ROOT_URLCONF = type("urlconf", (), {"urlpatterns": patterns})
+    with pytest.raises(AssertionError, match="anonymous|pharmacy B reached"):
+        check_route(route, leaky, World())
