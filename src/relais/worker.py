@@ -15,10 +15,17 @@ log = logging.getLogger(__name__)
 
 def jobs() -> list[tuple[str, Callable[[], int]]]:
     """The jobs, in the order each round runs them. Apps add their entry here."""
+    from relais.audit.chain import chain_pending
     from relais.patient_access.notify import send_due_notifications
+    from relais.screening.retention import purge_if_due
     from relais.transmission.worker import send_due
 
-    return [("transmission", send_due), ("patient notifications", send_due_notifications)]
+    return [
+        ("transmission", send_due),
+        ("patient notifications", send_due_notifications),
+        ("audit chain", chain_pending),
+        ("retention purge", purge_if_due),
+    ]
 
 
 def run_round() -> int:

@@ -1,0 +1,141 @@
+"""Retention: identifying data is erased once every test of a patient is past the period.
+
+A test sampled on local date D is kept while today - D <= RELAIS_RETENTION_DAYS (so
+with 90 days, a test of 90 days ago is kept and one of 91 days ago is purged). A
+patient's identity (every encrypted field and both blind indexes) is erased when none
+of their tests is within the period and the record itself is older than it. The tests
+keep their de-identified fields (kind, result, sampling date, pharmacy...) for the
+statistics. A result SI-DEP has not acknowledged is never purged silently: its
+patient is kept and the test is reported, in the command output and the audit log.
+"""
+
+import datetime
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from relais.audit.events import record
+from relais.audit.models import AuditEvent
+from relais.crypto.fields import EncryptedField
+from relais.screening.models import Patient, ScreeningTest
+
+PURGE_ACTION = "retention.purge"
+BATCH_SIZE = 500
+IDS_PER_EVENT = 500
+
+
+@dataclass
+class PurgeReport:
+    cutoff: datetime.date
+    erased_patient_ids: list[str] = field(default_factory=list)
+    deidentified_tests: int = 0
+    kept_unsent_test_ids: list[str] = field(default_factory=list)
+
+
+def cutoff_date(today: datetime.date | None = None) -> datetime.date:
+    """Tests sampled before this local date are past retention."""
+    return (today or timezone.localdate()) - datetime.timedelta(days=settings.RETENTION_DAYS)
+
+
+def _start_of(day: datetime.date) -> datetime.datetime:
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+
+
+def _unsent_tests():
+    """Tests with a message SI-DEP has not acknowledged (waiting, rejected or failed)."""
+    from relais.transmission.models import Transmission
+
+    done = (Transmission.State.ACKNOWLEDGED, Transmission.State.WITHDRAWN)
+    unsent = Transmission.objects.filter(test=OuterRef("pk")).exclude(state__in=done)
+    return ScreeningTest.objects.filter(Exists(unsent))
+
+
+def purgeable_patients(cutoff: datetime.datetime):
+    recent = ScreeningTest.objects.filter(patient=OuterRef("pk"), sampled_at__gte=cutoff)
+    unsent = _unsent_tests().filter(patient=OuterRef("pk"))
+    return (
+        Patient.objects.exclude(identity_index="")
+        .filter(created_at__lt=cutoff)
+        .exclude(Exists(recent))
+        .exclude(Exists(unsent))
+    )
+
+
+def _erased_values() -> dict:
+    values = {
+        f.attname: None for f in Patient._meta.concrete_fields if isinstance(f, EncryptedField)
+    }
+    values.update(nir_index="", identity_index="")
+    return values
+
+
+def purge(today: datetime.date | None = None, dry_run: bool = False) -> PurgeReport:
+    if settings.RETENTION_DAYS <= 0:
+        raise ValueError("retention is off (RELAIS_RETENTION_DAYS <= 0): nothing is purged")
+    report = PurgeReport(cutoff=cutoff_date(today))
+    cutoff = _start_of(report.cutoff)
+    report.kept_unsent_test_ids = [
+        str(pk)
+        for pk in _unsent_tests()
+        .filter(sampled_at__lt=cutoff, patient__identity_index__gt="")
+        .order_by("sampled_at")
+        .values_list("pk", flat=True)
+    ]
+    if dry_run:
+        would = purgeable_patients(cutoff)
+        report.erased_patient_ids = [str(pk) for pk in would.values_list("pk", flat=True)]
+        report.deidentified_tests = ScreeningTest.objects.filter(patient__in=would).count()
+        return report
+    while True:
+        with transaction.atomic():
+            batch = list(purgeable_patients(cutoff).values_list("pk", flat=True)[:BATCH_SIZE])
+            if not batch:
+                break
+            report.deidentified_tests += ScreeningTest.objects.filter(patient__in=batch).count()
+            Patient.objects.filter(pk__in=batch).update(**_erased_values())
+            report.erased_patient_ids += [str(pk) for pk in batch]
+    _record(report)
+    return report
+
+
+def _record(report: PurgeReport) -> None:
+    """Counts and ids only: what was removed is, by definition, no longer anywhere."""
+    summary = {
+        "cutoff": report.cutoff.isoformat(),
+        "retention_days": settings.RETENTION_DAYS,
+        "patients_erased": len(report.erased_patient_ids),
+        "tests_deidentified": report.deidentified_tests,
+        "unsent_kept": len(report.kept_unsent_test_ids),
+    }
+    record(PURGE_ACTION, details=summary)
+    ids = report.erased_patient_ids
+    for start in range(0, len(ids), IDS_PER_EVENT):
+        record(
+            "retention.patients_erased",
+            details={
+                "cutoff": summary["cutoff"],
+                "patient_ids": ids[start : start + IDS_PER_EVENT],
+            },
+        )
+    unsent = report.kept_unsent_test_ids
+    for start in range(0, len(unsent), IDS_PER_EVENT):
+        record(
+            "retention.unsent_kept",
+            details={
+                "cutoff": summary["cutoff"],
+                "test_ids": unsent[start : start + IDS_PER_EVENT],
+            },
+        )
+
+
+def purge_if_due() -> int:
+    """Worker job: purge once a day (the audit log says when the last purge ran)."""
+    if settings.RETENTION_DAYS <= 0:
+        return 0
+    since = timezone.now() - datetime.timedelta(hours=24)
+    if AuditEvent.objects.filter(action=PURGE_ACTION, created_at__gte=since).exists():
+        return 0
+    return len(purge().erased_patient_ids)
