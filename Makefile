@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install browser demo test lint format bench clean
 
 install: $(STAMP)
 
@@ -18,8 +18,14 @@ $(STAMP): requirements.lock pyproject.toml
 demo: install
 	RELAIS_DEMO=1 $(BIN)/relais demo
 
-test: install lint
+test: install lint browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The browser tests' tools: Debian's chromium, and axe-core pinned in package-lock.json.
+browser:
+	test -x /usr/bin/chromium || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	test -f node_modules/axe-core/axe.min.js || npm ci --no-audit --no-fund --silent
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -4,6 +4,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 
 from relais.patient_access import links
@@ -28,6 +29,12 @@ def linked_test(patient, pharmacist):
     test = make_test(patient, pharmacist, notify_by="sms", result="positive")
     notification = test.result_links.get().notifications.get()
     return test, notification.token
+
+
+def in_english(client):
+    """The interface is French until the language switch's cookie says otherwise."""
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    return client
 
 
 def date_fields(date: datetime.date) -> dict:

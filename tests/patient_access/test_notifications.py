@@ -11,7 +11,7 @@ from relais import worker
 from relais.patient_access import notify
 from relais.patient_access.models import Notification, ResultLink
 from tests.conftest import PATIENT_DATA, make_patient, make_test
-from tests.patient_access.conftest import open_result
+from tests.patient_access.conftest import in_english, open_result
 
 
 def only_notification(test) -> Notification:
@@ -87,7 +87,7 @@ def test_a_link_from_a_message_opens_the_result(smtp_server, client, patient, ph
     body = smtp_server.wait_for(1)[0].get_content()
     token = body.split("/r/")[1].split()[0]
     open_result(client, token)
-    page = client.get("/r/result/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    page = in_english(client).get("/r/result/").content.decode()
     assert "Positive" in page
 
 

@@ -6,6 +6,7 @@ from relais.patient_access.models import Notification
 from relais.screening.forms import ScreeningTestForm
 from relais.screening.models import ScreeningTest
 from tests.conftest import make_patient
+from tests.patient_access.conftest import in_english
 
 
 def form_data(notify_by: str) -> dict:
@@ -45,8 +46,8 @@ def test_the_test_page_refuses_the_channel_and_saves_nothing(
     pharmacist_client, pharmacy, pharmacist
 ):
     patient = make_patient(pharmacy, pharmacist, phone="", nir="")
-    response = pharmacist_client.post(
-        f"/patients/{patient.pk}/tests/new/", form_data("sms"), HTTP_ACCEPT_LANGUAGE="en"
+    response = in_english(pharmacist_client).post(
+        f"/patients/{patient.pk}/tests/new/", form_data("sms")
     )
     assert response.status_code == 200
     assert "no mobile phone number" in response.content.decode()

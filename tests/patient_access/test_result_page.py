@@ -14,7 +14,7 @@ from relais.audit.models import AuditEvent
 from relais.patient_access.pdf import result_pdf
 from relais.patient_access.views import SESSION_OPENED_AT
 from tests.conftest import make_test
-from tests.patient_access.conftest import issue, open_result
+from tests.patient_access.conftest import in_english, issue, open_result
 
 
 def test_the_result_page_shows_test_date_result_advice_and_pharmacy(client, linked_test):
@@ -22,7 +22,7 @@ def test_the_result_page_shows_test_date_result_advice_and_pharmacy(client, link
     test.pharmacy.phone = "01 23 45 67 89"
     test.pharmacy.save()
     open_result(client, token)
-    response = client.get("/r/result/", HTTP_ACCEPT_LANGUAGE="en")
+    response = in_english(client).get("/r/result/")
     assert response.status_code == 200
     page = response.content.decode()
     assert "SARS-CoV-2 antigen (rapid test)" in page
@@ -38,7 +38,7 @@ def test_a_negative_result_gives_no_positive_advice(client, patient, pharmacist)
     test = make_test(patient, pharmacist, result="negative")
     link, token = issue(test)
     open_result(client, token)
-    page = client.get("/r/result/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    page = in_english(client).get("/r/result/").content.decode()
     assert "Negative" in page
     assert "What to do now" not in page
 
@@ -46,9 +46,7 @@ def test_a_negative_result_gives_no_positive_advice(client, patient, pharmacist)
 def test_the_pages_speak_french_and_english(client, linked_test):
     test, token = linked_test
     open_result(client, token)
-    assert (
-        "Your test result" in client.get("/r/result/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
-    )
+    assert "Your test result" in in_english(client).get("/r/result/").content.decode()
     response = client.post("/r/language/", {"language": "en", "next": "/r/result/"})
     assert response.status_code == 302 and response["Location"] == "/r/result/"
     assert client.cookies[settings.LANGUAGE_COOKIE_NAME].value == "en"

@@ -1,0 +1,136 @@
+"""The patient's path in a real browser (Debian's chromium): follow the link, enter the
+date of birth, read the result, download the PDF; axe-core finds no WCAG 2.1 A/AA
+violation on any page, on a small phone's screen."""
+
+import datetime
+import re
+import zlib
+from pathlib import Path
+
+from django.utils import timezone
+from playwright.sync_api import sync_playwright
+
+from relais.audit.models import AuditEvent
+from relais.patient_access import links
+from tests.conftest import make_member, make_patient, make_pharmacy, make_test
+
+PROJECT = Path(__file__).resolve().parents[2]
+AXE = PROJECT / "node_modules" / "axe-core" / "axe.min.js"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SMALL_PHONE = {"width": 360, "height": 640}
+WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+def axe_results(page) -> dict:
+    page.add_script_tag(path=str(AXE))
+    return page.evaluate(
+        """async (tags) => {
+            const results = await axe.run(document, {runOnly: tags});
+            return {
+                passes: results.passes.length,
+                violations: results.violations.map(
+                    v => v.id + ": " + v.nodes.map(n => n.target.join(" ")).join(", ")),
+            };
+        }""",
+        WCAG_21_AA,
+    )
+
+
+def assert_accessible(page, what: str) -> None:
+    results = axe_results(page)
+    assert results["violations"] == [], what
+    assert results["passes"] > 10, f"{what}: axe checked almost nothing"
+    # Readable on a small phone: nothing wider than the screen.
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= SMALL_PHONE["width"], f"{what}: {width}px wide"
+
+
+def pdf_page_text(content: bytes) -> str:
+    """The text drawn by fpdf2 in its (Flate-compressed) content streams."""
+    text = []
+    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", content, re.S):
+        try:
+            data = zlib.decompress(stream)
+        except zlib.error:
+            data = stream
+        text += [m.decode("latin-1") for m in re.findall(rb"\(((?:\\.|[^\\)])*)\) Tj", data)]
+    return "\n".join(text)
+
+
+def test_a_patient_opens_the_result_and_downloads_the_pdf(live_server, transactional_db, tmp_path):
+    assert Path(CHROMIUM).exists() and AXE.exists(), "run `make browser` first"
+    pharmacy = make_pharmacy()
+    pharmacy.phone = "01 23 45 67 89"
+    pharmacy.save()
+    pharmacist = make_member(pharmacy, "pharmacist@example.org")
+    patient = make_patient(pharmacy, pharmacist)
+    test = make_test(
+        patient,
+        pharmacist,
+        result="positive",
+        sampled_at=timezone.now() - datetime.timedelta(hours=1),
+    )
+    link, token = links.issue_link(test, [])
+    birth = patient.birth_date
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(
+            viewport=SMALL_PHONE, locale="fr-FR", accept_downloads=True, bypass_csp=True
+        )
+        page = context.new_page()
+
+        page.goto(f"{live_server.url}/r/{token}")
+        assert "Pharmacie Test" in page.content()
+        assert_accessible(page, "link page")
+
+        page.get_by_label("Jour").fill("1")
+        page.get_by_label("Mois").fill("1")
+        page.get_by_label("Année").fill("1999")
+        page.locator("form.form button[type=submit]").click()
+        assert page.locator("[role=alert]").count() == 1
+        assert_accessible(page, "wrong-date page")
+
+        page.get_by_label("Jour").fill(str(birth.day))
+        page.get_by_label("Mois").fill(str(birth.month))
+        page.get_by_label("Année").fill(str(birth.year))
+        page.locator("form.form button[type=submit]").click()
+        page.wait_for_url(f"{live_server.url}/r/result/")
+        assert token not in page.url
+        assert "Positif" in page.content()
+        assert_accessible(page, "result page (fr)")
+
+        page.select_option("#language-select", "en")
+        page.locator(".language-form button").click()
+        page.wait_for_url(f"{live_server.url}/r/result/")
+        assert page.locator("html").get_attribute("lang") == "en"
+        assert "What to do now" in page.content()
+        assert_accessible(page, "result page (en)")
+
+        with page.expect_download() as download_info:
+            page.get_by_role("link", name="Download the result (PDF)").click()
+        pdf = Path(download_info.value.path()).read_bytes()
+
+        page.get_by_role("button", name="Close").click()
+        page.wait_for_load_state()
+        assert_accessible(page, "closed page")
+        page.goto(f"{live_server.url}/r/result/")
+        assert "Your result is closed" in page.content()
+        browser.close()
+
+    assert pdf.startswith(b"%PDF-")
+    text = pdf_page_text(pdf)
+    assert "positive" in text.splitlines()
+    assert "Pharmacie Test" in text
+    opened = AuditEvent.objects.filter(target_id=str(test.pk), action="patient_link.opened")
+    assert opened.count() == 1
+    assert AuditEvent.objects.filter(target_id=str(test.pk), action="patient_result.pdf").exists()
