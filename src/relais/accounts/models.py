@@ -32,6 +32,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     rpps = models.CharField(_("RPPS number"), max_length=11, blank=True)
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False, help_text="platform administrator")
+    is_auditor = models.BooleanField(default=False, help_text="read-only access to the audit log")
     date_joined = models.DateTimeField(default=timezone.now)
 
     objects = UserManager()
