@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0002_accounttoken_pharmacyapplication_usersession'),
+        ("accounts", "0002_accounttoken_pharmacyapplication_usersession"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='user',
-            name='is_auditor',
-            field=models.BooleanField(default=False, help_text='read-only access to the audit log'),
+            model_name="user",
+            name="is_auditor",
+            field=models.BooleanField(default=False, help_text="read-only access to the audit log"),
         ),
     ]
