@@ -74,6 +74,8 @@ def finish_login(request, user, device, keys):
     )
     if membership is None and user.is_staff:
         return redirect("platform:applications")
+    if membership is None and user.is_auditor:
+        return redirect("audit:log")
     return redirect("screening:day")
 
 

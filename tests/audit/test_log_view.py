@@ -1,0 +1,151 @@
+import datetime
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from relais.accounts.models import User
+from relais.audit import chain
+from relais.audit.events import record
+from relais.audit.models import AuditEvent
+from relais.audit.views import PAGE_SIZE
+from tests.accounts.onboarding_helpers import log_in_admin, make_platform_admin
+from tests.conftest import PASSWORD, log_in
+
+LOG = reverse("audit:log")
+
+
+@pytest.fixture
+def admin_client(db):
+    return log_in_admin(Client(), make_platform_admin())
+
+
+@pytest.fixture
+def auditor(db):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    user = User.objects.create_user("auditor@relais.test", PASSWORD, full_name="Auditor")
+    user.is_auditor = True
+    user.save()
+    TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    return user
+
+
+@pytest.fixture
+def events(pharmacy, other_pharmacy, pharmacist, other_pharmacist, patient):
+    record("patient.view", actor=pharmacist, pharmacy=pharmacy, target=patient)
+    record("test.list", actor=other_pharmacist, pharmacy=other_pharmacy, details={"count": 1})
+    old = record("login.succeeded", actor=pharmacist, pharmacy=pharmacy)
+    AuditEvent.objects.filter(pk=old.pk).update(
+        created_at=timezone.now() - datetime.timedelta(days=10)
+    )
+    chain.chain_all()
+
+
+def shown(response) -> list[str]:
+    return [event.action for event in response.context["events"]]
+
+
+def test_admin_sees_who_did_what_to_which_record(admin_client, events, patient, pharmacist):
+    response = admin_client.get(LOG)
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert pharmacist.email in body and str(patient.pk) in body
+    assert "patient.view" in body and "test.list" in body
+    assert response.context["head"].last_seq == 3  # the chain's progress is shown
+
+
+def test_auditor_reads_the_log(client, auditor, events):
+    log_in_admin(client, auditor)
+    assert client.get(LOG).status_code == 200
+
+
+def test_filter_by_pharmacy_user_action_and_date(admin_client, events, pharmacy, pharmacist):
+    assert "test.list" not in shown(admin_client.get(LOG, {"pharmacy": pharmacy.pk}))
+    by_user = shown(admin_client.get(LOG, {"user": pharmacist.email.upper()}))
+    assert set(by_user) == {"patient.view", "login.succeeded"}
+    assert shown(admin_client.get(LOG, {"action": "patient."})) == ["patient.view"]
+    today = timezone.localdate().isoformat()
+    recent = shown(admin_client.get(LOG, {"date_from": today, "user": pharmacist.email}))
+    assert recent == ["patient.view"]
+    earlier = (timezone.localdate() - datetime.timedelta(days=5)).isoformat()
+    assert shown(admin_client.get(LOG, {"date_to": earlier})) == ["login.succeeded"]
+    assert shown(admin_client.get(LOG, {"user": "nobody@example.org"})) == []
+
+
+def test_bad_filters_give_field_errors(admin_client, events):
+    response = admin_client.get(
+        LOG, {"date_from": "2026-02-30", "pharmacy": "not-a-uuid", "user": "x"}
+    )
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    assert {"date_from", "pharmacy", "user"} <= set(errors)
+    assert response.context["events"] == []
+    reversed_range = admin_client.get(LOG, {"date_from": "2026-05-02", "date_to": "2026-05-01"})
+    assert reversed_range.context["form"].errors["date_to"]
+
+
+def test_pages(admin_client, db):
+    AuditEvent.objects.bulk_create(
+        [AuditEvent(action="test.view", target_id=str(n)) for n in range(PAGE_SIZE + 5)]
+    )
+    first = admin_client.get(LOG, {"action": "test.view"})
+    assert len(first.context["events"]) == PAGE_SIZE
+    assert "page=2" in first.content.decode()
+    second = admin_client.get(LOG, {"action": "test.view", "page": 2})
+    assert len(second.context["events"]) == 5
+    assert admin_client.get(LOG, {"page": "abc"}).status_code == 200
+
+
+def test_lag_is_shown(admin_client, db):
+    record("patient.view")
+    record("patient.view")
+    response = admin_client.get(LOG)
+    assert response.context["lag"].unchained >= 2
+    assert "2" in response.content.decode()
+
+
+def test_reading_the_log_is_itself_audited(admin_client, events, pharmacy):
+    admin_client.get(LOG, {"pharmacy": pharmacy.pk, "user": "someone@example.org"})
+    event = AuditEvent.objects.filter(action="audit.view").latest("id")
+    assert event.details["filters"] == {"pharmacy": str(pharmacy.pk)}
+
+
+def test_pharmacy_staff_are_refused(pharmacist_client, events):
+    assert pharmacist_client.get(LOG).status_code == 403
+
+
+def test_anonymous_goes_to_login(client, db):
+    response = client.get(LOG)
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_admin_without_second_factor_goes_to_login(client, db):
+    client.force_login(make_platform_admin())
+    assert client.get(LOG)["Location"].startswith("/accounts/login/")
+
+
+def test_the_log_is_read_only(admin_client, events):
+    count = AuditEvent.objects.count()
+    assert admin_client.post(LOG, {"action": "x"}).status_code == 405
+    assert AuditEvent.objects.count() == count
+
+
+def test_owner_of_a_pharmacy_is_refused(client, pharmacy, events):
+    from relais.accounts.models import Membership
+    from tests.conftest import make_member
+
+    owner = make_member(pharmacy, "owner@example.org", Membership.Role.OWNER)
+    assert log_in(client, owner).get(LOG).status_code == 403
+
+
+def test_auditor_lands_on_the_audit_log_after_login(client, auditor):
+    from tests.conftest import totp_code
+
+    response = client.post(
+        reverse("accounts:login"),
+        {"email": auditor.email, "password": PASSWORD, "otp_token": totp_code(auditor)},
+    )
+    assert response.status_code == 302 and response["Location"] == LOG
+    assert client.get(LOG).status_code == 200
