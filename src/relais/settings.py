@@ -311,12 +311,16 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"personal_data": {"()": "relais.audit.logging.PersonalDataFilter"}},
+    "filters": {
+        "personal_data": {"()": "relais.audit.logging.PersonalDataFilter"},
+        # Patient links carry their secret token in the path Django logs for 4xx answers.
+        "link_tokens": {"()": "relais.patient_access.logging.LinkTokenFilter"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
-            "filters": ["personal_data"],
+            "filters": ["personal_data", "link_tokens"],
         }
     },
     "root": {"handlers": ["console"], "level": env_str("RELAIS_LOG_LEVEL", "INFO")},

@@ -1,10 +1,12 @@
 """The link page and the date-of-birth check."""
 
 import datetime
+import logging
 
 from django.utils import timezone
 
 from relais.audit.models import AuditEvent
+from relais.patient_access.logging import LinkTokenFilter
 from relais.patient_access.models import ResultLink
 from tests.conftest import make_test
 from tests.patient_access.conftest import BIRTH_DATE, open_result, post_date
@@ -137,3 +139,22 @@ def test_only_the_hash_of_the_token_is_stored(linked_test):
     assert len(token) >= 43  # 256 bits in base64url
     assert token not in link.token_hash
     assert ResultLink.objects.filter(token_hash__contains=token[:10]).count() == 0
+
+
+def test_the_logs_never_hold_a_link_token(linked_test):
+    """Django logs the path of each 4xx answer; the configured handlers mask the token."""
+    test, token = linked_test
+    handlers = [
+        handler
+        for handler in logging.getLogger().handlers
+        if any(isinstance(f, LinkTokenFilter) for f in handler.filters)
+    ]
+    assert handlers, "no log handler masks link tokens"
+    for handler in handlers:
+        for path in (f"/r/{token}", f"/r/{token}/"):
+            record = logging.getLogger("django.request").makeRecord(
+                "django.request", logging.WARNING, __file__, 1, "Forbidden: %s", (path,), None
+            )
+            assert handler.filter(record)
+            assert token not in handler.format(record)
+            assert "/r/[link]" in handler.format(record)
