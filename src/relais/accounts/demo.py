@@ -26,6 +26,10 @@ DEMO_USERS = [
 ]  # fmt: skip
 
 
+PLATFORM_ADMIN_ROLE = "platform admin"
+DEMO_PLATFORM_ADMIN = ("admin@demo.relais.test", "Ada Admin (démo)", "", PLATFORM_ADMIN_ROLE)
+
+
 def accounts_file() -> Path:
     return Path(settings.VAR_DIR) / "demo-accounts.json"
 
@@ -48,13 +52,18 @@ def create_demo_accounts() -> list[dict]:
         defaults={**DEMO_PHARMACY, "status": Pharmacy.Status.ACTIVE},
     )
     accounts = []
-    for email, full_name, rpps, role in DEMO_USERS:
+    # The platform administrator (no pharmacy) reviews applications at /platform/.
+    for email, full_name, rpps, role in [*DEMO_USERS, DEMO_PLATFORM_ADMIN]:
         password = secrets.token_urlsafe(12)
         user = User.objects.filter(email=email).first() or User(email=email)
         user.full_name, user.rpps = full_name, rpps
+        user.is_staff = role == PLATFORM_ADMIN_ROLE
         user.set_password(password)
         user.save()
-        Membership.objects.update_or_create(user=user, pharmacy=pharmacy, defaults={"role": role})
+        if not user.is_staff:
+            Membership.objects.update_or_create(
+                user=user, pharmacy=pharmacy, defaults={"role": role}
+            )
         TOTPDevice.objects.filter(user=user).delete()
         device = TOTPDevice.objects.create(user=user, name="demo", confirmed=True)
         accounts.append(
