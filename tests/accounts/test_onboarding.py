@@ -304,3 +304,52 @@ def test_twenty_wrong_passwords_lock_and_say_when_to_retry(client, smtp_server):
     response = login(client, user.email, "correct horse battery staple 42", next_totp_code(device))
     assert response.status_code == 200 and "_auth_user_id" not in client.session
     assert AuditEvent.objects.filter(action="login.failed").count() >= 5
+
+
+def test_a_strangers_pending_application_does_not_block_the_real_owner(admin_session, smtp_server):
+    from django.test import Client
+
+    apply(Client(), owner_email="squatter@example.org", owner_rpps="10000000004")
+    apply(Client(), pharmacy_name="Vrai nom")
+    squatter, real = PharmacyApplication.objects.order_by("submitted_at")
+    assert squatter.pharmacy_id == real.pharmacy_id
+    assert not squatter.all_checks_passed and real.all_checks_passed
+    assert real.pharmacy.name == "Pharmacie de la Gare"  # the first one's, until a decision
+
+    admin_session.post(f"/platform/applications/{real.pk}/", {"decision": "approve"})
+    squatter.refresh_from_db()
+    assert squatter.status == PharmacyApplication.Status.REFUSED
+    (message,) = smtp_server.wait_for(1)
+    assert message["To"] == OWNER_EMAIL
+
+
+def test_refusing_one_of_two_pending_applications_keeps_the_pharmacy_pending(admin_session):
+    from django.test import Client
+
+    apply(Client(), owner_email="squatter@example.org", owner_rpps="10000000004")
+    apply(Client())
+    squatter = PharmacyApplication.objects.get(owner_email="squatter@example.org")
+    admin_session.post(
+        f"/platform/applications/{squatter.pk}/", {"decision": "refuse", "reason": "Not him."}
+    )
+    assert Pharmacy.objects.get().status == Pharmacy.Status.PENDING
+
+
+def test_a_platform_admin_is_created_with_an_activation_link(smtp_server):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.test import Client
+
+    out = StringIO()
+    call_command("create-platform-admin", "Boss@Relais.test", "--name", "Boss", stdout=out)
+    link = out.getvalue().strip()
+    admin = User.objects.get(email="boss@relais.test")
+    assert admin.is_staff and not admin.has_usable_password()
+    activate(Client(), link)
+    client = Client()
+    device = TOTPDevice.objects.get(user=admin)
+    response = login(client, admin.email, NEW_PASSWORD, next_totp_code(device))
+    assert response["Location"] == "/platform/applications/"
+    assert client.get("/platform/applications/").status_code == 200
+    assert client.get("/").status_code == 403  # no pharmacy, no patient data

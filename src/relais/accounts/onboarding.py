@@ -27,6 +27,9 @@ RECOVERY_CODE_COUNT = 10
 RECOVERY_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"  # base32: no 0/1/8/9 to misread
 
 
+REGISTERED = (Pharmacy.Status.ACTIVE, Pharmacy.Status.SUSPENDED)
+
+
 class OnboardingError(Exception):
     """A refused action; the message is shown to the user."""
 
@@ -39,15 +42,18 @@ def submit_application(data: dict, request) -> PharmacyApplication | None:
     """Store the application with its directory checks. An application for a FINESS that
     is already registered (and not refused) changes nothing; the applicant is not told."""
     existing = Pharmacy.objects.select_for_update().filter(finess=data["finess"]).first()
-    if existing is not None and existing.status != Pharmacy.Status.REFUSED:
+    if existing is not None and existing.status in REGISTERED:
         record("application.duplicate", request=request, pharmacy=existing, target=existing)
         return None
     checks = check_application(data["finess"], data["owner_rpps"])
     pharmacy = existing or Pharmacy(finess=data["finess"])
-    pharmacy.name = data["pharmacy_name"]
-    pharmacy.address = establishment_address(data["finess"])
-    pharmacy.status = Pharmacy.Status.PENDING
-    pharmacy.save()
+    if pharmacy.status != Pharmacy.Status.PENDING or pharmacy._state.adding:
+        # A second pending application for the same FINESS is kept beside the first
+        # (a stranger's application must not block the real owner's); the admin picks.
+        pharmacy.name = data["pharmacy_name"]
+        pharmacy.address = establishment_address(data["finess"])
+        pharmacy.status = Pharmacy.Status.PENDING
+        pharmacy.save()
     application = PharmacyApplication.objects.create(pharmacy=pharmacy, checks=checks, **data)
     record(
         "application.submitted",
@@ -97,6 +103,15 @@ def approve(application_id, admin, request) -> PharmacyApplication:
     Membership.objects.get_or_create(
         user=user, pharmacy=pharmacy, defaults={"role": Membership.Role.OWNER}
     )
+    others = PharmacyApplication.objects.filter(
+        pharmacy=pharmacy, status=PharmacyApplication.Status.PENDING
+    ).exclude(pk=application.pk)
+    others.update(
+        status=PharmacyApplication.Status.REFUSED,
+        decided_at=application.decided_at,
+        decided_by=admin,
+        refusal_reason="Another application for this pharmacy was approved.",
+    )
     record("application.approved", request=request, pharmacy=pharmacy, target=application)
     send_access(user, pharmacy, invited=False)
     return application
@@ -108,8 +123,12 @@ def refuse(application_id, admin, reason: str, request) -> PharmacyApplication:
     decide(application, admin, PharmacyApplication.Status.REFUSED)
     application.refusal_reason = reason
     application.save()
-    application.pharmacy.status = Pharmacy.Status.REFUSED
-    application.pharmacy.save(update_fields=["status"])
+    still_pending = application.pharmacy.applications.filter(
+        status=PharmacyApplication.Status.PENDING
+    )
+    if not still_pending.exists():
+        application.pharmacy.status = Pharmacy.Status.REFUSED
+        application.pharmacy.save(update_fields=["status"])
     record(
         "application.refused", request=request, pharmacy=application.pharmacy, target=application
     )
