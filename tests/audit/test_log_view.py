@@ -149,3 +149,22 @@ def test_auditor_lands_on_the_audit_log_after_login(client, auditor):
     )
     assert response.status_code == 302 and response["Location"] == LOG
     assert client.get(LOG).status_code == 200
+
+
+def test_day_list_and_search_record_which_records_were_read(pharmacist_client, screening_test):
+    pharmacist_client.get(reverse("screening:day"))
+    listed = AuditEvent.objects.filter(action="test.list").latest("id")
+    assert listed.details["test_ids"] == [str(screening_test.pk)]
+    pharmacist_client.get(reverse("screening:patient_search"), {"nir": screening_test.patient.nir})
+    searched = AuditEvent.objects.filter(action="patient.search").latest("id")
+    assert searched.details["patient_ids"] == [str(screening_test.patient_id)]
+    assert screening_test.patient.nir not in str(searched.details)
+
+
+def test_attempts_during_a_lockout_are_recorded(client, pharmacist, settings):
+    for _ in range(settings.LOGIN_MAX_FAILURES + 1):
+        client.post(
+            reverse("accounts:login"),
+            {"email": pharmacist.email, "password": "wrong", "otp_token": "000000"},
+        )
+    assert AuditEvent.objects.filter(action="login.refused_locked").exists()

@@ -10,7 +10,7 @@ def test_search_by_nir_with_spaces(pharmacist_client, patient):
     response = pharmacist_client.get(SEARCH, {"nir": "2 85 03 75 056 123 06"})
     assert response.context["patients"] == [patient]
     event = AuditEvent.objects.get(action="patient.search")
-    assert event.details == {"by": "nir", "found": 1}
+    assert event.details == {"by": "nir", "found": 1, "patient_ids": [str(patient.pk)]}
 
 
 def test_search_by_birth_name_and_birth_date(pharmacist_client, patient):

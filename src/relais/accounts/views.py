@@ -51,6 +51,8 @@ def login(request):
             throttle.record_failure(keys)
             record("login.failed", request=request, actor=user)
             until = throttle.locked_until(keys)
+        else:
+            record("login.refused_locked", request=request)
         if until is not None:
             local = timezone.localtime(until)
             error = _("Too many failed attempts. Try again after %(time)s.") % {

@@ -42,7 +42,16 @@ def day(request):
     tests = list(tests)
     for test in tests:
         test.transmission = describe(test)
-    record("test.list", request=request, details={"date": date.isoformat(), "count": len(tests)})
+    # The list shows each patient's name: record which tests were read, not just how many.
+    record(
+        "test.list",
+        request=request,
+        details={
+            "date": date.isoformat(),
+            "count": len(tests),
+            "test_ids": [str(test.pk) for test in tests],
+        },
+    )
     context = {
         "tests": tests,
         "date": date,
@@ -65,6 +74,7 @@ def patient_search(request):
             details={
                 "by": "nir" if form.cleaned_data["nir"] else "identity",
                 "found": len(patients),
+                "patient_ids": [str(patient.pk) for patient in patients],
             },
         )
     return render(request, "screening/patient_search.html", {"form": form, "patients": patients})
