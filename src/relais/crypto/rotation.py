@@ -110,6 +110,29 @@ def _stale_updates(row: models.Model, spec: EncryptedModel, aead_id: int, prf_id
     return updates
 
 
+def _write(model: type[models.Model], changes: list[tuple]) -> int:
+    """One executemany per set of changed columns (usually one set per batch)."""
+    by_columns: dict[tuple, list] = {}
+    for pk, updates in changes:
+        by_columns.setdefault(tuple(sorted(updates)), []).append((pk, updates))
+    quote, meta = connection.ops.quote_name, model._meta
+    for names, group in by_columns.items():
+        fields = [meta.get_field(name) for name in names]
+        assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
+        sql = (
+            f"UPDATE {quote(meta.db_table)} SET {assignments} "  # noqa: S608 (model names)
+            f"WHERE {quote(meta.pk.column)} = %s"
+        )
+        params = [
+            [f.get_db_prep_save(updates[f.attname], connection) for f in fields]
+            + [meta.pk.get_db_prep_save(pk, connection)]
+            for pk, updates in group
+        ]
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, params)
+    return len(changes)
+
+
 def rewrite_pass(
     spec: EncryptedModel, batch_size: int = BATCH_SIZE, after_batch: Callable | None = None
 ) -> PassResult:
@@ -123,11 +146,8 @@ def rewrite_pass(
             if last_pk is not None:
                 rows = rows.filter(pk__gt=last_pk)
             rows = list(rows[:batch_size])
-            for row in rows:
-                updates = _stale_updates(row, spec, aead_id, prf_id)
-                if updates:
-                    manager.filter(pk=row.pk).update(**updates)
-                    result.rewritten += 1
+            changes = [(row.pk, _stale_updates(row, spec, aead_id, prf_id)) for row in rows]
+            result.rewritten += _write(spec.model, [(pk, c) for pk, c in changes if c])
         if not rows:
             return result
         result.scanned += len(rows)
