@@ -97,8 +97,7 @@ def _msh(test, message_id: str, created_at: datetime) -> str:
         10: message_id,
         11: "P",
         12: VERSION,
-        15: "AL",
-        16: "NE",
+        # MSH-15/16 left empty: original acknowledgement mode, answered AA, AE or AR.
         17: "FRA",
         18: "UNICODE UTF-8",
     }
