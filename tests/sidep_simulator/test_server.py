@@ -160,3 +160,15 @@ def test_injected_faults(start_sidep, post):
         post(drops, message("DROP-1"))
     for simulator in [errors, server_errors, drops]:
         assert simulator.counts()["accepted"] == 0
+
+
+def test_fast_validation_keeps_the_profile_checks_only(start_sidep, post):
+    simulator = start_sidep("--fast-validation")
+    bad_date = INVALID["bad birth date"](message("FAST-1"))
+    no_observation = INVALID["no observation"](message("FAST-2"))
+    acks = parse_acks(post(simulator, batch(bad_date, no_observation, message("FAST-3"))).text)
+    # hl7apy's datatype check is skipped; the segment and coding rules still apply.
+    assert [(a.message_id, a.code) for a in acks] == [
+        ("FAST-1", "AA"), ("FAST-2", "AE"), ("FAST-3", "AA"),
+    ]  # fmt: skip
+    assert acks[1].text == "exactly one OBX segment is required"
