@@ -10,6 +10,7 @@ from django.utils import timezone, translation
 from relais import worker
 from relais.patient_access import notify
 from relais.patient_access.models import Notification, ResultLink
+from relais.screening import services
 from tests.conftest import PATIENT_DATA, make_patient, make_test
 from tests.patient_access.conftest import in_english, open_result
 
@@ -178,3 +179,17 @@ def test_a_claimed_row_is_leased(patient, pharmacist):
     assert claimed.attempts == 1
     assert notify.claim_due() == []  # another worker finds nothing due
     assert only_notification(test).next_attempt_at > timezone.now()
+
+
+def test_a_corrected_result_sends_a_new_link(linked_test, pharmacist):
+    test, old_token = linked_test
+    services.correct_test(test, pharmacist, {"result": "negative"})
+    old, new = ResultLink.objects.filter(test=test).order_by("created_at")
+    assert old.revoked_at is not None and new.revoked_at is None
+    assert new.notifications.get().state == Notification.State.PENDING
+
+
+def test_a_correction_of_another_field_sends_nothing(linked_test, pharmacist):
+    test, old_token = linked_test
+    services.correct_test(test, pharmacist, {"device": "Other device"})
+    assert ResultLink.objects.filter(test=test).count() == 1

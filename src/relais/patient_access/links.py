@@ -71,6 +71,15 @@ def notify_on_validation(sender, test: ScreeningTest, **kwargs) -> None:
         issue_link(test, channels)
 
 
+def notify_on_correction(sender, test: ScreeningTest, fields=(), **kwargs) -> None:
+    """Receiver of screening.signals.test_corrected: a changed result (or a newly chosen
+    channel) gets a fresh link and message; the old link closes."""
+    if {"result", "notify_by"} & set(fields):
+        channels = channels_for(test)
+        if channels:
+            issue_link(test, channels)
+
+
 def find_link(token: str) -> ResultLink | None:
     return (
         ResultLink.objects.select_related("test__patient", "test__pharmacy", "test__performed_by")

@@ -30,6 +30,7 @@ def patient_link_panel(context, test):
 
 @register.simple_tag
 def notification_failed(test) -> bool:
-    """Whether the latest link's message could not be sent (for the day's list)."""
-    link = ResultLink.objects.filter(test=test).order_by("-created_at").first()
-    return bool(link) and link.notifications.filter(state=Notification.State.FAILED).exists()
+    """Whether a message for the current link could not be sent (for the day's list)."""
+    return Notification.objects.filter(
+        link__test=test, link__revoked_at__isnull=True, state=Notification.State.FAILED
+    ).exists()
