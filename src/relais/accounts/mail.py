@@ -8,15 +8,14 @@ import threading
 
 from django.core.mail import EmailMessage
 from django.template.loader import render_to_string
-from django.utils import translation
 
 log = logging.getLogger(__name__)
 
 
 def build(to: str, template: str, context: dict) -> EmailMessage:
-    with translation.override(translation.get_language()):
-        subject = render_to_string(f"accounts/email/{template}_subject.txt", context).strip()
-        body = render_to_string(f"accounts/email/{template}.txt", context)
+    # In the language of the request that sends it (French unless the sender chose English).
+    subject = render_to_string(f"accounts/email/{template}_subject.txt", context).strip()
+    body = render_to_string(f"accounts/email/{template}.txt", context)
     return EmailMessage(subject=" ".join(subject.split()), body=body, to=[to])
 
 
