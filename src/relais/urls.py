@@ -9,6 +9,7 @@ urlpatterns = [
     path("i18n/setlang/", set_language, name="set_language"),
     path("api/v1/", include("relais.api.urls")),
     path("api-credentials/", include("relais.api.web_urls")),
+    path("imports/", include("relais.imports.urls")),
     path("operations/transmissions/", include("relais.transmission.urls")),
     path("", include("relais.screening.urls")),
     path("", include("relais.patient_access.urls")),

@@ -1,8 +1,9 @@
 """An uploaded CSV file waiting for the user's decision to import it.
 
-The file is kept in the database in encrypted chunks of whole lines (AEAD, each bound
-to its batch and position), never as a plain file, and only until it is imported or
-expires. Chunks keep memory bounded whatever the file's size.
+Checking the file writes its valid rows (cleaned by the forms) and its error report to
+the database in encrypted chunks (AEAD, each bound to its batch, kind and position),
+never to a plain file, and only until the rows are imported or the batch expires.
+Chunks keep memory bounded whatever the file's size.
 """
 
 import uuid
@@ -39,15 +40,25 @@ class ImportBatch(models.Model):
 
 
 class ImportChunk(models.Model):
+    """Whole lines of a checked file, encrypted: the valid rows' cleaned values (JSON
+    lines, imported on confirmation) or the error report's rows."""
+
+    class Kind(models.TextChoices):
+        VALID = "valid", "valid rows"
+        ERRORS = "errors", "error report"
+
     id = models.BigAutoField(primary_key=True)
     batch = models.ForeignKey(ImportBatch, on_delete=models.CASCADE, related_name="chunks")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
     position = models.PositiveIntegerField()
     content = models.BinaryField()
 
     class Meta:
-        ordering = ["batch", "position"]
+        ordering = ["batch", "kind", "position"]
         constraints = [
-            models.UniqueConstraint(fields=["batch", "position"], name="one_chunk_per_position")
+            models.UniqueConstraint(
+                fields=["batch", "kind", "position"], name="one_chunk_per_position"
+            )
         ]
 
     def __str__(self):

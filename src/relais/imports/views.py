@@ -1,0 +1,155 @@
+"""CSV import pages: upload and check, review the errors, import the valid rows."""
+
+import csv
+import datetime
+
+from django.contrib import messages
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from relais.accounts.permissions import pharmacy_permission_required
+from relais.audit.events import record
+from relais.imports import bulk_import
+from relais.imports.forms import UploadForm
+from relais.imports.models import ImportBatch
+
+SHOWN_ERRORS = 200
+
+
+def live_batch_or_404(request, batch_id) -> ImportBatch:
+    """The user's own batch of this pharmacy, not expired: batches hold rows they read."""
+    batch = ImportBatch.objects.get_for_pharmacy_or_404(request.pharmacy, pk=batch_id)
+    if batch.user_id != request.user.pk or batch.expires_at <= timezone.now():
+        raise Http404
+    return batch
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@pharmacy_permission_required("test.record")
+def upload(request):
+    form = UploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            batch = bulk_import.check_file(
+                form.cleaned_data["file"], request.pharmacy, request.user
+            )
+        except bulk_import.FileError as error:
+            form.add_error("file", error.message)
+            record("import.refuse", request=request, details={"reason": error.code})
+        else:
+            details = {
+                "rows": batch.row_count,
+                "valid": batch.valid_count,
+                "errors": batch.error_count,
+            }
+            record("import.check", request=request, target=batch, details=details)
+            return redirect("imports:review", batch_id=batch.pk)
+    context = {"form": form, "columns": bulk_import.COLUMNS}
+    return render(request, "imports/import_upload.html", context)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@pharmacy_permission_required("test.record")
+def review(request, batch_id):
+    batch = live_batch_or_404(request, batch_id)
+    if request.method == "POST":
+        return confirm(request, batch) if "import" in request.POST else discard(request, batch)
+    errors = []
+    if batch.state == ImportBatch.State.CHECKED:
+        for item in bulk_import.error_rows(batch):
+            if len(errors) == SHOWN_ERRORS:
+                break
+            errors.append(dict(zip(("line", "column", "value", "reason"), item, strict=True)))
+        record("import.view_errors", request=request, target=batch, details={"shown": len(errors)})
+    context = {"batch": batch, "errors": errors, "more_errors": batch.error_count > len(errors)}
+    return render(request, "imports/import_review.html", context)
+
+
+def confirm(request, batch):
+    try:
+        batch = bulk_import.import_batch(batch.pk, request.pharmacy, request.user)
+    except bulk_import.AlreadyImported:
+        messages.warning(request, _("This file was already imported."))
+        return redirect("imports:review", batch_id=batch.pk)
+    except ImportBatch.DoesNotExist:
+        raise Http404 from None
+    record("import.confirm", request=request, target=batch, details={"tests": batch.imported_count})
+    messages.success(
+        request,
+        _("%(count)d results imported and queued for SI-DEP.") % {"count": batch.imported_count},
+    )
+    return redirect("imports:review", batch_id=batch.pk)
+
+
+def discard(request, batch):
+    record("import.discard", request=request, target=batch)
+    batch.delete()
+    messages.success(request, _("The file was discarded; nothing was imported."))
+    return redirect("imports:upload")
+
+
+class Echo:
+    def write(self, value):
+        return value
+
+
+@require_GET
+@pharmacy_permission_required("test.record")
+def error_report(request, batch_id):
+    """The full error report as CSV, streamed from the encrypted rows, never stored."""
+    batch = live_batch_or_404(request, batch_id)
+    record("import.download_errors", request=request, target=batch)
+    writer = csv.writer(Echo(), delimiter=";")
+
+    def lines():
+        yield "\ufeff" + writer.writerow([_("line"), _("column"), _("value"), _("reason")])
+        for item in bulk_import.error_rows(batch):
+            yield writer.writerow(item)
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="relais-import-errors.csv"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+@pharmacy_permission_required("test.record")
+def template_csv(request):
+    """The column header and one example row, for a fictitious patient, that passes the checks."""
+    sampled_at = timezone.localtime() - datetime.timedelta(hours=1)
+    example = {
+        "birth_name": "Exemple",
+        "used_name": "",
+        "given_names": "Camille",
+        "birth_date": "14/03/1985",
+        "sex": "F",
+        "birthplace_code": "75056",
+        "nir": "285037505612306",
+        "address": "1 rue de l'Exemple",
+        "postal_code": "75011",
+        "city": "Paris",
+        "phone": "0612345678",
+        "email": "camille.exemple@example.org",
+        "kind": "sars_cov_2_antigen",
+        "device": "Exemple AG Rapid",
+        "specimen": "nasal_swab",
+        "sampled_at": sampled_at.strftime("%d/%m/%Y %H:%M"),
+        "result": "negative",
+        "symptoms": "non",
+        "symptom_onset": "",
+        "consent_transmission": "oui",
+        "notify_by": "sms",
+    }
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="relais-import-template.csv"'
+    response.write("\ufeff")
+    writer = csv.writer(response, delimiter=";")
+    writer.writerow(bulk_import.COLUMNS)
+    writer.writerow([example[column] for column in bulk_import.COLUMNS])
+    return response

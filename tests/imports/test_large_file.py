@@ -1,0 +1,57 @@
+"""Large files: memory stays bounded, and a 10,000-row file goes through both passes.
+
+(100,000 rows take minutes on CI's 2 cores: bench/bulk_import.py runs them and reports
+rows/s and peak memory.)"""
+
+import tracemalloc
+
+import pytest
+from django.core.files.uploadedfile import TemporaryUploadedFile
+
+from relais.imports import bulk_import
+from relais.imports.bulk_import import check_file, import_batch
+from relais.screening.models import ScreeningTest
+from relais.transmission.models import Transmission
+from tests.imports.rows import csv_text, row
+
+pytestmark = pytest.mark.django_db
+
+
+def temporary_upload(rows: int) -> TemporaryUploadedFile:
+    """A real upload kept in a temporary file, as Django does for large files."""
+    data = csv_text(row(number) for number in range(rows)).encode()
+    upload = TemporaryUploadedFile("results.csv", "text/csv", len(data), None)
+    upload.write(data)
+    upload.seek(0)
+    return upload
+
+
+def peak_bytes_while_checking(rows: int, pharmacy, user) -> int:
+    upload = temporary_upload(rows)
+    tracemalloc.start()
+    try:
+        check_file(upload, pharmacy, user)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        upload.close()
+
+
+def test_checking_memory_does_not_grow_with_the_file(pharmacy, pharmacist, monkeypatch):
+    # Small chunks, so that both files fill several and the chunk buffer is no factor.
+    monkeypatch.setattr(bulk_import, "CHUNK_BYTES", 16 * 1024)
+    monkeypatch.setattr(bulk_import, "COLLECT_EVERY", 100)
+    small = peak_bytes_while_checking(200, pharmacy, pharmacist)
+    large = peak_bytes_while_checking(1000, pharmacy, pharmacist)
+    # Five times the rows: only the duplicate-row digests (~200 bytes a row) may grow.
+    assert large < small + 300_000, (small, large)
+
+
+def test_ten_thousand_rows(pharmacy, pharmacist):
+    upload = temporary_upload(10_000)
+    batch = check_file(upload, pharmacy, pharmacist)
+    upload.close()
+    assert (batch.row_count, batch.valid_count, batch.error_count) == (10_000, 10_000, 0)
+    batch = import_batch(batch.pk, pharmacy, pharmacist)
+    assert ScreeningTest.objects.count() == 10_000
+    assert Transmission.objects.count() == 10_000
