@@ -60,7 +60,7 @@ def test_starts_with_real_secrets_and_debug_off(tmp_path, keyset):
 
 def test_keys_init_never_overwrites_and_is_private(keyset):
     assert stat.S_IMODE(keyset.stat().st_mode) == 0o600
-    assert set(json.loads(keyset.read_text())) == {"wrapped", "aead", "prf"}
+    assert {"wrapped", "aead", "prf"} <= set(json.loads(keyset.read_text()))
     again = subprocess.run(
         [sys.executable, "-m", "relais", "keys", "init", "--out", str(keyset)],
         capture_output=True,
