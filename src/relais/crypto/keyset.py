@@ -65,15 +65,12 @@ class Keys:
         return _primitive(public, signature.PublicKeyVerify)
 
 
-_primitives: dict[tuple[int, type], object] = {}
-
-
 def _primitive(handle: tink.KeysetHandle, kind: type):
-    # Handles are immutable; building a primitive is the costly part, so keep one per handle.
-    key = (id(handle), kind)
-    if key not in _primitives:
-        _primitives[key] = (handle, handle.primitive(kind))
-    return _primitives[key][1]
+    # Building a primitive is the costly part: keep it on the (immutable) handle.
+    cache = handle.__dict__.setdefault("_relais_primitives", {})
+    if kind not in cache:
+        cache[kind] = handle.primitive(kind)
+    return cache[kind]
 
 
 def new_keys() -> Keys:
