@@ -177,6 +177,7 @@ def test_signed_checkpoint_proves_history_was_not_rewritten(chained, tmp_path, c
     checkpoint = json.loads(out.read_text())
     assert checkpoint["sequence"] == 20 and checkpoint["hash"] == chained[-1].hash
     assert out.stat().st_mode & 0o777 == 0o600
+    assert AuditEvent.objects.get(action="audit.checkpoint").details == {"sequence": 20}
     record_events(3, start=50)
     call_command("audit", "verify", "--checkpoint", str(out))
     assert "matches the checkpoint" in capsys.readouterr().out

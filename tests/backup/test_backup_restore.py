@@ -11,6 +11,7 @@ from django.core.management.base import CommandError
 
 from relais.audit import chain
 from relais.audit.events import record
+from relais.audit.models import AuditEvent
 from relais.backup.dump import BackupError, backed_up_models, restore_backup, write_backup
 from relais.crypto.keyset import new_backup_keyset_json
 from relais.screening.models import Patient, ScreeningTest
@@ -128,9 +129,15 @@ def test_commands_write_a_private_file_and_restore_it(backup_key, source_data, t
         call_command("backup", "--out", str(out))
     with pytest.raises(CommandError, match="not empty"):
         call_command("restore", str(out))
+    assert AuditEvent.objects.filter(action="backup.create").exists()
     empty_the_database()
     call_command("restore", str(out))
-    assert snapshot() == before
+    restored = AuditEvent.objects.get(action="backup.restore")
+    assert restored.details == {"rows": sum(len(t) for t in before.values())}
+    del before["audit.auditevent"]  # the restore's own event was added after
+    after = snapshot()
+    del after["audit.auditevent"]
+    assert after == before
 
 
 def test_backup_without_a_key_is_refused(settings, db):

@@ -5,6 +5,7 @@ import tink
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from relais.audit.models import AuditEvent
 from relais.crypto import keyset, rotation
 from relais.crypto.fields import associated_data
 from relais.crypto.keyset import ciphertext_key_id, get_keys, load_keys, primary_key_id
@@ -114,6 +115,8 @@ def test_command_rotate_then_drop_old(own_keyset, pharmacy, pharmacist, capsys):
     assert "1 row(s) rewritten" in capsys.readouterr().out
     call_command("keys", "drop-old")
     assert f"Dropped key {first}" in capsys.readouterr().out
+    assert AuditEvent.objects.get(action="keys.rotate").details["rows_rewritten"] == 1
+    assert AuditEvent.objects.get(action="keys.drop_old").details["dropped"][0] == first
     get_keys.cache_clear()
     assert keyset.key_ids(load_keys().aead_handle) == [primary_key_id(load_keys().aead_handle)]
     assert Patient.objects.get(pk=patient.pk).nir == PATIENT_DATA["nir"]

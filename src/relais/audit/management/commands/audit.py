@@ -7,6 +7,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from relais.audit import chain
+from relais.audit.events import record
 from relais.env import write_private_file
 
 
@@ -52,7 +53,9 @@ class Command(BaseCommand):
             self.write_checkpoint(result, options["out"])
 
     def write_checkpoint(self, result, out: str):
-        text = json.dumps(chain.make_checkpoint(result), indent=1) + "\n"
+        checkpoint = chain.make_checkpoint(result)
+        text = json.dumps(checkpoint, indent=1) + "\n"
+        record("audit.checkpoint", details={"sequence": checkpoint["sequence"]})
         if out == "-":
             self.stdout.write(text, ending="")
             return

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from relais.audit.events import record
 from relais.backup.dump import BackupError, write_backup
 from relais.env import write_private_file
 
@@ -31,4 +32,5 @@ class Command(BaseCommand):
             raise CommandError(f"{out} already exists") from None
         except BackupError as error:
             raise CommandError(str(error)) from None
+        record("backup.create", details={"rows": rows, "to": "stdout" if out == "-" else "file"})
         self.stderr.write(f"Backup of {rows} row(s) written in {time.monotonic() - started:.1f} s")

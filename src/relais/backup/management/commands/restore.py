@@ -10,6 +10,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from relais.audit.events import record
 from relais.backup.dump import BackupError, restore_backup
 
 
@@ -31,4 +32,5 @@ class Command(BaseCommand):
             raise CommandError(f"cannot read {file}: {error.strerror}") from None
         except BackupError as error:
             raise CommandError(f"restore refused, nothing written: {error}") from None
+        record("backup.restore", details={"rows": rows})
         self.stdout.write(f"Restored {rows} row(s) in {time.monotonic() - started:.1f} s")

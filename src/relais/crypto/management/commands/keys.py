@@ -4,6 +4,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from relais.audit.events import record
 from relais.crypto import rotation
 from relais.crypto.keyset import key_ids, load_keys, primary_key_id
 
@@ -35,6 +36,14 @@ class Command(BaseCommand):
         for label, total in totals.items():
             self.stdout.write(f"{label}: {total.rewritten} row(s) rewritten, {total.scanned} read")
         rewritten = sum(t.rewritten for t in totals.values())
+        record(
+            "keys.rotate",
+            details={
+                "aead_primary": primary_key_id(keys.aead_handle),
+                "prf_primary": primary_key_id(keys.prf_handle),
+                "rows_rewritten": rewritten,
+            },
+        )
         self.stdout.write(
             f"Done in {elapsed:.1f} s ({rewritten / max(elapsed, 1e-9):,.0f} rows/s). "
             "Run `relais keys status`, then `relais keys drop-old`."
@@ -61,6 +70,7 @@ class Command(BaseCommand):
 
     def drop_old(self, **options):
         dropped, kept = rotation.drop_unused_keys()
+        record("keys.drop_old", details={"dropped": dropped, "kept_in_use": kept})
         for key_id in dropped:
             self.stdout.write(f"Dropped key {key_id}")
         for key_id in kept:
