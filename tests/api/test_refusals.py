@@ -109,6 +109,12 @@ def test_unknown_addresses_are_problems(api, path):
 
 
 @pytest.mark.django_db
+def test_unknown_address_answers_a_post_with_a_problem(client):
+    client = type(client)(enforce_csrf_checks=True)
+    assert_problem(client.post(f"{API}/tests/x/y", "{}", content_type="application/json"), 404)
+
+
+@pytest.mark.django_db
 def test_wrong_method_is_a_problem(api, screening_test):
     response = api.client.delete(f"{API}/tests", headers=api.headers({}))
     assert_problem(response, 405)

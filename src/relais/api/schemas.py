@@ -24,40 +24,47 @@ class StrictInput(Schema):
 
 
 class PatientIn(StrictInput):
-    birth_name: StrictStr = Field(**documented("Birth name (nom de naissance).", maxLength=100))
-    used_name: StrictStr = Field("", **documented("Used name, if different.", maxLength=100))
-    given_names: StrictStr = Field(**documented("Given names, space-separated.", maxLength=100))
-    birth_date: StrictStr = Field(**documented("Birth date, YYYY-MM-DD.", format="date"))
+    birth_name: StrictStr = Field(
+        **documented("Birth name (nom de naissance), at most 100 characters.")
+    )
+    used_name: StrictStr = Field(
+        "", **documented("Used name, if different, at most 100 characters.")
+    )
+    given_names: StrictStr = Field(
+        **documented("Given names, space-separated, at most 100 characters.")
+    )
+    birth_date: StrictStr = Field(**documented("Birth date, YYYY-MM-DD."))
     sex: StrictStr = Field(**documented("M, F or U (unknown).", enum=list(Sex.values)))
     birthplace_code: StrictStr = Field(
-        "", **documented("INSEE code of the birthplace (99xxx abroad).", maxLength=5)
+        "", **documented("INSEE code of the birthplace (99xxx abroad), at most 5 characters.")
     )
     nir: StrictStr = Field("", **documented("Social security number (15 characters)."))
-    address: StrictStr = Field("", **documented("Street address.", maxLength=200))
-    postal_code: StrictStr = Field("", **documented("Postal code (5 digits).", maxLength=5))
-    city: StrictStr = Field("", **documented("City.", maxLength=100))
+    address: StrictStr = Field("", **documented("Street address, at most 200 characters."))
+    postal_code: StrictStr = Field(
+        "", **documented("Postal code (5 digits), at most 5 characters.")
+    )
+    city: StrictStr = Field("", **documented("City, at most 100 characters."))
     phone: StrictStr = Field("", **documented("Mobile phone, national or E.164 form."))
-    email: StrictStr = Field("", **documented("E-mail address.", maxLength=254))
+    email: StrictStr = Field("", **documented("E-mail address, at most 254 characters."))
 
 
 class TestIn(StrictInput):
     kind: StrictStr = Field(
         **documented("Test kind, from the catalogue.", enum=list(catalogue.TEST_KINDS))
     )
-    device: StrictStr = Field("", **documented("Device brand and reference.", maxLength=120))
+    device: StrictStr = Field(
+        "", **documented("Device brand and reference, at most 120 characters.")
+    )
     specimen: StrictStr = Field(
         **documented("Specimen, allowed for the kind.", enum=list(catalogue.SPECIMENS))
     )
     sampled_at: StrictStr = Field(
-        **documented(
-            "Sampling time, ISO 8601 with a UTC offset (without one, Europe/Paris time).",
-            format="date-time",
-        )
+        **documented("Sampling time, ISO 8601 with a UTC offset (without one, Europe/Paris time).")
     )
     result: StrictStr = Field(**documented("Result.", enum=list(catalogue.RESULTS)))
     symptoms: StrictBool = Field(False, description="The patient has symptoms.")
     symptom_onset: StrictStr | None = Field(
-        None, **documented("Date the symptoms began (required with symptoms).", format="date")
+        None, **documented("Date the symptoms began, YYYY-MM-DD (required with symptoms).")
     )
     consent_transmission: StrictBool = Field(
         description="The patient was informed of the transmission to SI-DEP."

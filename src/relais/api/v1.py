@@ -8,6 +8,7 @@ answers 404, exactly like a missing one.
 import datetime
 import json
 import logging
+import re
 import traceback
 import uuid
 from functools import wraps
@@ -18,8 +19,8 @@ from django.core.exceptions import RequestDataTooBig
 from django.db.models import Q
 from django.http import Http404, HttpRequest
 from django.http.request import RawPostDataException
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.csrf import csrf_exempt
 from ninja import Header, NinjaAPI, Query
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
@@ -208,6 +209,7 @@ def schema_error(error: dict) -> dict:
     return field_error(field, code, message)
 
 
+@csrf_exempt  # no session here: answer 404, not the CSRF failure page
 def not_found_view(request: HttpRequest, path: str = ""):
     """Any other address under /api/v1/: a problem, not an HTML page."""
     return problem_response(request, "not-found")
@@ -310,7 +312,12 @@ IDEMPOTENCY_KEY = Header(
 )
 
 
-SINCE = Query(None, description="Only tests recorded at or after this time (ISO 8601).")
+RFC3339 = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
+SINCE = Query(
+    None,
+    description="Only tests recorded at or after this time (RFC 3339, with seconds and offset).",
+    pattern=RFC3339,
+)
 CURSOR = Query(None, description="`next_cursor` of the previous page.", max_length=500)
 LIMIT = Query(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="Page size.")
 
@@ -359,7 +366,7 @@ def create_test(request, payload: TestSubmission, idempotency_key: str | None = 
 )
 def list_tests(
     request,
-    since: datetime.datetime | None = SINCE,
+    since: str | None = SINCE,
     cursor: str | None = CURSOR,
     limit: int = LIMIT,
 ):
@@ -367,9 +374,7 @@ def list_tests(
     transmission state."""
     tests = ScreeningTest.objects.for_pharmacy(request.auth.pharmacy)
     if since is not None:
-        if timezone.is_naive(since):
-            since = timezone.make_aware(since)
-        tests = tests.filter(created_at__gte=since)
+        tests = tests.filter(created_at__gte=parse_since(since))
     if cursor:
         after_time, after_id = read_cursor(cursor)
         tests = tests.filter(
@@ -384,6 +389,19 @@ def list_tests(
         "next_cursor": make_cursor(page[-1]) if more else None,
     }
     return stored_response(200, body)
+
+
+def parse_since(value: str) -> datetime.datetime:
+    try:
+        if re.match(RFC3339, value):
+            return datetime.datetime.fromisoformat(value)
+    except ValueError:
+        pass
+    raise Problem(
+        "validation",
+        _("Some fields are invalid."),
+        [field_error("since", "datetime", _("Give a time like 2026-11-23T09:30:00+01:00."))],
+    )
 
 
 def make_cursor(test: ScreeningTest) -> str:
