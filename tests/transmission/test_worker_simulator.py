@@ -1,6 +1,7 @@
 """The worker job against the real simulator process (mutual TLS, real ACKs, real faults)."""
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone, translation
 
@@ -79,8 +80,8 @@ def test_a_rejection_is_shown_with_sidep_reason(start_sidep, pharmacist_client, 
     row = screening_test.transmissions.get()
     assert (row.state, row.ack_code) == (State.REJECTED, "AR")
     assert row.ack_text == "the receiver refuses results for this patient"
-    html = pharmacist_client.get(reverse("screening:day"), HTTP_ACCEPT_LANGUAGE="en")
-    html = html.content.decode()
+    pharmacist_client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    html = pharmacist_client.get(reverse("screening:day")).content.decode()
     assert "SI-DEP: Rejected" in html
     assert "the receiver refuses results for this patient" in html
     assert reverse("screening:test_correct", args=[screening_test.pk]) in html

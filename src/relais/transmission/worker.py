@@ -173,18 +173,23 @@ RECORDED_FIELDS = [
 
 def record(token: uuid.UUID, rows, outcomes: dict[uuid.UUID, Outcome]) -> None:
     now = timezone.now()
+    groups: dict[tuple, list[uuid.UUID]] = {}
     for row in rows:
         apply(row, outcomes[row.pk], now)
+        values = tuple(getattr(row, name) for name in RECORDED_FIELDS)
+        groups.setdefault(values, []).append(row.pk)
+    updated = 0
     with transaction.atomic():
-        # Only rows still held under this claim: a row whose lease lapsed belongs to
-        # whoever claimed it since.
-        updated = Transmission.objects.filter(claim_token=token, state=State.IN_FLIGHT).bulk_update(
-            rows, RECORDED_FIELDS, batch_size=500
-        )
+        # One UPDATE per distinct outcome (a whole acknowledged batch is one statement),
+        # and only on rows still held under this claim: a row whose lease lapsed belongs
+        # to whoever claimed it since.
+        for values, ids in groups.items():
+            updated += Transmission.objects.filter(
+                pk__in=ids, claim_token=token, state=State.IN_FLIGHT
+            ).update(**dict(zip(RECORDED_FIELDS, values, strict=True)))
     if updated != len(rows):
-        log.warning(
-            "transmission batch: %d of %d rows had lost their lease", len(rows) - updated, len(rows)
-        )
+        lost = len(rows) - updated
+        log.warning("transmission batch: %d of %d rows had lost their lease", lost, len(rows))
 
 
 def send_due(batch_size: int | None = None) -> int:

@@ -1,0 +1,243 @@
+"""Draining a large outbox with real `relais worker` processes into a real simulator.
+
+Shared by the crash test (tests/transmission/test_crash.py) and the drain benchmark
+(bench/transmission_drain.py). Everything runs out of process, on a database of its
+own: a SQLite file, or a fresh PostgreSQL database created on the server of
+`postgres_url` and dropped afterwards.
+
+Run as a module (`python -m tests.transmission.drain populate N`), it fills the
+configured database with N validated tests, each with its queued message.
+"""
+
+import datetime
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import closing
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from relais.transmission.certs import CertPaths, make_certs
+from tests.transmission.simulator import PROJECT_DIR, Simulator, free_port
+
+RELAIS = str(Path(sys.executable).with_name("relais"))
+TABLE = "transmission_transmission"
+PATIENTS = 200
+CHUNK = 5000
+
+
+class Drain:
+    """A throwaway Relais installation (var dir + database) wired to one simulator."""
+
+    def __init__(self, workdir: Path, postgres_url: str = "", lease_seconds: int = 8):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.postgres_url = postgres_url
+        self.database_url = ""
+        self.sqlite_path = self.workdir / "var" / "relais.sqlite3"
+        self.lease_seconds = lease_seconds
+        self.certs: CertPaths | None = None
+        self.simulator: Simulator | None = None
+        self.workers: list[subprocess.Popen] = []
+
+    # --- setting up ------------------------------------------------------------------
+    def env(self) -> dict[str, str]:
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith("RELAIS_") and key != "DJANGO_SETTINGS_MODULE"
+        }
+        env.update(
+            RELAIS_DEMO="1",
+            RELAIS_VAR_DIR=str(self.workdir / "var"),
+            RELAIS_LOG_LEVEL="WARNING",
+            RELAIS_SIDEP_CONNECT_TIMEOUT="2",
+            RELAIS_SIDEP_READ_TIMEOUT="5",
+            RELAIS_TRANSMISSION_LEASE_SECONDS=str(self.lease_seconds),
+            RELAIS_TRANSMISSION_BACKOFF_BASE_SECONDS="1",
+            RELAIS_TRANSMISSION_BACKOFF_MAX_SECONDS="2",
+            PYTHONPATH=str(PROJECT_DIR),
+        )
+        if self.database_url:
+            env["RELAIS_DATABASE_URL"] = self.database_url
+        if self.simulator is not None and self.certs is not None:
+            env.update(
+                RELAIS_SIDEP_URL=self.simulator.url,
+                RELAIS_SIDEP_CLIENT_CERT=str(self.certs.client_cert),
+                RELAIS_SIDEP_CLIENT_KEY=str(self.certs.client_key),
+                RELAIS_SIDEP_CA_FILE=str(self.certs.ca_cert),
+            )
+        return env
+
+    def run(self, *argv: str) -> str:
+        done = subprocess.run(
+            argv, env=self.env(), cwd=PROJECT_DIR, capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv[:3])} failed:\n{done.stderr[-3000:]}")
+        return done.stdout
+
+    def create_database(self) -> None:
+        if not self.postgres_url:
+            return
+        name = f"relais_drain_{uuid.uuid4().hex[:12]}"
+        self._admin(f'CREATE DATABASE "{name}"')
+        parts = urlsplit(self.postgres_url)
+        self.database_url = urlunsplit(parts._replace(path=f"/{name}"))
+
+    def drop_database(self) -> None:
+        if self.database_url:
+            name = urlsplit(self.database_url).path.lstrip("/")
+            self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            self.database_url = ""
+
+    def _admin(self, statement: str) -> None:
+        import psycopg
+
+        # The maintenance database: the one named in the URL may not exist (pytest-django
+        # creates test_<name> instead).
+        maintenance = urlunsplit(urlsplit(self.postgres_url)._replace(path="/postgres"))
+        with psycopg.connect(maintenance, autocommit=True) as connection:
+            connection.execute(statement)
+
+    def prepare(self, count: int) -> None:
+        """Database, schema, `count` queued results, certificates and a simulator."""
+        self.create_database()
+        self.run(RELAIS, "migrate", "--verbosity", "0")
+        self.run(sys.executable, "-m", "tests.transmission.drain", "populate", str(count))
+        self.certs = make_certs(self.workdir / "certs")
+        self.simulator = Simulator(
+            certs=self.certs,
+            db=self.workdir / "sidep.sqlite3",
+            port=free_port(),
+            args=("--fast-validation",),
+            log=self.workdir / "sidep.log",
+        ).start()
+
+    # --- running ---------------------------------------------------------------------
+    def start_worker(self) -> subprocess.Popen:
+        log = (self.workdir / "worker.log").open("ab")
+        worker = subprocess.Popen(  # noqa: S603 (our own command line)
+            [RELAIS, "worker", "--idle-seconds", "0.2"],
+            env=self.env(),
+            cwd=PROJECT_DIR,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.workers.append(worker)
+        return worker
+
+    def kill(self, worker: subprocess.Popen) -> None:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+
+    def stop_workers(self) -> None:
+        for worker in self.workers:
+            if worker.poll() is None:
+                worker.terminate()
+        for worker in self.workers:
+            try:
+                worker.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill(worker)
+
+    def close(self) -> None:
+        self.stop_workers()
+        if self.simulator is not None:
+            self.simulator.stop()
+        self.drop_database()
+
+    # --- observing -------------------------------------------------------------------
+    def query(self, sql: str) -> list[tuple]:
+        if self.database_url:
+            import psycopg
+
+            with psycopg.connect(self.database_url) as connection:
+                return connection.execute(sql).fetchall()
+        with closing(sqlite3.connect(self.sqlite_path, timeout=30)) as connection:
+            return connection.execute(sql).fetchall()
+
+    def states(self) -> dict[str, int]:
+        return dict(self.query(f"SELECT state, COUNT(*) FROM {TABLE} GROUP BY state"))
+
+    def total_attempts(self) -> int:
+        return self.query(f"SELECT COALESCE(SUM(attempts), 0) FROM {TABLE}")[0][0]
+
+    def wait_until_acknowledged(self, count: int, timeout: float) -> float:
+        """Seconds until `count` rows are acknowledged; raises on timeout."""
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            if self.states().get("acknowledged", 0) >= count:
+                return time.monotonic() - start
+            self.check_workers_alive()
+            time.sleep(0.25)
+        raise AssertionError(f"not drained after {timeout}s: {self.states()}")
+
+    def check_workers_alive(self) -> None:
+        for worker in self.workers:
+            if worker.poll() not in (None, -signal.SIGKILL, 0):
+                log = (self.workdir / "worker.log").read_text()[-3000:]
+                raise AssertionError(f"a worker exited with {worker.returncode}:\n{log}")
+
+
+# --- populate (runs inside the throwaway installation, see Drain.prepare) ---------------
+def populate(count: int) -> None:
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "relais.settings")
+    django.setup()
+    from django.db import transaction
+    from django.utils import timezone
+
+    from relais.accounts.models import Membership, Pharmacy, User
+    from relais.screening import services
+    from relais.screening.models import ScreeningTest
+    from relais.transmission.models import Transmission
+    from tests.conftest import PATIENT_DATA
+
+    pharmacy = Pharmacy.objects.create(
+        name="Pharmacie du Banc", finess="750000099", address="1 rue du Banc", status="active"
+    )
+    user = User.objects.create_user(
+        "bench@example.org", None, full_name="Bench", rpps="10001234567"
+    )
+    Membership.objects.create(user=user, pharmacy=pharmacy, role=Membership.Role.PHARMACIST)
+    patients = [
+        services.create_patient(
+            pharmacy, user, {**PATIENT_DATA, "birth_name": f"Banc{number}", "nir": ""}
+        )
+        for number in range(min(PATIENTS, count))
+    ]
+    now = timezone.now()
+    sampled_at = now - datetime.timedelta(minutes=30)
+    for start in range(0, count, CHUNK):
+        numbers = range(start, min(start + CHUNK, count))
+        tests = [
+            ScreeningTest(
+                pharmacy=pharmacy, patient=patients[n % len(patients)], performed_by=user,
+                kind="sars_cov_2_antigen", device="Demo AG Rapid", specimen="nasal_swab",
+                sampled_at=sampled_at, result="negative" if n % 7 else "positive",
+                consent_transmission=True,
+            )
+            for n in numbers
+        ]  # fmt: skip
+        # What record_test's signal writes, in bulk: one queued message per test.
+        rows = [
+            Transmission(test=test, pharmacy=pharmacy, sequence=1, next_attempt_at=now)
+            for test in tests
+        ]
+        with transaction.atomic():
+            ScreeningTest.objects.bulk_create(tests)
+            Transmission.objects.bulk_create(rows)
+    print(json.dumps({"queued": Transmission.objects.count()}))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] != "populate":
+        sys.exit("usage: python -m tests.transmission.drain populate COUNT")
+    populate(int(sys.argv[2]))
