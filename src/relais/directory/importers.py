@@ -17,6 +17,7 @@ from django.utils import timezone
 from relais.directory.models import Activity, DirectoryImport, Establishment, Professional
 
 BATCH_SIZE = 5000
+ROWS_PER_STATEMENT = 500  # x 9 columns at most: under SQLite's 32,766 parameters
 MAX_KEPT_ERRORS = 1000  # beyond this, errors are counted, not kept (constant memory)
 
 RPPS_TYPE_RPPS = "8"
@@ -113,10 +114,9 @@ def checked(value: str, column: str, pattern: re.Pattern, reason: str, required=
     return value
 
 
-def upsert(model, columns: list[str], key: list[str], rows) -> None:
-    """INSERT … ON CONFLICT DO UPDATE: the same SQL on SQLite and PostgreSQL."""
-    if not rows:
-        return
+def upsert(model, columns: list[str], key: list[str], rows: list[tuple]) -> None:
+    """INSERT … ON CONFLICT DO UPDATE, many rows per statement (few round trips): the
+    same SQL on SQLite and PostgreSQL."""
     quote = connection.ops.quote_name
     updates = [c for c in columns if c not in key]
     # Identifiers come from our model metadata (quoted), values are parameters.
@@ -125,11 +125,35 @@ def upsert(model, columns: list[str], key: list[str], rows) -> None:
         ", ".join(map(quote, columns)),
         ", ".join(map(quote, key)),
     )
-    placeholders = ", ".join(["%s"] * len(columns))
+    row_placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
     assignments = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in updates)
-    sql = f"INSERT INTO {table} ({names}) VALUES ({placeholders}) ON CONFLICT ({keys}) DO UPDATE SET {assignments}"  # noqa: S608, E501
+    if connection.vendor == "postgresql":
+        batch_table = quote(f"batch_{model._meta.db_table}")
+        upsert_by_copy(table, batch_table, names, keys, assignments, rows)
+        return
     with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            chunk = rows[start : start + ROWS_PER_STATEMENT]
+            values = ", ".join([row_placeholders] * len(chunk))
+            sql = f"INSERT INTO {table} ({names}) VALUES {values} ON CONFLICT ({keys}) DO UPDATE SET {assignments}"  # noqa: S608, E501
+            cursor.execute(sql, [value for row in chunk for value in row])
+
+
+def upsert_by_copy(table, batch_table, names, keys, assignments, rows) -> None:
+    """PostgreSQL: COPY the batch into a temporary table, then one INSERT … SELECT."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {batch_table} ON COMMIT DROP "  # noqa: S608
+            f"AS SELECT {names} FROM {table} WITH NO DATA"
+        )
+        cursor.execute(f"TRUNCATE {batch_table}")
+        with cursor.cursor.copy(f"COPY {batch_table} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(
+            f"INSERT INTO {table} ({names}) SELECT {names} FROM {batch_table} "  # noqa: S608
+            f"ON CONFLICT ({keys}) DO UPDATE SET {assignments}"
+        )
 
 
 def remove_unseen(model, generation: int) -> int:
