@@ -3,8 +3,6 @@
 import datetime
 import string
 
-from relais.imports.bulk_import import COLUMNS
-
 
 def letters(number: int) -> str:
     """A name made of letters only (names may not hold digits): 0 -> "Baaaa"."""
@@ -51,7 +49,9 @@ def row(number: int, sampled_at: datetime.datetime | None = None, **overrides) -
     return values
 
 
-def csv_text(rows, separator=";", columns=COLUMNS) -> str:
+def csv_text(rows, separator=";", columns=None) -> str:
+    if columns is None:
+        from relais.imports.bulk_import import COLUMNS as columns  # after Django's set-up
     lines = [separator.join(columns)]
     for values in rows:
         lines.append(separator.join(quote(values.get(column, ""), separator) for column in columns))

@@ -20,14 +20,8 @@ def matches(candidate, data: dict) -> bool:
 
 
 def find_patient(pharmacy, data: dict):
-    if data.get("nir"):
-        found = services.find_patients(pharmacy, nir=data["nir"]).order_by("created_at").first()
-        if found is not None:
-            return found
-    candidates = services.find_patients(
-        pharmacy, birth_name=data["birth_name"], birth_date=data["birth_date"]
-    ).order_by("created_at")
-    return next((candidate for candidate in candidates if matches(candidate, data)), None)
+    """The stored patient these cleaned PatientForm data designate, or None (one query)."""
+    return BlockLookup(pharmacy, [data]).find(data)
 
 
 def find_or_create_patient(pharmacy, user, data: dict):
@@ -39,8 +33,8 @@ def find_or_create_patient(pharmacy, user, data: dict):
 
 
 class BlockLookup:
-    """`find_patient` for many rows at once: one query for a block of rows, then the
-    same rules (NIR first, else identity and given names), row by row."""
+    """Finds the patients of many rows with one query, then applies the rules above
+    row by row: NIR first, else identity and given names."""
 
     def __init__(self, pharmacy, rows: list[dict]):
         scope = str(pharmacy.pk)

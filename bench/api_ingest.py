@@ -1,0 +1,190 @@
+"""Results accepted per second through POST /api/v1/tests, sustained, 20 concurrent
+clients, against the production server (gunicorn) on PostgreSQL; and, in the same run,
+the bare JSON endpoint GET /api/v1/health of the same server (no database), so the ratio
+shows what our own work costs.
+
+Creates a throwaway PostgreSQL database (dropped at the end), a temporary var/ directory
+and an API credential; the server runs in demo mode on a free loopback port, with the
+Redis cache for rate limits (raised for the bench). Every POST carries a new patient, so
+each request creates a patient (12 encrypted fields, 2 blind indexes), a test, its
+outbox row and its patient link, and writes the audit events.
+
+    python bench/api_ingest.py            # 30 s per case
+    python bench/api_ingest.py --short    # 8 s per case
+
+Environment: RELAIS_BENCH_PG (default postgres://postgres@127.0.0.1:5432), RELAIS_BENCH_REDIS
+(default redis://127.0.0.1:6379/15). The load generator runs on the same machine and
+uses part of its CPU: figures are a lower bound of what the server alone could do.
+"""
+
+import datetime
+import itertools
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.imports.rows import letters, nir  # noqa: E402
+
+CLIENTS = 20
+WORKERS, THREADS = 4, 4
+SETUP = """
+import django
+django.setup()
+from django.core.management import call_command
+from relais.accounts.models import Pharmacy
+from relais.api.credentials import create_credential
+
+call_command("migrate", verbosity=0)
+pharmacy = Pharmacy.objects.create(name="Pharmacie du Banc d'Essai", finess="750009998",
+                                   address="1 rue du Banc, 75001 Paris", status="active")
+print(create_credential(pharmacy, "bench")[1])
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def payload(number: int) -> bytes:
+    sex = "FM"[number % 2]
+    birth = datetime.date(1940 + number % 60, number % 12 + 1, number % 28 + 1)
+    sampled_at = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=30)
+    body = {
+        "patient": {
+            "birth_name": letters(number),
+            "given_names": "Camille",
+            "birth_date": birth.isoformat(),
+            "sex": sex,
+            "nir": nir(sex, birth, number),
+            "phone": "0612345678",
+        },
+        "test": {
+            "kind": "sars_cov_2_antigen",
+            "specimen": "nasal_swab",
+            "sampled_at": sampled_at.isoformat(),
+            "result": "negative",
+            "consent_transmission": True,
+        },
+    }
+    return json.dumps(body).encode()
+
+
+def run_case(name, base, token, method, path, expected, seconds, make_body=None):
+    latencies, unexpected = [], []
+    lock = threading.Lock()
+    numbers = itertools.count(1_000_000)
+    stop_at = time.monotonic() + seconds
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    def client_loop():
+        with httpx.Client(base_url=base, timeout=30, headers=headers) as client:
+            while time.monotonic() < stop_at:
+                body = make_body(next(numbers)) if make_body else None
+                started = time.perf_counter()
+                try:
+                    status = client.request(method, path, content=body).status_code
+                except httpx.HTTPError as error:
+                    status = type(error).__name__
+                elapsed = time.perf_counter() - started
+                with lock:
+                    latencies.append(elapsed)
+                    if status != expected:
+                        unexpected.append(status)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client_loop) for _ in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    latencies.sort()
+    rate = (len(latencies) - len(unexpected)) / wall
+    p50 = statistics.median(latencies) * 1000
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
+    print(
+        f"  {name:<28} {len(latencies):>6} req  {rate:7.0f} accepted/s  p50 {p50:6.1f} ms  "
+        f"p99 {p99:6.1f} ms  unexpected: {len(unexpected)}"
+        + (f" {sorted(set(map(str, unexpected)))}" if unexpected else "")
+    )
+    return rate
+
+
+def main() -> None:
+    seconds = 8 if "--short" in sys.argv else 30
+    server_url = os.environ.get("RELAIS_BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+    database = f"relais_bench_api_{os.getpid()}"
+    with psycopg.connect(f"{server_url}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{database}"')
+    try:
+        with tempfile.TemporaryDirectory(prefix="relais-bench-api-") as var_dir:
+            env = {
+                **os.environ,
+                "RELAIS_DEMO": "1",
+                "RELAIS_VAR_DIR": var_dir,
+                "RELAIS_DATABASE_URL": f"{server_url}/{database}",
+                "RELAIS_CACHE_URL": os.environ.get(
+                    "RELAIS_BENCH_REDIS", "redis://127.0.0.1:6379/15"
+                ),
+                "RELAIS_API_RATE_LIMIT": "1000000000",
+                "RELAIS_HTTPS": "0",
+                "DJANGO_SETTINGS_MODULE": "relais.settings",
+                "RELAIS_LOG_LEVEL": "ERROR",
+            }
+            setup = subprocess.run(
+                [sys.executable, "-c", SETUP], env=env, capture_output=True, text=True
+            )
+            if setup.returncode != 0:
+                sys.exit(setup.stderr[-3000:])
+            token = setup.stdout.strip().splitlines()[-1]
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            server = subprocess.Popen(
+                [
+                    sys.executable, "-m", "gunicorn", "relais.wsgi", "--bind", f"127.0.0.1:{port}",
+                    "--workers", str(WORKERS), "--threads", str(THREADS),
+                    "--worker-class", "gthread", "--error-logfile", str(Path(var_dir) / "web.log"),
+                ],
+                env=env,
+            )  # fmt: skip
+            try:
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline:
+                    try:
+                        httpx.get(f"{base}/api/v1/health", timeout=1)
+                        break
+                    except httpx.HTTPError:
+                        time.sleep(0.2)
+                print(
+                    f"API ingest, gunicorn {WORKERS} workers x {THREADS} threads, PostgreSQL, "
+                    f"{CLIENTS} concurrent clients, {seconds} s per case, "
+                    f"{os.cpu_count()} CPUs (load average before: {os.getloadavg()[0]:.1f})"
+                )
+                bare = run_case("GET /api/v1/health", base, token, "GET", "/api/v1/health", 200,
+                                seconds)  # fmt: skip
+                ingest = run_case("POST /api/v1/tests", base, token, "POST", "/api/v1/tests",
+                                  201, seconds, payload)  # fmt: skip
+                print(f"  ingest rate / bare rate: {ingest / bare * 100:.0f} %")
+            finally:
+                server.terminate()
+                server.wait(timeout=20)
+    finally:
+        with psycopg.connect(f"{server_url}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()

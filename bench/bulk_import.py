@@ -1,0 +1,84 @@
+"""CSV bulk import: rows per second and peak memory for a 100,000-row file.
+
+Writes the file to disk line by line (never whole in memory), then runs the two passes
+as the web page does: `check_file` (every row through the web forms, valid rows and
+errors written encrypted to the database) and `import_batch` (one transaction: patients,
+tests, outbox rows, patient links). Peak memory is the process's maximum RSS, read from
+the kernel after each pass.
+
+    python bench/bulk_import.py            # 100,000 rows
+    python bench/bulk_import.py --short    # 10,000 rows
+    python bench/bulk_import.py --rows N
+
+A fresh demo-mode database: SQLite in a temporary directory, or the PostgreSQL database
+named by RELAIS_DATABASE_URL (emptied first: use a scratch one).
+"""
+
+import gc
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from audit_setup import database_name, make_world, setup_django  # noqa: E402
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def write_csv(path: Path, rows: int) -> None:
+    from tests.imports.rows import csv_text, row
+
+    with path.open("w", encoding="utf-8", newline="") as out:
+        header, *_ = csv_text([]).splitlines(keepends=True)
+        out.write(header)
+        for number in range(rows):
+            out.write(csv_text([row(number)]).split("\r\n", 1)[1])
+
+
+def main() -> None:
+    rows = 10_000 if "--short" in sys.argv else 100_000
+    if "--rows" in sys.argv:
+        rows = int(sys.argv[sys.argv.index("--rows") + 1])
+    var_dir = setup_django()
+    from django.core.files.uploadedfile import UploadedFile
+
+    from relais.imports.bulk_import import check_file, import_batch
+
+    pharmacy, user = make_world()
+    path = var_dir / "bench.csv"
+    write_csv(path, rows)
+    size_mb = path.stat().st_size / 1_000_000
+    gc.collect()
+    baseline = peak_rss_mb()
+    print(
+        f"CSV import of {rows:,} rows ({size_mb:.1f} MB) on {database_name()}, "
+        f"{os.cpu_count()} CPUs (load average before: {os.getloadavg()[0]:.1f})"
+    )
+    print(f"  peak RSS after set-up and file generation: {baseline:6.0f} MB")
+    with path.open("rb") as handle:
+        upload = UploadedFile(handle, name="bench.csv", size=path.stat().st_size)
+        started = time.perf_counter()
+        batch = check_file(upload, pharmacy, user)
+        checked = time.perf_counter() - started
+    print(
+        f"  check  (validate every row): {checked:7.1f} s  {rows / checked:7.0f} rows/s  "
+        f"peak RSS {peak_rss_mb():6.0f} MB  ({batch.valid_count:,} valid, "
+        f"{batch.error_count:,} with errors)"
+    )
+    started = time.perf_counter()
+    batch = import_batch(batch.pk, pharmacy, user)
+    imported = time.perf_counter() - started
+    print(
+        f"  import (one transaction):    {imported:7.1f} s  {rows / imported:7.0f} rows/s  "
+        f"peak RSS {peak_rss_mb():6.0f} MB  ({batch.imported_count:,} tests saved)"
+    )
+    total = checked + imported
+    print(f"  both passes:                 {total:7.1f} s  {rows / total:7.0f} rows/s")
+
+
+if __name__ == "__main__":
+    main()
