@@ -15,7 +15,9 @@ log = logging.getLogger(__name__)
 
 def jobs() -> list[tuple[str, Callable[[], int]]]:
     """The jobs, in the order each round runs them. Apps add their entry here."""
+    from relais.api.idempotency import purge_expired as purge_idempotency_keys
     from relais.audit.chain import chain_pending
+    from relais.imports.bulk_import import purge_expired as purge_import_batches
     from relais.patient_access.notify import send_due_notifications
     from relais.screening.retention import purge_if_due
     from relais.transmission.worker import send_due
@@ -25,6 +27,8 @@ def jobs() -> list[tuple[str, Callable[[], int]]]:
         ("patient notifications", send_due_notifications),
         ("audit chain", chain_pending),
         ("retention purge", purge_if_due),
+        ("expired idempotency keys", purge_idempotency_keys),
+        ("expired import batches", purge_import_batches),
     ]
 
 

@@ -191,3 +191,19 @@ def test_existing_patients_are_found_not_duplicated(pharmacy, pharmacist):
     import_batch(batch.pk, pharmacy, pharmacist)
     assert Patient.objects.count() == 2
     assert existing.tests.count() == 1 and existing_by_identity.tests.count() == 1
+
+
+def test_expired_batches_are_purged_by_the_worker(pharmacy, pharmacist):
+    from django.utils import timezone
+
+    from relais.worker import jobs
+
+    kept = check(pharmacy, pharmacist, csv_text([row(1)]))
+    expired = check(pharmacy, pharmacist, csv_text([row(2)]))
+    ImportBatch.objects.filter(pk=expired.pk).update(expires_at=timezone.now())
+    job = dict(jobs())["expired import batches"]
+    assert job() == 1 + 1  # the batch and its chunk
+    assert list(ImportBatch.objects.values_list("pk", flat=True)) == [kept.pk]
+    assert not ImportChunk.objects.filter(batch_id=expired.pk).exists()
+    with pytest.raises(ImportBatch.DoesNotExist):
+        import_batch(expired.pk, pharmacy, pharmacist)
