@@ -97,6 +97,17 @@ def test_correcting_a_rejected_result_resends_it_as_a_new_result(pharmacist_clie
     assert (resend.kind, resend.state, resend.result_status) == (Kind.NEW, State.PENDING, "F")
 
 
+def test_resending_a_rejected_result_after_fixing_the_patient_record(
+    pharmacist_client, screening_test
+):
+    set_state(screening_test, State.REJECTED, sent_at=timezone.now(), ack_code="AR")
+    response = pharmacist_client.post(correct_url(screening_test), correction_form(screening_test))
+    assert response.status_code == 302
+    rejected, resend = screening_test.transmissions.order_by("sequence")
+    assert (resend.kind, resend.state) == (Kind.NEW, State.PENDING)
+    assert AuditEvent.objects.filter(action="test.resend").count() == 1
+
+
 def test_changing_only_the_notification_choice_sends_nothing(pharmacist_client, screening_test):
     acknowledge(screening_test)
     pharmacist_client.post(

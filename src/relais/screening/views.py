@@ -17,7 +17,7 @@ from relais.screening.forms import (
     ScreeningTestForm,
 )
 from relais.screening.models import Patient, ScreeningTest
-from relais.transmission.outbox import may_have_reached_sidep
+from relais.transmission.outbox import may_have_reached_sidep, resend_rejected
 from relais.transmission.status import describe, with_transmissions
 
 
@@ -182,6 +182,9 @@ def test_correct(request, test_id):
         if changed:
             record("test.correct", request=request, target=test, details={"fields": changed})
             messages.success(request, _("The correction is saved and will be sent to SI-DEP."))
+        elif resend_rejected(test):
+            record("test.resend", request=request, target=test)
+            messages.success(request, _("The result will be sent to SI-DEP again."))
         else:
             messages.warning(request, _("Nothing was changed."))
         return redirect("screening:test_detail", test_id=test.pk)

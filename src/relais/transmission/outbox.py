@@ -74,6 +74,18 @@ def on_test_cancelled(sender, test, **kwargs) -> None:
 
 
 @transaction.atomic
+def resend_rejected(test) -> bool:
+    """The pharmacist's "correct and resend" when the fix was elsewhere (the patient's
+    identity): a rejected latest message goes out again, under a new MSH-10."""
+    rows = locked_rows(test)
+    if not rows or rows[-1].state != State.REJECTED:
+        return False
+    reached = any(row.may_have_reached_sidep for row in rows)
+    enqueue(test, Kind.CORRECTION if reached else Kind.NEW)
+    return True
+
+
+@transaction.atomic
 def retry_dead(transmission: Transmission) -> bool:
     """The operator's "retry": a dead-lettered row is due again with a fresh count."""
     updated = Transmission.objects.filter(pk=transmission.pk, state=State.DEAD).update(

@@ -5,12 +5,14 @@ import signal
 import subprocess
 import sys
 import time
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from relais.directory import SAMPLES_DIR as DIRECTORY_SAMPLES
+from relais.transmission.certs import ensure_certs
 
 
 def processes(port: str) -> dict[str, list[str]]:
@@ -20,6 +22,26 @@ def processes(port: str) -> dict[str, list[str]]:
             python, "-m", "gunicorn", "relais.wsgi", "--bind", f"127.0.0.1:{port}",
             "--workers", "2", "--access-logfile", "-", "--access-logformat",
             '%(h)s "%(m)s %(U)s" %(s)s %(M)sms',
+        ],
+        "worker": [python, "-m", "relais", "worker"],
+        **simulator_process(python),
+    }  # fmt: skip
+
+
+def simulator_process(python: str) -> dict[str, list[str]]:
+    """The SI-DEP simulator, where the demo's RELAIS_SIDEP_URL points (127.0.0.1:8443 by
+    default), with certificates made once under var/sidep-certs. A patient whose birth
+    name is "Rejet" is refused (AR), to show a rejection and its correction."""
+    address = urlsplit(settings.SIDEP_URL)
+    if address.hostname not in ("127.0.0.1", "localhost"):
+        return {}  # a real SI-DEP (test platform) is configured: nothing to simulate
+    certs = ensure_certs(settings.SIDEP_CERTS_DIR)
+    return {
+        "simulator": [
+            python, "-m", "sidep_simulator", "serve", "--port", str(address.port or 443),
+            "--cert", str(certs.server_cert), "--key", str(certs.server_key),
+            "--client-ca", str(certs.ca_cert), "--db", str(settings.VAR_DIR / "sidep.sqlite3"),
+            "--reject-birth-name", "Rejet",
         ],
     }  # fmt: skip
 
