@@ -237,7 +237,45 @@ def populate(count: int) -> None:
     print(json.dumps({"queued": Transmission.objects.count()}))
 
 
+def build_time(count: int) -> None:
+    """Seconds per message to load a row with its test and patient (decrypting the
+    identity fields) and build its HL7 message, as the worker does; printed as JSON."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "relais.settings")
+    django.setup()
+    from django.utils import timezone
+
+    from relais.transmission import hl7
+    from relais.transmission.models import Transmission
+
+    now = timezone.now()
+    started = time.perf_counter()
+    rows = list(
+        Transmission.objects.select_related(
+            "test__patient", "test__pharmacy", "test__performed_by"
+        )[:count]
+    )
+    loaded = time.perf_counter()
+    for row in rows:
+        hl7.build_oru_r01(
+            row.test, message_id=row.message_id, result_status=row.result_status, created_at=now
+        )
+    built = time.perf_counter()
+    print(
+        json.dumps(
+            {
+                "messages": len(rows),
+                "load_and_decrypt_seconds_per_message": (loaded - started) / len(rows),
+                "build_seconds_per_message": (built - loaded) / len(rows),
+            }
+        )
+    )
+
+
+COMMANDS = {"populate": populate, "build-time": build_time}
+
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] != "populate":
-        sys.exit("usage: python -m tests.transmission.drain populate COUNT")
-    populate(int(sys.argv[2]))
+    if len(sys.argv) != 3 or sys.argv[1] not in COMMANDS:
+        sys.exit("usage: python -m tests.transmission.drain populate|build-time COUNT")
+    COMMANDS[sys.argv[1]](int(sys.argv[2]))
