@@ -4,6 +4,7 @@ Django's admin site is not enabled; every administrative action goes through her
 """
 
 from django.contrib import messages
+from django.db.models import Case, Value, When
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -27,8 +28,11 @@ CHECK_LABELS = {
 
 @platform_admin_required
 def applications(request):
+    pending_first = Case(
+        When(status=PharmacyApplication.Status.PENDING, then=Value(0)), default=Value(1)
+    )
     listed = PharmacyApplication.objects.select_related("pharmacy").order_by(
-        "-status", "-submitted_at"
+        pending_first, "-submitted_at"
     )
     record("application.list", request=request)
     return render(request, "operations/applications.html", {"applications": listed})
