@@ -97,7 +97,7 @@ def operations(document: dict) -> list[dict]:
                             if response.get("content")
                             else None,
                         }
-                        for status, response in operation.get("responses", {}).items()
+                        for status, response in sorted(operation.get("responses", {}).items())
                     ],
                 }
             )

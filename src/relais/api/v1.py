@@ -88,19 +88,13 @@ class BoundedJsonParser(Parser):
         limit = settings.API_MAX_BODY_BYTES
         declared = request.META.get("CONTENT_LENGTH") or "0"
         if not declared.isdigit() or int(declared) > limit:
-            raise Problem(
-                "payload-too-large",
-                _("The body may be %(limit)d bytes at most.") % {"limit": limit},
-            )
+            raise body_too_large()
         try:
             raw = request.read(limit + 1)
         except RawPostDataException:
             raw = request.body
         if len(raw) > limit:
-            raise Problem(
-                "payload-too-large",
-                _("The body may be %(limit)d bytes at most.") % {"limit": limit},
-            )
+            raise body_too_large()
         try:
             payload = json.loads(raw)
         except ValueError:
