@@ -104,3 +104,27 @@ def test_a_correction_and_a_cancellation_follow_the_result(sidep, pharmacist, sc
     # OBX-11 of each message, in the order SI-DEP received them.
     statuses = [line.split("|")[11] for line in stored.splitlines() if line.startswith("OBX|")]
     assert statuses == ["F", "C", "D"]
+
+
+def test_an_application_error_ack_is_a_rejection_not_a_retry(start_sidep, screening_test):
+    start_sidep("--error-rate", "1", "--fast-validation")
+    send_due()
+    row = screening_test.transmissions.get()
+    assert (row.state, row.ack_code, row.ack_text) == (
+        State.REJECTED,
+        "AE",
+        "injected application error",
+    )
+    assert send_due() == 0
+
+
+def test_a_refused_request_4xx_rejects_the_batch_with_the_reason(start_sidep, patient, pharmacist):
+    start_sidep("--max-batch", "1", "--fast-validation")
+    first, second = make_test(patient, pharmacist), make_test(patient, pharmacist)
+    assert send_due() == 2
+    for test in (first, second):
+        row = test.transmissions.get()
+        assert row.state == State.REJECTED
+        assert row.ack_text.startswith("HTTP 413: at most 1 messages per batch")
+        assert row.last_error == "SI-DEP refused the request (HTTP 413)."
+    assert describe(first)["reason"].startswith("HTTP 413")
