@@ -99,3 +99,11 @@ def test_service_account_cannot_log_in(pharmacy):
     credential, _ = create_credential(pharmacy, "LGO")
     assert not credential.service_user.is_active
     assert not credential.service_user.has_usable_password()
+
+
+def test_menu_links(owner_client, pharmacist, client):
+    page = owner_client.get("/").content.decode()
+    assert LIST in page and "/imports/" in page
+    owner_client.logout()
+    page = log_in(client, pharmacist).get("/").content.decode()
+    assert LIST not in page and "/imports/" in page
