@@ -1,5 +1,7 @@
 """Suspending a pharmacy: its users lose access on their next request; reactivation."""
 
+import datetime
+
 import pytest
 from django.test import Client
 
@@ -60,3 +62,21 @@ def test_pharmacy_staff_cannot_suspend(pharmacy, other_pharmacy, pharmacist_clie
 def test_pharmacies_page_lists_them_for_the_admin(admin_client, pharmacy):
     page = admin_client.get("/platform/pharmacies/")
     assert page.status_code == 200 and pharmacy.name.encode() in page.content
+
+
+def test_suspension_pauses_the_pharmacys_queued_transmissions(admin_client, pharmacy, patient):
+    from django.utils import timezone
+
+    from relais.transmission.models import Transmission
+    from relais.transmission.worker import due_rows
+    from tests.conftest import make_test
+
+    make_test(patient, Membership.objects.filter(pharmacy=pharmacy).first().user)
+    queued = Transmission.objects.filter(pharmacy=pharmacy)
+    assert queued.exists()
+    later = timezone.now() + datetime.timedelta(days=1)
+    assert due_rows(later).filter(pharmacy=pharmacy).count() == queued.count()
+    set_status(admin_client, pharmacy, "suspend")
+    assert not due_rows(later).filter(pharmacy=pharmacy).exists()
+    set_status(admin_client, pharmacy, "reactivate")
+    assert due_rows(later).filter(pharmacy=pharmacy).count() == queued.count()
