@@ -107,3 +107,29 @@ def test_the_api_refuses_bad_bodies(live, attacks, path):
         response = api.post(path, content=content, headers={"Content-Type": content_type})
         check(attacks, f"{path} {label}", response)
     attacks.assert_none(ATTACK)
+
+
+def csv_files(header: str):
+    """(label, content) of hostile CSV files for the import form."""
+    row = ";".join(["x"] * header.count(";")) + ";"
+    yield "a 200 KB field", f"{header}\r\n{'A' * 200_000}{row}\r\n".encode()
+    yield "a 200 KB header", f"{header};{'B' * 200_000}\r\n{row}\r\n".encode()
+    yield "NUL bytes", f"{header}\r\n{row}\x00\x00\r\n".encode()
+    yield "an unclosed quote", f'{header}\r\n"{row}\r\n'.encode()
+    yield "invalid UTF-8", header.encode() + b"\r\n\xff\xfe\xc3\x28;\r\n"
+    yield "binary", bytes(range(256)) * 64
+    yield "2.5 MB file", (header + "\r\n" + (row + "\r\n") * 40_000).encode()[: 5 * MB // 2]
+
+
+def test_the_import_refuses_hostile_files(live, attacks):
+    browser = live.login("a_pharmacist")
+    template = browser.get("/imports/template.csv")
+    header = template.text.lstrip("\ufeff").splitlines()[0]
+    for label, content in csv_files(header):
+        response = browser.post(
+            "/imports/",
+            data={"csrfmiddlewaretoken": browser.csrf_token()},
+            files={"file": ("patients.csv", content, "text/csv")},
+        )
+        check(attacks, f"CSV with {label}", response)
+    attacks.assert_none(ATTACK)

@@ -290,6 +290,10 @@ def check_file(upload, pharmacy, user) -> ImportBatch:
             expires_at=timezone.now() + datetime.timedelta(minutes=settings.IMPORT_BATCH_MINUTES),
         )
         check_rows(batch, csv.reader(text, delimiter=separator), names)
+    except csv.Error:  # e.g. a field longer than the csv module's limit (128 KB)
+        raise FileError(
+            "malformed", _("The file cannot be read as CSV: a field is too long or malformed.")
+        ) from None
     finally:
         text.detach()  # leave the upload's file open for Django to clean up
     if batch.row_count == 0:
