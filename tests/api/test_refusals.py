@@ -242,3 +242,19 @@ def test_credential_use_is_recorded(api, credential):
     api.get("/tests")
     credential.refresh_from_db()
     assert credential.last_used_at is not None
+
+
+@pytest.mark.django_db
+def test_a_server_error_is_a_problem_without_a_trace(api, monkeypatch, caplog):
+    """A bug must not leak a trace or the data that caused it (here a crash while saving)."""
+    from relais.screening import services
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("secret detail 285037505612306")
+
+    monkeypatch.setattr(services, "record_test", crash)
+    response = api.post("/tests", submission())
+    body = assert_problem(response, 500)
+    assert "secret" not in response.content.decode() and "Traceback" not in body["detail"]
+    assert "285037505612306" not in caplog.text
+    assert ScreeningTest.objects.count() == 0
