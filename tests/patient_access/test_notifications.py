@@ -2,16 +2,17 @@
 
 import datetime
 import json
+import threading
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone, translation
 
 from relais import worker
 from relais.patient_access import notify
 from relais.patient_access.models import Notification, ResultLink
 from relais.screening import services
-from tests.conftest import PATIENT_DATA, make_patient, make_test
+from tests.conftest import PATIENT_DATA, make_member, make_patient, make_pharmacy, make_test
 from tests.patient_access.conftest import in_english, open_result
 
 
@@ -193,3 +194,31 @@ def test_a_correction_of_another_field_sends_nothing(linked_test, pharmacist):
     test, old_token = linked_test
     services.correct_test(test, pharmacist, {"device": "Other device"})
     assert ResultLink.objects.filter(test=test).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_workers_never_claim_the_same_row():
+    """Four workers claim at once; each due row goes to exactly one of them."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SKIP LOCKED needs PostgreSQL; SQLite runs one worker")
+    pharmacy = make_pharmacy()
+    pharmacist = make_member(pharmacy, "pharmacist@example.org")
+    patient = make_patient(pharmacy, pharmacist)
+    for _ in range(12):
+        make_test(patient, pharmacist, notify_by="sms")
+    claimed, start = [], threading.Barrier(4)
+
+    def one_worker():
+        start.wait()
+        try:
+            claimed.append([n.pk for n in notify.claim_due(limit=5)])
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=one_worker) for _ in range(4)]
+    for worker_thread in workers:
+        worker_thread.start()
+    for worker_thread in workers:
+        worker_thread.join()
+    ids = [pk for batch in claimed for pk in batch]
+    assert len(ids) == len(set(ids)) == 12
