@@ -9,6 +9,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.shortcuts import render
 
+from relais.audit.events import client_address
+
 PATIENT_PREFIX = "/r/"
 PATIENT_HEADERS = {
     "Referrer-Policy": "no-referrer",
@@ -43,7 +45,7 @@ class PatientPageMiddleware:
     def __call__(self, request):
         if not request.path_info.startswith(PATIENT_PREFIX):
             return self.get_response(request)
-        if allow_request(request.META.get("REMOTE_ADDR", "")):
+        if allow_request(client_address(request)):
             response = self.get_response(request)
         else:
             response = render(request, "patient_access/too_many.html", status=429)
