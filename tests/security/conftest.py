@@ -57,6 +57,7 @@ class AttackTable:
 
     def __init__(self):
         self.rows: dict[str, Row] = {}
+        self.known: dict[str, str] = {}  # attack -> the reported weakness it finds (xfail)
 
     def attempt(self, attack: str, succeeded: bool, detail: str = "") -> bool:
         row = self.rows.setdefault(attack, Row())
@@ -78,7 +79,8 @@ class AttackTable:
         width = max([len("attack"), *(len(name) for name in self.rows)])
         lines = [f"{'attack':<{width}} | attempts | successes", "-" * (width + 23)]
         for name, row in self.rows.items():
-            lines.append(f"{name:<{width}} | {row.attempts:>8} | {row.successes:>9}")
+            known = "  (known weakness, reported: xfail)" if name in self.known else ""
+            lines.append(f"{name:<{width}} | {row.attempts:>8} | {row.successes:>9}{known}")
         return lines
 
 

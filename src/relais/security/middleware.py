@@ -4,6 +4,8 @@ XFrameOptionsMiddleware set (HSTS when RELAIS_HTTPS, nosniff, referrer policy, D
 A header a view already set (the patient pages' stricter Referrer-Policy) is kept.
 """
 
+from django.utils.cache import add_never_cache_headers
+
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -27,4 +29,8 @@ class SecurityHeadersMiddleware:
         response = self.get_response(request)
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and "Cache-Control" not in response:
+            # Signed-in pages show patients: the shared counter PC's browser must not keep them.
+            add_never_cache_headers(response)
         return response
