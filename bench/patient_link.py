@@ -8,6 +8,7 @@ limit is raised the same way so the wrong-date case can be measured repeatedly.
 
     python bench/patient_link.py            # 3,000 requests per case (at most 120 s each)
     python bench/patient_link.py --short    # 400 requests per case (at most 30 s each)
+    python bench/patient_link.py --clients 1   # the same with one client (a baseline)
 """
 
 import json
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import httpx
 
-CLIENTS = 50
+CLIENTS = int(sys.argv[sys.argv.index("--clients") + 1]) if "--clients" in sys.argv else 50
 LINKS = 200
 WORKERS, THREADS = 2, 8
 SETUP = """
