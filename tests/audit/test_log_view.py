@@ -168,3 +168,10 @@ def test_attempts_during_a_lockout_are_recorded(client, pharmacist, settings):
             {"email": pharmacist.email, "password": "wrong", "otp_token": "000000"},
         )
     assert AuditEvent.objects.filter(action="login.refused_locked").exists()
+
+
+def test_audit_log_is_in_the_menus_of_admins_and_auditors(admin_client, client, auditor, db):
+    assert f'href="{LOG}"' in admin_client.get(reverse("platform:applications")).content.decode()
+    log_in_admin(client, auditor)
+    page = client.get(LOG).content.decode()
+    assert f'href="{LOG}"' in page and reverse("accounts:logout") in page
