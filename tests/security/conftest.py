@@ -1,18 +1,20 @@
 """The attacker's world: the real server, run the way production runs it, and a table of
 every attack tried.
 
-The `live` fixture (once per session) creates a throwaway PostgreSQL database, a wrapped
-keyset (`relais keys init`), a strong secret key, migrates with `relais migrate`, seeds two
-approved pharmacies through the ORM (backstage.py), creates an API credential per pharmacy
-with `relais api-credentials create`, and starts `python -m gunicorn relais.wsgi` with
-production settings (RELAIS_DEMO unset, RELAIS_HTTPS=1). The client plays the TLS proxy:
-it sends `X-Forwarded-Proto: https`, so RELAIS_SSL_REDIRECT=0.
+The `live` fixture (once for this package: the server stops after its last test) creates a
+throwaway PostgreSQL database, a wrapped keyset (`relais keys init`), a strong secret key,
+migrates with `relais migrate`, seeds two approved pharmacies through the ORM
+(backstage.py), creates an API credential per pharmacy with `relais api-credentials
+create`, and starts `python -m gunicorn relais.wsgi` with production settings (RELAIS_DEMO
+unset, RELAIS_HTTPS=1). The client plays the TLS proxy: it sends `X-Forwarded-Proto:
+https`, so RELAIS_SSL_REDIRECT=0.
 
 Each attacker and victim talks from its own loopback address (127.0.0.x), so the
 per-address limits of one attack do not lock out the next.
 
 Every test counts its attempts and successes into `attacks`; the table is printed at the
-end of the session; any success fails the test that found it.
+end of the session; any success fails the test that found it (a weakness reported but not
+fixed yet is an xfail(strict=True) test, and the table says so).
 """
 
 import datetime
@@ -121,7 +123,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     for line in TABLE.render():
         terminalreporter.write_line(line)
     total = sum(row.successes for row in TABLE.rows.values())
-    terminalreporter.write_line(f"total successes: {total}")
+    known = sum(row.successes for name, row in TABLE.rows.items() if name in TABLE.known)
+    terminalreporter.write_line(
+        f"total successes: {total} ({known} in known weaknesses reported as xfail)"
+    )
 
 
 # --- Seed data --------------------------------------------------------------------------------
@@ -220,7 +225,7 @@ def connect(url: str):
     return psycopg.connect(url, autocommit=True, connect_timeout=5)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def database():
     admin_url, url = postgres_urls()
     try:
@@ -253,7 +258,7 @@ class Inbox:
         return "250 OK"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def smtp():
     from aiosmtpd.controller import Controller
 
@@ -452,7 +457,7 @@ def wait_until_up(url: str, process: subprocess.Popen, logs: Path) -> None:
     pytest.fail("gunicorn did not answer within 90 s")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live(database, smtp):
     root = Path(tempfile.mkdtemp(prefix="relais-attack-"))
     for name in ("home", "tmp", "run", "var", "keys", "logs"):
@@ -570,7 +575,7 @@ def import_batch_of(live, browser) -> str:
     return response.headers["location"].rstrip("/").split("/")[-1]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ids_of_a(live):
     """One object of pharmacy A for each kind of id a URL takes."""
     seeded = live.seeded
