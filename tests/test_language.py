@@ -20,3 +20,9 @@ def test_english_when_chosen(client, db):
 def test_unknown_language_cookie_falls_back_to_french(client, db):
     client.cookies["django_language"] = "xx-evil"
     assert client.get(LOGIN)["Content-Language"] == "fr"
+
+
+def test_patient_pages_follow_the_patients_browser(client, db):
+    response = client.get("/r/" + "x" * 43, HTTP_ACCEPT_LANGUAGE="en-GB,en;q=0.9")
+    assert response["Content-Language"] == "en"
+    assert client.get("/r/" + "x" * 43)["Content-Language"] == "fr"

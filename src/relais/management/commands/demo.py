@@ -21,7 +21,8 @@ def processes(port: str) -> dict[str, list[str]]:
         "web": [
             python, "-m", "gunicorn", "relais.wsgi", "--bind", f"127.0.0.1:{port}",
             "--workers", "2", "--access-logfile", "-", "--access-logformat",
-            '%(h)s "%(m)s %(U)s" %(s)s %(M)sms',
+            # No path: patient links carry their token in the URL.
+            '%(h)s "%(m)s" %(s)s %(M)sms',
         ],
         "worker": [python, "-m", "relais", "worker"],
         **simulator_process(python),
