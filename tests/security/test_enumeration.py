@@ -4,7 +4,7 @@ sequential-looking ids on every URL pattern that takes an id, web and API."""
 import uuid
 
 from tests.security import routes
-from tests.security.conftest import api_client, valid_test_body
+from tests.security.conftest import api_client, patient, valid_test_body
 
 OTHER_PHARMACY = "another pharmacy's ids on every id route"
 GUESSED_IDS = "guessed and sequential ids"
@@ -104,3 +104,23 @@ def test_lists_show_only_the_callers_pharmacy(live, attacks, ids_of_a):
         leaked = [v for v in a_values if v in response.text and v not in page]
         attacks.attempt(LISTS, bool(leaked), f"{page} shows {leaked}")
     attacks.assert_none(LISTS)
+
+
+IDEMPOTENCY = "another pharmacy's idempotency key"
+KEYED_PATIENT = patient("Pellegrinaud", "", "Maëlys", "2001-04-09", "F", 129, "+33633445561",
+                        "maelys.pellegrinaud@example.org", "3 chemin des Loriots")  # fmt: skip
+
+
+def test_an_idempotency_key_never_replays_another_pharmacys_answer(live, attacks):
+    live.personal_data.append(KEYED_PATIENT)
+    key = f"attack-{uuid.uuid4()}"
+    body = {"patient": KEYED_PATIENT, "test": valid_test_body()}
+    first = live.api("a").post("/api/v1/tests", json=body, headers={"Idempotency-Key": key})
+    assert first.status_code == 201, first.text
+    other = {"patient": KEYED_PATIENT, "test": dict(body["test"], result="positive")}
+    for attempt in (body, other):
+        second = live.api("b").post("/api/v1/tests", json=attempt, headers={"Idempotency-Key": key})
+        replayed = first.json()["id"] in second.text
+        attacks.attempt(IDEMPOTENCY, replayed, f"B got A's answer: {second.status_code}")
+        assert second.status_code in (201, 409, 422), second.text
+    attacks.assert_none(IDEMPOTENCY)
