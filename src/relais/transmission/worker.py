@@ -48,22 +48,38 @@ class Outcome:
     error: str = ""
 
 
-def due_rows(now: datetime.datetime):
-    """Rows to send now: pending and due, or in flight with a lapsed lease; never a
-    suspended pharmacy's (they wait), never before an earlier message of the same test."""
+def sendable(rows):
+    """Never a suspended pharmacy's rows (they wait), never a message before an earlier
+    one of the same test (a test's first message has none: the check is skipped)."""
     earlier_unfinished = Transmission.objects.filter(
         test=OuterRef("test"),
         sequence__lt=OuterRef("sequence"),
         state__in=Transmission.WAITING_STATES,
     )
-    return (
-        Transmission.objects.filter(
-            Q(state=State.PENDING, next_attempt_at__lte=now)
-            | Q(state=State.IN_FLIGHT, claimed_until__lt=now)
-        )
-        .exclude(pharmacy__status=Pharmacy.Status.SUSPENDED)
-        .exclude(Exists(earlier_unfinished))
+    return rows.exclude(pharmacy__status=Pharmacy.Status.SUSPENDED).filter(
+        Q(sequence=1) | ~Exists(earlier_unfinished)
     )
+
+
+def pick(rows, limit: int) -> list[uuid.UUID]:
+    if limit <= 0:
+        return []
+    if connection.features.has_select_for_update_skip_locked:
+        rows = rows.select_for_update(skip_locked=True, of=("self",))
+    return list(rows.values_list("pk", flat=True)[:limit])
+
+
+def due_ids(now: datetime.datetime, limit: int) -> list[uuid.UUID]:
+    """Up to `limit` rows to send now (inside the claim's transaction): rows whose
+    worker died (lapsed lease) first, then pending rows in the order they fell due.
+    Two queries rather than one with OR, so each walks the (state, next_attempt_at)
+    index in order and stops at `limit`."""
+    lapsed = pick(
+        sendable(Transmission.objects.filter(state=State.IN_FLIGHT, claimed_until__lt=now)),
+        limit,
+    )
+    pending = Transmission.objects.filter(state=State.PENDING, next_attempt_at__lte=now)
+    return lapsed + pick(sendable(pending).order_by("next_attempt_at"), limit - len(lapsed))
 
 
 def claim(batch_size: int, now: datetime.datetime) -> uuid.UUID | None:
@@ -75,10 +91,7 @@ def claim(batch_size: int, now: datetime.datetime) -> uuid.UUID | None:
             claimed_until__lt=now,
             attempts__gte=settings.TRANSMISSION_MAX_ATTEMPTS,
         ).update(state=State.DEAD, last_error=LEASE_LOST_TOO_OFTEN, claimed_until=None)
-        query = due_rows(now).order_by("next_attempt_at")
-        if connection.features.has_select_for_update_skip_locked:
-            query = query.select_for_update(skip_locked=True, of=("self",))
-        ids = list(query.values_list("pk", flat=True)[:batch_size])
+        ids = due_ids(now, batch_size)
         if not ids:
             return None
         Transmission.objects.filter(pk__in=ids).update(
