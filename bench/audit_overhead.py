@@ -7,6 +7,7 @@ with `record` real, then replaced by a no-op, so both see the same machine load.
     python bench/audit_overhead.py --short    # 200
 """
 
+import json
 import statistics
 import sys
 from pathlib import Path
@@ -51,6 +52,9 @@ def main() -> None:
     print(f"  without audit: {without:6.2f} ms/request")
     share = (with_audit / without - 1) * 100
     print(f"  overhead:      {with_audit - without:6.2f} ms/request ({share:.0f} %)")
+    if "--json" in sys.argv:
+        result = {"database": database_name(), "with_ms": with_audit, "without_ms": without}
+        print("RESULT " + json.dumps({**result, "overhead_ms": with_audit - without}))
 
 
 if __name__ == "__main__":

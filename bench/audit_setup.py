@@ -29,9 +29,9 @@ def setup_django() -> Path:
     from django.core.management import call_command
 
     django.setup()
+    call_command("migrate", verbosity=0)
     if os.environ.get("RELAIS_DATABASE_URL"):
         call_command("flush", interactive=False, verbosity=0)
-    call_command("migrate", verbosity=0)
     return var_dir
 
 

@@ -4,6 +4,7 @@ python bench/audit_verify.py            # 1,000,000 events
 python bench/audit_verify.py --short    # 10,000 events
 """
 
+import json
 import sys
 from pathlib import Path
 
@@ -47,6 +48,11 @@ def main() -> None:
     print(
         f"  verify:         {verifying.seconds:7.1f} s  {count / verifying.seconds:10,.0f} events/s"
     )
+    if "--json" in sys.argv:
+        print("RESULT " + json.dumps({
+            "database": database_name(), "count": count,
+            "chain_per_s": count / chaining.seconds, "verify_per_s": count / verifying.seconds,
+        }))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ restore goes into the same database after a flush (an empty, migrated database).
     python bench/backup.py --short    # 20,000 tests
 """
 
+import json
 import sys
 from pathlib import Path
 
@@ -51,6 +52,11 @@ def main() -> None:
     print(f"  create (bulk):  {creating.seconds:7.1f} s")
     print(f"  backup:         {backing_up.seconds:7.1f} s  ({size:,.0f} MB encrypted)")
     print(f"  restore:        {restoring.seconds:7.1f} s")
+    if "--json" in sys.argv:
+        print("RESULT " + json.dumps({
+            "database": database_name(), "tests": tests, "rows": rows, "size_mb": size,
+            "backup_s": backing_up.seconds, "restore_s": restoring.seconds,
+        }))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ python bench/key_rotation.py            # 100,000 patients
 python bench/key_rotation.py --short    # 5,000
 """
 
+import json
 import sys
 from pathlib import Path
 
@@ -40,6 +41,9 @@ def main() -> None:
         f"= {count / rotating.seconds:,.0f} rows/s"
     )
     print(f"  status + drop-old: {dropping.seconds:7.1f} s")
+    if "--json" in sys.argv:
+        result = {"database": database_name(), "count": count, "seconds": rotating.seconds}
+        print("RESULT " + json.dumps({**result, "rows_per_s": count / rotating.seconds}))
 
 
 if __name__ == "__main__":
