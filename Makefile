@@ -35,5 +35,9 @@ format: install
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
+# Every benchmark, then one table of figures and targets (BENCH_ARGS=--quick for a smoke run).
+bench: install
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) build src/*.egg-info

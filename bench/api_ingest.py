@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.imports.rows import letters, nir  # noqa: E402
 
 CLIENTS = 20
+FIGURES = {}  # case name -> its figures, for --json
 WORKERS, THREADS = 4, 4
 SETUP = """
 import django
@@ -120,6 +121,7 @@ def run_case(name, base, token, method, path, expected, seconds, make_body=None)
         f"p99 {p99:6.1f} ms  unexpected: {len(unexpected)}"
         + (f" {sorted(set(map(str, unexpected)))}" if unexpected else "")
     )
+    FIGURES[name] = {"rate": rate, "p50_ms": p50, "p99_ms": p99, "unexpected": len(unexpected)}
     return rate
 
 
@@ -178,6 +180,11 @@ def main() -> None:
                 ingest = run_case("POST /api/v1/tests", base, token, "POST", "/api/v1/tests",
                                   201, seconds, payload)  # fmt: skip
                 print(f"  ingest rate / bare rate: {ingest / bare * 100:.0f} %")
+                if "--json" in sys.argv:
+                    result = {"bare": FIGURES["GET /api/v1/health"], "seconds": seconds}
+                    print(
+                        "RESULT " + json.dumps({**result, "ingest": FIGURES["POST /api/v1/tests"]})
+                    )
             finally:
                 server.terminate()
                 server.wait(timeout=20)

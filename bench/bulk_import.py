@@ -15,6 +15,7 @@ named by RELAIS_DATABASE_URL (emptied first: use a scratch one).
 """
 
 import gc
+import json
 import os
 import resource
 import sys
@@ -78,6 +79,12 @@ def main() -> None:
     )
     total = checked + imported
     print(f"  both passes:                 {total:7.1f} s  {rows / total:7.0f} rows/s")
+    if "--json" in sys.argv:
+        print("RESULT " + json.dumps({
+            "database": database_name(), "rows": rows, "check_per_s": rows / checked,
+            "import_per_s": rows / imported, "both_per_s": rows / total,
+            "peak_rss_mb": peak_rss_mb(), "imported": batch.imported_count,
+        }))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ second and the subprocess's peak resident memory (getrusage maxrss).
     python bench/directory_import.py --short    # 20,000 lines
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -40,6 +41,9 @@ def main() -> None:
         print(f"RPPS import: {lines} lines ({size_mb:.0f} MB) into {database}")
         print(f"  {elapsed:.1f} s, {lines / elapsed:,.0f} rows/s (process start included)")
         print(f"  peak memory (max RSS of the import process): {peak_kib / 1024:.0f} MiB")
+        if "--json" in sys.argv:
+            result = {"database": database, "lines": lines, "rows_per_s": lines / elapsed}
+            print("RESULT " + json.dumps({**result, "peak_mib": peak_kib / 1024}))
 
 
 if __name__ == "__main__":

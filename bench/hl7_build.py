@@ -11,6 +11,7 @@ hl7apy's strict parse + validation (what the simulator does per message) on a sa
 
 import datetime
 import gc
+import json
 import os
 import random
 import statistics
@@ -104,6 +105,12 @@ def main() -> None:
         validation.append(time.perf_counter() - started)
     print(f"  for scale, hl7apy strict parse + validate ({len(sample)} messages): "
           f"median {statistics.median(validation) * 1e3:.1f} ms/message")  # fmt: skip
+    if "--json" in sys.argv:
+        print("RESULT " + json.dumps({
+            "count": count, "median_us": statistics.median(timings) * 1e6,
+            "p99_us": percentile(timings, 0.99) * 1e6,
+            "cpu_median_us": statistics.median(cpu_timings) * 1e6,
+        }))  # fmt: skip
 
 
 if __name__ == "__main__":

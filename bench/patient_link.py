@@ -117,6 +117,7 @@ def run_case(name, base, tokens, method, data, expected, total, max_seconds):
         f"{len(latencies) / wall:6.0f} req/s  unexpected answers: {len(errors)}"
         + (f" {sorted(set(map(str, errors)))}" if errors else "")
     )
+    return {"p50_ms": p50, "p99_ms": p99, "requests": len(latencies), "unexpected": len(errors)}
 
 
 def main() -> None:
@@ -158,17 +159,20 @@ def main() -> None:
                 f"Patient link, gunicorn {WORKERS} workers x {THREADS} threads, {database}, "
                 f"{CLIENTS} concurrent clients, {LINKS} links (rate limits raised for the bench)"
             )
-            run_case(
+            page = run_case(
                 "link page (GET /r/<token>)", base, tokens, "GET", None, 200, total, max_seconds
             )
-            run_case(
+            right = run_case(
                 "date check, right date (POST)", base, tokens, "POST", RIGHT_DATE, 302, total,
                 max_seconds,
             )  # fmt: skip
-            run_case(
+            wrong = run_case(
                 "date check, wrong date (POST)", base, tokens, "POST", WRONG_DATE, 403, total,
                 max_seconds,
             )  # fmt: skip
+            if "--json" in sys.argv:
+                cases = {"link_page": page, "date_right": right, "date_wrong": wrong}
+                print("RESULT " + json.dumps({"database": database, "clients": CLIENTS, **cases}))
         finally:
             server.terminate()
             server.wait(timeout=20)

@@ -8,6 +8,7 @@ RELAIS_DATABASE_URL (its tables are created by `migrate`; use a throwaway databa
 
 import argparse
 import datetime
+import json
 import os
 import statistics
 import sys
@@ -33,6 +34,7 @@ from relais.screening import services  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--json", action="store_true", help="also print a RESULT {json} line")
     args = parser.parse_args()
     call_command("migrate", verbosity=0)
     pharmacy, _ = Pharmacy.objects.get_or_create(
@@ -64,6 +66,9 @@ def main() -> None:
     p95 = timings[int(len(timings) * 0.95)] * 1000
     print(f"database: {connection.vendor}; saves: {args.count}")
     print(f"save one test with its patient: median {median:.2f} ms, p95 {p95:.2f} ms")
+    if args.json:
+        result = {"database": connection.vendor, "count": args.count, "median_ms": median}
+        print("RESULT " + json.dumps({**result, "p95_ms": p95}))
 
 
 if __name__ == "__main__":

@@ -81,6 +81,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2,000 results only")
     parser.add_argument("--sizes", help="comma-separated result counts")
     parser.add_argument("--workers", help="comma-separated worker counts")
+    parser.add_argument("--json", action="store_true", help="also print a RESULT {json} line")
     args = parser.parse_args()
     postgres_url = os.environ.get("RELAIS_DATABASE_URL", "")
     sizes = [2000] if args.quick else [10_000, 100_000]
@@ -97,9 +98,11 @@ def main() -> None:
         f" {'stored':>7} {'received':>9} {'load+decrypt ms':>16} {'build ms':>9}"
     )
     print(header)
+    rows = []
     for size in sizes:
         for count in workers:
             row = measure(size, count, postgres_url)
+            rows.append(row)
             print(
                 f"{row['size']:>8} {row['workers']:>7} {row['seconds']:>8.1f}"
                 f" {row['overall_rate']:>10.0f} {row['sustained_rate']:>12.0f}"
@@ -109,6 +112,8 @@ def main() -> None:
             )
     print("overall: from starting the workers; sustained: from the first acknowledgement.")
     print("load+decrypt / build: per message, one process, as the worker does it.")
+    if args.json:
+        print("RESULT " + json.dumps({"database": database, "rows": rows}))
 
 
 if __name__ == "__main__":
