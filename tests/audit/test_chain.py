@@ -163,6 +163,7 @@ def test_verify_command_reports_ok_and_lag(chained, capsys):
     call_command("audit", "verify")
     out = capsys.readouterr().out
     assert "22 event(s) checked" in out and "OK" in out
+    assert "worker lag: 2 event(s) were not yet chained (oldest " in out
 
 
 def test_verify_command_fails_on_tampering(chained):

@@ -30,15 +30,15 @@ class Command(BaseCommand):
                 raise CommandError(str(error)) from None
         say = self.stderr if options.get("out") == "-" else self.stdout
         # Chain what is pending first, so the whole log is covered.
+        lag = chain.chain_lag()  # the worker's lag, measured before catching up here
         chain.chain_all()
-        lag = chain.chain_lag()
         started = time.monotonic()
         result = chain.verify_chain(expected)
         elapsed = time.monotonic() - started
         rate = result.checked / elapsed if elapsed > 0 else 0
         say.write(
             f"{result.checked} event(s) checked in {elapsed:.2f} s ({rate:,.0f} events/s); "
-            f"not yet chained: {lag.unchained}"
+            f"worker lag: {lag.unchained} event(s) were not yet chained"
             + (f" (oldest {lag.oldest_unchained_seconds:.0f} s)" if lag.unchained else "")
         )
         if not result.ok:
