@@ -77,9 +77,11 @@ def run_flows(client, pharmacy, pharmacist, intruder):
     assert client.post(new, IDENTITY).status_code == 302
     patient = Patient.objects.get(pharmacy=pharmacy)
     search = reverse("screening:patient_search")
-    client.get(search, {"nir": IDENTITY["nir"]})
-    client.get(search, {"birth_name": IDENTITY["birth_name"], "birth_date": IDENTITY["birth_date"]})
-    client.get(search, {"nir": "279117505610199"})
+    client.post(search, {"nir": IDENTITY["nir"]})
+    client.post(
+        search, {"birth_name": IDENTITY["birth_name"], "birth_date": IDENTITY["birth_date"]}
+    )
+    client.post(search, {"nir": "279117505610199"})
     client.get(reverse("screening:patient_detail", args=[patient.pk]))
     edit = reverse("screening:patient_edit", args=[patient.pk])
     client.post(edit, {**IDENTITY, "birth_date": "2999-01-01"})

@@ -62,11 +62,14 @@ def day(request):
     return render(request, "screening/day.html", context)
 
 
+@require_http_methods(["GET", "POST"])
 @pharmacy_permission_required("patient.view")
 def patient_search(request):
-    form = PatientSearchForm(request.GET or None)
+    # POST, not GET: an NIR or a name in a URL would stay in the counter PC's history and
+    # in every access log on the way.
+    form = PatientSearchForm(request.POST or None)
     patients = None
-    if request.GET and form.is_valid():
+    if request.method == "POST" and form.is_valid():
         patients = list(services.find_patients(request.pharmacy, **form.cleaned_data))
         record(
             "patient.search",
@@ -83,8 +86,13 @@ def patient_search(request):
 @require_http_methods(["GET", "POST"])
 @pharmacy_permission_required("patient.edit")
 def patient_new(request):
-    initial = {k: v for k, v in request.GET.items() if k in ("birth_name", "birth_date", "nir")}
-    form = PatientForm(request.POST or None, initial=initial)
+    if "prefill" in request.POST:
+        # From a search that found no one: start the form with what was searched for.
+        initial = {k: request.POST.get(k, "") for k in ("birth_name", "birth_date", "nir")}
+        return render(
+            request, "screening/patient_form.html", {"form": PatientForm(initial=initial)}
+        )
+    form = PatientForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         patient = services.create_patient(request.pharmacy, request.user, form.cleaned_data)
         record("patient.create", request=request, target=patient)
