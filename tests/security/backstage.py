@@ -46,8 +46,10 @@ def seed(spec: dict) -> dict:
                 status=PharmacyApplication.Status.APPROVED,
                 decided_at=timezone.now(),
             )
-            out["pharmacies"][key] = {"id": str(pharmacy.pk), "application": None}
-            out["pharmacies"][key]["application"] = str(pharmacy.applications.get().pk)
+            out["pharmacies"][key] = {
+                "id": str(pharmacy.pk),
+                "application": str(pharmacy.applications.get().pk),
+            }
         for key, info in spec["users"].items():
             user = User.objects.create_user(
                 info["email"], info["password"], full_name=info["email"].split("@")[0]

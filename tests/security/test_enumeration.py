@@ -92,16 +92,22 @@ def test_strangers_get_nothing_on_any_id_route(live, attacks, ids_of_a):
     attacks.assert_none(ANONYMOUS)
 
 
-def test_lists_show_only_the_callers_pharmacy(live, attacks, ids_of_a):
+def test_lists_and_searches_show_only_the_callers_pharmacy(live, attacks, ids_of_a):
     browser, api = live.login("b_owner"), live.api("b")
+    a_data = live.personal_data[0]
     a_values = [*a_secrets(live), ids_of_a["test_id"], ids_of_a["patient_id"]]
-    pages = ["/", "/api/v1/tests", "/api-credentials/", "/accounts/staff/",
-             f"/patients/?nir={live.personal_data[0]['nir']}"]  # fmt: skip
-    for page in pages:
-        response = api.get(page) if page.startswith("/api/") else browser.get(page)
+    answers = [(page, browser.get(page)) for page in ("/", "/api-credentials/", "/accounts/staff/")]
+    answers.append(("/api/v1/tests", api.get("/api/v1/tests")))
+    by_identity = {"birth_name": a_data["birth_name"], "birth_date": a_data["birth_date"]}
+    for criteria in ({"nir": a_data["nir"]}, by_identity):
+        answers.append((f"search {sorted(criteria)}", browser.post_form("/patients/", criteria)))
+    for page, response in answers:
         assert response.status_code == 200, f"{page}: {response.status_code}"
         # What the caller typed comes back in the search form: not a leak.
-        leaked = [v for v in a_values if v in response.text and v not in page]
+        shown = response.text
+        for typed in (a_data["nir"], a_data["birth_name"]):
+            shown = shown.replace(f'value="{typed}"', "")
+        leaked = [value for value in a_values if value in shown]
         attacks.attempt(LISTS, bool(leaked), f"{page} shows {leaked}")
     attacks.assert_none(LISTS)
 

@@ -142,9 +142,3 @@ def test_no_guessed_path_returns_content(live, attacks):
         attacks.attempt(ATTACK, bool(leak), leak)
         assert status < 500, f"{path}: {status}"
     attacks.assert_none(ATTACK)
-
-
-def test_the_home_page_lists_nothing_to_a_stranger(live, attacks):
-    status, body = raw_get(live, "/")
-    attacks.attempt(ATTACK, status != 302, f"/: {status}")
-    attacks.assert_none(ATTACK)

@@ -59,10 +59,12 @@ def test_reflected_payloads_come_back_escaped(live, attacks):
     api = live.api("a")
     for payload in (SCRIPT, IMG, SQL):
         answers = [
-            browser.get("/patients/", params={"birth_name": payload, "birth_date": "1980-01-01"}),
-            browser.get("/patients/", params={"nir": payload}),
+            browser.post_form("/patients/", {"birth_name": payload, "birth_date": "1980-01-01"}),
+            browser.post_form("/patients/", {"nir": payload}),
             browser.get("/", params={"date": payload}),
-            browser.get("/patients/new/", params={"birth_name": payload, "nir": payload}),
+            browser.post_form(
+                "/patients/new/", {"prefill": "1", "birth_name": payload, "nir": payload}
+            ),
             stranger.post_form(
                 "/accounts/login/", {"email": payload, "password": payload, "otp_token": payload}
             ),

@@ -10,6 +10,8 @@ AFTER_LOGOUT = "session reuse after logout"
 PASSWORD_BRUTE_FORCE = "login brute force (password)"
 CODE_BRUTE_FORCE = "login brute force (second factor)"
 COOKIE_FLAGS = "session cookie without Secure/HttpOnly/SameSite"
+LIFETIME = "session alive beyond the idle limit"
+IDLE_MINUTES = 15  # RELAIS_SESSION_IDLE_MINUTES, default
 MAX_FAILURES = 5  # RELAIS_LOGIN_MAX_FAILURES, default
 
 
@@ -39,6 +41,12 @@ def test_a_planted_session_key_is_replaced_at_login(live, attacks):
     attacks.attempt(COOKIE_FLAGS, bool(missing), f"missing {missing}")
     attacks.assert_none(FIXATION)
     attacks.assert_none(COOKIE_FLAGS)
+    left = live.query(
+        "SELECT extract(epoch FROM expire_date - now()) FROM django_session WHERE session_key = %s",
+        (after,),
+    )
+    attacks.attempt(LIFETIME, left[0][0] > (IDLE_MINUTES + 1) * 60, f"{left[0][0]:.0f} s left")
+    attacks.assert_none(LIFETIME)
 
     # The session ends for good at logout: the old key opens nothing.
     assert browser.get("/").status_code == 200
