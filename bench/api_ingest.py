@@ -15,6 +15,8 @@ outbox row and its patient link, and writes the audit events.
 Environment: RELAIS_BENCH_PG (default postgres://postgres@127.0.0.1:5432), RELAIS_BENCH_REDIS
 (default redis://127.0.0.1:6379/15). The load generator runs on the same machine and
 uses part of its CPU: figures are a lower bound of what the server alone could do.
+"web CPU ms/req" is the gunicorn workers' own CPU time per request (PostgreSQL's is not
+counted), which is less sensitive to other load on a shared machine.
 """
 
 import datetime
@@ -83,7 +85,17 @@ def payload(number: int) -> bytes:
     return json.dumps(body).encode()
 
 
-def run_case(name, base, token, method, path, expected, seconds, make_body=None):
+def server_cpu_seconds(master_pid: int) -> float:
+    """CPU time used so far by gunicorn's worker processes (all their threads)."""
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    total = 0
+    for child in children:
+        fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def run_case(name, base, token, method, path, expected, seconds, server, make_body=None):
     latencies, unexpected = [], []
     lock = threading.Lock()
     numbers = itertools.count(1_000_000)
@@ -105,20 +117,21 @@ def run_case(name, base, token, method, path, expected, seconds, make_body=None)
                     if status != expected:
                         unexpected.append(status)
 
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), server_cpu_seconds(server.pid)
     threads = [threading.Thread(target=client_loop) for _ in range(CLIENTS)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - started
+    cpu_ms = (server_cpu_seconds(server.pid) - cpu_before) / max(len(latencies), 1) * 1000
     latencies.sort()
     rate = (len(latencies) - len(unexpected)) / wall
     p50 = statistics.median(latencies) * 1000
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
     print(
         f"  {name:<28} {len(latencies):>6} req  {rate:7.0f} accepted/s  p50 {p50:6.1f} ms  "
-        f"p99 {p99:6.1f} ms  unexpected: {len(unexpected)}"
+        f"p99 {p99:6.1f} ms  web CPU {cpu_ms:5.2f} ms/req  unexpected: {len(unexpected)}"
         + (f" {sorted(set(map(str, unexpected)))}" if unexpected else "")
     )
     FIGURES[name] = {"rate": rate, "p50_ms": p50, "p99_ms": p99, "unexpected": len(unexpected)}
@@ -176,9 +189,9 @@ def main() -> None:
                     f"{os.cpu_count()} CPUs (load average before: {os.getloadavg()[0]:.1f})"
                 )
                 bare = run_case("GET /api/v1/health", base, token, "GET", "/api/v1/health", 200,
-                                seconds)  # fmt: skip
+                                seconds, server)  # fmt: skip
                 ingest = run_case("POST /api/v1/tests", base, token, "POST", "/api/v1/tests",
-                                  201, seconds, payload)  # fmt: skip
+                                  201, seconds, server, payload)  # fmt: skip
                 print(f"  ingest rate / bare rate: {ingest / bare * 100:.0f} %")
                 if "--json" in sys.argv:
                     result = {"bare": FIGURES["GET /api/v1/health"], "seconds": seconds}
