@@ -170,7 +170,7 @@ PATIENTS = {
 MEMBERS = {"a": ("owner", "pharmacist", "assistant"), "b": ("owner", "pharmacist")}
 # Extra pharmacists of A: each login of a user spends one TOTP time step (replay
 # protection), so every separate browser logs in as a user of its own.
-SPARE_USERS = ("spare1", "spare2", "spare3", "victim1", "victim2", "bystander")
+SPARE_USERS = ("spare1", "spare2", "spare3", "spare4", "victim1", "victim2", "bystander")
 
 
 def seed_spec() -> dict:
@@ -378,7 +378,7 @@ class Browser:
         data = {**(data or {}), "csrfmiddlewaretoken": self.csrf_token()}
         return self.post(path, data=data, **kwargs)
 
-    def log_in(self, key: str, password: str | None = None, code: str | None = None, path=None):
+    def log_in(self, key: str, password=None, code=None, path=None, headers=None):
         user = self.server.user(key)
         return self.post_form(
             path or "/accounts/login/",
@@ -387,6 +387,7 @@ class Browser:
                 "password": user["password"] if password is None else password,
                 "otp_token": totp_now(user["totp_key"]) if code is None else code,
             },
+            headers=headers,
         )
 
 

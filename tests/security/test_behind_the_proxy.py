@@ -1,0 +1,64 @@
+"""In production every request reaches gunicorn from the TLS-terminating proxy, so
+REMOTE_ADDR is the proxy's address for every client (the client's own address is in
+X-Forwarded-For). Here one loopback address plays the proxy for an attacker and for a
+victim: a per-address limit must not let the one lock the other out.
+
+When a setting for trusted proxies exists, give it 127.0.0.30 and 127.0.0.31 (the proxies
+played here) in conftest.py's server environment; the forged-header attack in
+test_patient_links.py keeps proving that other addresses cannot spoof X-Forwarded-For."""
+
+import datetime
+import secrets
+
+import pytest
+
+LOGIN_LOCKOUT = "lock everyone out through the proxy (login)"
+PATIENT_LOCKOUT = "lock every patient out through the proxy (rate limit)"
+MAX_FAILURES = 5  # RELAIS_LOGIN_MAX_FAILURES, default
+RATE = 30  # RELAIS_PATIENT_RATE_LIMIT, default
+ATTACKER, VICTIM = "203.0.113.66", "198.51.100.7"
+WHY = (
+    "per-address limits key on REMOTE_ADDR (relais/audit/events.py client_address, "
+    "relais/patient_access/middleware.py PatientPageMiddleware): behind the reverse proxy "
+    "that is the proxy's address for every client, and no RELAIS_* setting names a trusted "
+    "proxy header, so one client's failures lock out everyone"
+)
+
+
+def through_proxy(client: str) -> dict:
+    return {"X-Forwarded-For": client, "X-Real-IP": client}
+
+
+@pytest.mark.xfail(strict=True, reason=WHY)
+def test_five_wrong_passwords_from_one_client_do_not_lock_out_the_others(live, attacks):
+    attacks.known[LOGIN_LOCKOUT] = WHY
+    proxy = "127.0.0.30"
+    attacker = live.browser(proxy)
+    for _ in range(MAX_FAILURES):
+        attacker.post_form(
+            "/accounts/login/",
+            {"email": "nobody@evil.example", "password": "x", "otp_token": "000000"},
+            headers=through_proxy(ATTACKER),
+        )
+    victim = live.browser(proxy).log_in("a_spare4", headers=through_proxy(VICTIM))
+    attacks.attempt(LOGIN_LOCKOUT, victim.status_code != 302, "a pharmacist is locked out")
+    attacks.assert_none(LOGIN_LOCKOUT)
+
+
+@pytest.mark.xfail(strict=True, reason=WHY)
+def test_one_guesser_does_not_shut_the_patient_pages_for_everyone(live, attacks):
+    attacks.known[PATIENT_LOCKOUT] = WHY
+    proxy = "127.0.0.31"
+    attacker = live.browser(proxy)
+    for _ in range(2 * RATE + 2):  # until limited (the minute may turn once)
+        guess = attacker.get(f"/r/{secrets.token_urlsafe(32)}", headers=through_proxy(ATTACKER))
+        if guess.status_code == 429:
+            break
+    birth = datetime.date.fromisoformat(live.personal_data[1]["birth_date"])
+    patient = live.browser(proxy).post(
+        f"/r/{live.seeded['links']['a2']}",
+        data={"day": birth.day, "month": birth.month, "year": birth.year},
+        headers=through_proxy(VICTIM),
+    )
+    attacks.attempt(PATIENT_LOCKOUT, patient.status_code == 429, "a patient is refused (429)")
+    attacks.assert_none(PATIENT_LOCKOUT)
