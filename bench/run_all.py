@@ -343,6 +343,10 @@ def main() -> int:
             if error:
                 failures[benchmark.name] = error
     print_table(rows, failures)
+    print(
+        f"Load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: on a busy machine "
+        "every figure is a lower bound."
+    )
     return 1 if failures else 0
 
 
