@@ -441,6 +441,16 @@ def run_backstage(env: dict, root: Path, *args: str, stdin: str = "") -> dict:
     return json.loads(run([PYTHON, str(BACKSTAGE), *args], env, root / "run", stdin=stdin))
 
 
+def web_server_command(port: int) -> list[str]:
+    """The demo's own gunicorn command line (its access-log format included), with one
+    worker: the process-memory cache then holds every rate count, as Redis would."""
+    from relais.management.commands.demo import processes
+
+    argv = processes(str(port))["web"]
+    argv[argv.index("--workers") + 1] = "1"
+    return argv
+
+
 def wait_until_up(url: str, process: subprocess.Popen, logs: Path) -> None:
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -481,6 +491,8 @@ def live(database, smtp):
             "RELAIS_ALLOWED_HOSTS": "127.0.0.1",
             "RELAIS_HTTPS": "1",
             "RELAIS_SSL_REDIRECT": "0",
+            # The addresses test_behind_the_proxy.py plays the TLS proxy from.
+            "RELAIS_TRUSTED_PROXIES": "127.0.0.30,127.0.0.31",
             "RELAIS_BASE_URL": f"https://127.0.0.1:{port}",
             "RELAIS_EMAIL_HOST": "127.0.0.1",
             "RELAIS_EMAIL_PORT": str(smtp_port),
@@ -502,10 +514,8 @@ def live(database, smtp):
     logs = root / "logs" / "gunicorn.log"
     with logs.open("wb") as log_file:
         process = subprocess.Popen(
-            [PYTHON, "-m", "gunicorn", "relais.wsgi", "--bind", f"127.0.0.1:{port}",
-             "--workers", "1", "--access-logfile", "-",
-             "--access-logformat", '%(h)s "%(m)s %(U)s" %(s)s %(M)sms'],
-            env=env, cwd=root / "run", stdout=log_file, stderr=subprocess.STDOUT,
+            web_server_command(port), env=env, cwd=root / "run", stdout=log_file,
+            stderr=subprocess.STDOUT,
         )  # fmt: skip
     server = LiveServer(
         url=f"http://127.0.0.1:{port}",

@@ -3,35 +3,25 @@ REMOTE_ADDR is the proxy's address for every client (the client's own address is
 X-Forwarded-For). Here one loopback address plays the proxy for an attacker and for a
 victim: a per-address limit must not let the one lock the other out.
 
-When a setting for trusted proxies exists, give it 127.0.0.30 and 127.0.0.31 (the proxies
-played here) in conftest.py's server environment; the forged-header attack in
-test_patient_links.py keeps proving that other addresses cannot spoof X-Forwarded-For."""
+The server trusts 127.0.0.30 and 127.0.0.31 as proxies (RELAIS_TRUSTED_PROXIES in
+conftest.py); the forged-header attack in test_patient_links.py keeps proving that other
+addresses cannot spoof X-Forwarded-For."""
 
 import datetime
 import secrets
-
-import pytest
 
 LOGIN_LOCKOUT = "lock everyone out through the proxy (login)"
 PATIENT_LOCKOUT = "lock every patient out through the proxy (rate limit)"
 MAX_FAILURES = 5  # RELAIS_LOGIN_MAX_FAILURES, default
 RATE = 30  # RELAIS_PATIENT_RATE_LIMIT, default
 ATTACKER, VICTIM = "203.0.113.66", "198.51.100.7"
-WHY = (
-    "per-address limits key on REMOTE_ADDR (relais/audit/events.py client_address, "
-    "relais/patient_access/middleware.py PatientPageMiddleware): behind the reverse proxy "
-    "that is the proxy's address for every client, and no RELAIS_* setting names a trusted "
-    "proxy header, so one client's failures lock out everyone"
-)
 
 
 def through_proxy(client: str) -> dict:
     return {"X-Forwarded-For": client, "X-Real-IP": client}
 
 
-@pytest.mark.xfail(strict=True, reason=WHY)
 def test_five_wrong_passwords_from_one_client_do_not_lock_out_the_others(live, attacks):
-    attacks.known[LOGIN_LOCKOUT] = WHY
     proxy = "127.0.0.30"
     attacker = live.browser(proxy)
     for _ in range(MAX_FAILURES):
@@ -45,9 +35,7 @@ def test_five_wrong_passwords_from_one_client_do_not_lock_out_the_others(live, a
     attacks.assert_none(LOGIN_LOCKOUT)
 
 
-@pytest.mark.xfail(strict=True, reason=WHY)
 def test_one_guesser_does_not_shut_the_patient_pages_for_everyone(live, attacks):
-    attacks.known[PATIENT_LOCKOUT] = WHY
     proxy = "127.0.0.31"
     attacker = live.browser(proxy)
     for _ in range(2 * RATE + 2):  # until limited (the minute may turn once)

@@ -14,6 +14,7 @@ from tests.security.conftest import PROJECT
 PERSONAL_DATA_IN_DB = "personal data in the database"
 PERSONAL_DATA_IN_FILES = "personal data in files and logs"
 SECRETS_IN_GIT = "secrets in tracked files"
+LINK_TOKENS = "patient-link tokens in files, logs and the database"
 SESSION_SALT = "django.contrib.sessions.SessionStore"
 
 # Built from parts, so this file does not match its own patterns.
@@ -149,3 +150,18 @@ def test_no_tracked_file_holds_a_secret(attacks):
             found.append("Tink keyset")
         attacks.attempt(SECRETS_IN_GIT, bool(found), f"{name}: {found}")
     attacks.assert_none(SECRETS_IN_GIT)
+
+
+@pytest.mark.scan
+def test_link_tokens_are_written_nowhere(live, attacks):
+    """A link token and a birth date open a result: the token must not sit in a log."""
+    tokens = [token.encode() for token in live.seeded["links"].values()]
+    for path in written_files(live):
+        content = path.read_bytes()
+        found = sum(token in content for token in tokens)
+        attacks.attempt(LINK_TOKENS, bool(found), f"{path.relative_to(live.root)}: {found}")
+    for table in ("patient_access_resultlink", "patient_access_notification", "audit_auditevent"):
+        for (row,) in live.query(f'SELECT t::text FROM "{table}" t'):
+            found = sum(token in row.encode() for token in tokens)
+            attacks.attempt(LINK_TOKENS, bool(found), f"{table}: {found}")
+    attacks.assert_none(LINK_TOKENS)
