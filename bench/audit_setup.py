@@ -6,9 +6,11 @@ Rows are made with bulk_create and values encrypted up front, which is what make
 million rows possible in minutes.
 """
 
+import atexit
 import datetime
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -19,7 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def setup_django() -> Path:
-    var_dir = Path(tempfile.mkdtemp(prefix="relais-bench-"))
+    var_dir = Path(tempfile.mkdtemp(prefix="relais-bench-audit-"))
+    atexit.register(shutil.rmtree, var_dir, ignore_errors=True)  # databases of GBs
     os.environ["RELAIS_DEMO"] = "1"
     os.environ["RELAIS_VAR_DIR"] = str(var_dir)
     os.environ.setdefault("RELAIS_HTTPS", "0")
