@@ -5,6 +5,7 @@ secrets, and it keeps them under var/ with mode 0600; any other mode refuses to 
 without them.
 """
 
+import ipaddress
 from pathlib import Path
 
 import dj_database_url
@@ -60,6 +61,15 @@ if not DEMO and not KEYSET_FILE.exists():
 # --- Hosts and HTTP -------------------------------------------------------------------
 ALLOWED_HOSTS = env_list("RELAIS_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("RELAIS_CSRF_TRUSTED_ORIGINS", [])
+# Reverse proxies whose X-Forwarded-For is believed (addresses or networks). Limits and
+# the audit log use the client's address; without this, behind a proxy, every client
+# would share the proxy's address.
+try:
+    TRUSTED_PROXIES = [
+        ipaddress.ip_network(item, strict=False) for item in env_list("RELAIS_TRUSTED_PROXIES", [])
+    ]
+except ValueError as error:
+    raise ImproperlyConfigured(f"RELAIS_TRUSTED_PROXIES: {error}") from None
 HTTPS = env_bool("RELAIS_HTTPS", not DEMO)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
 SECURE_SSL_REDIRECT = HTTPS and env_bool("RELAIS_SSL_REDIRECT", True)

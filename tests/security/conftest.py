@@ -69,9 +69,6 @@ class AttackTable:
             row.details.append(detail)
         return succeeded
 
-    def successes(self, attack: str) -> list[str]:
-        return self.rows[attack].details if attack in self.rows else []
-
     def assert_none(self, attack: str) -> None:
         row = self.rows.get(attack)
         assert row is not None and row.attempts > 0, f"{attack}: nothing was tried"
@@ -103,15 +100,16 @@ def pytest_collection_modifyitems(session, config, items):
     """Inside tests/security: ordinary attacks, then `late` ones (they exhaust limits),
     then the `scan`s of what the attacks left behind."""
     here = Path(__file__).resolve().parent
-    ours = [i for i in items if Path(str(i.fspath)).resolve().is_relative_to(here)]
+    ours = [item for item in items if item.path.resolve().is_relative_to(here)]
     if not ours:
         return
+    ours_set = set(ours)
 
     def phase(item):
         return 2 if item.get_closest_marker("scan") else 1 if item.get_closest_marker("late") else 0
 
     ordered = sorted(ours, key=phase)  # stable: file order within a phase
-    slots = [index for index, item in enumerate(items) if item in set(ours)]
+    slots = [index for index, item in enumerate(items) if item in ours_set]
     for index, item in zip(slots, ordered, strict=True):
         items[index] = item
 
