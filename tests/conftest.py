@@ -17,6 +17,14 @@ from relais.screening import services
 PASSWORD = "correct horse battery staple 42"
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--screenshots",
+        action="store_true",
+        help="browser tests save each page's screenshot under var/screenshots/",
+    )
+
+
 def make_pharmacy(name="Pharmacie Test", finess="750000001", status=Pharmacy.Status.ACTIVE):
     return Pharmacy.objects.create(
         name=name, finess=finess, address="1 rue de Test, 75001 Paris", status=status
