@@ -47,10 +47,10 @@ PATIENT = {
 }
 
 
-def totp(secret_base32: str, at: float | None = None) -> str:
+def totp(secret_base32: str) -> str:
     """RFC 6238 code (SHA-1, 30 s, 6 digits), as an authenticator app computes it."""
     key = base64.b32decode(secret_base32 + "=" * (-len(secret_base32) % 8))
-    counter = int((time.time() if at is None else at) // 30)
+    counter = int(time.time() // 30)
     digest = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
     offset = digest[-1] & 0x0F
     number = struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF
@@ -144,11 +144,7 @@ def record_patient_and_test(page, url, tour) -> str:
     page.fill("#id_sampled_at", sampled_at.strftime("%Y-%m-%dT%H:%M"))
     page.check("input[name=result][value=positive]")
     page.check("#id_consent_transmission")
-    page.locator("input[name=notify_by][value=email], select[name=notify_by]").first.wait_for()
-    if page.locator("select[name=notify_by]").count():
-        page.select_option("select[name=notify_by]", "email")
-    else:
-        page.check("input[name=notify_by][value=email]")
+    page.select_option("#id_notify_by", "email")
     tour.check(page, "test-form")
     submit(page, "form.test-form", rf"{re.escape(url)}/")  # back to the day's list
     row = page.locator("tbody tr", has_text=PATIENT["birth_name"].upper())
@@ -274,6 +270,8 @@ def test_product_tour(relais_stack, chromium, tour_pages):
     secret = activate(owner, relais_stack, tour)
     wait_for_next_totp_window()
     log_in(owner, url, tour, APPLICANT["owner_email"], OWNER_PASSWORD, secret, "login-owner")
+    assert owner.url == f"{url}/", "logged in: the day's list"
+    expect(owner.locator("main tbody tr")).to_have_count(0)
     tour.check(owner, "day-empty")
 
     test_path = record_patient_and_test(owner, url, tour)
