@@ -2,6 +2,8 @@
 stored values come back escaped in every page, the HL7 message built from the stored
 record keeps its structure, and the tables are all still there."""
 
+import csv
+import io
 import re
 
 from relais.transmission.hl7 import escape
@@ -28,6 +30,10 @@ WEB_PATIENT["city"] = SHORT_PAYLOAD
 API_PATIENT = patient("Ternoiseau", "", "Gaspard", "1988-09-14", "M", 742, "+33622334459",
                       "gaspard.ternoiseau@example.org", LONG_PAYLOAD)  # fmt: skip
 API_PATIENT["city"] = SHORT_PAYLOAD
+CSV_PATIENT = patient("Dubreuilhac", "", "Aurèle", "1969-12-05", "M", 613, "+33644556672",
+                      "aurele.dubreuilhac@example.org", LONG_PAYLOAD)  # fmt: skip
+CSV_PATIENT["city"] = SHORT_PAYLOAD
+CSV_DEVICE = f"{SCRIPT};{DELIMITERS}{SEGMENT}"
 
 
 def raw_html_in(response) -> list[str]:
@@ -101,17 +107,49 @@ def create_through_the_api(api) -> dict:
     return response.json()
 
 
+def create_through_the_import(browser) -> None:
+    header = browser.get("/imports/template.csv").text.lstrip("\ufeff").splitlines()[0]
+    names = header.split(";")
+    birth = CSV_PATIENT["birth_date"]
+    row = {**CSV_PATIENT, "birth_date": f"{birth[8:]}/{birth[5:7]}/{birth[:4]}",
+           "kind": "sars_cov_2_antigen", "device": CSV_DEVICE, "specimen": "nasal_swab",
+           "sampled_at": "02/01/2025 09:30", "result": "negative", "symptoms": "non",
+           "symptom_onset": "", "consent_transmission": "oui", "notify_by": "none"}  # fmt: skip
+    content = io.StringIO()
+    writer = csv.writer(content, delimiter=";")
+    writer.writerow(names)
+    writer.writerow([row[name] for name in names])
+    upload = browser.post(
+        "/imports/",
+        data={"csrfmiddlewaretoken": browser.csrf_token()},
+        files={"file": ("patients.csv", content.getvalue().encode(), "text/csv")},
+    )
+    assert upload.status_code == 302, upload.text[:3000]
+    review = upload.headers["location"]
+    assert "1" in browser.get(review).text
+    confirmed = browser.post_form(review, {"import": "1"})
+    assert confirmed.status_code == 302, confirmed.status_code
+
+
 def test_stored_payloads_are_escaped_in_pages_and_in_hl7(live, attacks):
     browser = live.login("a_pharmacist")
-    live.personal_data += [WEB_PATIENT, API_PATIENT]
-    patient_path, device = create_through_the_web(browser)
+    live.personal_data += [WEB_PATIENT, API_PATIENT, CSV_PATIENT]
+    create_through_the_web(browser)
     created = create_through_the_api(live.api("a"))
-    api_patient_path = f"/patients/{created['patient_id']}/"
+    create_through_the_import(browser)
     test_ids = live.query(
         "SELECT id::text FROM screening_screeningtest WHERE device LIKE %s", (f"%{SCRIPT}%",)
     )
     test_ids = [row[0] for row in test_ids] + [created["id"]]
-    pages = [patient_path, f"{patient_path}edit/", api_patient_path, f"{api_patient_path}edit/",
+    assert len(test_ids) == 3, "the web form, the API and the import each stored one test"
+    patient_paths = [
+        f"/patients/{row[0]}/"
+        for row in live.query(
+            "SELECT patient_id::text FROM screening_screeningtest WHERE id::text = ANY(%s)",
+            (test_ids,),
+        )
+    ]
+    pages = [*patient_paths, *(f"{path}edit/" for path in patient_paths),
              "/", *(f"/tests/{test_id}/" for test_id in test_ids),
              *(f"/tests/{test_id}/correct/" for test_id in test_ids)]  # fmt: skip
     for page in pages:
