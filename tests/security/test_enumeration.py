@@ -92,7 +92,7 @@ def test_strangers_get_nothing_on_any_id_route(live, attacks, ids_of_a):
     attacks.assert_none(ANONYMOUS)
 
 
-def test_lists_and_searches_show_only_the_callers_pharmacy(live, attacks, ids_of_a):
+def test_lists_show_only_the_callers_pharmacy(live, attacks, ids_of_a):
     browser, api = live.login("b_owner"), live.api("b")
     a_data = live.personal_data[0]
     a_values = [*a_secrets(live), ids_of_a["test_id"], ids_of_a["patient_id"]]
