@@ -204,9 +204,14 @@ def main() -> int:
             killed = []
 
             def kill_and_restart_a_worker():
+                # Kill while messages are being sent, so that a batch may be cut short.
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline and not site.states().get("in_flight"):
+                    time.sleep(0.05)
+                in_flight = site.states().get("in_flight", 0)
                 victim = site.workers[0]
                 site.kill(victim)
-                killed.append(victim.pid)
+                killed.append((victim.pid, in_flight))
                 time.sleep(1)
                 site.start_worker()
 
@@ -223,7 +228,11 @@ def main() -> int:
             )
             while not killed:  # the kill runs in its own thread
                 time.sleep(0.1)
-            print(f"  worker killed with SIGKILL halfway (pid {killed[0]}) and replaced")
+            pid, in_flight = killed[0]
+            print(
+                f"  worker killed with SIGKILL halfway (pid {pid}; rows in flight at that moment, "
+                f"held by either worker: {in_flight}) and replaced"
+            )
             site.wait_until_acknowledged(posted, TIMEOUT_SECONDS)
             time.sleep(1)  # anything still in flight would show in the counts below
             states = site.states()
