@@ -62,6 +62,13 @@ def wait_for_next_totp_window() -> None:
     time.sleep(30 - time.time() % 30 + 0.5)
 
 
+def earlier_today(minutes: int) -> datetime.datetime:
+    """A sampling time in the past but still today in Paris, so the day's list shows it."""
+    now = datetime.datetime.now(PARIS)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return max(now - datetime.timedelta(minutes=minutes), midnight)
+
+
 def desktop_page(chromium):
     # bypass_csp: axe-core is injected as a script the pages' CSP rightly refuses.
     return chromium.new_context(viewport=DESKTOP, locale="fr-FR", bypass_csp=True).new_page()
@@ -137,7 +144,7 @@ def record_patient_and_test(page, url, tour) -> str:
     page.locator("form.patient-form button[type=submit]").click()
     # "Save and record a test": straight to the new patient's test form.
     page.wait_for_url(re.compile(r".*/patients/[0-9a-f-]{36}/tests/new/$"))
-    sampled_at = datetime.datetime.now(PARIS) - datetime.timedelta(minutes=15)
+    sampled_at = earlier_today(minutes=15)
     page.select_option("#id_kind", "sars_cov_2_antigen")
     page.fill("#id_device", "Demo AG Rapid")
     page.select_option("#id_specimen", "nasal_swab")
@@ -235,7 +242,7 @@ def revoke_api_credential(page, url, tour):
 
 def send_test(url, token) -> httpx.Response:
     """What the pharmacy's software sends for a new patient's influenza test."""
-    sampled_at = datetime.datetime.now(PARIS) - datetime.timedelta(minutes=5)
+    sampled_at = earlier_today(minutes=5)
     body = {
         "patient": {
             "birth_name": "Bernard",
