@@ -147,15 +147,16 @@ def test_another_pharmacy_cannot_import_the_batch(pharmacy, pharmacist, other_ph
 def test_a_crash_midway_imports_nothing(pharmacy, pharmacist, monkeypatch):
     batch = check(pharmacy, pharmacist, csv_text([row(n) for n in range(5)]))
     calls = []
-    real = bulk_import.services.record_test
+    real = bulk_import.services.record_tests
 
-    def failing(patient, user, data):
+    def failing(user, rows):
         calls.append(1)
-        if len(calls) == 4:
+        if len(calls) == 2:  # the first block of two rows is saved by then
             raise RuntimeError("disk full")
-        return real(patient, user, data)
+        return real(user, rows)
 
-    monkeypatch.setattr(bulk_import.services, "record_test", failing)
+    monkeypatch.setattr(bulk_import, "IMPORT_BLOCK", 2)
+    monkeypatch.setattr(bulk_import.services, "record_tests", failing)
     with pytest.raises(RuntimeError):
         import_batch(batch.pk, pharmacy, pharmacist)
     assert ScreeningTest.objects.count() == 0

@@ -49,7 +49,7 @@ from relais.api.schemas import (
 from relais.audit.events import record
 from relais.imports.patients import find_patient
 from relais.screening import services
-from relais.screening.forms import PatientForm, ScreeningTestForm
+from relais.screening.forms import CheckingPatientForm, CheckingScreeningTestForm
 from relais.screening.models import Patient, ScreeningTest
 from relais.transmission.status import describe, with_transmissions
 
@@ -248,12 +248,12 @@ def validate_submission(pharmacy, payload: TestSubmission):
     """(cleaned patient data, the stored patient found or None, cleaned test data), or a
     422 problem with every error of both forms. The test is checked against the stored
     patient when found (notification channels, dates), else against the new one."""
-    patient_form = PatientForm(data=form_data(payload.patient))
+    patient_form = CheckingPatientForm(data=form_data(payload.patient))
     found = candidate = None
     if patient_form.is_valid():
         found = find_patient(pharmacy, patient_form.cleaned_data)
         candidate = found or Patient(pharmacy=pharmacy, **patient_form.cleaned_data)
-    test_form = ScreeningTestForm(
+    test_form = CheckingScreeningTestForm(
         data=form_data(payload.test),
         patient=candidate,
         birth_date=patient_form.cleaned_data.get("birth_date"),
@@ -267,7 +267,7 @@ def validate_submission(pharmacy, payload: TestSubmission):
 
 
 def validate_correction(test: ScreeningTest, corrected: TestIn) -> dict:
-    form = ScreeningTestForm(data=form_data(corrected), patient=test.patient)
+    form = CheckingScreeningTestForm(data=form_data(corrected), patient=test.patient)
     if not form.is_valid():
         raise Problem("validation", _("Some fields are invalid."), form_field_errors(form, ""))
     return form.cleaned_data

@@ -30,7 +30,7 @@ from relais.crypto.keyset import get_keys
 from relais.imports.models import ImportBatch, ImportChunk
 from relais.imports.patients import BlockLookup
 from relais.screening import services
-from relais.screening.forms import PatientForm, ScreeningTestForm
+from relais.screening.forms import CheckingPatientForm, CheckingScreeningTestForm
 from relais.screening.models import Patient
 
 COLUMNS = (*services.PATIENT_FIELDS, *services.TEST_FIELDS)
@@ -190,11 +190,11 @@ def check_row(cells: dict, line: int) -> tuple[dict | None, list[RowError]]:
     """(cleaned row ready to save, []) or (None, every error of the row)."""
     patient_input, test_input, unreadable = form_inputs(cells)
     errors = [RowError(line, name, cells[name], reason) for name, reason in unreadable]
-    patient_form = PatientForm(data=patient_input)
+    patient_form = CheckingPatientForm(data=patient_input)
     patient_ok = patient_form.is_valid()
     errors += form_errors(patient_form, cells, line)
     candidate = Patient(**patient_form.cleaned_data) if patient_ok else None
-    test_form = ScreeningTestForm(
+    test_form = CheckingScreeningTestForm(
         data=test_input,
         patient=candidate,
         birth_date=patient_form.cleaned_data.get("birth_date"),
@@ -391,16 +391,22 @@ def import_batch(batch_id, pharmacy, user) -> ImportBatch:
 
 
 def import_block(pharmacy, user, rows: list[tuple[dict, dict]]) -> None:
-    """Saves rows through the services, finding their patients with one query."""
+    """Saves rows in bulk: their patients found with one query, the new ones inserted
+    with one statement, then the tests (and, through tests_validated, their outbox rows
+    and links) with a few more."""
     if not rows:
         return
     lookup = BlockLookup(pharmacy, [patient for patient, _ in rows])
+    new_patients, tests = [], []
     for patient_data, test_data in rows:
         patient = lookup.find(patient_data)
         if patient is None:
-            patient = services.create_patient(pharmacy, user, patient_data)
+            patient = services.new_patient(pharmacy, user, patient_data)
             lookup.add(patient)
-        services.record_test(patient, user, test_data)
+            new_patients.append(patient)
+        tests.append((patient, test_data))
+    Patient.objects.bulk_create(new_patients)
+    services.record_tests(user, tests)
 
 
 def purge_expired() -> int:

@@ -46,23 +46,35 @@ class BlockLookup:
             self.identity_keys[key] = blind_index_candidates(IDENTITY_INDEX, scope, key)
         nir_indexes = [i for candidates in self.nir_keys.values() for i in candidates]
         identity_indexes = [i for candidates in self.identity_keys.values() for i in candidates]
-        self.found = list(
+        found = (
             Patient.objects.for_pharmacy(pharmacy)
             .filter(Q(nir_index__in=nir_indexes) | Q(identity_index__in=identity_indexes))
             .order_by("created_at")
         )
+        # Patients by index, in the order found then added (the first one wins).
+        self.by_nir: dict[str, list[Patient]] = {}
+        self.by_identity: dict[str, list[Patient]] = {}
+        self.order: dict[int, int] = {}
+        for patient in found:
+            self.add(patient)
 
     def add(self, patient: Patient) -> None:
-        """A patient created for an earlier row of the block."""
-        self.found.append(patient)
+        """A found patient, or one created for an earlier row of the block."""
+        self.order[id(patient)] = len(self.order)
+        if patient.nir_index:
+            self.by_nir.setdefault(patient.nir_index, []).append(patient)
+        self.by_identity.setdefault(patient.identity_index, []).append(patient)
+
+    def first(self, index: dict, candidates: list[str], data: dict | None = None):
+        patients = [
+            p for i in candidates for p in index.get(i, ()) if data is None or matches(p, data)
+        ]
+        return min(patients, key=lambda p: self.order[id(p)], default=None)
 
     def find(self, data: dict) -> Patient | None:
         if data.get("nir"):
-            indexes = set(self.nir_keys[data["nir"]])
-            by_nir = [p for p in self.found if p.nir_index in indexes]
-            if by_nir:
-                return by_nir[0]
-        indexes = set(self.identity_keys[identity_key(data["birth_name"], data["birth_date"])])
-        return next(
-            (p for p in self.found if p.identity_index in indexes and matches(p, data)), None
-        )
+            by_nir = self.first(self.by_nir, self.nir_keys[data["nir"]])
+            if by_nir is not None:
+                return by_nir
+        key = identity_key(data["birth_name"], data["birth_date"])
+        return self.first(self.by_identity, self.identity_keys[key], data)

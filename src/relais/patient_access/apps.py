@@ -6,8 +6,15 @@ class PatientAccessConfig(AppConfig):
     label = "patient_access"
 
     def ready(self):
-        from relais.patient_access.links import notify_on_correction, notify_on_validation
-        from relais.screening.signals import test_corrected, test_validated
+        from relais.patient_access.links import (
+            notify_on_correction,
+            notify_on_validation,
+            notify_on_validation_many,
+        )
+        from relais.screening.signals import test_corrected, test_validated, tests_validated
 
         test_validated.connect(notify_on_validation, dispatch_uid="patient_access.notify")
+        tests_validated.connect(
+            notify_on_validation_many, dispatch_uid="patient_access.notify_many"
+        )
         test_corrected.connect(notify_on_correction, dispatch_uid="patient_access.correction")

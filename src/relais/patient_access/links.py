@@ -71,6 +71,39 @@ def notify_on_validation(sender, test: ScreeningTest, **kwargs) -> None:
         issue_link(test, channels)
 
 
+@transaction.atomic(savepoint=False)
+def issue_links_many(tests_channels: list[tuple[ScreeningTest, list[str]]]) -> list[ResultLink]:
+    """issue_link for many tests: one update closes their older links, two inserts."""
+    if not tests_channels:
+        return []
+    now = timezone.now()
+    ResultLink.objects.filter(
+        test__in=[test.pk for test, _ in tests_channels], revoked_at__isnull=True
+    ).update(revoked_at=now)
+    links, notifications = [], []
+    for test, channels in tests_channels:
+        token = secrets.token_urlsafe(32)
+        link = ResultLink(
+            test=test,
+            token_hash=hash_token(token),
+            created_at=now,
+            expires_at=now + datetime.timedelta(days=settings.PATIENT_LINK_DAYS),
+        )
+        links.append(link)
+        notifications += [
+            Notification(link=link, channel=channel, token=token, next_attempt_at=now)
+            for channel in channels
+        ]
+    ResultLink.objects.bulk_create(links)
+    Notification.objects.bulk_create(notifications)
+    return links
+
+
+def notify_on_validation_many(sender, tests: list[ScreeningTest], **kwargs) -> None:
+    """Receiver of screening.signals.tests_validated: notify_on_validation for each test."""
+    issue_links_many([(test, channels) for test in tests if (channels := channels_for(test))])
+
+
 def notify_on_correction(sender, test: ScreeningTest, fields=(), **kwargs) -> None:
     """Receiver of screening.signals.test_corrected: a changed result (or a newly chosen
     channel) gets a fresh link and message; the old link closes."""

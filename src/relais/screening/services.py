@@ -6,7 +6,12 @@ from django.utils.translation import gettext_lazy as _
 
 from relais.crypto.blind_index import blind_index_candidates
 from relais.screening.models import IDENTITY_INDEX, NIR_INDEX, Patient, ScreeningTest, identity_key
-from relais.screening.signals import test_cancelled, test_corrected, test_validated
+from relais.screening.signals import (
+    test_cancelled,
+    test_corrected,
+    test_validated,
+    tests_validated,
+)
 
 PATIENT_FIELDS = (
     "birth_name", "used_name", "given_names", "birth_date", "sex", "birthplace_code", "nir",
@@ -45,6 +50,16 @@ def create_patient(pharmacy, user, data: dict) -> Patient:
     return patient
 
 
+def new_patient(pharmacy, user, data: dict) -> Patient:
+    """An unsaved patient with its blind indexes, for bulk_create (which calls no save();
+    the encrypted fields still encrypt themselves under the row's id)."""
+    patient = Patient(pharmacy=pharmacy, created_by=user)
+    for name in PATIENT_FIELDS:
+        setattr(patient, name, data.get(name) or "")
+    patient.refresh_indexes()
+    return patient
+
+
 def update_patient(patient: Patient, data: dict) -> Patient:
     for name in PATIENT_FIELDS:
         setattr(patient, name, data.get(name) or "")
@@ -52,15 +67,33 @@ def update_patient(patient: Patient, data: dict) -> Patient:
     return patient
 
 
-@transaction.atomic
-def record_test(patient: Patient, user, data: dict) -> ScreeningTest:
+def new_test(patient: Patient, user, data: dict) -> ScreeningTest:
     test = ScreeningTest(pharmacy=patient.pharmacy, patient=patient, performed_by=user)
     for name in TEST_FIELDS:
         if name in data:
             setattr(test, name, data[name])
-    test.save()
-    test_validated.send(sender=ScreeningTest, test=test)
     return test
+
+
+def record_test(patient: Patient, user, data: dict) -> ScreeningTest:
+    # No savepoint inside a caller's transaction (the API's): an error here ends the
+    # whole request anyway, and a savepoint is two more statements.
+    with transaction.atomic(savepoint=False):
+        test = new_test(patient, user, data)
+        test.save()
+        test_validated.send(sender=ScreeningTest, test=test)
+    return test
+
+
+def record_tests(user, rows: list[tuple[Patient, dict]]) -> list[ScreeningTest]:
+    """record_test for many (patient, cleaned test data) with one insert; the receivers
+    of tests_validated queue their messages and links in bulk in the same transaction."""
+    with transaction.atomic(savepoint=False):
+        tests = ScreeningTest.objects.bulk_create(
+            [new_test(patient, user, data) for patient, data in rows]
+        )
+        tests_validated.send(sender=ScreeningTest, tests=tests)
+    return tests
 
 
 class TestCancelled(Exception):

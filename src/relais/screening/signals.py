@@ -4,6 +4,10 @@ from django.dispatch import Signal
 # so that receivers (the transmission outbox) commit or roll back with it.
 test_validated = Signal()
 
+# The same for many tests saved at once by `services.record_tests` (args: tests). Every
+# receiver of test_validated has a counterpart here that applies the same rules.
+tests_validated = Signal()
+
 # Sent inside the transaction that corrects a test's data (args: test).
 test_corrected = Signal()
 

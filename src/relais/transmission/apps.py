@@ -10,6 +10,9 @@ class TransmissionConfig(AppConfig):
         from relais.transmission import outbox
 
         signals.test_validated.connect(outbox.on_test_validated, dispatch_uid="transmission.new")
+        signals.tests_validated.connect(
+            outbox.on_tests_validated, dispatch_uid="transmission.new_many"
+        )
         signals.test_corrected.connect(
             outbox.on_test_corrected, dispatch_uid="transmission.correction"
         )

@@ -14,15 +14,37 @@ State = Transmission.State
 Kind = Transmission.Kind
 
 
-def enqueue(test, kind: str) -> Transmission:
-    last = test.transmissions.aggregate(last=Max("sequence"))["last"] or 0
-    return Transmission.objects.create(
+def new_row(test, kind: str, sequence: int) -> Transmission:
+    return Transmission(
         test=test,
         pharmacy_id=test.pharmacy_id,
-        sequence=last + 1,
+        sequence=sequence,
         kind=kind,
         next_attempt_at=timezone.now(),
     )
+
+
+def enqueue(test, kind: str, last: int | None = None) -> Transmission:
+    """Queue a message after the test's others (`last`: their highest sequence, when the
+    caller knows it)."""
+    if last is None:
+        last = test.transmissions.aggregate(last=Max("sequence"))["last"] or 0
+    row = new_row(test, kind, last + 1)
+    row.save(force_insert=True)
+    return row
+
+
+def enqueue_many(tests, kind: str) -> list[Transmission]:
+    """enqueue for many tests: one query for their last sequences, one insert."""
+    last = dict(
+        Transmission.objects.filter(test__in=[test.pk for test in tests])
+        .order_by()
+        .values("test")
+        .annotate(last=Max("sequence"))
+        .values_list("test", "last")
+    )
+    rows = [new_row(test, kind, last.get(test.pk, 0) + 1) for test in tests]
+    return Transmission.objects.bulk_create(rows)
 
 
 def locked_rows(test) -> list[Transmission]:
@@ -36,7 +58,15 @@ def may_have_reached_sidep(test) -> bool:
 
 
 def on_test_validated(sender, test, **kwargs) -> None:
-    enqueue(test, Kind.NEW)
+    # The test was inserted in this transaction, so it has no message yet (and the
+    # unique (test, sequence) constraint would refuse a second sequence 1).
+    enqueue(test, Kind.NEW, last=0)
+
+
+def on_tests_validated(sender, tests, **kwargs) -> None:
+    """on_test_validated for tests saved in bulk."""
+    if tests:
+        enqueue_many(tests, Kind.NEW)
 
 
 # The test's fields SI-DEP receives; changing only the others (the patient's

@@ -1,0 +1,113 @@
+"""services.record_tests (the CSV import's bulk path) has the outcome of record_test for
+each test: outbox rows, result links and notifications, all or nothing."""
+
+import datetime
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from relais.patient_access.links import find_link, issue_link, issue_links_many
+from relais.patient_access.models import Notification, ResultLink
+from relais.screening import services
+from relais.screening.models import Patient, ScreeningTest
+from relais.screening.signals import test_validated, tests_validated
+from relais.transmission import outbox
+from relais.transmission.models import Transmission
+from tests.conftest import PATIENT_DATA, make_patient, make_test
+
+pytestmark = pytest.mark.django_db
+
+TEST_DATA = {
+    "kind": "sars_cov_2_antigen",
+    "device": "Demo AG Rapid",
+    "specimen": "nasal_swab",
+    "result": "negative",
+    "symptoms": False,
+    "symptom_onset": None,
+    "consent_transmission": True,
+}
+
+
+def new_test_data(**overrides) -> dict:
+    sampled_at = timezone.now() - datetime.timedelta(minutes=20)
+    return {**TEST_DATA, "sampled_at": sampled_at, **overrides}
+
+
+def outcome(test: ScreeningTest) -> tuple:
+    """What the receivers of the validation left for one test."""
+    rows = [(t.sequence, t.kind, t.state) for t in test.transmissions.order_by("sequence")]
+    links = ResultLink.objects.filter(test=test)
+    channels = sorted(
+        Notification.objects.filter(link__test=test).values_list("channel", flat=True)
+    )
+    return rows, links.count(), channels
+
+
+def test_every_receiver_of_test_validated_has_a_bulk_counterpart():
+    assert len(tests_validated.receivers) == len(test_validated.receivers)
+
+
+def test_bulk_tests_get_what_single_tests_get(pharmacy, pharmacist):
+    with_phone = make_patient(pharmacy, pharmacist)
+    no_contact = make_patient(pharmacy, pharmacist, nir="", phone="", email="")
+    choices = [("sms", with_phone), ("both", with_phone), ("none", with_phone), ("sms", no_contact)]
+    single = [make_test(p, pharmacist, notify_by=notify_by) for notify_by, p in choices]
+    bulk = services.record_tests(
+        pharmacist, [(p, new_test_data(notify_by=notify_by)) for notify_by, p in choices]
+    )
+    assert [outcome(t) for t in bulk] == [outcome(t) for t in single]
+    assert outcome(bulk[0]) == ([(1, "new", "pending")], 1, ["sms"])
+    assert outcome(bulk[1]) == ([(1, "new", "pending")], 1, ["email", "sms"])
+    assert outcome(bulk[2]) == ([(1, "new", "pending")], 0, [])
+    assert all(t.pharmacy_id == pharmacy.pk for t in Transmission.objects.all())
+
+
+def test_bulk_notification_token_is_encrypted_and_opens_its_link(pharmacy, pharmacist):
+    patient = make_patient(pharmacy, pharmacist)
+    [test] = services.record_tests(pharmacist, [(patient, new_test_data(notify_by="sms"))])
+    notification = Notification.objects.get(link__test=test)
+    assert find_link(notification.token).test == test  # decrypts under its own row id
+    stored = Notification.objects.values_list("token", flat=True).get(pk=notification.pk)
+    assert notification.token.encode() not in bytes(stored)
+
+
+def test_bulk_patients_are_stored_encrypted_and_found_again(pharmacy, pharmacist):
+    patients = [services.new_patient(pharmacy, pharmacist, PATIENT_DATA)]
+    Patient.objects.bulk_create(patients)
+    stored = Patient.objects.get(pk=patients[0].pk)
+    assert stored.birth_name == PATIENT_DATA["birth_name"]
+    assert stored.birth_date == PATIENT_DATA["birth_date"]
+    raw = Patient.objects.values_list("birth_name", flat=True).get(pk=stored.pk)
+    assert PATIENT_DATA["birth_name"].encode() not in bytes(raw)
+    found = services.find_patients(pharmacy, nir=PATIENT_DATA["nir"])
+    assert list(found) == [stored]
+
+
+def test_enqueue_many_follows_each_tests_existing_messages(screening_test, pharmacist, patient):
+    other = make_test(patient, pharmacist)
+    outbox.enqueue(screening_test, Transmission.Kind.CORRECTION)
+    rows = outbox.enqueue_many([screening_test, other], Transmission.Kind.CORRECTION)
+    assert [(row.test_id, row.sequence) for row in rows] == [
+        (screening_test.pk, 3),
+        (other.pk, 2),
+    ]
+    message_ids = Transmission.objects.values_list("message_id", flat=True)
+    assert len(set(message_ids)) == Transmission.objects.count() == 5
+
+
+def test_issue_links_many_closes_older_links(screening_test):
+    old, _ = issue_link(screening_test, ["sms"])
+    [new] = issue_links_many([(screening_test, ["sms"])])
+    old.refresh_from_db()
+    assert old.revoked_at is not None
+    assert ResultLink.objects.get(pk=new.pk).revoked_at is None
+
+
+def test_a_failure_in_the_bulk_path_leaves_nothing(pharmacy, pharmacist):
+    patient = make_patient(pharmacy, pharmacist)
+    rows = [(patient, new_test_data(notify_by="sms")), (patient, new_test_data(kind=None))]
+    with pytest.raises(Exception), transaction.atomic():  # noqa: B017 (the database's own error)
+        services.record_tests(pharmacist, rows)
+    assert ScreeningTest.objects.count() == 0
+    assert Transmission.objects.count() == ResultLink.objects.count() == 0
