@@ -20,7 +20,7 @@ def processes(port: str) -> dict[str, list[str]]:
     return {
         "web": [
             python, "-m", "gunicorn", "relais.wsgi", "--bind", f"127.0.0.1:{port}",
-            "--workers", "2", "--access-logfile", "-", "--access-logformat",
+            "--workers", "2", "--no-control-socket", "--access-logfile", "-", "--access-logformat",
             # No path: patient links carry their token in the URL.
             '%(h)s "%(m)s" %(s)s %(M)sms',
         ],
