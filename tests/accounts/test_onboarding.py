@@ -353,3 +353,14 @@ def test_a_platform_admin_is_created_with_an_activation_link(smtp_server):
     assert response["Location"] == "/platform/applications/"
     assert client.get("/platform/applications/").status_code == 200
     assert client.get("/").status_code == 403  # no pharmacy, no patient data
+
+
+def test_the_pharmacy_phone_given_in_the_application_is_kept(client):
+    apply(client, pharmacy_phone="01 40 00 00 00")
+    assert PharmacyApplication.objects.get().pharmacy.phone == "+33140000000"
+
+
+def test_a_malformed_pharmacy_phone_is_a_field_error(client):
+    response = apply(client, pharmacy_phone="12")
+    assert response.status_code == 200 and response.context["form"].errors["pharmacy_phone"]
+    assert not PharmacyApplication.objects.exists()

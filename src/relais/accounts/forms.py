@@ -3,6 +3,8 @@ from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from relais.screening.validation import normalise_phone
+
 
 class LoginForm(forms.Form):
     email = forms.EmailField(
@@ -46,6 +48,12 @@ class ApplicationForm(forms.Form):
         help_text=_("9 characters, as on the establishment's FINESS record."),
         error_messages={"invalid": _("A FINESS number has 9 characters, e.g. 750000017.")},
     )
+    pharmacy_phone = forms.CharField(
+        label=_("Pharmacy phone number"),
+        max_length=30,
+        required=False,
+        help_text=_("Shown to patients who need to call the pharmacy about their result."),
+    )
     owner_name = forms.CharField(label=_("Your full name"), max_length=150)
     owner_rpps = NumberField(
         label=_("Your RPPS number"),
@@ -60,6 +68,10 @@ class ApplicationForm(forms.Form):
 
     def clean_owner_email(self):
         return self.cleaned_data["owner_email"].lower()
+
+    def clean_pharmacy_phone(self):
+        value = self.cleaned_data["pharmacy_phone"]
+        return normalise_phone(value) if value.strip() else ""
 
 
 class SetPasswordForm(forms.Form):

@@ -46,12 +46,14 @@ def submit_application(data: dict, request) -> PharmacyApplication | None:
         record("application.duplicate", request=request, pharmacy=existing, target=existing)
         return None
     checks = check_application(data["finess"], data["owner_rpps"])
+    phone = data.pop("pharmacy_phone", "")
     pharmacy = existing or Pharmacy(finess=data["finess"])
     if pharmacy.status != Pharmacy.Status.PENDING or pharmacy._state.adding:
         # A second pending application for the same FINESS is kept beside the first
         # (a stranger's application must not block the real owner's); the admin picks.
         pharmacy.name = data["pharmacy_name"]
         pharmacy.address = establishment_address(data["finess"])
+        pharmacy.phone = phone
         pharmacy.status = Pharmacy.Status.PENDING
         pharmacy.save()
     application = PharmacyApplication.objects.create(pharmacy=pharmacy, checks=checks, **data)
