@@ -56,6 +56,16 @@ def test_error_report_is_a_streamed_csv(pharmacist_client):
     assert lines[1][:3] == ["2", "sex", "Z"] and lines[2][:3] == ["3", "result", "maybe"]
 
 
+def test_error_report_neutralises_spreadsheet_formulas(pharmacist_client):
+    formula = '=HYPERLINK("http://evil.example","x")'
+    response = upload(pharmacist_client, csv_text([row(1, sex=formula)]))
+    batch_id = response["Location"].rstrip("/").split("/")[-1]
+    report = pharmacist_client.get(reverse("imports:error_report", args=[batch_id]))
+    text = b"".join(report.streaming_content).decode("utf-8-sig")
+    lines = list(csv.reader(io.StringIO(text), delimiter=";"))
+    assert lines[1][:3] == ["2", "sex", "'" + formula]
+
+
 def test_discard_deletes_the_batch(pharmacist_client):
     response = upload(pharmacist_client, csv_text([row(1)]))
     pharmacist_client.post(response["Location"], {"discard": "1"})

@@ -99,6 +99,12 @@ class Echo:
         return value
 
 
+def spreadsheet_safe(cell: str) -> str:
+    """The report echoes what the file held: a cell a spreadsheet would run as a formula
+    (=, +, -, @, tab, carriage return first) is sent quoted, as text."""
+    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
+
+
 @require_GET
 @pharmacy_permission_required("test.record")
 def error_report(request, batch_id):
@@ -110,7 +116,7 @@ def error_report(request, batch_id):
     def lines():
         yield "\ufeff" + writer.writerow([_("line"), _("column"), _("value"), _("reason")])
         for item in bulk_import.error_rows(batch):
-            yield writer.writerow(item)
+            yield writer.writerow([spreadsheet_safe(str(cell)) for cell in item])
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="relais-import-errors.csv"'
