@@ -140,6 +140,11 @@ def run_case(name, base, token, method, path, expected, seconds, server, make_bo
 
 def main() -> None:
     seconds = 8 if "--short" in sys.argv else 30
+    global WORKERS, THREADS
+    if "--workers" in sys.argv:
+        WORKERS = int(sys.argv[sys.argv.index("--workers") + 1])
+    if "--threads" in sys.argv:
+        THREADS = int(sys.argv[sys.argv.index("--threads") + 1])
     server_url = os.environ.get("RELAIS_BENCH_PG", "postgres://postgres@127.0.0.1:5432")
     database = f"relais_bench_api_{os.getpid()}"
     with psycopg.connect(f"{server_url}/postgres", autocommit=True) as admin:

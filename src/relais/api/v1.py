@@ -46,7 +46,7 @@ from relais.api.schemas import (
     TestPage,
     TestSubmission,
 )
-from relais.audit.events import record
+from relais.audit.events import event, record_many
 from relais.imports.patients import find_patient
 from relais.screening import services
 from relais.screening.forms import CheckingPatientForm, CheckingScreeningTestForm
@@ -274,8 +274,12 @@ def validate_correction(test: ScreeningTest, corrected: TestIn) -> dict:
 
 
 def audit(action: str, request, target=None, **details):
+    record_many([audit_event(action, request, target, **details)])
+
+
+def audit_event(action: str, request, target=None, **details):
     credential = request.auth
-    record(
+    return event(
         action,
         request=request,
         actor=credential.service_user,
@@ -341,11 +345,13 @@ def create_test(request, payload: TestSubmission, idempotency_key: str | None = 
         patient_data, patient, test_data = validate_submission(credential.pharmacy, payload)
         user = credential.service_user
         created = patient is None
+        events = []
         if created:
             patient = services.create_patient(credential.pharmacy, user, patient_data)
-            audit("patient.create", request, patient)
+            events.append(audit_event("patient.create", request, patient))
         test = services.record_test(patient, user, test_data)
-        audit("test.create", request, test)
+        events.append(audit_event("test.create", request, test))
+        record_many(events)
         return 201, test_body(test, TestCreated, patient_created=created)
 
     status, body = idempotent(request, idempotency_key, submit)

@@ -48,7 +48,7 @@ def client_address(request) -> str:
     return address
 
 
-def record(
+def event(
     action: str,
     *,
     request=None,
@@ -57,11 +57,12 @@ def record(
     target: models.Model | None = None,
     details: dict | None = None,
 ) -> AuditEvent:
+    """The event `record` writes, not saved yet (see record_many)."""
     if request is not None and actor is None and request.user.is_authenticated:
         actor = request.user
     if request is not None and pharmacy is None:
         pharmacy = getattr(request, "pharmacy", None)
-    return AuditEvent.objects.create(
+    return AuditEvent(
         actor_id=actor.pk if actor is not None else None,
         pharmacy_id=pharmacy.pk if pharmacy is not None else None,
         action=action,
@@ -71,3 +72,14 @@ def record(
         source=truncate_address(client_address(request)),
         details=details or {},
     )
+
+
+def record(action: str, **kwargs) -> AuditEvent:
+    audit_event = event(action, **kwargs)
+    audit_event.save()
+    return audit_event
+
+
+def record_many(events: list[AuditEvent]) -> list[AuditEvent]:
+    """Several events of one request with one insert (they are chained later, by id)."""
+    return AuditEvent.objects.bulk_create(events)
