@@ -7,6 +7,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from relais.bulk_insert import insert_all
 from relais.patient_access.links import find_link, issue_link, issue_links_many
 from relais.patient_access.models import Notification, ResultLink
 from relais.screening import services
@@ -73,8 +74,7 @@ def test_bulk_notification_token_is_encrypted_and_opens_its_link(pharmacy, pharm
 
 
 def test_bulk_patients_are_stored_encrypted_and_found_again(pharmacy, pharmacist):
-    patients = [services.new_patient(pharmacy, pharmacist, PATIENT_DATA)]
-    Patient.objects.bulk_create(patients)
+    patients = insert_all([services.new_patient(pharmacy, pharmacist, PATIENT_DATA)])
     stored = Patient.objects.get(pk=patients[0].pk)
     assert stored.birth_name == PATIENT_DATA["birth_name"]
     assert stored.birth_date == PATIENT_DATA["birth_date"]
@@ -82,6 +82,14 @@ def test_bulk_patients_are_stored_encrypted_and_found_again(pharmacy, pharmacist
     assert PATIENT_DATA["birth_name"].encode() not in bytes(raw)
     found = services.find_patients(pharmacy, nir=PATIENT_DATA["nir"])
     assert list(found) == [stored]
+    assert stored.created_at is not None and stored.created_by == pharmacist
+
+
+def test_insert_all_takes_one_model_at_a_time(pharmacy, pharmacist, screening_test):
+    patient = services.new_patient(pharmacy, pharmacist, PATIENT_DATA)
+    with pytest.raises(ValueError):
+        insert_all([patient, screening_test])
+    assert not Patient.objects.filter(pk=patient.pk).exists()
 
 
 def test_enqueue_many_follows_each_tests_existing_messages(screening_test, pharmacist, patient):

@@ -26,6 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from relais.bulk_insert import insert_all
 from relais.crypto.keyset import get_keys
 from relais.imports.models import ImportBatch, ImportChunk
 from relais.imports.patients import BlockLookup
@@ -405,7 +406,7 @@ def import_block(pharmacy, user, rows: list[tuple[dict, dict]]) -> None:
             lookup.add(patient)
             new_patients.append(patient)
         tests.append((patient, test_data))
-    Patient.objects.bulk_create(new_patients)
+    insert_all(new_patients)
     services.record_tests(user, tests)
 
 

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from relais.bulk_insert import insert_all
 from relais.patient_access.models import Notification, ResultLink
 from relais.screening.models import NotifyBy, Patient, ScreeningTest
 
@@ -94,8 +95,8 @@ def issue_links_many(tests_channels: list[tuple[ScreeningTest, list[str]]]) -> l
             Notification(link=link, channel=channel, token=token, next_attempt_at=now)
             for channel in channels
         ]
-    ResultLink.objects.bulk_create(links)
-    Notification.objects.bulk_create(notifications)
+    insert_all(links)
+    insert_all(notifications)
     return links
 
 

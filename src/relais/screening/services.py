@@ -4,6 +4,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from relais.bulk_insert import insert_all
 from relais.crypto.blind_index import blind_index_candidates
 from relais.screening.models import IDENTITY_INDEX, NIR_INDEX, Patient, ScreeningTest, identity_key
 from relais.screening.signals import (
@@ -89,9 +90,7 @@ def record_tests(user, rows: list[tuple[Patient, dict]]) -> list[ScreeningTest]:
     """record_test for many (patient, cleaned test data) with one insert; the receivers
     of tests_validated queue their messages and links in bulk in the same transaction."""
     with transaction.atomic(savepoint=False):
-        tests = ScreeningTest.objects.bulk_create(
-            [new_test(patient, user, data) for patient, data in rows]
-        )
+        tests = insert_all([new_test(patient, user, data) for patient, data in rows])
         tests_validated.send(sender=ScreeningTest, tests=tests)
     return tests
 

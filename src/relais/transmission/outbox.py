@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from relais.bulk_insert import insert_all
 from relais.transmission.models import Transmission
 
 State = Transmission.State
@@ -44,7 +45,7 @@ def enqueue_many(tests, kind: str) -> list[Transmission]:
         .values_list("test", "last")
     )
     rows = [new_row(test, kind, last.get(test.pk, 0) + 1) for test in tests]
-    return Transmission.objects.bulk_create(rows)
+    return insert_all(rows)
 
 
 def locked_rows(test) -> list[Transmission]:
