@@ -5,8 +5,9 @@
    writes, encrypted, the valid rows' cleaned values and the error report. Nothing is
    imported yet.
 2. `import_batch`, when the user confirms, saves the valid rows in ONE transaction
-   (nothing half-imported on a crash); each test's outbox row is written in it by
-   `record_test`'s signal.
+   (nothing half-imported on a crash), by blocks of rows inserted in bulk; each test's
+   outbox row and result link are written in it by the receivers of `tests_validated`
+   (the bulk counterpart of `record_test`'s signal).
 
 Column names are the forms' field names; the README documents them.
 """
