@@ -114,6 +114,12 @@ def notify_on_correction(sender, test: ScreeningTest, fields=(), **kwargs) -> No
             issue_link(test, channels)
 
 
+def forget_purged_patients(sender, patient_ids, **kwargs) -> None:
+    """Past retention a patient's result links and pending messages go too: a link would
+    otherwise still open a result, and a message still holds its token."""
+    ResultLink.objects.filter(test__patient_id__in=patient_ids).delete()
+
+
 def find_link(token: str) -> ResultLink | None:
     return (
         ResultLink.objects.select_related("test__patient", "test__pharmacy", "test__performed_by")

@@ -21,6 +21,7 @@ from relais.audit.events import record
 from relais.audit.models import AuditEvent
 from relais.crypto.fields import EncryptedField
 from relais.screening.models import Patient, ScreeningTest
+from relais.screening.signals import patients_purged
 
 PURGE_ACTION = "retention.purge"
 BATCH_SIZE = 500
@@ -96,6 +97,7 @@ def purge(today: datetime.date | None = None, dry_run: bool = False) -> PurgeRep
                 break
             report.deidentified_tests += ScreeningTest.objects.filter(patient__in=batch).count()
             Patient.objects.filter(pk__in=batch).update(**_erased_values())
+            patients_purged.send(sender=Patient, patient_ids=batch)
             report.erased_patient_ids += [str(pk) for pk in batch]
     _record(report)
     return report

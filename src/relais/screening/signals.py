@@ -13,3 +13,7 @@ test_corrected = Signal()
 
 # Sent inside the transaction that cancels a test (args: test, reason).
 test_cancelled = Signal()
+
+# Sent inside the transaction that erases purged patients' identity (args: patient_ids),
+# so that what other apps keep about those patients' tests goes with it.
+patients_purged = Signal()
