@@ -103,7 +103,9 @@ def test_another_pharmacy_tests_are_not_listed(api, their_test, screening_test):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("path", ["/tests/not-a-uuid", "/nothing", "/tests/1/correction"])
+@pytest.mark.parametrize(
+    "path", ["/tests/not-a-uuid", "/nothing", "/tests/1/correction", "/tests/k%0A%C3%B0"]
+)
 def test_unknown_addresses_are_problems(api, path):
     assert_problem(api.get(path), 404)
 

@@ -8,5 +8,6 @@ api_patterns, api_app_name, api_namespace = api.urls
 urlpatterns = [
     path("docs", docs_page, name="api_docs"),
     path("", include((problem_urls(api_patterns), api_app_name), namespace=api_namespace)),
-    re_path(r"^(?P<path>.*)$", not_found_view),
+    # [\s\S]: "." would not match a newline, leaving such paths to the HTML 404 page.
+    re_path(r"^(?P<path>[\s\S]*)$", not_found_view),
 ]
