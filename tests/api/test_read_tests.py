@@ -51,3 +51,9 @@ def test_list_since(api, pharmacy, pharmacist):
 
 def test_list_is_empty_for_a_new_pharmacy(api):
     assert api.get("/tests").json() == {"items": [], "next_cursor": None}
+
+
+def test_list_refuses_an_unknown_parameter(api):
+    response = api.get("/tests", sinse="2026-01-01T00:00:00+01:00")
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] in ("sinse", "/sinse")

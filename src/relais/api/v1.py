@@ -372,6 +372,7 @@ def list_tests(
 ):
     """Tests of the credential's pharmacy, oldest recorded first, with their
     transmission state."""
+    refuse_unknown_parameters(request, {"since", "cursor", "limit"})
     tests = ScreeningTest.objects.for_pharmacy(request.auth.pharmacy)
     if since is not None:
         tests = tests.filter(created_at__gte=parse_since(since))
@@ -389,6 +390,18 @@ def list_tests(
         "next_cursor": make_cursor(page[-1]) if more else None,
     }
     return stored_response(200, body)
+
+
+def refuse_unknown_parameters(request, known: set[str]) -> None:
+    """Like unknown JSON fields, an unknown query parameter is a client's mistake (a typo
+    in `since` would otherwise silently list everything)."""
+    unknown = sorted(set(request.GET) - known)
+    if unknown:
+        raise Problem(
+            "validation",
+            _("Some fields are invalid."),
+            [field_error(name[:100], "unknown", _("Unknown parameter.")) for name in unknown],
+        )
 
 
 def parse_since(value: str) -> datetime.datetime:
