@@ -4,14 +4,25 @@ import os
 import secrets
 import subprocess
 import sys
+import types
 import uuid
 from pathlib import Path
 
 import pytest
 from django.test import Client
 
+from relais.patient_access import middleware
+
 PROJECT = Path(__file__).resolve().parents[2]
 REDIS_URL = "redis://127.0.0.1:6379/14"
+# The counts live in minute windows: a test that ran across a minute's turn would see
+# its count restart, so each one reads a fixed clock (the middle of a minute).
+PINNED_CLOCK = 1_800_000_030.0
+
+
+@pytest.fixture(autouse=True)
+def pinned_clock(monkeypatch):
+    monkeypatch.setattr(middleware, "time", types.SimpleNamespace(time=lambda: PINNED_CLOCK))
 
 
 def test_the_limit_applies_per_address(db, client, settings):
@@ -61,15 +72,19 @@ import django
 from django.conf import settings
 django.setup()
 settings.CACHES["default"]["KEY_PREFIX"] = {prefix!r}
-from relais.patient_access.middleware import allow_request
-print(sum(allow_request({address!r}) for _ in range({count})))
+import types
+from relais.patient_access import middleware
+middleware.time = types.SimpleNamespace(time=lambda: {clock!r})
+print(sum(middleware.allow_request({address!r}) for _ in range({count})))
 """
 
 
 def test_the_count_holds_across_processes(db, redis_cache, client, settings):
     settings.PATIENT_RATE_LIMIT = 6
     address = "198.51.100.8"
-    code = COUNT_IN_ANOTHER_PROCESS.format(prefix=redis_cache, address=address, count=6)
+    code = COUNT_IN_ANOTHER_PROCESS.format(
+        prefix=redis_cache, address=address, count=6, clock=PINNED_CLOCK
+    )
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
