@@ -39,6 +39,8 @@ def good_env(production_files):
         "RELAIS_SIDEP_CLIENT_KEY": str(root / "client.key"),
         "RELAIS_SIDEP_CA_FILE": str(root / "ca.crt"),
         "RELAIS_RETENTION_DAYS": "90",
+        "RELAIS_CACHE_URL": "redis://cache.internal:6379/0",
+        "RELAIS_SMS_URL": "https://sms.example.fr/v1/messages",
         "RELAIS_VAR_DIR": str(root / "var"),
     }
 
@@ -62,9 +64,9 @@ def test_good_configuration_passes(good_env):
 BAD_SETTINGS = [
     ("debug on", {"RELAIS_DEBUG": "1"}, ["relais.E002"]),
     (
-        "demo mode (plain HTTP by default)",
+        "demo mode (plain HTTP, mail and SMS to files by default)",
         {"RELAIS_DEMO": "1"},
-        ["relais.E001", "relais.E005", "relais.E006"],
+        ["relais.E001", "relais.E005", "relais.E006", "relais.E014", "relais.E015"],
     ),  # noqa: E501
     ("keyset stored unwrapped", {"RELAIS_KEYSET_WRAPPING_KEY_FILE": ""}, ["relais.E004"]),
     ("HTTP: no HSTS, cookies not secure", {"RELAIS_HTTPS": "0"}, ["relais.E005", "relais.E006"]),
@@ -79,6 +81,12 @@ BAD_SETTINGS = [
     ),  # noqa: E501
     ("SI-DEP CA missing", {"RELAIS_SIDEP_CA_FILE": None}, ["relais.E011"]),
     ("retention off", {"RELAIS_RETENTION_DAYS": "0"}, ["relais.E012"]),
+    ("rate limits per process", {"RELAIS_CACHE_URL": None}, ["relais.E013"]),
+    ("e-mails written to files", {"RELAIS_EMAIL_BACKEND": "file"}, ["relais.E014"]),
+    ("e-mails printed to the log", {"RELAIS_EMAIL_BACKEND": "console"}, ["relais.E014"]),
+    ("SMS written to a file", {"RELAIS_SMS_BACKEND": "file"}, ["relais.E015"]),
+    ("SMS provider missing", {"RELAIS_SMS_URL": None}, ["relais.E015"]),
+    ("SMS provider over HTTP", {"RELAIS_SMS_URL": "http://sms.example.fr/"}, ["relais.E015"]),
 ]
 
 

@@ -67,6 +67,7 @@ def check_production_settings(app_configs=None, **kwargs):
             )
         )
     errors += _sidep_errors()
+    errors += _delivery_errors()
     if settings.RETENTION_DAYS <= 0:
         errors.append(
             _error(
@@ -81,6 +82,39 @@ def check_production_settings(app_configs=None, **kwargs):
                 "No backup key: `relais backup` cannot run.",
                 hint="Create one with `relais keys init-backup` and set RELAIS_BACKUP_KEY_FILE.",
                 id="relais.W001",
+            )
+        )
+    return errors
+
+
+def _delivery_errors() -> list[Error]:
+    """Rate limits and the messages that carry links to patients and staff."""
+    errors = []
+    if not settings.CACHE_URL:
+        errors.append(
+            _error(
+                13,
+                "No shared cache: rate limits are counted in each web process's memory, so "
+                "every extra process adds a full allowance for a guesser.",
+                "Set RELAIS_CACHE_URL to a Redis database that every web process uses.",
+            )
+        )
+    if settings.EMAIL_BACKEND_NAME != "smtp":
+        errors.append(
+            _error(
+                14,
+                f"E-mails go to the {settings.EMAIL_BACKEND_NAME} backend: their links "
+                "(activation, reset, patient results) end up on disk or in the logs.",
+                "Set RELAIS_EMAIL_BACKEND=smtp and the RELAIS_EMAIL_HOST settings.",
+            )
+        )
+    if settings.SMS_BACKEND != "http" or not settings.SMS_URL.startswith("https://"):
+        errors.append(
+            _error(
+                15,
+                "SMS cannot reach patients: the backend writes to a file, or RELAIS_SMS_URL "
+                "is missing or not https.",
+                "Set RELAIS_SMS_BACKEND=http and the provider's https RELAIS_SMS_URL.",
             )
         )
     return errors
