@@ -11,7 +11,7 @@ from relais.accounts.models import Membership
 from relais.audit.models import AuditEvent
 from relais.screening import services
 from relais.transmission.models import Transmission
-from tests.conftest import log_in, make_member, make_patient, make_test
+from tests.conftest import PATIENT_DATA, log_in, make_member, make_patient, make_test
 
 pytestmark = pytest.mark.django_db
 State = Transmission.State
@@ -257,3 +257,81 @@ def test_day_list_reads_transmissions_in_one_query(pharmacist_client, patient, p
         query for query in queries.captured_queries if "transmission_transmission" in query["sql"]
     ]
     assert len(reading_transmissions) == 1
+
+
+def patient_edit_url(patient):
+    return reverse("screening:patient_edit", args=[patient.pk])
+
+
+def patient_form(**changes):
+    data = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in PATIENT_DATA.items()}
+    return {**data, **changes}
+
+
+def test_editing_the_patient_of_an_acknowledged_result_sends_a_correction(
+    pharmacist_client, screening_test
+):
+    acknowledge(screening_test)
+    response = pharmacist_client.post(
+        patient_edit_url(screening_test.patient), patient_form(birth_name="Lefebvre")
+    )
+    assert response.status_code == 302
+    first, correction = screening_test.transmissions.order_by("sequence")
+    assert (first.kind, first.state) == (Kind.NEW, State.ACKNOWLEDGED)
+    assert (correction.kind, correction.state, correction.sequence) == (
+        Kind.CORRECTION,
+        State.PENDING,
+        2,
+    )
+
+
+def test_editing_the_patient_of_an_unsent_result_adds_no_message(pharmacist_client, screening_test):
+    pharmacist_client.post(patient_edit_url(screening_test.patient), patient_form(city="Lyon"))
+    row = screening_test.transmissions.get()  # built when it goes, with the new address
+    assert (row.kind, row.state) == (Kind.NEW, State.PENDING)
+
+
+def test_saving_an_unchanged_patient_sends_and_records_nothing(pharmacist_client, screening_test):
+    acknowledge(screening_test)
+    response = pharmacist_client.post(patient_edit_url(screening_test.patient), patient_form())
+    assert response.status_code == 302
+    assert screening_test.transmissions.count() == 1
+    assert not AuditEvent.objects.filter(action="patient.update").exists()
+
+
+def test_a_patient_edit_skips_cancelled_and_never_delivered_results(
+    pharmacist_client, pharmacist, patient
+):
+    cancelled, rejected, delivered = (make_test(patient, pharmacist) for _ in range(3))
+    acknowledge(cancelled)
+    services.cancel_test(cancelled, pharmacist, "entered_in_error")
+    set_state(rejected, State.REJECTED, sent_at=timezone.now(), ack_code="AR")
+    acknowledge(delivered)
+    pharmacist_client.post(patient_edit_url(patient), patient_form(given_names="Élodie"))
+    assert [row.kind for row in cancelled.transmissions.order_by("sequence")] == [
+        Kind.NEW,
+        Kind.CANCELLATION,
+    ]
+    assert rejected.transmissions.count() == 1  # waits for the pharmacist's resend
+    assert [row.kind for row in delivered.transmissions.order_by("sequence")] == [
+        Kind.NEW,
+        Kind.CORRECTION,
+    ]
+
+
+def test_an_assistant_cannot_edit_a_patient_whose_result_sidep_holds(
+    client, pharmacy, screening_test
+):
+    assistant = make_member(pharmacy, "assistant@example.org", Membership.Role.ASSISTANT)
+    log_in(client, assistant)
+    patient = screening_test.patient
+    detail = reverse("screening:patient_detail", args=[patient.pk])
+    assert patient_edit_url(patient) in client.get(detail).content.decode()
+    acknowledge(screening_test)
+    assert patient_edit_url(patient) not in client.get(detail).content.decode()
+    assert client.get(patient_edit_url(patient)).status_code == 403
+    response = client.post(patient_edit_url(patient), patient_form(birth_name="Lefebvre"))
+    assert response.status_code == 403
+    patient.refresh_from_db()
+    assert patient.birth_name == PATIENT_DATA["birth_name"]
+    assert screening_test.transmissions.count() == 1

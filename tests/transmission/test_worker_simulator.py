@@ -128,3 +128,19 @@ def test_a_refused_request_4xx_rejects_the_batch_with_the_reason(start_sidep, pa
         assert row.ack_text.startswith("HTTP 413: at most 1 messages per batch")
         assert row.last_error == "SI-DEP refused the request (HTTP 413)."
     assert describe(first)["reason"].startswith("HTTP 413")
+
+
+def test_a_corrected_patient_identity_follows_the_result(sidep, screening_test):
+    drain()
+    patient = screening_test.patient
+    services.update_patient(patient, {**PATIENT_DATA, "birth_name": "Lefebvre"})
+    drain()
+    rows = list(screening_test.transmissions.order_by("sequence"))
+    assert [(row.kind, row.state) for row in rows] == [
+        ("new", State.ACKNOWLEDGED),
+        ("correction", State.ACKNOWLEDGED),
+    ]
+    stored = sidep.dump().splitlines()
+    names = [line.split("|")[5].split("^")[0] for line in stored if line.startswith("PID|")]
+    statuses = [line.split("|")[11] for line in stored if line.startswith("OBX|")]
+    assert (names, statuses) == ([PATIENT_DATA["birth_name"], "Lefebvre"], ["F", "C"])

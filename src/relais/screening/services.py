@@ -8,6 +8,7 @@ from relais.bulk_insert import insert_all
 from relais.crypto.blind_index import blind_index_candidates
 from relais.screening.models import IDENTITY_INDEX, NIR_INDEX, Patient, ScreeningTest, identity_key
 from relais.screening.signals import (
+    patient_corrected,
     test_cancelled,
     test_corrected,
     test_validated,
@@ -61,11 +62,18 @@ def new_patient(pharmacy, user, data: dict) -> Patient:
     return patient
 
 
-def update_patient(patient: Patient, data: dict) -> Patient:
-    for name in PATIENT_FIELDS:
+@transaction.atomic
+def update_patient(patient: Patient, data: dict) -> list[str]:
+    """Apply edited identity and contact data; returns the names of the fields that
+    changed. SI-DEP is told through the patient_corrected signal."""
+    changed = [name for name in PATIENT_FIELDS if getattr(patient, name) != (data.get(name) or "")]
+    if not changed:
+        return []
+    for name in changed:
         setattr(patient, name, data.get(name) or "")
     patient.save()
-    return patient
+    patient_corrected.send(sender=Patient, patient=patient, fields=changed)
+    return changed
 
 
 def new_test(patient: Patient, user, data: dict) -> ScreeningTest:

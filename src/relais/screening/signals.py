@@ -14,6 +14,10 @@ test_corrected = Signal()
 # Sent inside the transaction that cancels a test (args: test, reason).
 test_cancelled = Signal()
 
+# Sent inside the transaction that changes a patient's identity or contact details
+# (args: patient, fields): every result of theirs SI-DEP may hold must follow.
+patient_corrected = Signal()
+
 # Sent inside the transaction that erases purged patients' identity (args: patient_ids),
 # so that what other apps keep about those patients' tests goes with it.
 patients_purged = Signal()

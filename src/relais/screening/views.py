@@ -17,7 +17,11 @@ from relais.screening.forms import (
     ScreeningTestForm,
 )
 from relais.screening.models import Patient, ScreeningTest
-from relais.transmission.outbox import may_have_reached_sidep, resend_rejected
+from relais.transmission.outbox import (
+    may_have_reached_sidep,
+    patient_results_may_be_at_sidep,
+    resend_rejected,
+)
 from relais.transmission.status import describe, with_transmissions
 
 
@@ -109,19 +113,33 @@ def patient_detail(request, patient_id):
     )
     for test in tests:
         test.transmission = describe(test)
-    return render(request, "screening/patient_detail.html", {"patient": patient, "tests": tests})
+    context = {
+        "patient": patient,
+        "tests": tests,
+        "can_edit": may_correct_patient(request, patient),
+    }
+    return render(request, "screening/patient_detail.html", context)
+
+
+def may_correct_patient(request, patient) -> bool:
+    return role_allows(
+        request.membership.role, "test.correct"
+    ) or not patient_results_may_be_at_sidep(patient)
 
 
 @require_http_methods(["GET", "POST"])
 @pharmacy_permission_required("patient.edit")
 def patient_edit(request, patient_id):
     patient = Patient.objects.get_for_pharmacy_or_404(request.pharmacy, pk=patient_id)
+    # The edit would correct results SI-DEP holds: the same right as correcting them.
+    if not may_correct_patient(request, patient):
+        raise PermissionDenied
     record("patient.view", request=request, target=patient)
     initial = {name: getattr(patient, name) for name in services.PATIENT_FIELDS}
     form = PatientForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        services.update_patient(patient, form.cleaned_data)
-        record("patient.update", request=request, target=patient)
+        if services.update_patient(patient, form.cleaned_data):
+            record("patient.update", request=request, target=patient)
         return redirect("screening:patient_detail", patient_id=patient.pk)
     return render(request, "screening/patient_form.html", {"form": form, "patient": patient})
 

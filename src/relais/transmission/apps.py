@@ -19,3 +19,6 @@ class TransmissionConfig(AppConfig):
         signals.test_cancelled.connect(
             outbox.on_test_cancelled, dispatch_uid="transmission.cancellation"
         )
+        signals.patient_corrected.connect(
+            outbox.on_patient_corrected, dispatch_uid="transmission.patient_correction"
+        )

@@ -58,6 +58,13 @@ def may_have_reached_sidep(test) -> bool:
     return any(row.may_have_reached_sidep for row in test.transmissions.all())
 
 
+def patient_results_may_be_at_sidep(patient) -> bool:
+    """Whether SI-DEP may hold a live result of this patient (so editing the patient
+    corrects it there too)."""
+    rows = Transmission.objects.filter(test__patient=patient, test__cancelled_at__isnull=True)
+    return any(row.may_have_reached_sidep for row in rows)
+
+
 def on_test_validated(sender, test, **kwargs) -> None:
     # The test was inserted in this transaction, so it has no message yet (and the
     # unique (test, sequence) constraint would refuse a second sequence 1).
@@ -102,6 +109,19 @@ def on_test_cancelled(sender, test, **kwargs) -> None:
             row.save(update_fields=["state"])
     if any(row.may_have_reached_sidep for row in rows):
         enqueue(test, Kind.CANCELLATION)
+
+
+def on_patient_corrected(sender, patient, **kwargs) -> None:
+    """Every message carries the patient (PID), so an edited identity or contact follows
+    each live result the same way as a corrected test: unsent messages already carry
+    it; a result SI-DEP may hold gets a correction (OBX-11 C). Results that never reached
+    it wait for their own resend (rejected) or the operator (dead)."""
+    for test in patient.tests.filter(cancelled_at__isnull=True).order_by("pk"):
+        rows = locked_rows(test)
+        if rows and rows[-1].state == State.PENDING and rows[-1].sent_at is None:
+            continue
+        if any(row.may_have_reached_sidep for row in rows):
+            enqueue(test, Kind.CORRECTION, last=rows[-1].sequence)
 
 
 @transaction.atomic
