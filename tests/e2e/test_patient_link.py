@@ -13,42 +13,15 @@ from playwright.sync_api import sync_playwright
 from relais.audit.models import AuditEvent
 from relais.patient_access import links
 from tests.conftest import make_member, make_patient, make_pharmacy, make_test
+from tests.e2e.conftest import AXE, CHROMIUM, CHROMIUM_ARGS, axe_violations
 
-PROJECT = Path(__file__).resolve().parents[2]
-AXE = PROJECT / "node_modules" / "axe-core" / "axe.min.js"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SMALL_PHONE = {"width": 360, "height": 640}
-WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-
-
-def axe_results(page) -> dict:
-    page.add_script_tag(path=str(AXE))
-    return page.evaluate(
-        """async (tags) => {
-            const results = await axe.run(document, {runOnly: tags});
-            return {
-                passes: results.passes.length,
-                violations: results.violations.map(
-                    v => v.id + ": " + v.nodes.map(n => n.target.join(" ")).join(", ")),
-            };
-        }""",
-        WCAG_21_AA,
-    )
 
 
 def assert_accessible(page, what: str) -> None:
-    results = axe_results(page)
-    assert results["violations"] == [], what
-    assert results["passes"] > 10, f"{what}: axe checked almost nothing"
+    passes, violations = axe_violations(page)
+    assert violations == [], what
+    assert passes > 10, f"{what}: axe checked almost nothing"
     # Readable on a small phone: nothing wider than the screen.
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= SMALL_PHONE["width"], f"{what}: {width}px wide"
