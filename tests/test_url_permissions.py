@@ -7,16 +7,14 @@ of pharmacy B (object ids are filled with objects of pharmacy A), a platform adm
 with and without the second factor. A new route that is none of these fails here.
 """
 
-import re
-
 import pytest
 from django.test import Client
-from django.urls import URLResolver, get_resolver
 
 from relais.accounts.models import Membership, PharmacyApplication
 from relais.accounts.permissions import ROLE_PERMISSIONS
 from tests.accounts.onboarding_helpers import log_in_admin, make_platform_admin
 from tests.conftest import log_in, make_member, make_patient, make_pharmacy, make_test
+from tests.security.routes import PARAM_RE, REGEX_GROUP_RE, discover, is_api
 
 PUBLIC = {
     "accounts/login/": "the login form",
@@ -38,26 +36,10 @@ PUBLIC = {
 }
 # Pages for any signed-in user, about their own session only.
 SIGNED_IN = {"accounts/logout/": "ends the caller's own session (POST)"}
-API_PREFIX = "api/v1/"
 LOGIN_PATH = "/accounts/login/"
-PARAM_RE = re.compile(r"<(?:(\w+):)?(\w+)>")
-REGEX_GROUP_RE = re.compile(r"\(\?P<(\w+)>[^)]*\)")
-
-
-def discover(patterns=None, prefix=""):
-    """(route, callback) for every pattern, nested includes included."""
-    for pattern in get_resolver().url_patterns if patterns is None else patterns:
-        if isinstance(pattern, URLResolver):
-            yield from discover(pattern.url_patterns, prefix + str(pattern.pattern))
-        else:
-            yield prefix + str(pattern.pattern), pattern.callback
 
 
 ROUTES = dict(discover())  # a route served by several methods (API) appears once
-
-
-def is_api(route):
-    return route.startswith(API_PREFIX)
 
 
 def declared_action(view):
