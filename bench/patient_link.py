@@ -35,7 +35,7 @@ django.setup()
 from django.core.management import call_command
 from django.utils import timezone
 from relais.accounts.models import Membership, Pharmacy, User
-from relais.patient_access.links import issue_link
+from relais.patient_access.links import issue_links
 from relais.screening import services
 
 call_command("migrate", verbosity=0)
@@ -49,10 +49,10 @@ patient = services.create_patient(pharmacy, user, {
     "sex": "F", "phone": "+33600000000"})
 tokens = []
 for _ in range({links}):
-    test = services.record_test(patient, user, {
+    [test] = services.record_tests(user, [(patient, {
         "kind": "sars_cov_2_antigen", "specimen": "nasal_swab", "result": "negative",
-        "sampled_at": timezone.now(), "symptoms": False, "consent_transmission": True})
-    tokens.append(issue_link(test, [])[1])
+        "sampled_at": timezone.now(), "symptoms": False, "consent_transmission": True})])
+    tokens.append(issue_links([(test, [])])[0][1])
 print(json.dumps(tokens))
 """
 RIGHT_DATE = {"day": "17", "month": "5", "year": "1980"}

@@ -86,7 +86,7 @@ def make_test(patient, user, **overrides):
         "consent_transmission": True,
         **overrides,
     }
-    return services.record_test(patient, user, data)
+    return services.record_tests(user, [(patient, data)])[0]
 
 
 @pytest.fixture

@@ -254,7 +254,7 @@ def test_a_server_error_is_a_problem_without_a_trace(api, monkeypatch, caplog):
     def crash(*args, **kwargs):
         raise RuntimeError("secret detail 285037505612306")
 
-    monkeypatch.setattr(services, "record_test", crash)
+    monkeypatch.setattr(services, "record_tests", crash)
     response = api.post("/tests", submission())
     body = assert_problem(response, 500)
     assert "secret" not in response.content.decode() and "Traceback" not in body["detail"]

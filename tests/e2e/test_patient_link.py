@@ -52,7 +52,7 @@ def test_a_patient_opens_the_result_and_downloads_the_pdf(live_server, transacti
         result="positive",
         sampled_at=timezone.now() - datetime.timedelta(hours=1),
     )
-    link, token = links.issue_link(test, [])
+    link, token = links.issue_links([(test, [])])[0]
     birth = patient.birth_date
 
     with sync_playwright() as playwright:

@@ -56,12 +56,12 @@ def test_every_bad_row_is_reported_with_line_column_value_reason(pharmacy, pharm
     batch = check(pharmacy, pharmacist, csv_text(rows))
     assert (batch.row_count, batch.valid_count, batch.error_count) == (5, 2, 3)
     errors = list(error_rows(batch))
-    found = {(line, column, value) for line, column, value, _ in errors}
-    assert (3, "nir", "123") in found
-    assert (4, "symptoms", "peut-être") in found
-    assert (4, "sex", "X") in found
-    assert (5, "specimen", "throat_swab") in found
-    assert all(reason for *_, reason in errors)
+    found = {(line, column, value, code) for line, column, value, _, code in errors}
+    assert (3, "nir", "123", "nir_format") in found
+    assert (4, "symptoms", "peut-être", "yes_no") in found
+    assert (4, "sex", "X", "invalid_choice") in found
+    assert (5, "specimen", "throat_swab", "specimen_kind") in found
+    assert all(reason for _, _, _, reason, _ in errors)
     import_batch(batch.pk, pharmacy, pharmacist)
     assert ScreeningTest.objects.count() == 2
 
@@ -126,15 +126,15 @@ def test_columns_in_any_order_and_case(pharmacy, pharmacist):
 def test_duplicated_rows_are_reported(pharmacy, pharmacist):
     batch = check(pharmacy, pharmacist, csv_text([row(1), row(2), row(1)]))
     assert (batch.valid_count, batch.error_count) == (2, 1)
-    [(line, column, value, reason)] = list(error_rows(batch))
-    assert line == 4 and "2" in reason
+    [(line, column, value, reason, code)] = list(error_rows(batch))
+    assert line == 4 and "2" in reason and code == "repeated_row"
 
 
 def test_short_line(pharmacy, pharmacist):
     text = csv_text([row(1)]) + "Dupont;Jean\r\n"
     batch = check(pharmacy, pharmacist, text)
-    [(line, column, value, reason)] = list(error_rows(batch))
-    assert line == 3 and "2" in reason
+    [(line, column, value, reason, code)] = list(error_rows(batch))
+    assert line == 3 and "2" in reason and code == "columns"
 
 
 def test_another_pharmacy_cannot_import_the_batch(pharmacy, pharmacist, other_pharmacy):
@@ -174,24 +174,91 @@ def test_same_patient_on_several_rows_is_one_patient(pharmacy, pharmacist):
     assert ScreeningTest.objects.count() == 3
 
 
+def birth_date_of(values: dict) -> datetime.date:
+    return datetime.date.fromisoformat("-".join(reversed(values["birth_date"].split("/"))))
+
+
 def test_existing_patients_are_found_not_duplicated(pharmacy, pharmacist):
     from tests.conftest import make_patient
 
-    values = row(7)
-    existing = make_patient(pharmacy, pharmacist, nir=values["nir"], sex=values["sex"])
+    by_nir, by_identity = row(7), row(8)
+    existing = make_patient(
+        pharmacy,
+        pharmacist,
+        nir=by_nir["nir"],
+        sex=by_nir["sex"],
+        birth_name=by_nir["birth_name"].upper(),  # typed differently: the same name
+        birth_date=birth_date_of(by_nir),
+    )
     existing_by_identity = make_patient(
         pharmacy,
         pharmacist,
         nir="",
-        birth_name=row(8)["birth_name"],
+        birth_name=by_identity["birth_name"],
         given_names="Camille",
-        birth_date=datetime.date.fromisoformat("-".join(reversed(row(8)["birth_date"].split("/")))),
-        sex=row(8)["sex"],
+        birth_date=birth_date_of(by_identity),
+        sex=by_identity["sex"],
     )
-    batch = check(pharmacy, pharmacist, csv_text([values, row(8, nir="")]))
+    batch = check(pharmacy, pharmacist, csv_text([by_nir, row(8, nir="")]))
     import_batch(batch.pk, pharmacy, pharmacist)
     assert Patient.objects.count() == 2
     assert existing.tests.count() == 1 and existing_by_identity.tests.count() == 1
+
+
+def test_a_nir_known_for_another_person_is_refused(pharmacy, pharmacist):
+    from tests.conftest import make_patient
+
+    values = row(7)
+    make_patient(pharmacy, pharmacist, nir=values["nir"], sex=values["sex"])  # Lefèvre, 1985
+    batch = check(pharmacy, pharmacist, csv_text([values]))
+    assert (batch.valid_count, batch.error_count) == (0, 1)
+    [(line, column, _, reason, code)] = list(error_rows(batch))
+    assert (line, column, code) == (2, "nir", "nir_conflict")
+    assert "birth date" in reason or "date de naissance" in reason
+
+
+def test_rows_that_stopped_being_valid_import_nothing(pharmacy, pharmacist):
+    from tests.conftest import make_patient
+
+    first, second = row(7), row(8)
+    batch = check(pharmacy, pharmacist, csv_text([first, second]))
+    assert batch.valid_count == 2
+    # Meanwhile, someone else is registered under the second row's NIR.
+    make_patient(pharmacy, pharmacist, nir=second["nir"], sex=second["sex"])
+    with pytest.raises(bulk_import.RowsChanged) as changed:
+        import_batch(batch.pk, pharmacy, pharmacist)
+    assert [(error.line, error.code) for error in changed.value.errors] == [(3, "nir_conflict")]
+    assert ScreeningTest.objects.count() == 0
+    assert ImportBatch.objects.get(pk=batch.pk).state == ImportBatch.State.CHECKED
+
+
+def test_two_rows_of_one_new_person_make_one_patient_across_blocks(
+    pharmacy, pharmacist, monkeypatch
+):
+    monkeypatch.setattr(bulk_import, "IMPORT_BLOCK", 2)
+    rows = [row(1), row(2), row(3), row(1, result="positive", kind="sars_cov_2_antigen")]
+    rows[3]["sampled_at"] = rows[0]["sampled_at"][:-2] + "00"
+    batch = check(pharmacy, pharmacist, csv_text(rows))
+    assert batch.valid_count == 4
+    import_batch(batch.pk, pharmacy, pharmacist)
+    assert Patient.objects.count() == 3
+    assert ScreeningTest.objects.count() == 4
+
+
+def test_one_nir_for_two_people_of_the_file(pharmacy, pharmacist, monkeypatch):
+    first = row(1)
+    day, month, year = first["birth_date"].split("/")
+    other = row(1, birth_name="Autre", birth_date=f"{int(day) + 1:02d}/{month}/{year}")
+    # In one block the check sees it; across blocks the import does, and imports nothing.
+    batch = check(pharmacy, pharmacist, csv_text([first, other]))
+    assert [code for *_, code in error_rows(batch)] == ["nir_conflict"]
+    monkeypatch.setattr(bulk_import, "IMPORT_BLOCK", 1)
+    batch = check(pharmacy, pharmacist, csv_text([first, other]))
+    assert batch.valid_count == 2
+    with pytest.raises(bulk_import.RowsChanged) as changed:
+        import_batch(batch.pk, pharmacy, pharmacist)
+    assert [(error.line, error.code) for error in changed.value.errors] == [(3, "nir_conflict")]
+    assert Patient.objects.count() == ScreeningTest.objects.count() == 0
 
 
 def test_expired_batches_are_purged_by_the_worker(pharmacy, pharmacist):

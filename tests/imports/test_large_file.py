@@ -40,7 +40,7 @@ def peak_bytes_while_checking(rows: int, pharmacy, user) -> int:
 def test_checking_memory_does_not_grow_with_the_file(pharmacy, pharmacist, monkeypatch):
     # Small chunks, so that both files fill several and the chunk buffer is no factor.
     monkeypatch.setattr(bulk_import, "CHUNK_BYTES", 16 * 1024)
-    monkeypatch.setattr(bulk_import, "COLLECT_EVERY", 100)
+    monkeypatch.setattr(bulk_import, "IMPORT_BLOCK", 100)
     small = peak_bytes_while_checking(200, pharmacy, pharmacist)
     large = peak_bytes_while_checking(1000, pharmacy, pharmacist)
     # Five times the rows: only the duplicate-row digests (~200 bytes a row) may grow.

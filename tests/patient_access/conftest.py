@@ -53,7 +53,7 @@ def open_result(client, token: str):
 
 
 def issue(test):
-    return links.issue_link(test, [])
+    return links.issue_links([(test, [])])[0]
 
 
 def free_port() -> int:

@@ -46,7 +46,7 @@ def test_every_patient_url_pattern_sends_the_headers(client, linked_test, settin
     test, locked_token = linked_test
     ResultLink.objects.filter(test=test).update(failures=5, locked_at=timezone.now())
     other_test = make_test(test.patient, test.performed_by)
-    _, token = links.issue_link(other_test, [])
+    _, token = links.issue_links([(other_test, [])])[0]
     names = [p.name for p in patient_urls.urlpatterns if isinstance(p, URLPattern)]
     assert set(names) == {"link", "result", "result_pdf", "close", "language"}
     for name in names:

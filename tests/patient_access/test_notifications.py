@@ -155,7 +155,7 @@ def test_a_message_for_a_replaced_link_is_not_sent(sms_provider, linked_test):
     from relais.patient_access import links
 
     test, old_token = linked_test
-    links.issue_link(test)
+    links.issue_links([(test, links.channels_for(test))])
     notify.send_due_notifications()
     old = Notification.objects.get(link__revoked_at__isnull=False)
     assert old.state == Notification.State.FAILED

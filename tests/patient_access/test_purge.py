@@ -1,4 +1,4 @@
-from relais.patient_access.links import issue_link
+from relais.patient_access.links import issue_links
 from relais.patient_access.models import Notification, ResultLink
 from relais.screening import retention
 from tests.screening.test_retention import old_patient
@@ -11,7 +11,7 @@ def test_purge_removes_the_links_and_messages_of_purged_patients(pharmacy, pharm
         test.notify_by = "email"
         test.save()
     for test in (*old_tests, *recent_tests):
-        issue_link(test, ["email"])
+        issue_links([(test, ["email"])])
     assert ResultLink.objects.filter(test__patient=purged).exists()
     retention.purge()
     assert not ResultLink.objects.filter(test__patient=purged).exists()

@@ -1,5 +1,5 @@
-"""services.record_tests (the CSV import's bulk path) has the outcome of record_test for
-each test: outbox rows, result links and notifications, all or nothing."""
+"""services.record_tests, the one way tests are saved (one from the web form or the API,
+many from a file): outbox rows, result links and notifications, all or nothing."""
 
 import datetime
 
@@ -8,11 +8,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from relais.bulk_insert import insert_all
-from relais.patient_access.links import find_link, issue_link, issue_links_many
+from relais.patient_access.links import find_link, issue_links
 from relais.patient_access.models import Notification, ResultLink
 from relais.screening import services
 from relais.screening.models import Patient, ScreeningTest
-from relais.screening.signals import test_validated, tests_validated
 from relais.transmission import outbox
 from relais.transmission.models import Transmission
 from tests.conftest import PATIENT_DATA, make_patient, make_test
@@ -45,26 +44,23 @@ def outcome(test: ScreeningTest) -> tuple:
     return rows, links.count(), channels
 
 
-def test_every_receiver_of_test_validated_has_a_bulk_counterpart():
-    assert len(tests_validated.receivers) == len(test_validated.receivers)
-
-
-def test_bulk_tests_get_what_single_tests_get(pharmacy, pharmacist):
+def test_each_test_gets_its_message_and_the_links_its_patient_can_receive(pharmacy, pharmacist):
     with_phone = make_patient(pharmacy, pharmacist)
     no_contact = make_patient(pharmacy, pharmacist, nir="", phone="", email="")
     choices = [("sms", with_phone), ("both", with_phone), ("none", with_phone), ("sms", no_contact)]
-    single = [make_test(p, pharmacist, notify_by=notify_by) for notify_by, p in choices]
-    bulk = services.record_tests(
+    one_by_one = [make_test(p, pharmacist, notify_by=notify_by) for notify_by, p in choices]
+    together = services.record_tests(
         pharmacist, [(p, new_test_data(notify_by=notify_by)) for notify_by, p in choices]
     )
-    assert [outcome(t) for t in bulk] == [outcome(t) for t in single]
-    assert outcome(bulk[0]) == ([(1, "new", "pending")], 1, ["sms"])
-    assert outcome(bulk[1]) == ([(1, "new", "pending")], 1, ["email", "sms"])
-    assert outcome(bulk[2]) == ([(1, "new", "pending")], 0, [])
+    assert [outcome(t) for t in together] == [outcome(t) for t in one_by_one]
+    assert outcome(together[0]) == ([(1, "new", "pending")], 1, ["sms"])
+    assert outcome(together[1]) == ([(1, "new", "pending")], 1, ["email", "sms"])
+    assert outcome(together[2]) == ([(1, "new", "pending")], 0, [])
+    assert outcome(together[3]) == ([(1, "new", "pending")], 0, [])
     assert all(t.pharmacy_id == pharmacy.pk for t in Transmission.objects.all())
 
 
-def test_bulk_notification_token_is_encrypted_and_opens_its_link(pharmacy, pharmacist):
+def test_notification_token_is_encrypted_and_opens_its_link(pharmacy, pharmacist):
     patient = make_patient(pharmacy, pharmacist)
     [test] = services.record_tests(pharmacist, [(patient, new_test_data(notify_by="sms"))])
     notification = Notification.objects.get(link__test=test)
@@ -73,7 +69,7 @@ def test_bulk_notification_token_is_encrypted_and_opens_its_link(pharmacy, pharm
     assert notification.token.encode() not in bytes(stored)
 
 
-def test_bulk_patients_are_stored_encrypted_and_found_again(pharmacy, pharmacist):
+def test_new_patients_are_stored_encrypted_and_found_again(pharmacy, pharmacist):
     patients = insert_all([services.new_patient(pharmacy, pharmacist, PATIENT_DATA)])
     stored = Patient.objects.get(pk=patients[0].pk)
     assert stored.birth_name == PATIENT_DATA["birth_name"]
@@ -92,10 +88,10 @@ def test_insert_all_takes_one_model_at_a_time(pharmacy, pharmacist, screening_te
     assert not Patient.objects.filter(pk=patient.pk).exists()
 
 
-def test_enqueue_many_follows_each_tests_existing_messages(screening_test, pharmacist, patient):
+def test_enqueue_follows_each_tests_existing_messages(screening_test, pharmacist, patient):
     other = make_test(patient, pharmacist)
-    outbox.enqueue(screening_test, Transmission.Kind.CORRECTION)
-    rows = outbox.enqueue_many([screening_test, other], Transmission.Kind.CORRECTION)
+    outbox.enqueue([screening_test], Transmission.Kind.CORRECTION)
+    rows = outbox.enqueue([screening_test, other], Transmission.Kind.CORRECTION)
     assert [(row.test_id, row.sequence) for row in rows] == [
         (screening_test.pk, 3),
         (other.pk, 2),
@@ -104,15 +100,16 @@ def test_enqueue_many_follows_each_tests_existing_messages(screening_test, pharm
     assert len(set(message_ids)) == Transmission.objects.count() == 5
 
 
-def test_issue_links_many_closes_older_links(screening_test):
-    old, _ = issue_link(screening_test, ["sms"])
-    [new] = issue_links_many([(screening_test, ["sms"])])
+def test_issue_links_closes_older_links(screening_test):
+    [(old, _)] = issue_links([(screening_test, ["sms"])])
+    [(new, token)] = issue_links([(screening_test, ["sms"])])
     old.refresh_from_db()
     assert old.revoked_at is not None
     assert ResultLink.objects.get(pk=new.pk).revoked_at is None
+    assert find_link(token) == new
 
 
-def test_a_failure_in_the_bulk_path_leaves_nothing(pharmacy, pharmacist):
+def test_a_failure_leaves_nothing(pharmacy, pharmacist):
     patient = make_patient(pharmacy, pharmacist)
     rows = [(patient, new_test_data(notify_by="sms")), (patient, new_test_data(kind=None))]
     with pytest.raises(Exception), transaction.atomic():  # noqa: B017 (the database's own error)

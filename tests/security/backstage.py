@@ -77,22 +77,19 @@ def seed(spec: dict) -> dict:
                 info["data"], birth_date=datetime.date.fromisoformat(info["data"]["birth_date"])
             )
             patient = services.create_patient(pharmacy, author, data)
-            test = services.record_test(
-                patient,
-                author,
-                {
-                    "kind": "sars_cov_2_antigen",
-                    "device": "Attack AG Rapid",
-                    "specimen": "nasal_swab",
-                    "sampled_at": timezone.now() - datetime.timedelta(minutes=30),
-                    "result": "positive",
-                    "symptoms": False,
-                    "symptom_onset": None,
-                    "consent_transmission": True,
-                    "notify_by": "none",
-                },
-            )
-            link, token = links.issue_link(test, [])
+            test_data = {
+                "kind": "sars_cov_2_antigen",
+                "device": "Attack AG Rapid",
+                "specimen": "nasal_swab",
+                "sampled_at": timezone.now() - datetime.timedelta(minutes=30),
+                "result": "positive",
+                "symptoms": False,
+                "symptom_onset": None,
+                "consent_transmission": True,
+                "notify_by": "none",
+            }
+            [test] = services.record_tests(author, [(patient, test_data)])
+            link, token = links.issue_links([(test, [])])[0]
             out["patients"][key] = str(patient.pk)
             out["tests"][key] = str(test.pk)
             out["links"][key] = token

@@ -106,7 +106,7 @@ def test_a_follow_up_message_waits_for_the_earlier_one(screening_test):
     first = screening_test.transmissions.get()
     from relais.transmission.outbox import enqueue
 
-    correction = enqueue(screening_test, Transmission.Kind.CORRECTION)
+    [correction] = enqueue([screening_test], Transmission.Kind.CORRECTION)
     assert due_ids(timezone.now(), 10) == [first.pk]
     Transmission.objects.filter(pk=first.pk).update(state=State.ACKNOWLEDGED)
     assert due_ids(timezone.now(), 10) == [correction.pk]

@@ -16,6 +16,7 @@ PROBLEM_TYPES = {
     "not-found": (404, _("Not found")),
     "method-not-allowed": (405, _("Method not allowed")),
     "test-cancelled": (409, _("The test was cancelled")),
+    "patient-conflict": (409, _("The patient conflicts with a stored record")),
     "payload-too-large": (413, _("Request body too large")),
     "unsupported-media-type": (415, _("Unsupported media type")),
     "validation": (422, _("Invalid request")),

@@ -47,10 +47,9 @@ from relais.api.schemas import (
     TestSubmission,
 )
 from relais.audit.events import event, record_many
-from relais.imports.patients import find_patient
-from relais.screening import services
-from relais.screening.forms import CheckingPatientForm, CheckingScreeningTestForm
-from relais.screening.models import Patient, ScreeningTest
+from relais.screening import services, submissions
+from relais.screening.forms import CheckingScreeningTestForm
+from relais.screening.models import ScreeningTest
 from relais.transmission.status import describe, with_transmissions
 
 log = logging.getLogger(__name__)
@@ -244,26 +243,16 @@ def test_body(test: ScreeningTest, schema=TestOut, **extra) -> dict:
     return schema.model_validate({**data, **extra}).model_dump(mode="json")
 
 
-def validate_submission(pharmacy, payload: TestSubmission):
-    """(cleaned patient data, the stored patient found or None, cleaned test data), or a
-    422 problem with every error of both forms. The test is checked against the stored
-    patient when found (notification channels, dates), else against the new one."""
-    patient_form = CheckingPatientForm(data=form_data(payload.patient))
-    found = candidate = None
-    if patient_form.is_valid():
-        found = find_patient(pharmacy, patient_form.cleaned_data)
-        candidate = found or Patient(pharmacy=pharmacy, **patient_form.cleaned_data)
-    test_form = CheckingScreeningTestForm(
-        data=form_data(payload.test),
-        patient=candidate,
-        birth_date=patient_form.cleaned_data.get("birth_date"),
-    )
-    errors = form_field_errors(patient_form, "/patient")
-    if not test_form.is_valid():
-        errors += form_field_errors(test_form, "/test")
-    if errors:
-        raise Problem("validation", _("Some fields are invalid."), errors)
-    return patient_form.cleaned_data, found, test_form.cleaned_data
+def submission_problem(checked: submissions.Checked) -> Problem:
+    """The refused submission's errors as one problem: 409 when the NIR or identity
+    belongs to another stored patient, else 422."""
+    errors = [
+        field_error(f"/{error.section}/{error.field}".rstrip("/"), error.code, error.message)
+        for error in checked.errors
+    ]
+    if any(error.code in submissions.CONFLICT_CODES for error in checked.errors):
+        return Problem("patient-conflict", _("The patient conflicts with a stored record."), errors)
+    return Problem("validation", _("Some fields are invalid."), errors)
 
 
 def validate_correction(test: ScreeningTest, corrected: TestIn) -> dict:
@@ -273,19 +262,30 @@ def validate_correction(test: ScreeningTest, corrected: TestIn) -> dict:
     return form.cleaned_data
 
 
-def audit(action: str, request, target=None, **details):
-    record_many([audit_event(action, request, target, **details)])
-
-
-def audit_event(action: str, request, target=None, **details):
+def caller_of(request) -> submissions.Caller:
+    """The credential's pharmacy and service user; the audit log names the credential."""
     credential = request.auth
-    return event(
-        action,
-        request=request,
-        actor=credential.service_user,
+    return submissions.Caller(
         pharmacy=credential.pharmacy,
-        target=target,
-        details={"via": "api", "credential": credential.prefix, **details},
+        user=credential.service_user,
+        request=request,
+        details={"via": "api", "credential": credential.prefix},
+    )
+
+
+def audit(action: str, request, target=None, **details):
+    caller = caller_of(request)
+    record_many(
+        [
+            event(
+                action,
+                request=request,
+                actor=caller.user,
+                pharmacy=caller.pharmacy,
+                target=target,
+                details={**caller.details, **details},
+            )
+        ]
     )
 
 
@@ -331,28 +331,26 @@ def health(request):
 
 @api.post(
     "/tests",
-    response={201: TestCreated, **error_responses(*COMMON_ERRORS, *BODY_ERRORS)},
+    response={201: TestCreated, **error_responses(*COMMON_ERRORS, *BODY_ERRORS, 409)},
     summary="Record a test result",
     tags=["tests"],
 )
 def create_test(request, payload: TestSubmission, idempotency_key: str | None = IDEMPOTENCY_KEY):
     """Finds the patient (by NIR, else by birth name, birth date and given names) or
     creates it, records the test, and queues its transmission to SI-DEP. The patient's
-    stored record is not changed when found."""
-    credential = request.auth
+    stored record is not changed when found; a stored patient with the same NIR (or name
+    and birth date) but another birth date, sex or birth name is a conflict (409), and
+    the test is checked against the stored record (e.g. `notify_by` needs its phone or
+    e-mail)."""
 
     def submit():
-        patient_data, patient, test_data = validate_submission(credential.pharmacy, payload)
-        user = credential.service_user
-        created = patient is None
-        events = []
-        if created:
-            patient = services.create_patient(credential.pharmacy, user, patient_data)
-            events.append(audit_event("patient.create", request, patient))
-        test = services.record_test(patient, user, test_data)
-        events.append(audit_event("test.create", request, test))
-        record_many(events)
-        return 201, test_body(test, TestCreated, patient_created=created)
+        submission = submissions.Submission(
+            patient=form_data(payload.patient), test=form_data(payload.test)
+        )
+        [checked] = submissions.submit(caller_of(request), [submission])
+        if not checked.ok:
+            raise submission_problem(checked)
+        return 201, test_body(checked.test, TestCreated, patient_created=checked.patient_created)
 
     status, body = idempotent(request, idempotency_key, submit)
     return stored_response(status, body)

@@ -1,15 +1,17 @@
 """CSV import of test results, in two passes with bounded memory.
 
-1. `check_file` reads the upload line by line from its temporary file, validates every
-   row with the web forms (PatientForm, ScreeningTestForm: the one set of rules) and
-   writes, encrypted, the valid rows' cleaned values and the error report. Nothing is
-   imported yet.
-2. `import_batch`, when the user confirms, saves the valid rows in ONE transaction
-   (nothing half-imported on a crash), by blocks of rows inserted in bulk; each test's
-   outbox row and result link are written in it by the receivers of `tests_validated`
-   (the bulk counterpart of `record_test`'s signal).
+1. `check_file` reads the upload line by line from its temporary file, checks every row
+   with the submission service (`screening.submissions.check`: the web form's and the
+   API's rules, patient matching and conflicts included), by blocks, and writes,
+   encrypted, the valid rows and the error report. Nothing is imported yet.
+2. `import_batch`, when the user confirms, submits the valid rows again, by blocks, in ONE
+   transaction (nothing half-imported on a crash): checked once more against the
+   database as it is now, then recorded (`submissions.record`: patients, tests, their
+   outbox rows, links and audit events). A row no longer valid (a patient registered
+   meanwhile with other traits) stops the whole import.
 
-Column names are the forms' field names; the README documents them.
+Only the file's format is this module's: separators, encodings, French dates, yes/no
+cells. Column names are the forms' field names; the README documents them.
 """
 
 import codecs
@@ -27,13 +29,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from relais.bulk_insert import insert_all
 from relais.crypto.keyset import get_keys
 from relais.imports.models import ImportBatch, ImportChunk
-from relais.imports.patients import BlockLookup
-from relais.screening import services
-from relais.screening.forms import CheckingPatientForm, CheckingScreeningTestForm
-from relais.screening.models import Patient
+from relais.screening import services, submissions
 
 COLUMNS = (*services.PATIENT_FIELDS, *services.TEST_FIELDS)
 BOOLEAN_COLUMNS = ("symptoms", "consent_transmission")
@@ -45,9 +43,6 @@ SEPARATORS = (";", ",")
 CHUNK_BYTES = 256 * 1024
 READ_BYTES = 64 * 1024
 IMPORT_BLOCK = 500
-# Forms are reference cycles that only the cyclic collector frees: collect every so
-# many rows so peak memory does not depend on when Python decides to.
-COLLECT_EVERY = 1000
 # French spreadsheets write dates as 14/03/1985 and times as 14/03/1985 09:30.
 FRENCH_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
 
@@ -67,9 +62,10 @@ class RowError:
     column: str
     value: str
     reason: str
+    code: str
 
     def as_list(self) -> list:
-        return [self.line, self.column, self.value, self.reason]
+        return [self.line, self.column, self.value, self.reason, self.code]
 
 
 # --- Reading the file ---------------------------------------------------------------------
@@ -161,8 +157,9 @@ def parse_boolean(value: str) -> bool | None:
     return None
 
 
-def form_inputs(cells: dict) -> tuple[dict, dict, list[tuple[str, str]]]:
-    """The forms' input data from a row's cells, and the cells no form can read."""
+def submission_of(cells: dict) -> submissions.Submission:
+    """The submission a row's cells make: the forms' inputs, with the cells no form can
+    read (a yes/no cell saying neither) as errors of their own."""
     patient = {name: cells[name] for name in services.PATIENT_FIELDS}
     test = {name: cells[name] for name in services.TEST_FIELDS}
     unreadable = []
@@ -171,43 +168,18 @@ def form_inputs(cells: dict) -> tuple[dict, dict, list[tuple[str, str]]]:
         target[name] = french_to_iso(target[name])
     for name in BOOLEAN_COLUMNS:
         value = parse_boolean(cells[name])
+        test[name] = bool(value)
         if value is None:
-            unreadable.append((name, _("Write yes or no (or oui / non, 1 / 0).")))
-        else:
-            test[name] = value
-    return patient, test, unreadable
+            message = _("Write yes or no (or oui / non, 1 / 0).")
+            unreadable.append(submissions.FieldError("test", name, "yes_no", message))
+    return submissions.Submission(test=test, patient=patient, errors=unreadable)
 
 
-def form_errors(form, cells: dict, line: int) -> list[RowError]:
-    errors = []
-    for name, field_errors in form.errors.as_data().items():
-        column = "" if name == "__all__" else name
-        for error in field_errors:
-            for message in error.messages:
-                errors.append(RowError(line, column, cells.get(column, ""), message))
-    return errors
-
-
-def check_row(cells: dict, line: int) -> tuple[dict | None, list[RowError]]:
-    """(cleaned row ready to save, []) or (None, every error of the row)."""
-    patient_input, test_input, unreadable = form_inputs(cells)
-    errors = [RowError(line, name, cells[name], reason) for name, reason in unreadable]
-    patient_form = CheckingPatientForm(data=patient_input)
-    patient_ok = patient_form.is_valid()
-    errors += form_errors(patient_form, cells, line)
-    candidate = Patient(**patient_form.cleaned_data) if patient_ok else None
-    test_form = CheckingScreeningTestForm(
-        data=test_input,
-        patient=candidate,
-        birth_date=patient_form.cleaned_data.get("birth_date"),
-    )
-    if not test_form.is_valid():
-        errors += [
-            e for e in form_errors(test_form, cells, line) if e.column not in dict(unreadable)
-        ]
-    if errors:
-        return None, errors
-    return {"line": line, "patient": patient_form.cleaned_data, "test": test_form.cleaned_data}, []
+def row_errors(checked: submissions.Checked, cells: dict, line: int) -> list[RowError]:
+    return [
+        RowError(line, error.field, cells.get(error.field, ""), error.message, error.code)
+        for error in checked.errors
+    ]
 
 
 def row_digest(cells: dict) -> bytes:
@@ -271,7 +243,7 @@ def read_chunks(batch: ImportBatch, kind: str):
 
 
 @transaction.atomic
-def check_file(upload, pharmacy, user) -> ImportBatch:
+def check_file(upload, pharmacy, user, request=None) -> ImportBatch:
     """Validates every row of the upload; raises FileError for a file it cannot read."""
     if upload.size > settings.IMPORT_MAX_BYTES:
         raise FileError(
@@ -291,7 +263,8 @@ def check_file(upload, pharmacy, user) -> ImportBatch:
             separator=separator,
             expires_at=timezone.now() + datetime.timedelta(minutes=settings.IMPORT_BATCH_MINUTES),
         )
-        check_rows(batch, csv.reader(text, delimiter=separator), names)
+        caller = import_caller(batch, request)
+        check_rows(batch, caller, csv.reader(text, delimiter=separator), names)
     except csv.Error:  # e.g. a field longer than the csv module's limit (128 KB)
         raise FileError(
             "malformed", _("The file cannot be read as CSV: a field is too long or malformed.")
@@ -304,47 +277,62 @@ def check_file(upload, pharmacy, user) -> ImportBatch:
     return batch
 
 
-def check_rows(batch: ImportBatch, reader, names: list[str]) -> None:
+def file_error(line: int, message: str, code: str) -> RowError:
+    return RowError(line, "", "", message, code)
+
+
+def check_rows(batch: ImportBatch, caller: submissions.Caller, reader, names: list[str]) -> None:
     valid = ChunkWriter(batch, ImportChunk.Kind.VALID)
     report = ChunkWriter(batch, ImportChunk.Kind.ERRORS)
     seen: dict[bytes, int] = {}
+    # (line, cells, errors found before the row's submission is checked), in file order.
+    block: list[tuple[int, dict, list[RowError]]] = []
     for cells_list in reader:
         line = reader.line_num + 1  # the header is line 1
         if not any(cell.strip() for cell in cells_list):
             continue
         batch.row_count += 1
-        if batch.row_count % COLLECT_EVERY == 0:
-            gc.collect()
-        errors = []
         if len(cells_list) != len(names):
-            errors = [
-                RowError(
-                    line,
-                    "",
-                    "",
-                    _("This line has %(found)d columns; the header has %(expected)d.")
-                    % {"found": len(cells_list), "expected": len(names)},
-                )
-            ]
+            message = _("This line has %(found)d columns; the header has %(expected)d.") % {
+                "found": len(cells_list),
+                "expected": len(names),
+            }
+            block.append((line, {}, [file_error(line, message, "columns")]))
         else:
             cells = {name: value.strip() for name, value in zip(names, cells_list, strict=True)}
             digest = row_digest(cells)
             if digest in seen:
-                errors = [
-                    RowError(line, "", "", _("Same as line %(line)d.") % {"line": seen[digest]})
-                ]
+                message = _("Same as line %(line)d.") % {"line": seen[digest]}
+                block.append((line, cells, [file_error(line, message, "repeated_row")]))
             else:
                 seen[digest] = line
-                row, errors = check_row(cells, line)
-                if row is not None:
-                    valid.add(row)
-                    batch.valid_count += 1
-        if errors:
-            batch.error_count += 1
-            for error in errors:
-                report.add(error.as_list())
+                block.append((line, cells, []))
+        if len(block) == IMPORT_BLOCK:
+            check_block(batch, caller, block, valid, report)
+            block = []
+    check_block(batch, caller, block, valid, report)
     valid.flush()
     report.flush()
+
+
+def check_block(batch, caller, block, valid: "ChunkWriter", report: "ChunkWriter"):
+    """Check a block of rows with one patient look-up. (Rows of one new person in two
+    blocks are matched only when imported: a contradiction between them then stops the
+    import, with its lines.)"""
+    to_check = [(line, cells) for line, cells, errors in block if not errors]
+    checked = submissions.check(caller, [submission_of(cells) for _, cells in to_check])
+    results = {line: item for (line, _), item in zip(to_check, checked, strict=True)}
+    for line, cells, errors in block:
+        item = results.get(line)
+        if item is not None and item.ok:
+            valid.add({"line": line, "cells": cells})
+            batch.valid_count += 1
+            continue
+        errors = errors or row_errors(item, cells, line)
+        batch.error_count += 1
+        for error in errors:
+            report.add(error.as_list())
+    gc.collect()  # forms are reference cycles: free each block's at once
 
 
 def error_rows(batch: ImportBatch):
@@ -352,23 +340,22 @@ def error_rows(batch: ImportBatch):
     return read_chunks(batch, ImportChunk.Kind.ERRORS)
 
 
-def load_row(row: dict) -> tuple[dict, dict]:
-    patient, test = dict(row["patient"]), dict(row["test"])
-    patient["birth_date"] = datetime.date.fromisoformat(patient["birth_date"])
-    test["sampled_at"] = datetime.datetime.fromisoformat(test["sampled_at"])
-    if test.get("symptom_onset"):
-        test["symptom_onset"] = datetime.date.fromisoformat(test["symptom_onset"])
-    return patient, test
-
-
 class AlreadyImported(Exception):
     pass
 
 
+class RowsChanged(Exception):
+    """Rows valid when the file was checked are not any more (the database changed)."""
+
+    def __init__(self, errors: list[RowError]):
+        super().__init__(f"{len(errors)} row error(s)")
+        self.errors = errors
+
+
 @transaction.atomic
-def import_batch(batch_id, pharmacy, user) -> ImportBatch:
+def import_batch(batch_id, pharmacy, user, request=None) -> ImportBatch:
     """Saves every valid row, or nothing. Raises ImportBatch.DoesNotExist (missing,
-    another pharmacy's, expired) or AlreadyImported."""
+    another pharmacy's, expired), AlreadyImported or RowsChanged."""
     batch = (
         ImportBatch.objects.for_pharmacy(pharmacy)
         .select_for_update()
@@ -376,39 +363,46 @@ def import_batch(batch_id, pharmacy, user) -> ImportBatch:
     )
     if batch.state != ImportBatch.State.CHECKED:
         raise AlreadyImported
-    block = []
+    caller = import_caller(batch, request)
+    block: list[dict] = []
     for row in read_chunks(batch, ImportChunk.Kind.VALID):
-        block.append(load_row(row))
+        block.append(row)
         if len(block) == IMPORT_BLOCK:
-            import_block(pharmacy, user, block)
-            batch.imported_count += len(block)
+            batch.imported_count += import_block(caller, block)
             block = []
-            gc.collect()
-    import_block(pharmacy, user, block)
-    batch.imported_count += len(block)
+    batch.imported_count += import_block(caller, block)
     batch.state = ImportBatch.State.IMPORTED
     batch.save()
     batch.chunks.filter(kind=ImportChunk.Kind.VALID).delete()
     return batch
 
 
-def import_block(pharmacy, user, rows: list[tuple[dict, dict]]) -> None:
-    """Saves rows in bulk: their patients found with one query, the new ones inserted
-    with one statement, then the tests (and, through tests_validated, their outbox rows
-    and links) with a few more."""
+def import_caller(batch: ImportBatch, request) -> submissions.Caller:
+    return submissions.Caller(
+        pharmacy=batch.pharmacy,
+        user=batch.user,
+        request=request,
+        details={"via": "import", "batch": str(batch.pk)},
+    )
+
+
+def import_block(caller: submissions.Caller, rows: list[dict]) -> int:
+    """Checks the rows again and records them (the block's patients found with one
+    query, earlier blocks' new patients included, then a few bulk inserts); returns how
+    many were recorded."""
     if not rows:
-        return
-    lookup = BlockLookup(pharmacy, [patient for patient, _ in rows])
-    new_patients, tests = [], []
-    for patient_data, test_data in rows:
-        patient = lookup.find(patient_data)
-        if patient is None:
-            patient = services.new_patient(pharmacy, user, patient_data)
-            lookup.add(patient)
-            new_patients.append(patient)
-        tests.append((patient, test_data))
-    insert_all(new_patients)
-    services.record_tests(user, tests)
+        return 0
+    checked = submissions.check(caller, [submission_of(row["cells"]) for row in rows])
+    errors = [
+        error
+        for row, item in zip(rows, checked, strict=True)
+        for error in row_errors(item, row["cells"], row["line"])
+    ]
+    if errors:
+        raise RowsChanged(errors)
+    submissions.record(caller, checked)
+    gc.collect()
+    return len(checked)
 
 
 def purge_expired() -> int:

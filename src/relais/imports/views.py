@@ -8,6 +8,7 @@ from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -18,6 +19,15 @@ from relais.imports.forms import UploadForm
 from relais.imports.models import ImportBatch
 
 SHOWN_ERRORS = 200
+# The error report's columns (the stored items' order) and their headings.
+REPORT_FIELDS = ("line", "column", "value", "reason", "code")
+REPORT_HEADINGS = (
+    gettext_lazy("line"),
+    gettext_lazy("column"),
+    gettext_lazy("value"),
+    gettext_lazy("reason"),
+    gettext_lazy("code"),
+)
 
 
 def live_batch_or_404(request, batch_id) -> ImportBatch:
@@ -36,7 +46,7 @@ def upload(request):
     if request.method == "POST" and form.is_valid():
         try:
             batch = bulk_import.check_file(
-                form.cleaned_data["file"], request.pharmacy, request.user
+                form.cleaned_data["file"], request.pharmacy, request.user, request
             )
         except bulk_import.FileError as error:
             form.add_error("file", error.message)
@@ -65,7 +75,7 @@ def review(request, batch_id):
         for item in bulk_import.error_rows(batch):
             if len(errors) == SHOWN_ERRORS:
                 break
-            errors.append(dict(zip(("line", "column", "value", "reason"), item, strict=True)))
+            errors.append(dict(zip(REPORT_FIELDS, item, strict=True)))
         record("import.view_errors", request=request, target=batch, details={"shown": len(errors)})
     context = {"batch": batch, "errors": errors, "more_errors": batch.error_count > len(errors)}
     return render(request, "imports/import_review.html", context)
@@ -73,7 +83,21 @@ def review(request, batch_id):
 
 def confirm(request, batch):
     try:
-        batch = bulk_import.import_batch(batch.pk, request.pharmacy, request.user)
+        batch = bulk_import.import_batch(batch.pk, request.pharmacy, request.user, request)
+    except bulk_import.RowsChanged as changed:
+        record("import.refuse", request=request, target=batch, details={"reason": "changed"})
+        lines = sorted({error.line for error in changed.errors})
+        messages.error(
+            request,
+            _(
+                "Nothing was imported: since the file was checked, %(count)d row(s) stopped "
+                "being valid (lines %(lines)s): a patient registered meanwhile, or two rows "
+                "of the file that give one NIR to different people. Upload the file again "
+                "to see why."
+            )
+            % {"count": len(lines), "lines": ", ".join(map(str, lines[:20]))},
+        )
+        return redirect("imports:review", batch_id=batch.pk)
     except bulk_import.AlreadyImported:
         messages.warning(request, _("This file was already imported."))
         return redirect("imports:review", batch_id=batch.pk)
@@ -114,7 +138,7 @@ def error_report(request, batch_id):
     writer = csv.writer(Echo(), delimiter=";")
 
     def lines():
-        yield "\ufeff" + writer.writerow([_("line"), _("column"), _("value"), _("reason")])
+        yield "\ufeff" + writer.writerow([str(heading) for heading in REPORT_HEADINGS])
         for item in bulk_import.error_rows(batch):
             yield writer.writerow([spreadsheet_safe(str(cell)) for cell in item])
 

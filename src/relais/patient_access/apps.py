@@ -10,18 +10,13 @@ class PatientAccessConfig(AppConfig):
             forget_purged_patients,
             notify_on_correction,
             notify_on_validation,
-            notify_on_validation_many,
         )
         from relais.screening.signals import (
             patients_purged,
             test_corrected,
-            test_validated,
             tests_validated,
         )
 
-        test_validated.connect(notify_on_validation, dispatch_uid="patient_access.notify")
-        tests_validated.connect(
-            notify_on_validation_many, dispatch_uid="patient_access.notify_many"
-        )
+        tests_validated.connect(notify_on_validation, dispatch_uid="patient_access.notify")
         test_corrected.connect(notify_on_correction, dispatch_uid="patient_access.correction")
         patients_purged.connect(forget_purged_patients, dispatch_uid="patient_access.purge")

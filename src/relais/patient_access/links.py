@@ -48,40 +48,19 @@ def channels_for(test: ScreeningTest) -> list[str]:
     return [c for c in CHANNELS_BY_CHOICE.get(test.notify_by, ()) if has_address[c]]
 
 
-@transaction.atomic
-def issue_link(test: ScreeningTest, channels: list[str] | None = None) -> tuple[ResultLink, str]:
-    """A new link for `test` (older ones stop working) and its notifications."""
-    now = timezone.now()
-    ResultLink.objects.filter(test=test, revoked_at__isnull=True).update(revoked_at=now)
-    token = secrets.token_urlsafe(32)
-    link = ResultLink.objects.create(
-        test=test,
-        token_hash=hash_token(token),
-        created_at=now,
-        expires_at=now + datetime.timedelta(days=settings.PATIENT_LINK_DAYS),
-    )
-    for channel in channels_for(test) if channels is None else channels:
-        Notification.objects.create(link=link, channel=channel, token=token, next_attempt_at=now)
-    return link, token
-
-
-def notify_on_validation(sender, test: ScreeningTest, **kwargs) -> None:
-    """Receiver of screening.signals.test_validated: runs inside the test's transaction."""
-    channels = channels_for(test)
-    if channels:
-        issue_link(test, channels)
-
-
 @transaction.atomic(savepoint=False)
-def issue_links_many(tests_channels: list[tuple[ScreeningTest, list[str]]]) -> list[ResultLink]:
-    """issue_link for many tests: one update closes their older links, two inserts."""
+def issue_links(
+    tests_channels: list[tuple[ScreeningTest, list[str]]],
+) -> list[tuple[ResultLink, str]]:
+    """A new link for each test (its older links stop working) and a message on each of
+    its channels: one update, two inserts. Returns each (link, token)."""
     if not tests_channels:
         return []
     now = timezone.now()
     ResultLink.objects.filter(
         test__in=[test.pk for test, _ in tests_channels], revoked_at__isnull=True
     ).update(revoked_at=now)
-    links, notifications = [], []
+    issued, notifications = [], []
     for test, channels in tests_channels:
         token = secrets.token_urlsafe(32)
         link = ResultLink(
@@ -90,19 +69,20 @@ def issue_links_many(tests_channels: list[tuple[ScreeningTest, list[str]]]) -> l
             created_at=now,
             expires_at=now + datetime.timedelta(days=settings.PATIENT_LINK_DAYS),
         )
-        links.append(link)
+        issued.append((link, token))
         notifications += [
             Notification(link=link, channel=channel, token=token, next_attempt_at=now)
             for channel in channels
         ]
-    insert_all(links)
+    insert_all([link for link, _ in issued])
     insert_all(notifications)
-    return links
+    return issued
 
 
-def notify_on_validation_many(sender, tests: list[ScreeningTest], **kwargs) -> None:
-    """Receiver of screening.signals.tests_validated: notify_on_validation for each test."""
-    issue_links_many([(test, channels) for test in tests if (channels := channels_for(test))])
+def notify_on_validation(sender, tests: list[ScreeningTest], **kwargs) -> None:
+    """Receiver of screening.signals.tests_validated (inside the tests' transaction): a
+    link and its messages for each test whose patient chose a channel we can reach."""
+    issue_links([(test, channels) for test in tests if (channels := channels_for(test))])
 
 
 def notify_on_correction(sender, test: ScreeningTest, fields=(), **kwargs) -> None:
@@ -111,7 +91,7 @@ def notify_on_correction(sender, test: ScreeningTest, fields=(), **kwargs) -> No
     if {"result", "notify_by"} & set(fields):
         channels = channels_for(test)
         if channels:
-            issue_link(test, channels)
+            issue_links([(test, channels)])
 
 
 def forget_purged_patients(sender, patient_ids, **kwargs) -> None:

@@ -213,7 +213,7 @@ def resend(request, test_id):
     if not channels or test.cancelled_at is not None:
         messages.error(request, _("No message can be sent: no channel was chosen for this test."))
         return redirect("screening:test_detail", test_id=test.pk)
-    link, _token = links.issue_link(test, channels)
+    links.issue_links([(test, channels)])
     record("patient_link.resend", request=request, target=test, details={"channels": channels})
     messages.success(request, _("A new link will be sent to the patient. The old one is closed."))
     return redirect("screening:test_detail", test_id=test.pk)

@@ -1,4 +1,5 @@
-"""Saving and finding patients and tests, for the web views, the API and imports."""
+"""Saving and finding patients and tests. New results enter through `submissions`, which
+checks them and calls `new_patient` and `record_tests` here."""
 
 from django.db import transaction
 from django.utils import timezone
@@ -11,7 +12,6 @@ from relais.screening.signals import (
     patient_corrected,
     test_cancelled,
     test_corrected,
-    test_validated,
     tests_validated,
 )
 
@@ -44,22 +44,20 @@ def find_patients(pharmacy, *, nir: str = "", birth_name: str = "", birth_date=N
     )
 
 
-def create_patient(pharmacy, user, data: dict) -> Patient:
-    patient = Patient(pharmacy=pharmacy, created_by=user)
-    for name in PATIENT_FIELDS:
-        setattr(patient, name, data.get(name) or "")
-    patient.save()
-    return patient
-
-
 def new_patient(pharmacy, user, data: dict) -> Patient:
-    """An unsaved patient with its blind indexes, for bulk_create (which calls no save();
+    """An unsaved patient with its blind indexes, for `insert_all` (which calls no save();
     the encrypted fields still encrypt themselves under the row's id)."""
     patient = Patient(pharmacy=pharmacy, created_by=user)
     for name in PATIENT_FIELDS:
         setattr(patient, name, data.get(name) or "")
     patient.refresh_indexes()
     return patient
+
+
+def create_patient(pharmacy, user, data: dict) -> Patient:
+    """A patient saved as it is, without matching (tests and fixtures; results come in
+    through `submissions`, which matches first)."""
+    return insert_all([new_patient(pharmacy, user, data)])[0]
 
 
 @transaction.atomic
@@ -84,19 +82,10 @@ def new_test(patient: Patient, user, data: dict) -> ScreeningTest:
     return test
 
 
-def record_test(patient: Patient, user, data: dict) -> ScreeningTest:
-    # No savepoint inside a caller's transaction (the API's): an error here ends the
-    # whole request anyway, and a savepoint is two more statements.
-    with transaction.atomic(savepoint=False):
-        test = new_test(patient, user, data)
-        test.save()
-        test_validated.send(sender=ScreeningTest, test=test)
-    return test
-
-
 def record_tests(user, rows: list[tuple[Patient, dict]]) -> list[ScreeningTest]:
-    """record_test for many (patient, cleaned test data) with one insert; the receivers
-    of tests_validated queue their messages and links in bulk in the same transaction."""
+    """Save tests for (saved patient, cleaned test data) with one insert; the receivers of
+    tests_validated queue their messages and links in the same transaction. Called by
+    `submissions.record`, for one test as for a file of them."""
     with transaction.atomic(savepoint=False):
         tests = insert_all([new_test(patient, user, data) for patient, data in rows])
         tests_validated.send(sender=ScreeningTest, tests=tests)

@@ -1,11 +1,8 @@
 from django.dispatch import Signal
 
-# Sent inside the database transaction that saves a validated test (args: test),
-# so that receivers (the transmission outbox) commit or roll back with it.
-test_validated = Signal()
-
-# The same for many tests saved at once by `services.record_tests` (args: tests). Every
-# receiver of test_validated has a counterpart here that applies the same rules.
+# Sent inside the database transaction that saves validated tests (args: tests, a list:
+# one test from the web form, many from a file), so that receivers (the transmission
+# outbox, the result links) commit or roll back with them.
 tests_validated = Signal()
 
 # Sent inside the transaction that corrects a test's data (args: test).

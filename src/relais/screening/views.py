@@ -9,7 +9,7 @@ from django.views.decorators.http import require_http_methods
 
 from relais.accounts.permissions import pharmacy_permission_required, role_allows
 from relais.audit.events import record
-from relais.screening import services
+from relais.screening import services, submissions
 from relais.screening.forms import (
     CancelTestForm,
     PatientForm,
@@ -98,10 +98,22 @@ def patient_new(request):
         )
     form = PatientForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        patient = services.create_patient(request.pharmacy, request.user, form.cleaned_data)
-        record("patient.create", request=request, target=patient)
-        return redirect("screening:test_new", patient_id=patient.pk)
+        found, conflict = submissions.match_patient(request.pharmacy, form.cleaned_data)
+        if conflict is not None:
+            submissions.add_errors(form, [conflict])
+        elif found is not None:
+            # The same person is registered already: their record is used as it is.
+            record("patient.view", request=request, target=found)
+            messages.info(request, _("This patient is already registered: their record is used."))
+            return redirect("screening:test_new", patient_id=found.pk)
+        else:
+            patient = submissions.register_patient(caller(request), form.cleaned_data)
+            return redirect("screening:test_new", patient_id=patient.pk)
     return render(request, "screening/patient_form.html", {"form": form})
+
+
+def caller(request) -> submissions.Caller:
+    return submissions.Caller(pharmacy=request.pharmacy, user=request.user, request=request)
 
 
 @pharmacy_permission_required("patient.view")
@@ -149,12 +161,16 @@ def patient_edit(request, patient_id):
 def test_new(request, patient_id):
     patient = Patient.objects.get_for_pharmacy_or_404(request.pharmacy, pk=patient_id)
     record("patient.view", request=request, target=patient)
-    initial = {"sampled_at": timezone.localtime().replace(second=0, microsecond=0)}
-    form = ScreeningTestForm(request.POST or None, initial=initial, patient=patient)
-    if request.method == "POST" and form.is_valid():
-        test = services.record_test(patient, request.user, form.cleaned_data)
-        record("test.create", request=request, target=test)
-        return redirect("screening:day")
+    if request.method == "POST":
+        submission = submissions.Submission(test=request.POST, stored_patient=patient)
+        [checked] = submissions.submit(caller(request), [submission])
+        if checked.ok:
+            messages.success(request, _("The result is saved and will be sent to SI-DEP."))
+            return redirect("screening:day")
+        form = checked.test_form
+    else:
+        initial = {"sampled_at": timezone.localtime().replace(second=0, microsecond=0)}
+        form = ScreeningTestForm(initial=initial, patient=patient)
     return render(request, "screening/test_form.html", {"form": form, "patient": patient})
 
 
@@ -193,9 +209,7 @@ def test_correct(request, test_id):
         return refuse_cancelled(request, test)
     record("test.view", request=request, target=test)
     initial = {name: getattr(test, name) for name in services.TEST_FIELDS}
-    form = ScreeningTestForm(
-        request.POST or None, initial=initial, birth_date=test.patient.birth_date
-    )
+    form = ScreeningTestForm(request.POST or None, initial=initial, patient=test.patient)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         # The form shows minutes: an untouched time keeps its stored seconds.

@@ -9,10 +9,7 @@ class TransmissionConfig(AppConfig):
         from relais.screening import signals
         from relais.transmission import outbox
 
-        signals.test_validated.connect(outbox.on_test_validated, dispatch_uid="transmission.new")
-        signals.tests_validated.connect(
-            outbox.on_tests_validated, dispatch_uid="transmission.new_many"
-        )
+        signals.tests_validated.connect(outbox.on_tests_validated, dispatch_uid="transmission.new")
         signals.test_corrected.connect(
             outbox.on_test_corrected, dispatch_uid="transmission.correction"
         )

@@ -25,25 +25,18 @@ def new_row(test, kind: str, sequence: int) -> Transmission:
     )
 
 
-def enqueue(test, kind: str, last: int | None = None) -> Transmission:
-    """Queue a message after the test's others (`last`: their highest sequence, when the
-    caller knows it)."""
+def enqueue(tests, kind: str, last: dict | None = None) -> list[Transmission]:
+    """Queue one message of `kind` for each test, after the test's others: one query for
+    their highest sequences (skipped when the caller knows them: `last`, test id ->
+    sequence, empty for tests inserted in this transaction), one insert."""
     if last is None:
-        last = test.transmissions.aggregate(last=Max("sequence"))["last"] or 0
-    row = new_row(test, kind, last + 1)
-    row.save(force_insert=True)
-    return row
-
-
-def enqueue_many(tests, kind: str) -> list[Transmission]:
-    """enqueue for many tests: one query for their last sequences, one insert."""
-    last = dict(
-        Transmission.objects.filter(test__in=[test.pk for test in tests])
-        .order_by()
-        .values("test")
-        .annotate(last=Max("sequence"))
-        .values_list("test", "last")
-    )
+        last = dict(
+            Transmission.objects.filter(test__in=[test.pk for test in tests])
+            .order_by()
+            .values("test")
+            .annotate(last=Max("sequence"))
+            .values_list("test", "last")
+        )
     rows = [new_row(test, kind, last.get(test.pk, 0) + 1) for test in tests]
     return insert_all(rows)
 
@@ -51,6 +44,11 @@ def enqueue_many(tests, kind: str) -> list[Transmission]:
 def locked_rows(test) -> list[Transmission]:
     """The test's rows, locked so no worker claims one while we decide (PostgreSQL)."""
     return list(Transmission.objects.select_for_update().filter(test=test).order_by("sequence"))
+
+
+def last_sequence(test, rows: list[Transmission]) -> dict:
+    """`enqueue`'s `last` from the test's rows as `locked_rows` read them."""
+    return {test.pk: rows[-1].sequence} if rows else {}
 
 
 def may_have_reached_sidep(test) -> bool:
@@ -65,16 +63,11 @@ def patient_results_may_be_at_sidep(patient) -> bool:
     return any(row.may_have_reached_sidep for row in rows)
 
 
-def on_test_validated(sender, test, **kwargs) -> None:
-    # The test was inserted in this transaction, so it has no message yet (and the
-    # unique (test, sequence) constraint would refuse a second sequence 1).
-    enqueue(test, Kind.NEW, last=0)
-
-
 def on_tests_validated(sender, tests, **kwargs) -> None:
-    """on_test_validated for tests saved in bulk."""
+    # The tests were inserted in this transaction, so they have no message yet (and the
+    # unique (test, sequence) constraint would refuse a second sequence 1).
     if tests:
-        enqueue_many(tests, Kind.NEW)
+        enqueue(tests, Kind.NEW, last={})
 
 
 # The test's fields SI-DEP receives; changing only the others (the patient's
@@ -93,10 +86,8 @@ def on_test_corrected(sender, test, fields=None, **kwargs) -> None:
     rows = locked_rows(test)
     if rows and rows[-1].state == State.PENDING and rows[-1].sent_at is None:
         return
-    if any(row.may_have_reached_sidep for row in rows):
-        enqueue(test, Kind.CORRECTION)
-    else:
-        enqueue(test, Kind.NEW)
+    kind = Kind.CORRECTION if any(row.may_have_reached_sidep for row in rows) else Kind.NEW
+    enqueue([test], kind, last=last_sequence(test, rows))
 
 
 def on_test_cancelled(sender, test, **kwargs) -> None:
@@ -108,7 +99,7 @@ def on_test_cancelled(sender, test, **kwargs) -> None:
             row.state = State.WITHDRAWN
             row.save(update_fields=["state"])
     if any(row.may_have_reached_sidep for row in rows):
-        enqueue(test, Kind.CANCELLATION)
+        enqueue([test], Kind.CANCELLATION, last=last_sequence(test, rows))
 
 
 def on_patient_corrected(sender, patient, **kwargs) -> None:
@@ -121,7 +112,7 @@ def on_patient_corrected(sender, patient, **kwargs) -> None:
         if rows and rows[-1].state == State.PENDING and rows[-1].sent_at is None:
             continue
         if any(row.may_have_reached_sidep for row in rows):
-            enqueue(test, Kind.CORRECTION, last=rows[-1].sequence)
+            enqueue([test], Kind.CORRECTION, last=last_sequence(test, rows))
 
 
 @transaction.atomic
@@ -132,7 +123,7 @@ def resend_rejected(test) -> bool:
     if not rows or rows[-1].state != State.REJECTED:
         return False
     reached = any(row.may_have_reached_sidep for row in rows)
-    enqueue(test, Kind.CORRECTION if reached else Kind.NEW)
+    enqueue([test], Kind.CORRECTION if reached else Kind.NEW, last=last_sequence(test, rows))
     return True
 
 

@@ -1,0 +1,321 @@
+"""The one way a test result enters Relais.
+
+The web form, the API (`POST /api/v1/tests`) and each row of a CSV import call `check`,
+`record` or `submit` here; none of them applies a rule of its own. A submission is the
+patient as typed (or the patient chosen at the counter) and the test as typed. Checking
+it:
+
+1. validates both with the forms of `screening.forms` (formats, NIR key, dates, catalogue);
+2. finds the patient: by NIR when one is given, else by birth name + birth date (blind
+   index) and the same given names, never onto a record whose NIR differs;
+3. refuses a found patient whose identity traits differ from the typed ones (a NIR
+   already known for someone else): the result is never attached to another person;
+4. checks the test against the stored record when the patient is found (a notification
+   channel needs a phone number or an e-mail address on that record), else against the
+   new one.
+
+Recording writes, in one transaction, the new patients, the tests and, through the
+`tests_validated` signal, their outbox rows and result links; then the audit events.
+A single submission is a batch of one: every entry point runs the same code.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from relais.accounts.models import Pharmacy, User
+from relais.audit.events import event, record_many
+from relais.bulk_insert import insert_all
+from relais.crypto.blind_index import blind_index_candidates
+from relais.screening import services
+from relais.screening.forms import CheckingPatientForm, CheckingScreeningTestForm
+from relais.screening.models import IDENTITY_INDEX, NIR_INDEX, Patient, identity_key
+from relais.screening.validation import normalise_name
+
+# The traits a stored patient must share with a submission to receive its result.
+TRAITS = {
+    "birth_date": _("birth date"),
+    "sex": _("sex"),
+    "birth_name": _("birth name"),
+}
+
+# Codes of the errors that name a stored patient the submission contradicts.
+CONFLICT_CODES = frozenset({"nir_conflict", "identity_conflict"})
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who submits: the pharmacy, the user the tests are recorded by, and what the audit
+    log says of the request (the web request, or the API credential / import batch)."""
+
+    pharmacy: Pharmacy
+    user: User
+    request: HttpRequest | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Submission:
+    """One result: the test as typed, and either the patient as typed (API, CSV) or the
+    stored patient chosen at the counter (web)."""
+
+    test: Mapping[str, Any]
+    patient: Mapping[str, Any] | None = None
+    stored_patient: Patient | None = None
+    # Errors the entry point found in its own format (a CSV cell that is neither yes nor
+    # no): the forms' errors on those fields are then left out.
+    errors: list["FieldError"] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FieldError:
+    section: str  # "patient" or "test"
+    field: str  # a form field name, or "" for the whole section
+    code: str  # stable, for software and tests
+    message: str  # for people, in the active language
+
+
+@dataclass
+class Checked:
+    """A checked submission: its forms, its patient (found, or new and unsaved), and
+    either no errors (ready to record) or every error found."""
+
+    submission: Submission
+    patient_form: forms.Form | None
+    test_form: forms.Form
+    patient: Patient | None
+    patient_created: bool
+    errors: list[FieldError]
+    test: Any = None  # the ScreeningTest, once recorded
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class PatientLookup:
+    """Finds the patients of many submissions with one query, then applies the matching
+    rule row by row. Patients created for earlier rows are found by later ones, so two
+    tests of one new person in a batch make one patient."""
+
+    def __init__(self, pharmacy: Pharmacy, rows: Iterable[Mapping[str, Any]]):
+        scope = str(pharmacy.pk)
+        self.nir_keys: dict[str, list[str]] = {}
+        self.identity_keys: dict[str, list[str]] = {}
+        for data in rows:
+            if data.get("nir"):
+                self.nir_keys[data["nir"]] = blind_index_candidates(NIR_INDEX, scope, data["nir"])
+            key = identity_key(data["birth_name"], data["birth_date"])
+            self.identity_keys[key] = blind_index_candidates(IDENTITY_INDEX, scope, key)
+        # Patients by index, in the order found then added (the first one wins).
+        self.by_nir: dict[str, list[Patient]] = {}
+        self.by_identity: dict[str, list[Patient]] = {}
+        self.order: dict[int, int] = {}
+        nir_indexes = [i for candidates in self.nir_keys.values() for i in candidates]
+        identity_indexes = [i for candidates in self.identity_keys.values() for i in candidates]
+        if not nir_indexes and not identity_indexes:
+            return
+        found = (
+            Patient.objects.for_pharmacy(pharmacy)
+            .filter(Q(nir_index__in=nir_indexes) | Q(identity_index__in=identity_indexes))
+            .order_by("created_at")
+        )
+        for patient in found:
+            self.add(patient)
+
+    def add(self, patient: Patient) -> None:
+        """A stored patient, or one created for an earlier row."""
+        self.order[id(patient)] = len(self.order)
+        if patient.nir_index:
+            self.by_nir.setdefault(patient.nir_index, []).append(patient)
+        self.by_identity.setdefault(patient.identity_index, []).append(patient)
+
+    def first(self, index: dict, candidates: list[str], data: Mapping | None = None):
+        patients = [
+            p
+            for i in candidates
+            for p in index.get(i, ())
+            if data is None or same_person_by_name(p, data)
+        ]
+        return min(patients, key=lambda p: self.order[id(p)], default=None)
+
+    def find(self, data: Mapping[str, Any]) -> tuple[Patient | None, str]:
+        """(the patient, "nir" or "identity": how it was found), or (None, "")."""
+        if data.get("nir"):
+            by_nir = self.first(self.by_nir, self.nir_keys[data["nir"]])
+            if by_nir is not None:
+                return by_nir, "nir"
+        key = identity_key(data["birth_name"], data["birth_date"])
+        found = self.first(self.by_identity, self.identity_keys[key], data)
+        return found, "identity" if found is not None else ""
+
+
+def same_person_by_name(candidate: Patient, data: Mapping[str, Any]) -> bool:
+    """Same birth name and birth date (the index) is not enough: the given names must
+    agree too (twins), and a stored NIR must not differ from the typed one."""
+    if normalise_name(candidate.given_names) != normalise_name(data["given_names"]):
+        return False
+    return not (candidate.nir and data.get("nir") and candidate.nir != data["nir"])
+
+
+def differing_traits(stored: Patient, data: Mapping[str, Any]) -> list[str]:
+    differing = []
+    if stored.birth_date != data["birth_date"]:
+        differing.append("birth_date")
+    if stored.sex != data["sex"]:
+        differing.append("sex")
+    if normalise_name(stored.birth_name) != normalise_name(data["birth_name"]):
+        differing.append("birth_name")
+    return differing
+
+
+def identity_conflict(stored: Patient, data: Mapping[str, Any], found_by: str):
+    """The error for a found patient whose traits differ, or None."""
+    differing = differing_traits(stored, data)
+    if not differing:
+        return None
+    traits = ", ".join(str(TRAITS[name]) for name in differing)
+    if found_by == "nir":
+        message = _(
+            "This NIR is already registered for a patient with another %(traits)s. "
+            "Check the NIR and the identity: nothing was recorded."
+        )
+        return FieldError("patient", "nir", "nir_conflict", str(message % {"traits": traits}))
+    message = _(
+        "A patient with this name and birth date is registered with another %(traits)s. "
+        "Check the identity: nothing was recorded."
+    )
+    return FieldError("patient", "sex", "identity_conflict", str(message % {"traits": traits}))
+
+
+def form_errors(section: str, form: forms.Form) -> list[FieldError]:
+    found = []
+    for name, errors in form.errors.as_data().items():
+        for error in errors:
+            for message in error.messages:
+                found.append(
+                    FieldError(
+                        section, "" if name == "__all__" else name, error.code or "invalid", message
+                    )
+                )
+    return found
+
+
+def match_patient(
+    pharmacy: Pharmacy, data: Mapping[str, Any], lookup: PatientLookup | None = None
+) -> tuple[Patient | None, FieldError | None]:
+    """The stored patient cleaned patient data designate (or None), or the conflict that
+    forbids using it."""
+    if lookup is None:
+        lookup = PatientLookup(pharmacy, [data])
+    found, found_by = lookup.find(data)
+    if found is None:
+        return None, None
+    conflict = identity_conflict(found, data, found_by)
+    return (None, conflict) if conflict else (found, None)
+
+
+def check(caller: Caller, submissions: list[Submission]) -> list[Checked]:
+    """Check every submission; nothing is written."""
+    patient_forms = [
+        CheckingPatientForm(data=s.patient) if s.stored_patient is None else None
+        for s in submissions
+    ]
+    lookup = PatientLookup(
+        caller.pharmacy, [form.cleaned_data for form in patient_forms if form and form.is_valid()]
+    )
+    return [
+        check_one(caller, lookup, submission, patient_form)
+        for submission, patient_form in zip(submissions, patient_forms, strict=True)
+    ]
+
+
+def check_one(
+    caller: Caller, lookup: PatientLookup, submission: Submission, patient_form
+) -> Checked:
+    errors = list(submission.errors)
+    patient, created = submission.stored_patient, False
+    birth_date = patient.birth_date if patient is not None else None
+    if patient_form is not None:
+        errors += form_errors("patient", patient_form)
+        # The test's dates are checked against a valid birth date even if another
+        # patient field is wrong, so that every error is reported at once.
+        birth_date = patient_form.cleaned_data.get("birth_date")
+        if patient_form.is_valid():
+            data = patient_form.cleaned_data
+            patient, conflict = match_patient(caller.pharmacy, data, lookup)
+            if conflict is not None:
+                errors.append(conflict)
+            elif patient is None:
+                patient, created = services.new_patient(caller.pharmacy, caller.user, data), True
+    test_form = CheckingScreeningTestForm(
+        data=submission.test, patient=patient, birth_date=birth_date
+    )
+    already = {(error.section, error.field) for error in errors}
+    errors += [e for e in form_errors("test", test_form) if (e.section, e.field) not in already]
+    if created and not errors:
+        lookup.add(patient)  # later rows of the same new person find it
+    return Checked(submission, patient_form, test_form, patient, created, errors)
+
+
+def record(caller: Caller, checked: list[Checked]) -> None:
+    """Save checked submissions (all without errors): new patients, tests, their
+    outbox rows and links, and the audit events, in one transaction."""
+    if any(not item.ok for item in checked):
+        raise ValueError("only submissions without errors can be recorded")
+    with transaction.atomic(savepoint=False):
+        insert_all([item.patient for item in checked if item.patient_created])
+        tests = services.record_tests(
+            caller.user, [(item.patient, item.test_form.cleaned_data) for item in checked]
+        )
+        events = []
+        for item, test in zip(checked, tests, strict=True):
+            item.test = test
+            if item.patient_created:
+                events.append(audit_event(caller, "patient.create", item.patient))
+            events.append(audit_event(caller, "test.create", test))
+        record_many(events)
+
+
+def submit(caller: Caller, submissions: list[Submission]) -> list[Checked]:
+    """Check, then record those without errors, in one transaction."""
+    with transaction.atomic():
+        checked = check(caller, submissions)
+        valid = [item for item in checked if item.ok]
+        if valid:
+            record(caller, valid)
+    return checked
+
+
+def register_patient(caller: Caller, data: Mapping[str, Any]) -> Patient:
+    """A new patient from cleaned PatientForm data that `match_patient` found no one
+    for (the web's patient form, before the test)."""
+    with transaction.atomic(savepoint=False):
+        [patient] = insert_all([services.new_patient(caller.pharmacy, caller.user, data)])
+        record_many([audit_event(caller, "patient.create", patient)])
+    return patient
+
+
+def audit_event(caller: Caller, action: str, target):
+    return event(
+        action,
+        request=caller.request,
+        actor=caller.user,
+        pharmacy=caller.pharmacy,
+        target=target,
+        details=dict(caller.details),
+    )
+
+
+def add_errors(form: forms.Form, errors: list[FieldError]) -> None:
+    """Show errors found beyond the form's own checks (a conflict) on a bound form."""
+    for error in errors:
+        name = error.field if error.field in form.fields else None
+        form.add_error(name, ValidationError(error.message, code=error.code))
