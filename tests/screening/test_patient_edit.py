@@ -2,7 +2,7 @@ from django.urls import reverse
 
 from relais.audit.models import AuditEvent
 from relais.screening.models import Patient
-from tests.conftest import PATIENT_DATA, log_in
+from tests.conftest import PATIENT_DATA, log_in, make_patient
 
 
 def url(patient):
@@ -31,3 +31,17 @@ def test_another_pharmacy_gets_404(client, patient, other_pharmacist):
     response = log_in(client, other_pharmacist).post(url(patient), form(city="Lyon"))
     assert response.status_code == 404
     assert Patient.objects.get(pk=patient.pk).city == "Paris"
+
+
+def test_a_nir_another_patient_holds_is_refused(pharmacist_client, patient, pharmacy, pharmacist):
+    other = make_patient(
+        pharmacy, pharmacist, birth_name="Durand", nir="285037505612306", given_names="Anne"
+    )
+    patient.nir = ""
+    patient.save()
+    response = pharmacist_client.post(url(patient), form(nir=other.nir))
+    assert [e.code for e in response.context["form"].errors.as_data()["nir"]] == ["nir_taken"]
+    assert Patient.objects.get(pk=patient.pk).nir == ""
+    # Its own NIR, unchanged, is of course fine.
+    response = pharmacist_client.post(url(other), form(nir=other.nir, birth_name="Durand"))
+    assert response.status_code == 302

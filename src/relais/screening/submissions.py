@@ -222,6 +222,18 @@ def match_patient(
     return (None, conflict) if conflict else (found, None)
 
 
+def nir_held_by_another(patient: Patient, data: Mapping[str, Any]) -> FieldError | None:
+    """An edited identity must not take a NIR another patient of the pharmacy holds: one
+    NIR, one record (else results would be filed under either)."""
+    if not data.get("nir"):
+        return None
+    found, found_by = PatientLookup(patient.pharmacy, [data]).find(data)
+    if found is None or found_by != "nir" or found.pk == patient.pk:
+        return None
+    message = _("This NIR is registered for another patient of the pharmacy.")
+    return FieldError("patient", "nir", "nir_taken", str(message))
+
+
 def check(caller: Caller, submissions: list[Submission]) -> list[Checked]:
     """Check every submission; nothing is written."""
     patient_forms = [

@@ -150,6 +150,12 @@ def patient_edit(request, patient_id):
     initial = {name: getattr(patient, name) for name in services.PATIENT_FIELDS}
     form = PatientForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
+        conflict = submissions.nir_held_by_another(patient, form.cleaned_data)
+        if conflict is not None:
+            submissions.add_errors(form, [conflict])
+            return render(
+                request, "screening/patient_form.html", {"form": form, "patient": patient}
+            )
         if services.update_patient(patient, form.cleaned_data):
             record("patient.update", request=request, target=patient)
         return redirect("screening:patient_detail", patient_id=patient.pk)
