@@ -36,7 +36,13 @@ from relais.bulk_insert import insert_all
 from relais.crypto.blind_index import blind_index_candidates
 from relais.screening import services
 from relais.screening.forms import CheckingPatientForm, CheckingScreeningTestForm
-from relais.screening.models import IDENTITY_INDEX, NIR_INDEX, Patient, identity_key
+from relais.screening.models import (
+    IDENTITY_INDEX,
+    NIR_INDEX,
+    Patient,
+    ScreeningTest,
+    identity_key,
+)
 from relais.screening.validation import normalise_name
 
 # The traits a stored patient must share with a submission to receive its result.
@@ -93,7 +99,7 @@ class Checked:
     patient: Patient | None
     patient_created: bool
     errors: list[FieldError]
-    test: Any = None  # the ScreeningTest, once recorded
+    test: ScreeningTest | None = None  # once recorded
 
     @property
     def ok(self) -> bool:
