@@ -2,15 +2,19 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
+LOCKS := requirements.lock requirements-dev.lock
+STAMP := $(VENV)/.installed-$(shell cat $(LOCKS) pyproject.toml | sha256sum | cut -c1-12)
+UV_VERSION := 0.13.9
 
-.PHONY: install browser demo test lint format bench clean
+.PHONY: install browser demo test lint format bench lock clean
 
+# Development and tests: the dev lock (the runtime lock's exact versions plus the dev extra).
+# Production installs requirements.lock alone (see the README).
 install: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): $(LOCKS) pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
@@ -38,6 +42,17 @@ format: install
 # Every benchmark, then one table of figures and targets (BENCH_ARGS=--quick for a smoke run).
 bench: install
 	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
+
+# Rebuild both locks from pyproject.toml, keeping every pin they already hold unless a
+# changed dependency forces another (pass UV_ARGS=--upgrade to take the newest releases).
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes \
+		--custom-compile-command "make lock" --quiet $(UV_ARGS) -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --constraint requirements.lock \
+		--python-version 3.11 --generate-hashes \
+		--custom-compile-command "make lock" --quiet $(UV_ARGS) -o requirements-dev.lock
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

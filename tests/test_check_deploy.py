@@ -1,12 +1,24 @@
-"""`relais check --deploy`, run as the real command with a production environment."""
+"""`relais check --deploy`: each production rule, in-process, and one run of the real command.
 
+A case is an environment: `parse` turns it into a Config, whose fields (the Django settings of
+the same names) override the test settings while the registered check runs. A missing secret
+key cannot reach the check (Django refuses an empty SECRET_KEY, production refuses to start):
+tests/test_settings.py covers it.
+"""
+
+import dataclasses
 import os
 import secrets
 import subprocess
 import sys
+import warnings
 
 import pytest
+from django.core.checks import registry
+from django.test import override_settings
 
+from relais.checks import check_production_settings
+from relais.config import parse
 from relais.crypto.keyset import new_keys, new_wrapping_keyset_json, write_keys
 
 
@@ -25,8 +37,6 @@ def production_files(tmp_path_factory):
 def good_env(production_files):
     root = production_files
     return {
-        "PATH": os.environ["PATH"],
-        "HOME": str(root),
         "RELAIS_SECRET_KEY": secrets.token_urlsafe(60),
         "RELAIS_KEYSET_FILE": str(root / "keyset.json"),
         "RELAIS_KEYSET_WRAPPING_KEY_FILE": str(root / "wrap.json"),
@@ -45,84 +55,101 @@ def good_env(production_files):
     }
 
 
-def check_deploy(env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "relais", "check", "--deploy"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def listed_ids(environ: dict) -> set[str]:
+    """The ids `check --deploy`'s own rules report under the configuration of `environ`."""
+    environ = {name: value for name, value in environ.items() if value is not None}
+    with warnings.catch_warnings():
+        # The rules read DATABASES; no connection is opened with the overridden value.
+        warnings.filterwarnings("ignore", "Overriding setting DATABASES", UserWarning)
+        with override_settings(**dataclasses.asdict(parse(environ))):
+            return {message.id for message in check_production_settings()}
 
 
 def test_good_configuration_passes(good_env):
-    result = check_deploy(good_env)
-    assert result.returncode == 0, result.stderr
-    assert "relais.E" not in result.stderr + result.stdout
+    assert listed_ids(good_env) == set()
 
 
 BAD_SETTINGS = [
-    ("debug on", {"RELAIS_DEBUG": "1"}, ["relais.E002"]),
+    ("debug on", {"RELAIS_DEBUG": "1"}, {"relais.E002"}),
     (
         "demo mode (plain HTTP, mail and SMS to files by default)",
         {"RELAIS_DEMO": "1"},
-        ["relais.E001", "relais.E005", "relais.E006", "relais.E014", "relais.E015"],
-    ),  # noqa: E501
-    ("keyset stored unwrapped", {"RELAIS_KEYSET_WRAPPING_KEY_FILE": ""}, ["relais.E004"]),
-    ("HTTP: no HSTS, cookies not secure", {"RELAIS_HTTPS": "0"}, ["relais.E005", "relais.E006"]),
-    ("SQLite in production", {"RELAIS_DATABASE_URL": None}, ["relais.E007"]),
-    ("allowed hosts open", {"RELAIS_ALLOWED_HOSTS": "*"}, ["relais.E008"]),
-    ("SI-DEP address missing", {"RELAIS_SIDEP_URL": None}, ["relais.E009"]),
-    ("SI-DEP client key missing", {"RELAIS_SIDEP_CLIENT_KEY": None}, ["relais.E010"]),
+        {"relais.E001", "relais.E005", "relais.E006", "relais.E014", "relais.E015"},
+    ),
+    ("secret key short", {"RELAIS_SECRET_KEY": "changeme"}, {"relais.E003"}),
+    ("secret key repetitive", {"RELAIS_SECRET_KEY": "a" * 40 + "bcdefghij0"}, {"relais.E003"}),
+    ("secret key ordered", {"RELAIS_SECRET_KEY": "0123456789" + "abcdefghij" * 4}, {"relais.E003"}),
+    ("keyset stored unwrapped", {"RELAIS_KEYSET_WRAPPING_KEY_FILE": ""}, {"relais.E004"}),
+    ("HTTP: no HSTS, cookies not secure", {"RELAIS_HTTPS": "0"}, {"relais.E005", "relais.E006"}),
+    ("SQLite in production", {"RELAIS_DATABASE_URL": None}, {"relais.E007"}),
+    ("allowed hosts open", {"RELAIS_ALLOWED_HOSTS": "*"}, {"relais.E008"}),
+    ("allowed hosts a whole domain", {"RELAIS_ALLOWED_HOSTS": ".example.fr"}, {"relais.E008"}),
+    ("SI-DEP address missing", {"RELAIS_SIDEP_URL": None}, {"relais.E009"}),
+    ("SI-DEP client key missing", {"RELAIS_SIDEP_CLIENT_KEY": None}, {"relais.E010"}),
     (
         "SI-DEP client certificate missing",
         {"RELAIS_SIDEP_CLIENT_CERT": "/nonexistent.crt"},
-        ["relais.E010"],
-    ),  # noqa: E501
-    ("SI-DEP CA missing", {"RELAIS_SIDEP_CA_FILE": None}, ["relais.E011"]),
-    ("retention off", {"RELAIS_RETENTION_DAYS": "0"}, ["relais.E012"]),
-    ("rate limits per process", {"RELAIS_CACHE_URL": None}, ["relais.E013"]),
-    ("e-mails written to files", {"RELAIS_EMAIL_BACKEND": "file"}, ["relais.E014"]),
-    ("e-mails printed to the log", {"RELAIS_EMAIL_BACKEND": "console"}, ["relais.E014"]),
-    ("SMS written to a file", {"RELAIS_SMS_BACKEND": "file"}, ["relais.E015"]),
-    ("SMS provider missing", {"RELAIS_SMS_URL": None}, ["relais.E015"]),
-    ("SMS provider over HTTP", {"RELAIS_SMS_URL": "http://sms.example.fr/"}, ["relais.E015"]),
+        {"relais.E010"},
+    ),
+    ("SI-DEP CA missing", {"RELAIS_SIDEP_CA_FILE": None}, {"relais.E011"}),
+    ("retention off", {"RELAIS_RETENTION_DAYS": "0"}, {"relais.E012"}),
+    ("rate limits per process", {"RELAIS_CACHE_URL": None}, {"relais.E013"}),
+    ("e-mails written to files", {"RELAIS_EMAIL_BACKEND": "file"}, {"relais.E014"}),
+    ("e-mails printed to the log", {"RELAIS_EMAIL_BACKEND": "console"}, {"relais.E014"}),
+    ("SMS written to a file", {"RELAIS_SMS_BACKEND": "file"}, {"relais.E015"}),
+    ("SMS provider missing", {"RELAIS_SMS_URL": None}, {"relais.E015"}),
+    ("SMS provider over HTTP", {"RELAIS_SMS_URL": "http://sms.example.fr/"}, {"relais.E015"}),
+    (
+        "keyset file missing",
+        {"RELAIS_KEYSET_FILE": "/nonexistent/keyset.json"},
+        {"relais.E016", "relais.E004"},
+    ),
+    ("base URL over HTTP", {"RELAIS_BASE_URL": "http://relais.example.fr"}, {"relais.E101"}),
+    ("no backup key", {"RELAIS_BACKUP_KEY_FILE": None}, {"relais.W001"}),
 ]
 
 
 @pytest.mark.parametrize(
     ("change", "expected"), [case[1:] for case in BAD_SETTINGS], ids=[c[0] for c in BAD_SETTINGS]
 )
-def test_each_bad_setting_is_listed_and_fails(good_env, change, expected):
-    env = {**good_env, **change}
-    env = {name: value for name, value in env.items() if value is not None}
-    result = check_deploy(env)
-    assert result.returncode != 0
-    for check_id in expected:
-        assert check_id in result.stderr
-    listed = {word.strip("():") for word in result.stderr.split() if word.startswith("(relais.E")}
-    assert listed <= set(expected) | {"relais.E101"}  # only what was broken (E101: base URL)
+def test_each_bad_setting_is_listed_and_only_it(good_env, change, expected):
+    assert listed_ids({**good_env, **change}) == expected
 
 
 def test_unwrapped_keyset_file_is_listed_even_with_a_wrapping_key_set(good_env, production_files):
-    env = {**good_env, "RELAIS_KEYSET_FILE": str(production_files / "plain-keyset.json")}
-    result = check_deploy(env)
-    assert result.returncode != 0 and "relais.E004" in result.stderr
-
-
-def test_short_secret_refuses_to_start(good_env):
-    result = check_deploy({**good_env, "RELAIS_SECRET_KEY": "changeme"})
-    assert result.returncode != 0 and "RELAIS_SECRET_KEY is too weak" in result.stderr
-
-
-def test_plain_http_sidep_address_refuses_to_start(good_env):
-    result = check_deploy({**good_env, "RELAIS_SIDEP_URL": "http://sidep.example.fr/hl7"})
-    assert result.returncode != 0 and "RELAIS_SIDEP_URL" in result.stderr
+    plain = str(production_files / "plain-keyset.json")
+    assert listed_ids({**good_env, "RELAIS_KEYSET_FILE": plain}) == {"relais.E004"}
 
 
 def test_every_failure_is_listed_at_once(good_env):
-    env = {**good_env, "RELAIS_DEBUG": "1", "RELAIS_ALLOWED_HOSTS": "*", "RELAIS_HTTPS": "0"}
-    result = check_deploy(env)
-    assert result.returncode != 0
-    for check_id in ("relais.E002", "relais.E005", "relais.E006", "relais.E008"):
-        assert check_id in result.stderr
+    change = {"RELAIS_DEBUG": "1", "RELAIS_ALLOWED_HOSTS": "*", "RELAIS_HTTPS": "0"}
+    expected = {"relais.E002", "relais.E005", "relais.E006", "relais.E008"}
+    assert listed_ids({**good_env, **change}) == expected
+
+
+def test_the_rules_are_a_deployment_check():
+    assert check_production_settings in registry.registry.get_checks(include_deployment_checks=True)
+    assert check_production_settings not in registry.registry.get_checks()
+
+
+def test_the_real_command_passes_a_production_environment_and_fails_a_bad_one(good_env):
+    """The smoke test: `relais check --deploy` started for real, settings loaded from scratch."""
+    base = {"PATH": os.environ["PATH"], "HOME": good_env["RELAIS_VAR_DIR"]}
+
+    def check_deploy(environ: dict) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "relais", "check", "--deploy"],
+            env={**base, **environ},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    passed = check_deploy(good_env)
+    assert passed.returncode == 0, passed.stderr
+    assert "relais.E" not in passed.stderr + passed.stdout
+    failed = check_deploy({**good_env, "RELAIS_ALLOWED_HOSTS": "*", "RELAIS_HTTPS": "0"})
+    assert failed.returncode != 0
+    assert {"relais.E005", "relais.E006", "relais.E008"} <= {
+        word.strip("():") for word in failed.stderr.split() if word.startswith("(relais.")
+    }

@@ -1,154 +1,300 @@
-"""`relais check --deploy`: every production setting that falls short is an error.
+"""The production rules: each one a function, run by `relais check --deploy`.
+
+Every rule takes the configuration — `django.conf.settings`, or the `relais.config.Config`
+that settings.py is built from — and returns the messages for what falls short. The rules
+production cannot even start without (a strong secret key, an existing keyset) are also
+`startup_errors`, which settings.py runs outside demo mode: the same functions, so the
+start-up refusal and `check --deploy` can never disagree.
 
 Django's own deployment checks run too (they are warnings); ours are errors, so the
 command exits non-zero when any of them fails.
 """
 
 import json
+import math
+from collections import Counter
+from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 ONE_YEAR = 365 * 24 * 3600
+
+# The secret key rule. Its strength is estimated as length × the Shannon entropy of its
+# character frequencies: a plug-in estimate that undercounts short random strings, so the
+# bar is 200 bits, which Django's own 50-character keys (Shannon ≥ 212 bits in 100,000
+# draws) and `openssl rand -hex 32` (≥ 217) clear, while "a" * 40 + "bcdefghij0" scores 69.
+# Ordered keys ("abcdefgh…") have a high frequency entropy, so at most half of the adjacent
+# pairs may be equal or neighbouring characters (about one in sixteen for random base64,
+# one in five for hex).
+MIN_SECRET_KEY_LENGTH = 50
+MIN_SECRET_KEY_BITS = 200
 
 
 def _error(number: int, message: str, hint: str) -> Error:
     return Error(message, hint=hint, id=f"relais.E{number:03d}")
 
 
-def _keyset_is_wrapped() -> bool:
+def estimated_entropy_bits(secret: str) -> float:
+    counts = Counter(secret).values()
+    length = len(secret)
+    return -sum(count * math.log2(count / length) for count in counts)
+
+
+def predictable_steps(secret: str) -> int:
+    """Adjacent characters that are equal or neighbours ("aa", "ab", "ba")."""
+    return sum(1 for left, right in pairwise(secret) if abs(ord(left) - ord(right)) <= 1)
+
+
+def secret_key_is_weak(secret: str) -> bool:
+    return (
+        len(secret) < MIN_SECRET_KEY_LENGTH
+        or estimated_entropy_bits(secret) < MIN_SECRET_KEY_BITS
+        or predictable_steps(secret) > (len(secret) - 1) // 2
+    )
+
+
+def secret_key_rule(conf: Any) -> list[CheckMessage]:
+    if not conf.SECRET_KEY:
+        return [
+            _error(
+                3,
+                "RELAIS_SECRET_KEY is not set.",
+                "Set RELAIS_SECRET_KEY or RELAIS_SECRET_KEY_FILE (or RELAIS_DEMO=1).",
+            )
+        ]
+    if secret_key_is_weak(conf.SECRET_KEY):
+        return [
+            _error(
+                3,
+                "RELAIS_SECRET_KEY is too weak: too short, too repetitive or too ordered.",
+                f"Use {MIN_SECRET_KEY_LENGTH}+ random characters, e.g. "
+                '`python -c "import secrets; print(secrets.token_urlsafe(48))"`.',
+            )
+        ]
+    return []
+
+
+def keyset_file_rule(conf: Any) -> list[CheckMessage]:
+    if Path(conf.KEYSET_FILE).is_file():
+        return []
+    return [
+        _error(
+            16,
+            f"The keyset file {conf.KEYSET_FILE} does not exist.",
+            "Create it with `relais keys init` and set RELAIS_KEYSET_FILE (or RELAIS_DEMO=1).",
+        )
+    ]
+
+
+def keyset_wrapped_rule(conf: Any) -> list[CheckMessage]:
+    if conf.KEYSET_WRAPPING_KEY_FILE and _keyset_is_wrapped(conf.KEYSET_FILE):
+        return []
+    return [
+        _error(
+            4,
+            "The keyset is stored unwrapped: the file alone decrypts every patient.",
+            "Create it with `relais keys init --wrapping-key-file` and set "
+            "RELAIS_KEYSET_WRAPPING_KEY_FILE (from a secret store, outside the data disk).",
+        )
+    ]
+
+
+def _keyset_is_wrapped(keyset_file: Path) -> bool:
     try:
-        return bool(json.loads(Path(settings.KEYSET_FILE).read_text()).get("wrapped"))
+        return bool(json.loads(Path(keyset_file).read_text()).get("wrapped"))
     except (OSError, ValueError, AttributeError):
         return False
+
+
+def demo_rule(conf: Any) -> list[CheckMessage]:
+    return [_error(1, "Demo mode is on.", "Unset RELAIS_DEMO in production.")] if conf.DEMO else []
+
+
+def debug_rule(conf: Any) -> list[CheckMessage]:
+    return [_error(2, "Debug mode is on.", "Unset RELAIS_DEBUG.")] if conf.DEBUG else []
+
+
+def https_rule(conf: Any) -> list[CheckMessage]:
+    if conf.HTTPS and conf.SECURE_HSTS_SECONDS >= ONE_YEAR:
+        return []
+    return [_error(5, "HTTPS is off, so no HSTS.", "Set RELAIS_HTTPS=1 behind a TLS proxy.")]
+
+
+def secure_cookies_rule(conf: Any) -> list[CheckMessage]:
+    if conf.SESSION_COOKIE_SECURE and conf.CSRF_COOKIE_SECURE:
+        return []
+    return [_error(6, "Session and CSRF cookies are not marked Secure.", "Set RELAIS_HTTPS=1.")]
+
+
+def database_rule(conf: Any) -> list[CheckMessage]:
+    if not any(db["ENGINE"].endswith("sqlite3") for db in conf.DATABASES.values()):
+        return []
+    return [_error(7, "SQLite is in use.", "Set RELAIS_DATABASE_URL to a PostgreSQL database.")]
+
+
+def allowed_hosts_rule(conf: Any) -> list[CheckMessage]:
+    hosts = conf.ALLOWED_HOSTS
+    if hosts and not any(host == "*" or host.startswith(".") for host in hosts):
+        return []
+    return [
+        _error(8, "Allowed hosts are open.", "List the exact host names in RELAIS_ALLOWED_HOSTS.")
+    ]
+
+
+def sidep_url_rule(conf: Any) -> list[CheckMessage]:
+    if conf.SIDEP_URL.startswith("https://"):
+        return []
+    return [_error(9, "RELAIS_SIDEP_URL is missing or not https.", "Set SI-DEP's https address.")]
+
+
+def sidep_client_certificate_rule(conf: Any) -> list[CheckMessage]:
+    missing = [
+        name
+        for name, path in (
+            ("RELAIS_SIDEP_CLIENT_CERT", conf.SIDEP_CLIENT_CERT),
+            ("RELAIS_SIDEP_CLIENT_KEY", conf.SIDEP_CLIENT_KEY),
+        )
+        if _file_missing(path)
+    ]
+    if not missing:
+        return []
+    return [
+        _error(
+            10,
+            f"No client certificate for mutual TLS with SI-DEP: {', '.join(missing)}.",
+            "Point these settings at the certificate and key issued for SI-DEP.",
+        )
+    ]
+
+
+def sidep_ca_rule(conf: Any) -> list[CheckMessage]:
+    if not _file_missing(conf.SIDEP_CA_FILE):
+        return []
+    return [
+        _error(
+            11,
+            "RELAIS_SIDEP_CA_FILE is missing: SI-DEP's server certificate cannot be pinned.",
+            "Point it at the CA bundle that signs SI-DEP's certificate.",
+        )
+    ]
 
 
 def _file_missing(path: str) -> bool:
     return not path or not Path(path).is_file()
 
 
-@register(Tags.security, deploy=True)
-def check_production_settings(app_configs=None, **kwargs):
-    errors = []
-    if settings.DEMO:
-        errors.append(_error(1, "Demo mode is on.", "Unset RELAIS_DEMO in production."))
-    if settings.DEBUG:
-        errors.append(_error(2, "Debug mode is on.", "Unset RELAIS_DEBUG."))
-    secret = settings.SECRET_KEY or ""
-    if len(secret) < settings.MIN_SECRET_KEY_LENGTH or len(set(secret)) < 10:
-        errors.append(_error(3, "The secret key is short or weak.", "Set 50+ random characters."))
-    if not settings.KEYSET_WRAPPING_KEY_FILE or not _keyset_is_wrapped():
-        errors.append(
-            _error(
-                4,
-                "The keyset is stored unwrapped: the file alone decrypts every patient.",
-                "Create it with `relais keys init --wrapping-key-file` and set "
-                "RELAIS_KEYSET_WRAPPING_KEY_FILE (from a secret store, outside the data disk).",
-            )
+def retention_rule(conf: Any) -> list[CheckMessage]:
+    if conf.RETENTION_DAYS > 0:
+        return []
+    return [
+        _error(
+            12,
+            "Retention is off: identifying data is never purged.",
+            "Set RELAIS_RETENTION_DAYS (90 by default).",
         )
-    if not settings.HTTPS or settings.SECURE_HSTS_SECONDS < ONE_YEAR:
-        errors.append(
-            _error(5, "HTTPS is off, so no HSTS.", "Set RELAIS_HTTPS=1 behind a TLS proxy.")
-        )
-    if not (settings.SESSION_COOKIE_SECURE and settings.CSRF_COOKIE_SECURE):
-        errors.append(
-            _error(6, "Session and CSRF cookies are not marked Secure.", "Set RELAIS_HTTPS=1.")
-        )
-    if any(db["ENGINE"].endswith("sqlite3") for db in settings.DATABASES.values()):
-        errors.append(
-            _error(7, "SQLite is in use.", "Set RELAIS_DATABASE_URL to a PostgreSQL database.")
-        )
-    hosts = settings.ALLOWED_HOSTS
-    if not hosts or any(host == "*" or host.startswith(".") for host in hosts):
-        errors.append(
-            _error(
-                8, "Allowed hosts are open.", "List the exact host names in RELAIS_ALLOWED_HOSTS."
-            )
-        )
-    errors += _sidep_errors()
-    errors += _delivery_errors()
-    if settings.RETENTION_DAYS <= 0:
-        errors.append(
-            _error(
-                12,
-                "Retention is off: identifying data is never purged.",
-                "Set RELAIS_RETENTION_DAYS (90 by default).",
-            )
-        )
-    if not settings.BACKUP_KEY_FILE:
-        errors.append(
-            Warning(
-                "No backup key: `relais backup` cannot run.",
-                hint="Create one with `relais keys init-backup` and set RELAIS_BACKUP_KEY_FILE.",
-                id="relais.W001",
-            )
-        )
-    return errors
-
-
-def _delivery_errors() -> list[Error]:
-    """Rate limits and the messages that carry links to patients and staff."""
-    errors = []
-    if not settings.CACHE_URL:
-        errors.append(
-            _error(
-                13,
-                "No shared cache: rate limits are counted in each web process's memory, so "
-                "every extra process adds a full allowance for a guesser.",
-                "Set RELAIS_CACHE_URL to a Redis database that every web process uses.",
-            )
-        )
-    if settings.EMAIL_BACKEND_NAME != "smtp":
-        errors.append(
-            _error(
-                14,
-                f"E-mails go to the {settings.EMAIL_BACKEND_NAME} backend: their links "
-                "(activation, reset, patient results) end up on disk or in the logs.",
-                "Set RELAIS_EMAIL_BACKEND=smtp and the RELAIS_EMAIL_HOST settings.",
-            )
-        )
-    if settings.SMS_BACKEND != "http" or not settings.SMS_URL.startswith("https://"):
-        errors.append(
-            _error(
-                15,
-                "SMS cannot reach patients: the backend writes to a file, or RELAIS_SMS_URL "
-                "is missing or not https.",
-                "Set RELAIS_SMS_BACKEND=http and the provider's https RELAIS_SMS_URL.",
-            )
-        )
-    return errors
-
-
-def _sidep_errors() -> list[Error]:
-    url = getattr(settings, "SIDEP_URL", "")
-    errors = []
-    if not url.startswith("https://"):
-        errors.append(
-            _error(9, "RELAIS_SIDEP_URL is missing or not https.", "Set SI-DEP's https address.")
-        )
-    missing = [
-        name
-        for name, setting in (
-            ("RELAIS_SIDEP_CLIENT_CERT", "SIDEP_CLIENT_CERT"),
-            ("RELAIS_SIDEP_CLIENT_KEY", "SIDEP_CLIENT_KEY"),
-        )
-        if _file_missing(getattr(settings, setting, ""))
     ]
-    if missing:
-        errors.append(
-            _error(
-                10,
-                f"No client certificate for mutual TLS with SI-DEP: {', '.join(missing)}.",
-                "Point these settings at the certificate and key issued for SI-DEP.",
-            )
+
+
+def shared_cache_rule(conf: Any) -> list[CheckMessage]:
+    if conf.CACHE_URL:
+        return []
+    return [
+        _error(
+            13,
+            "No shared cache: rate limits are counted in each web process's memory, so "
+            "every extra process adds a full allowance for a guesser.",
+            "Set RELAIS_CACHE_URL to a Redis database that every web process uses.",
         )
-    if _file_missing(getattr(settings, "SIDEP_CA_FILE", "")):
-        errors.append(
-            _error(
-                11,
-                "RELAIS_SIDEP_CA_FILE is missing: SI-DEP's server certificate cannot be pinned.",
-                "Point it at the CA bundle that signs SI-DEP's certificate.",
-            )
+    ]
+
+
+def email_rule(conf: Any) -> list[CheckMessage]:
+    if conf.EMAIL_BACKEND_NAME == "smtp":
+        return []
+    return [
+        _error(
+            14,
+            f"E-mails go to the {conf.EMAIL_BACKEND_NAME} backend: their links "
+            "(activation, reset, patient results) end up on disk or in the logs.",
+            "Set RELAIS_EMAIL_BACKEND=smtp and the RELAIS_EMAIL_HOST settings.",
         )
-    return errors
+    ]
+
+
+def sms_rule(conf: Any) -> list[CheckMessage]:
+    if conf.SMS_BACKEND == "http" and conf.SMS_URL.startswith("https://"):
+        return []
+    return [
+        _error(
+            15,
+            "SMS cannot reach patients: the backend writes to a file, or RELAIS_SMS_URL "
+            "is missing or not https.",
+            "Set RELAIS_SMS_BACKEND=http and the provider's https RELAIS_SMS_URL.",
+        )
+    ]
+
+
+def base_url_rule(conf: Any) -> list[CheckMessage]:
+    if conf.BASE_URL.startswith("https://"):
+        return []
+    return [
+        Error(
+            "RELAIS_BASE_URL must be the https:// address users reach Relais at "
+            "(activation and password-reset links in e-mails start with it).",
+            id="relais.E101",
+        )
+    ]
+
+
+def backup_key_rule(conf: Any) -> list[CheckMessage]:
+    if conf.BACKUP_KEY_FILE:
+        return []
+    return [
+        Warning(
+            "No backup key: `relais backup` cannot run.",
+            hint="Create one with `relais keys init-backup` and set RELAIS_BACKUP_KEY_FILE.",
+            id="relais.W001",
+        )
+    ]
+
+
+Rule = Callable[[Any], list[CheckMessage]]
+
+STARTUP_RULES: list[Rule] = [secret_key_rule, keyset_file_rule]
+DEPLOY_RULES: list[Rule] = [
+    demo_rule,
+    debug_rule,
+    *STARTUP_RULES,
+    keyset_wrapped_rule,
+    https_rule,
+    secure_cookies_rule,
+    database_rule,
+    allowed_hosts_rule,
+    sidep_url_rule,
+    sidep_client_certificate_rule,
+    sidep_ca_rule,
+    retention_rule,
+    shared_cache_rule,
+    email_rule,
+    sms_rule,
+    base_url_rule,
+    backup_key_rule,
+]
+
+
+def run_rules(rules: list[Rule], conf: Any) -> list[CheckMessage]:
+    return [message for rule in rules for message in rule(conf)]
+
+
+def startup_errors(conf: Any) -> list[CheckMessage]:
+    """What production refuses to start with (settings.py raises on any, outside demo)."""
+    return run_rules(STARTUP_RULES, conf)
+
+
+@register(Tags.security, deploy=True)
+def check_production_settings(app_configs=None, **kwargs) -> list[CheckMessage]:
+    return run_rules(DEPLOY_RULES, settings)

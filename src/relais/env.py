@@ -1,7 +1,12 @@
-"""Reading RELAIS_* environment variables, and the demo's generated secrets."""
+"""Reading RELAIS_* variables from an environment mapping, and the demo's generated secrets.
+
+The readers take the mapping as an argument (never os.environ directly), so that parsing the
+configuration is a pure function a test can call with a dict.
+"""
 
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -10,12 +15,12 @@ TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off", ""}
 
 
-def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default).strip()
+def env_str(environ: Mapping[str, str], name: str, default: str = "") -> str:
+    return environ.get(name, default).strip()
 
 
-def env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
+def env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name)
     if raw is None:
         return default
     value = raw.strip().lower()
@@ -26,8 +31,8 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}.")
 
 
-def env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
+def env_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
     if raw is None or not raw.strip():
         return default
     try:
@@ -36,8 +41,8 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}.") from None
 
 
-def env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
+def env_float(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name)
     if raw is None or not raw.strip():
         return default
     try:
@@ -46,11 +51,34 @@ def env_float(name: str, default: float) -> float:
         raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}.") from None
 
 
-def env_list(name: str, default: list[str]) -> list[str]:
-    raw = os.environ.get(name)
+def env_list(environ: Mapping[str, str], name: str, default: list[str]) -> list[str]:
+    raw = environ.get(name)
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_secret(environ: Mapping[str, str], name: str) -> str:
+    """The secret in NAME, or in the file named by NAME_FILE (stripped); "" when neither is set.
+
+    A file that cannot be read or holds nothing is an error, never a silently empty secret.
+    The error names the variable and the path, never the content.
+    """
+    value = env_str(environ, name)
+    file_variable = f"{name}_FILE"
+    path = env_str(environ, file_variable)
+    if not path:
+        return value
+    if value:
+        raise ImproperlyConfigured(f"Set {name} or {file_variable}, not both.")
+    try:
+        content = Path(path).read_text().strip()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not text"
+        raise ImproperlyConfigured(f"{file_variable}: cannot read {path} ({reason}).") from None
+    if not content:
+        raise ImproperlyConfigured(f"{file_variable}: {path} is empty.")
+    return content
 
 
 def write_private_file(path: Path, content: str) -> None:

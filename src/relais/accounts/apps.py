@@ -6,4 +6,4 @@ class AccountsConfig(AppConfig):
     label = "accounts"
 
     def ready(self):
-        from relais.accounts import checks, signals  # noqa: F401  (registers them)
+        from relais.accounts import signals  # noqa: F401  (registers them)

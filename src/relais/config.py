@@ -1,0 +1,317 @@
+"""The configuration as a pure function of the environment: `parse(environ) -> Config`.
+
+Every RELAIS_* variable is read here, with its default and its type; each field of Config is
+the Django setting of the same name. `settings.py` calls `parse(os.environ)` and assigns the
+fields; tests call `parse` with a dict. Parsing writes nothing and checks no production rule:
+the demo's generated secrets are `with_demo_secrets`, the production rules live in
+`relais.checks` (run by `relais check --deploy`, and at start-up by `settings.py`).
+"""
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from relais.env import (
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+    read_or_create_secret,
+)
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent.parent
+HSTS_SECONDS = 63072000  # two years
+EMAIL_BACKENDS = {
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+    # Demo: each message is a file under var/mail/, outside anything served.
+    "file": "django.core.mail.backends.filebased.EmailBackend",
+    "console": "django.core.mail.backends.console.EmailBackend",
+}
+SMS_BACKENDS = ("http", "file")
+
+
+@dataclass(frozen=True)
+class Config:
+    DEMO: bool
+    DEBUG: bool
+    VAR_DIR: Path
+    # Secrets ("" when unset: demo mode generates it, production refuses to start).
+    SECRET_KEY: str
+    KEYSET_FILE: Path
+    KEYSET_WRAPPING_KEY_FILE: str
+    BACKUP_KEY_FILE: str
+    # Hosts and HTTP.
+    ALLOWED_HOSTS: list[str]
+    CSRF_TRUSTED_ORIGINS: list[str]
+    TRUSTED_PROXIES: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+    HTTPS: bool
+    SECURE_PROXY_SSL_HEADER: tuple[str, str] | None
+    SECURE_SSL_REDIRECT: bool
+    SECURE_HSTS_SECONDS: int
+    SECURE_HSTS_INCLUDE_SUBDOMAINS: bool
+    SESSION_COOKIE_SECURE: bool
+    CSRF_COOKIE_SECURE: bool
+    DATA_UPLOAD_MAX_MEMORY_SIZE: int
+    FILE_UPLOAD_MAX_MEMORY_SIZE: int
+    API_MAX_BODY_BYTES: int
+    API_RATE_LIMIT: int
+    IMPORT_MAX_BYTES: int
+    IMPORT_BATCH_MINUTES: int
+    # Sessions and login.
+    SESSION_IDLE_MINUTES: int
+    SESSION_COOKIE_AGE: int
+    LOGIN_MAX_FAILURES: int
+    LOGIN_LOCKOUT_MINUTES: int
+    # Database and cache.
+    DATABASE_URL: str
+    DATABASES: dict[str, dict[str, Any]]
+    CACHE_URL: str
+    CACHES: dict[str, dict[str, Any]]
+    # SI-DEP transmission.
+    SIDEP_CERTS_DIR: Path
+    SIDEP_URL: str
+    SIDEP_CLIENT_CERT: str
+    SIDEP_CLIENT_KEY: str
+    SIDEP_CA_FILE: str
+    SIDEP_CONNECT_TIMEOUT: float
+    SIDEP_READ_TIMEOUT: float
+    SIDEP_BATCH_SIZE: int
+    TRANSMISSION_BACKOFF_BASE_SECONDS: int
+    TRANSMISSION_BACKOFF_MAX_SECONDS: int
+    TRANSMISSION_MAX_ATTEMPTS: int
+    TRANSMISSION_LEASE_SECONDS: int
+    # Patient access and the messages that carry result links.
+    PATIENT_LINK_DAYS: int
+    PATIENT_LINK_MAX_TRIES: int
+    PATIENT_RATE_LIMIT: int
+    PATIENT_SESSION_MINUTES: int
+    NOTIFY_MAX_ATTEMPTS: int
+    NOTIFY_RETRY_SECONDS: int
+    SMS_BACKEND: str
+    SMS_URL: str
+    SMS_TOKEN: str
+    SMS_TIMEOUT_SECONDS: int
+    SMS_OUTBOX_FILE: Path
+    RETENTION_DAYS: int
+    # E-mail.
+    EMAIL_BACKEND_NAME: str
+    EMAIL_BACKEND: str
+    EMAIL_FILE_PATH: Path
+    EMAIL_HOST: str
+    EMAIL_PORT: int
+    EMAIL_HOST_USER: str
+    EMAIL_HOST_PASSWORD: str
+    EMAIL_USE_TLS: bool
+    DEFAULT_FROM_EMAIL: str
+    BASE_URL: str
+    # Onboarding.
+    ACTIVATION_LINK_HOURS: int
+    PASSWORD_RESET_LINK_MINUTES: int
+    PUBLIC_FORM_RATE_PER_HOUR: int
+    # Time, static files, logs.
+    TIME_ZONE: str
+    STATIC_ROOT: Path
+    WHITENOISE_AUTOREFRESH: bool
+    LOG_LEVEL: str
+
+
+def parse(environ: Mapping[str, str]) -> Config:
+    """Every RELAIS_* variable, typed and checked; ImproperlyConfigured names a bad one."""
+    demo = env_bool(environ, "RELAIS_DEMO", False)
+    debug = env_bool(environ, "RELAIS_DEBUG", False)
+    var_dir = Path(env_str(environ, "RELAIS_VAR_DIR", str(PROJECT_DIR / "var"))).resolve()
+    https = env_bool(environ, "RELAIS_HTTPS", not demo)
+    max_request_bytes = env_int(environ, "RELAIS_MAX_REQUEST_BYTES", 2 * 1024 * 1024)
+    session_idle_minutes = env_int(environ, "RELAIS_SESSION_IDLE_MINUTES", 15)
+    database_url = env_str(environ, "RELAIS_DATABASE_URL")
+    cache_url = env_str(environ, "RELAIS_CACHE_URL")
+    sidep_certs_dir = var_dir / "sidep-certs"
+    email_backend_name = env_str(environ, "RELAIS_EMAIL_BACKEND", "file" if demo else "smtp")
+    if email_backend_name not in EMAIL_BACKENDS:
+        raise ImproperlyConfigured(
+            f"RELAIS_EMAIL_BACKEND must be one of {', '.join(EMAIL_BACKENDS)}."
+        )
+    demo_base_url = f"http://127.0.0.1:{env_str(environ, 'RELAIS_PORT', '8000')}" if demo else ""
+    config = Config(
+        DEMO=demo,
+        DEBUG=debug,
+        VAR_DIR=var_dir,
+        SECRET_KEY=env_secret(environ, "RELAIS_SECRET_KEY"),
+        KEYSET_FILE=Path(env_str(environ, "RELAIS_KEYSET_FILE", str(var_dir / "keyset.json"))),
+        # Optional key-encryption keyset (Tink JSON) that wraps the keyset file at rest.
+        KEYSET_WRAPPING_KEY_FILE=env_str(environ, "RELAIS_KEYSET_WRAPPING_KEY_FILE"),
+        # Tink streaming-AEAD keyset for `relais backup`/`restore`; separate from the data keys.
+        BACKUP_KEY_FILE=env_str(environ, "RELAIS_BACKUP_KEY_FILE"),
+        ALLOWED_HOSTS=env_list(environ, "RELAIS_ALLOWED_HOSTS", ["127.0.0.1", "localhost"]),
+        CSRF_TRUSTED_ORIGINS=env_list(environ, "RELAIS_CSRF_TRUSTED_ORIGINS", []),
+        TRUSTED_PROXIES=_trusted_proxies(environ),
+        HTTPS=https,
+        SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https") if https else None,
+        SECURE_SSL_REDIRECT=https and env_bool(environ, "RELAIS_SSL_REDIRECT", True),
+        SECURE_HSTS_SECONDS=HSTS_SECONDS if https else 0,
+        SECURE_HSTS_INCLUDE_SUBDOMAINS=https,
+        SESSION_COOKIE_SECURE=https,
+        CSRF_COOKIE_SECURE=https,
+        DATA_UPLOAD_MAX_MEMORY_SIZE=max_request_bytes,
+        FILE_UPLOAD_MAX_MEMORY_SIZE=max_request_bytes,
+        API_MAX_BODY_BYTES=env_int(environ, "RELAIS_API_MAX_BODY_BYTES", 64 * 1024),
+        API_RATE_LIMIT=env_int(environ, "RELAIS_API_RATE_LIMIT", 600),
+        IMPORT_MAX_BYTES=env_int(environ, "RELAIS_IMPORT_MAX_BYTES", 50 * 1024 * 1024),
+        IMPORT_BATCH_MINUTES=env_int(environ, "RELAIS_IMPORT_BATCH_MINUTES", 60),
+        SESSION_IDLE_MINUTES=session_idle_minutes,
+        SESSION_COOKIE_AGE=session_idle_minutes * 60,
+        LOGIN_MAX_FAILURES=env_int(environ, "RELAIS_LOGIN_MAX_FAILURES", 5),
+        LOGIN_LOCKOUT_MINUTES=env_int(environ, "RELAIS_LOGIN_LOCKOUT_MINUTES", 15),
+        DATABASE_URL=database_url,
+        DATABASES={"default": _database(database_url, var_dir)},
+        CACHE_URL=cache_url,
+        CACHES={"default": _cache(cache_url)},
+        SIDEP_CERTS_DIR=sidep_certs_dir,
+        SIDEP_URL=env_str(
+            environ, "RELAIS_SIDEP_URL", "https://127.0.0.1:8443/hl7/v2/batch" if demo else ""
+        ),
+        SIDEP_CLIENT_CERT=env_str(
+            environ, "RELAIS_SIDEP_CLIENT_CERT", str(sidep_certs_dir / "client.crt") if demo else ""
+        ),
+        SIDEP_CLIENT_KEY=env_str(
+            environ, "RELAIS_SIDEP_CLIENT_KEY", str(sidep_certs_dir / "client.key") if demo else ""
+        ),
+        SIDEP_CA_FILE=env_str(
+            environ, "RELAIS_SIDEP_CA_FILE", str(sidep_certs_dir / "ca.crt") if demo else ""
+        ),
+        SIDEP_CONNECT_TIMEOUT=env_float(environ, "RELAIS_SIDEP_CONNECT_TIMEOUT", 5.0),
+        SIDEP_READ_TIMEOUT=env_float(environ, "RELAIS_SIDEP_READ_TIMEOUT", 15.0),
+        SIDEP_BATCH_SIZE=env_int(environ, "RELAIS_SIDEP_BATCH_SIZE", 100),
+        # A failed send waits a random time in [0, min(max, base * 2^(attempts-1))] seconds;
+        # after MAX_ATTEMPTS attempts (about 8 hours with these defaults) it is dead-lettered.
+        TRANSMISSION_BACKOFF_BASE_SECONDS=env_int(
+            environ, "RELAIS_TRANSMISSION_BACKOFF_BASE_SECONDS", 5
+        ),
+        TRANSMISSION_BACKOFF_MAX_SECONDS=env_int(
+            environ, "RELAIS_TRANSMISSION_BACKOFF_MAX_SECONDS", 1800
+        ),
+        TRANSMISSION_MAX_ATTEMPTS=env_int(environ, "RELAIS_TRANSMISSION_MAX_ATTEMPTS", 40),
+        # A worker's hold on a claimed batch; a crashed worker's rows come back after it.
+        TRANSMISSION_LEASE_SECONDS=env_int(environ, "RELAIS_TRANSMISSION_LEASE_SECONDS", 120),
+        PATIENT_LINK_DAYS=env_int(environ, "RELAIS_PATIENT_LINK_DAYS", 10),
+        PATIENT_LINK_MAX_TRIES=env_int(environ, "RELAIS_PATIENT_LINK_MAX_TRIES", 5),
+        # Requests per minute per client address on the patient pages (through the cache).
+        PATIENT_RATE_LIMIT=env_int(environ, "RELAIS_PATIENT_RATE_LIMIT", 30),
+        # How long a result stays open after the date of birth was checked.
+        PATIENT_SESSION_MINUTES=env_int(environ, "RELAIS_PATIENT_SESSION_MINUTES", 15),
+        NOTIFY_MAX_ATTEMPTS=env_int(environ, "RELAIS_NOTIFY_MAX_ATTEMPTS", 5),
+        NOTIFY_RETRY_SECONDS=env_int(environ, "RELAIS_NOTIFY_RETRY_SECONDS", 60),
+        SMS_BACKEND=env_str(environ, "RELAIS_SMS_BACKEND", "file" if demo else "http"),
+        SMS_URL=env_str(environ, "RELAIS_SMS_URL"),
+        SMS_TOKEN=env_secret(environ, "RELAIS_SMS_TOKEN"),
+        SMS_TIMEOUT_SECONDS=env_int(environ, "RELAIS_SMS_TIMEOUT_SECONDS", 10),
+        # The demo's "phone": the file SMS backend appends each message here.
+        SMS_OUTBOX_FILE=var_dir / "sms" / "outbox.log",
+        # Identifying data of tests older than this is erased (`relais purge`).
+        RETENTION_DAYS=env_int(environ, "RELAIS_RETENTION_DAYS", 90),
+        EMAIL_BACKEND_NAME=email_backend_name,
+        EMAIL_BACKEND=EMAIL_BACKENDS[email_backend_name],
+        EMAIL_FILE_PATH=var_dir / "mail",
+        EMAIL_HOST=env_str(environ, "RELAIS_EMAIL_HOST", "localhost"),
+        EMAIL_PORT=env_int(environ, "RELAIS_EMAIL_PORT", 587),
+        EMAIL_HOST_USER=env_str(environ, "RELAIS_EMAIL_HOST_USER"),
+        EMAIL_HOST_PASSWORD=env_secret(environ, "RELAIS_EMAIL_HOST_PASSWORD"),
+        EMAIL_USE_TLS=env_bool(environ, "RELAIS_EMAIL_USE_TLS", True),
+        DEFAULT_FROM_EMAIL=env_str(
+            environ, "RELAIS_DEFAULT_FROM_EMAIL", "Relais <no-reply@relais.invalid>"
+        ),
+        # Absolute links in e-mails start with this.
+        BASE_URL=env_str(environ, "RELAIS_BASE_URL", demo_base_url).rstrip("/"),
+        ACTIVATION_LINK_HOURS=env_int(environ, "RELAIS_ACTIVATION_LINK_HOURS", 72),
+        PASSWORD_RESET_LINK_MINUTES=env_int(environ, "RELAIS_PASSWORD_RESET_LINK_MINUTES", 60),
+        # Submissions per hour per client address of the public forms (application, reset).
+        PUBLIC_FORM_RATE_PER_HOUR=env_int(environ, "RELAIS_PUBLIC_FORM_RATE_PER_HOUR", 10),
+        TIME_ZONE=env_str(environ, "RELAIS_TIME_ZONE", "Europe/Paris"),
+        STATIC_ROOT=Path(env_str(environ, "RELAIS_STATIC_ROOT", str(var_dir / "static"))),
+        WHITENOISE_AUTOREFRESH=debug,
+        LOG_LEVEL=env_str(environ, "RELAIS_LOG_LEVEL", "INFO"),
+    )
+    _check_consistency(config)
+    return config
+
+
+def with_demo_secrets(config: Config) -> Config:
+    """Demo mode: a secret key generated once under var/ (mode 0600) when none is given.
+
+    A side effect kept out of `parse`; the demo's keyset is created by `relais.crypto`.
+    """
+    if config.SECRET_KEY:
+        return config
+    return replace(config, SECRET_KEY=read_or_create_secret(config.VAR_DIR / "secret_key"))
+
+
+def _trusted_proxies(
+    environ: Mapping[str, str],
+) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Reverse proxies whose X-Forwarded-For is believed (addresses or networks).
+
+    Limits and the audit log use the client's address; without this, behind a proxy, every
+    client would share the proxy's address.
+    """
+    try:
+        return [
+            ipaddress.ip_network(item, strict=False)
+            for item in env_list(environ, "RELAIS_TRUSTED_PROXIES", [])
+        ]
+    except ValueError as error:
+        raise ImproperlyConfigured(f"RELAIS_TRUSTED_PROXIES: {error}") from None
+
+
+def _database(database_url: str, var_dir: Path) -> dict[str, Any]:
+    if database_url:
+        return dict(dj_database_url.parse(database_url, conn_max_age=60))
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": var_dir / "relais.sqlite3",
+        "OPTIONS": {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
+    }
+
+
+def _cache(cache_url: str) -> dict[str, Any]:
+    """The shared store for rate limits once there is more than one process."""
+    if cache_url:
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": cache_url}
+    return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+
+
+def _check_consistency(config: Config) -> None:
+    """Values no mode can run with (production rules are `relais.checks`)."""
+    if config.SIDEP_URL and not config.SIDEP_URL.startswith("https://"):
+        raise ImproperlyConfigured("RELAIS_SIDEP_URL must be an https:// address.")
+    if (
+        config.SIDEP_CONNECT_TIMEOUT <= 0
+        or config.SIDEP_READ_TIMEOUT <= 0
+        or config.SIDEP_BATCH_SIZE < 1
+    ):
+        raise ImproperlyConfigured("RELAIS_SIDEP_* timeouts and batch size must be positive.")
+    if config.SMS_BACKEND not in SMS_BACKENDS:
+        raise ImproperlyConfigured('RELAIS_SMS_BACKEND must be "http" or "file".')
+    if min(config.TRANSMISSION_BACKOFF_BASE_SECONDS, config.TRANSMISSION_MAX_ATTEMPTS) < 1 or (
+        config.TRANSMISSION_BACKOFF_MAX_SECONDS < config.TRANSMISSION_BACKOFF_BASE_SECONDS
+    ):
+        raise ImproperlyConfigured(
+            "RELAIS_TRANSMISSION_BACKOFF_* and MAX_ATTEMPTS must be positive, "
+            "the max above the base."
+        )
+    # The lease must outlast a whole batch's send (connect + read timeouts).
+    whole_send_seconds = config.SIDEP_CONNECT_TIMEOUT + config.SIDEP_READ_TIMEOUT
+    if config.TRANSMISSION_LEASE_SECONDS <= whole_send_seconds:
+        raise ImproperlyConfigured(
+            "RELAIS_TRANSMISSION_LEASE_SECONDS must exceed the SI-DEP connect + read timeouts."
+        )
