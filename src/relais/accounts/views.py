@@ -12,7 +12,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from relais.accounts import throttle
 from relais.accounts.forms import LoginForm
-from relais.audit.events import client_address, record
+from relais.audit.events import record
+from relais.lib.http import client_address
 
 
 def verify_totp(user, token: str) -> TOTPDevice | None:
