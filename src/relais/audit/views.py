@@ -1,13 +1,11 @@
 """The audit log, for platform administrators and auditors (read-only)."""
 
-import datetime
 from functools import wraps
 
 from django import forms
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import render
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
@@ -16,6 +14,7 @@ from relais.accounts.permissions import redirect_to_login
 from relais.audit.chain import chain_lag
 from relais.audit.events import record
 from relais.audit.models import AuditEvent, ChainHead
+from relais.lib.dates import local_day_bounds
 
 PAGE_SIZE = 50
 
@@ -60,10 +59,6 @@ class AuditFilterForm(forms.Form):
         return data
 
 
-def _day_start(day: datetime.date) -> datetime.datetime:
-    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
-
-
 def filtered_events(data: dict):
     events = AuditEvent.objects.order_by("-id")
     if data.get("pharmacy"):
@@ -74,10 +69,9 @@ def filtered_events(data: dict):
     if data.get("action"):
         events = events.filter(action__startswith=data["action"])
     if data.get("date_from"):
-        events = events.filter(created_at__gte=_day_start(data["date_from"]))
+        events = events.filter(created_at__gte=local_day_bounds(data["date_from"])[0])
     if data.get("date_to"):
-        end = _day_start(data["date_to"] + datetime.timedelta(days=1))
-        events = events.filter(created_at__lt=end)
+        events = events.filter(created_at__lt=local_day_bounds(data["date_to"])[1])
     return events
 
 
