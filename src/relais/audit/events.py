@@ -4,6 +4,7 @@ import ipaddress
 
 from django.db import models
 
+from relais.audit.actions import require_known
 from relais.audit.models import AuditEvent
 from relais.lib.http import client_address
 
@@ -29,7 +30,9 @@ def event(
     target: models.Model | None = None,
     details: dict | None = None,
 ) -> AuditEvent:
-    """The event `record` writes, not saved yet (see record_many)."""
+    """The event `record` writes, not saved yet (see record_many). `action` is one of
+    relais.audit.actions.ACTIONS; any other raises ValueError."""
+    require_known(action)
     if request is not None and actor is None and request.user.is_authenticated:
         actor = request.user
     if request is not None and pharmacy is None:

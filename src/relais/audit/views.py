@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET
 
 from relais.accounts.models import Pharmacy, User
 from relais.accounts.permissions import audit_reader_required
+from relais.audit import actions
 from relais.audit.chain import chain_lag
 from relais.audit.events import record
 from relais.audit.models import AuditEvent, ChainHead
@@ -70,6 +71,7 @@ def audit_log(request):
     for event in rows:
         event.actor = actors.get(event.actor_id)
         event.pharmacy = pharmacies.get(event.pharmacy_id)
+        event.action_label = actions.label(event.action)
     query = request.GET.copy()
     query.pop("page", None)
     filters = {k: str(v.pk if hasattr(v, "pk") else v) for k, v in data.items() if v}
