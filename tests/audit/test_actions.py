@@ -117,11 +117,6 @@ def test_every_action_used_in_the_source_is_registered():
     assert {"test.list", "retention.purge", "pharmacy.suspended", "patient_result.pdf"} <= set(used)
 
 
-def test_every_registered_action_is_used():
-    used, _ = actions_in_source()
-    assert set(actions.ACTIONS) - set(used) == set()
-
-
 def test_every_label_is_translated_into_french():
     def labels(language):
         with translation.override(language):

@@ -2,9 +2,10 @@
 label the audit log page shows. `event()` refuses a code that is not here, so a typo
 never reaches the log and every stored code has a readable name.
 
-The codes are stored: never rename one. A new action is added here, with its label and
-the label's French translation (tests/audit/test_actions.py reads the source for codes
-in use that are missing).
+The codes are stored: never rename one, and keep a code the code no longer writes, so
+that old events keep their label. A new action is added here, with its label and the
+label's French translation (tests/audit/test_actions.py reads the source for codes in
+use that are missing).
 """
 
 from django.utils.translation import gettext_lazy as _
