@@ -1,6 +1,7 @@
 """The one rate counter: clock-aligned fixed windows, keyed hashes of the source."""
 
 import hashlib
+import secrets
 import types
 
 import pytest
@@ -61,7 +62,7 @@ def test_sources_are_keyed_hashes_never_the_plain_or_bare_hashed_address(setting
     digest = ratelimit.keyed_digest(address)
     assert digest != hashlib.sha256(address.encode()).hexdigest()
     assert len(digest) == 64 and address not in digest
-    settings.SECRET_KEY = "another secret key, another digest " * 2
+    settings.SECRET_KEY = secrets.token_urlsafe(50)  # another key, another digest
     assert ratelimit.keyed_digest(address) != digest
 
 
