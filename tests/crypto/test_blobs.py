@@ -1,5 +1,5 @@
 """The crypto API the other apps use: blobs under the data keyset, backup streams under
-the backup keyset, audit signatures. No app outside relais.crypto reaches a key."""
+the backup keyset (signatures: test_signing.py). No app outside relais.crypto reaches a key."""
 
 import io
 import re
@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from relais.crypto import signing
 from relais.crypto.blobs import (
     CryptoError,
     backup_decrypting_stream,
@@ -75,13 +74,6 @@ def test_a_backup_stream_refuses_another_key_or_other_associated_data(backup_key
         with pytest.raises(CryptoError):
             with backup_decrypting_stream(io.BytesIO(sealed), ad, key_file) as stream:
                 stream.read()
-
-
-def test_a_signature_verifies_and_a_changed_message_does_not():
-    signature = signing.sign(b"checkpoint 12")
-    signing.verify(signature, b"checkpoint 12")
-    with pytest.raises(CryptoError):
-        signing.verify(signature, b"checkpoint 13")
 
 
 def test_no_app_reaches_the_keys_outside_crypto():

@@ -1,9 +1,13 @@
-"""Signatures by the keyset's audit signing key (ECDSA P-256), for audit checkpoints."""
+"""Signatures with the keyset's signing key, for callers that do not touch key material
+(the audit log's checkpoints)."""
 
-from relais.crypto.blobs import CryptoError
+import tink
+
 from relais.crypto.keyset import get_keys
 
-__all__ = ["CryptoError", "sign", "verify"]
+
+class BadSignature(Exception):
+    """The signature was not made by our key over these bytes."""
 
 
 def sign(data: bytes) -> bytes:
@@ -11,5 +15,8 @@ def sign(data: bytes) -> bytes:
 
 
 def verify(signature: bytes, data: bytes) -> None:
-    """Raises CryptoError unless `signature` is ours over `data` (or with no signing key)."""
-    get_keys().verifier.verify(signature, data)
+    """Returns if `signature` is ours over `data`; raises BadSignature otherwise."""
+    try:
+        get_keys().verifier.verify(signature, data)
+    except tink.TinkError as error:
+        raise BadSignature(str(error)) from None
