@@ -1,2 +1,1 @@
-"""Small helpers shared by the apps, one of each: request facts (http), the rate counter
-(ratelimit), the log filters (logging) and local calendar days (dates)."""
+"""Building blocks shared by the apps; nothing here imports an app."""
