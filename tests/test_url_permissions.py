@@ -227,6 +227,7 @@ def check_route(route, view, world):
     for response in statuses(Client(), url):
         assert refused_anonymously(response), f"{route}: anonymous got {response.status_code}"
     if route in SIGNED_IN:
+        assert declared_access(view) == "signed_in", f"{route}: not signed_in_required"
         return
     access = declared_access(view)
     assert access in ACCESS_RULES, f"{route}: no decorator of relais.accounts.permissions"

@@ -100,3 +100,17 @@ def audit_reader_required(view):
         return request.user.is_staff or request.user.is_auditor
 
     return _access_required(view, allowed, "audit_reader")
+
+
+def signed_in_required(view):
+    """Pages about the caller's own session only (logout): any logged-in user, second
+    factor verified or not, so that a half-open session can always be ended."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request)
+        return view(request, *args, **kwargs)
+
+    wrapper.access = "signed_in"
+    return wrapper
