@@ -13,7 +13,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from relais.audit.logging import PersonalDataFilter, scrub
+from relais.lib.logging import PersonalDataFilter, scrub
 from relais.screening.models import Patient
 from relais.worker import run_round
 from tests.conftest import log_in, make_member, make_pharmacy, totp_code

@@ -1,19 +1,26 @@
-"""Every URL of the project, discovered from the resolver, refuses whoever must not reach it.
+"""Every URL of the project, discovered from the resolver, refuses whoever must not reach it,
+and every refusal follows the one policy of relais.accounts.permissions:
 
-A route is either PUBLIC (with the reason), an API route (bearer credentials), or a web
-page protected by `pharmacy_permission_required(action)` or `platform_admin_required`.
-For each route the test makes real requests: anonymous, each role of pharmacy A, the owner
-of pharmacy B (object ids are filled with objects of pharmacy A), a platform administrator
-with and without the second factor. A new route that is none of these fails here.
+- not logged in, or the second factor not verified: redirect to the login page;
+- logged in but not allowed (wrong role, inactive pharmacy, not a platform administrator,
+  not an auditor): 403;
+- an object of another pharmacy: 404, like a missing one.
+
+A route is either PUBLIC (with the reason), SIGNED_IN, an API route (bearer credentials),
+or a web page wrapped in one of the decorators of relais.accounts.permissions. For each
+route the test makes real requests: anonymous, each role of pharmacy A, the owner of
+pharmacy B (object ids are filled with objects of pharmacy A), an auditor, a platform
+administrator with and without the second factor. A new route that is none of these
+fails here. (A method the view does not serve may answer 405 before any of this.)
 """
 
 import pytest
 from django.test import Client
 
-from relais.accounts.models import Membership, PharmacyApplication
+from relais.accounts.models import Membership, Pharmacy, PharmacyApplication, User
 from relais.accounts.permissions import ROLE_PERMISSIONS
 from tests.accounts.onboarding_helpers import log_in_admin, make_platform_admin
-from tests.conftest import log_in, make_member, make_patient, make_pharmacy, make_test
+from tests.conftest import PASSWORD, log_in, make_member, make_patient, make_pharmacy, make_test
 from tests.security.routes import PARAM_RE, REGEX_GROUP_RE, discover, is_api
 
 PUBLIC = {
@@ -42,8 +49,11 @@ LOGIN_PATH = "/accounts/login/"
 ROUTES = dict(discover())  # a route served by several methods (API) appears once
 
 
-def declared_action(view):
-    return getattr(view, "required_action", None)
+ACCESS_RULES = ("pharmacy", "platform_admin", "audit_reader")
+
+
+def declared_access(view):
+    return getattr(view, "access", None)
 
 
 # --- The world each route is requested in ---------------------------------------------------
@@ -61,6 +71,7 @@ class World:
         }
         self.other_owner = make_member(self.b, "owner@b.example.org", Membership.Role.OWNER)
         self.admin = make_platform_admin()
+        self.auditor = make_auditor()
         self._objects = {}
 
     def client_for(self, user):
@@ -72,6 +83,9 @@ class World:
         client = Client()
         client.force_login(self.admin)  # password only
         return client
+
+    def auditor_client(self):
+        return log_in_admin(Client(), self.auditor)  # verified (password and TOTP)
 
     def api_client_for_b(self):
         from relais.api.credentials import create_credential
@@ -145,6 +159,16 @@ class World:
         ).pk
 
 
+def make_auditor():
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    user = User.objects.create_user("auditor@relais.test", PASSWORD, full_name="Auditor")
+    user.is_auditor = True
+    user.save()
+    TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    return user
+
+
 def url_for(route, world):
     def fill(match):
         converter, name = match.group(1), match.group(2)
@@ -164,14 +188,22 @@ def has_object(route):
     )
 
 
+def sent_to_login(response):
+    return response.status_code == 302 and response["Location"].startswith(LOGIN_PATH)
+
+
 def refused_anonymously(response):
-    if response.status_code == 302:
-        return response["Location"].startswith(LOGIN_PATH)
-    return response.status_code in (401, 403, 404, 405)
+    return sent_to_login(response) or response.status_code == 405
 
 
 def statuses(client, url):
     return [client.get(url), client.post(url)]
+
+
+def assert_refused_with(status, responses, message):
+    """The policy's one answer, or 405 for a method the view does not serve."""
+    for response in responses:
+        assert response.status_code in (status, 405), f"{message}: {response.status_code}"
 
 
 # --- The checks -----------------------------------------------------------------------------
@@ -185,22 +217,26 @@ def test_route_refuses_whoever_must_not_reach_it(route, db):
 
 def check_route(route, view, world):
     url = url_for(route, world)
-    for response in statuses(Client(), url):
-        assert refused_anonymously(response), f"{route}: anonymous got {response.status_code}"
-    if route in SIGNED_IN:
-        return
     if is_api(route):
+        for response in statuses(Client(), url):
+            assert response.status_code in (401, 404, 405), f"{route}: anonymous API call"
         if has_object(route):
             response = world.api_client_for_b().get(url)
             assert response.status_code in (404, 405), f"{route}: pharmacy B's credential"
         return
-    action = declared_action(view)
-    if action:
-        check_pharmacy_route(route, url, action, world)
+    for response in statuses(Client(), url):
+        assert refused_anonymously(response), f"{route}: anonymous got {response.status_code}"
+    if route in SIGNED_IN:
+        assert declared_access(view) == "signed_in", f"{route}: not signed_in_required"
+        return
+    access = declared_access(view)
+    assert access in ACCESS_RULES, f"{route}: no decorator of relais.accounts.permissions"
+    for response in statuses(world.admin_client(verified=False), url):
+        assert refused_anonymously(response), f"{route}: a login without TOTP was let in"
+    if access == "pharmacy":
+        check_pharmacy_route(route, url, view.required_action, world)
     else:
-        # Not a pharmacy page (those use pharmacy_permission_required(action)): it must
-        # then behave like a platform page, refusing every pharmacy user.
-        check_platform_route(route, url, world)
+        check_platform_route(route, url, access, world)
 
 
 def check_pharmacy_route(route, url, action, world):
@@ -210,24 +246,28 @@ def check_pharmacy_route(route, url, action, world):
             if world.client_for(user).get(url).status_code not in (403, 404):
                 reached_by.append(role)
         else:
-            for response in statuses(world.client_for(user), url):
-                assert response.status_code in (403, 405), f"{route}: {role} lacks {action}"
+            assert_refused_with(403, statuses(world.client_for(user), url), f"{route}: {role}")
     # Someone allowed reaches it (objects may be visible to their creator only): so the
     # 404 below comes from the pharmacy scope, not from a made-up id.
     assert reached_by, f"{route}: no member of pharmacy A with {action} reached it"
     if has_object(route):
-        for response in statuses(world.client_for(world.other_owner), url):
-            assert response.status_code in (404, 405), f"{route}: pharmacy B reached A's object"
-    for response in statuses(world.admin_client(), url):
-        assert response.status_code in (403, 405), f"{route}: platform admin is not staff"
+        responses = statuses(world.client_for(world.other_owner), url)
+        assert_refused_with(404, responses, f"{route}: pharmacy B on A's object")
+    assert_refused_with(403, statuses(world.admin_client(), url), f"{route}: platform admin")
+    assert_refused_with(403, statuses(world.auditor_client(), url), f"{route}: auditor")
+    allowed = world.members[reached_by[0]]
+    Pharmacy.objects.filter(pk=world.a.pk).update(status=Pharmacy.Status.SUSPENDED)
+    assert_refused_with(403, statuses(world.client_for(allowed), url), f"{route}: suspended")
 
 
-def check_platform_route(route, url, world):
+def check_platform_route(route, url, access, world):
     for user in [*world.members.values(), world.other_owner]:
-        for response in statuses(world.client_for(user), url):
-            assert response.status_code in (403, 404, 405), f"{route}: pharmacy user allowed"
-    for response in statuses(world.admin_client(verified=False), url):
-        assert refused_anonymously(response), f"{route}: admin without TOTP allowed"
+        assert_refused_with(403, statuses(world.client_for(user), url), f"{route}: pharmacy user")
+    auditor = world.auditor_client()
+    if access == "audit_reader":
+        assert auditor.get(url).status_code in (200, 405), f"{route}: auditor refused"
+    else:
+        assert_refused_with(403, statuses(auditor, url), f"{route}: auditor")
     response = world.admin_client().get(url)
     assert response.status_code < 400 or response.status_code == 405, f"{route}: admin refused"
 
@@ -254,5 +294,5 @@ def test_an_unprotected_view_would_be_caught(db, settings, protection):
     route = "leak/<uuid:patient_id>/"
     patterns = [path(route, leaky), path("accounts/", include("relais.accounts.urls"))]
     settings.ROOT_URLCONF = type("urlconf", (), {"urlpatterns": patterns})
-    with pytest.raises(AssertionError, match="anonymous|pharmacy B reached"):
+    with pytest.raises(AssertionError, match="anonymous|no decorator|pharmacy B on"):
         check_route(route, leaky, World())

@@ -217,15 +217,15 @@ STATIC_ROOT = config.STATIC_ROOT
 WHITENOISE_AUTOREFRESH = config.WHITENOISE_AUTOREFRESH
 # No MEDIA_ROOT: Relais never stores uploaded or generated files.
 
-# --- Logging: no personal data (see relais.audit.logging) -------------------------------
+# --- Logging: no personal data (see relais.lib.logging) -------------------------------
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "filters": {
-        "personal_data": {"()": "relais.audit.logging.PersonalDataFilter"},
+        "personal_data": {"()": "relais.lib.logging.PersonalDataFilter"},
         # Patient links carry their secret token in the path Django logs for 4xx answers.
-        "link_tokens": {"()": "relais.patient_access.logging.LinkTokenFilter"},
+        "link_tokens": {"()": "relais.lib.logging.LinkTokenFilter"},
     },
     "handlers": {
         "console": {

@@ -78,6 +78,13 @@ def test_logout_needs_post_and_ends_the_session(pharmacist_client):
     assert pharmacist_client.get(reverse("screening:day")).status_code == 302
 
 
+def test_a_session_without_the_second_factor_can_still_be_ended(client, pharmacist):
+    client.force_login(pharmacist)  # password only
+    assert client.post(reverse("accounts:logout"))["Location"] == reverse("accounts:login")
+    assert "_auth_user_id" not in client.session
+    assert AuditEvent.objects.filter(action="logout", actor_id=pharmacist.pk).exists()
+
+
 def test_suspended_pharmacy_staff_are_refused(pharmacist_client, pharmacy):
     pharmacy.status = pharmacy.Status.SUSPENDED
     pharmacy.save()

@@ -175,3 +175,10 @@ def test_audit_log_is_in_the_menus_of_admins_and_auditors(admin_client, client, 
     log_in_admin(client, auditor)
     page = client.get(LOG).content.decode()
     assert f'href="{LOG}"' in page and reverse("accounts:logout") in page
+
+
+def test_actions_show_their_translated_label(admin_client, events):
+    page = admin_client.get(LOG).content.decode()
+    assert "Dossier patient consulté" in page and "patient.view" in page
+    admin_client.post("/i18n/setlang/", {"language": "en"})
+    assert "Patient record viewed" in admin_client.get(LOG).content.decode()

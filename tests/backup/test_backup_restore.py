@@ -73,7 +73,7 @@ def test_round_trip_restores_exactly_the_source(backup_key, source_data):
     assert chain.verify_chain().ok  # the audit chain survived unchanged
     assert chain.chain_all() == 1  # the unchained event is chained after the restore
     make_patient(restored.pharmacy, restored.created_by)  # sequences and ids still work
-    record("after.restore")
+    record("backup.restore")  # the audit log takes new events after the restore
 
 
 def test_restore_refuses_a_non_empty_database(backup_key, source_data):

@@ -6,7 +6,7 @@ import logging
 from django.utils import timezone
 
 from relais.audit.models import AuditEvent
-from relais.patient_access.logging import LinkTokenFilter
+from relais.lib.logging import LinkTokenFilter
 from relais.patient_access.models import ResultLink
 from tests.conftest import make_test
 from tests.patient_access.conftest import BIRTH_DATE, open_result, post_date

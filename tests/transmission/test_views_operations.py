@@ -46,8 +46,8 @@ def test_anonymous_is_sent_to_login(client):
     assert response.url.startswith(reverse("accounts:login"))
 
 
-def test_pharmacy_staff_get_404(client, pharmacist):
-    assert log_in(client, pharmacist).get(URL).status_code == 404
+def test_pharmacy_staff_are_refused_with_403(client, pharmacist):
+    assert log_in(client, pharmacist).get(URL).status_code == 403
 
 
 def test_platform_admin_without_second_factor_is_sent_to_login(client):
@@ -119,6 +119,6 @@ def test_retry_refuses_get_unknown_ids_and_missing_csrf(admin_client, dead_row):
 
 def test_pharmacy_staff_cannot_retry(client, pharmacist, dead_row):
     response = log_in(client, pharmacist).post(reverse("transmission:retry", args=[dead_row.pk]))
-    assert response.status_code == 404
+    assert response.status_code == 403  # not allowed: the one refusal policy
     dead_row.refresh_from_db()
     assert dead_row.state == State.DEAD

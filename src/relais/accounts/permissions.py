@@ -1,5 +1,18 @@
-"""Roles and what they may do: the one table the whole project checks against."""
+"""Who may reach which page: the one access module of the web interface, with one
+refusal policy, and the table of what each pharmacy role may do.
 
+The policy, the same for every page:
+- not logged in, or the second factor (TOTP) not verified: redirect to the login page;
+- logged in but not allowed (a role without the permission, no membership of an active
+  pharmacy, not a platform administrator, not an auditor): 403;
+- an object of another pharmacy: 404, exactly like a missing one (accounts/scoping.py).
+
+Every page that is not public is wrapped in one of the decorators below, which marks it
+with `access` (and pharmacy pages with `required_action`); tests/test_url_permissions.py
+walks every URL and checks the policy. The API authenticates its own callers (api/auth.py).
+"""
+
+from collections.abc import Callable
 from functools import wraps
 
 from django.core.exceptions import PermissionDenied
@@ -29,28 +42,6 @@ def role_allows(role: str, action: str) -> bool:
     return action in ROLE_PERMISSIONS.get(role, frozenset())
 
 
-def pharmacy_permission_required(action: str):
-    """Views of pharmacy staff: verified login (password + TOTP), an active pharmacy,
-    and a role allowed to do `action`. Anything else is refused before the view runs."""
-
-    def decorator(view):
-        @wraps(view)
-        def wrapper(request, *args, **kwargs):
-            if not request.user.is_authenticated or not request.user.is_verified():
-                return redirect_to_login(request)
-            membership = getattr(request, "membership", None)
-            if membership is None or not membership.pharmacy.is_active:
-                raise PermissionDenied
-            if not role_allows(membership.role, action):
-                raise PermissionDenied
-            return view(request, *args, **kwargs)
-
-        wrapper.required_action = action
-        return wrapper
-
-    return decorator
-
-
 def redirect_to_login(request):
     from django.contrib.auth.views import redirect_to_login as django_redirect
 
@@ -61,17 +52,65 @@ def redirect_to_login(request):
     )
 
 
-def platform_admin_required(view):
-    """Views of the platform administrators: a verified login (password + TOTP) of a user
-    with is_staff. Pharmacy staff are refused."""
+def _access_required(view, allowed: Callable, access: str):
+    """The policy itself: login and second factor first, then `allowed(request)`."""
 
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if not request.user.is_authenticated or not request.user.is_verified():
             return redirect_to_login(request)
-        if not request.user.is_staff:
+        if not allowed(request):
             raise PermissionDenied
         return view(request, *args, **kwargs)
 
+    wrapper.access = access
+    return wrapper
+
+
+def pharmacy_permission_required(action: str):
+    """Pages of pharmacy staff: a member of an active pharmacy whose role may do `action`."""
+
+    def allowed(request) -> bool:
+        membership = getattr(request, "membership", None)
+        return (
+            membership is not None
+            and membership.pharmacy.is_active
+            and role_allows(membership.role, action)
+        )
+
+    def decorator(view):
+        wrapper = _access_required(view, allowed, "pharmacy")
+        wrapper.required_action = action
+        return wrapper
+
+    return decorator
+
+
+def platform_admin_required(view):
+    """Pages of the platform administrators (is_staff). Pharmacy staff are refused."""
+    wrapper = _access_required(view, lambda request: request.user.is_staff, "platform_admin")
     wrapper.platform_admin = True
+    return wrapper
+
+
+def audit_reader_required(view):
+    """The audit log: platform administrators and auditors (read-only)."""
+
+    def allowed(request) -> bool:
+        return request.user.is_staff or request.user.is_auditor
+
+    return _access_required(view, allowed, "audit_reader")
+
+
+def signed_in_required(view):
+    """Pages about the caller's own session only (logout): any logged-in user, second
+    factor verified or not, so that a half-open session can always be ended."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request)
+        return view(request, *args, **kwargs)
+
+    wrapper.access = "signed_in"
     return wrapper

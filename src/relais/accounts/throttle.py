@@ -1,7 +1,6 @@
 """Login lockout: after too many failures an account, and separately a source address,
 is locked for a while. Counts live in the database so all processes share them."""
 
-import hashlib
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -9,12 +8,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from relais.accounts.models import LoginThrottle
+from relais.lib.ratelimit import keyed_digest
 
 
 def throttle_keys(email: str, address: str) -> list[str]:
-    # Keys are hashed: the table must not become a list of e-mail addresses.
+    # Keyed hashes, like the rate counters': the table must not become a list of e-mail
+    # addresses, nor one that hashing every address or a list of e-mails would reverse.
     raw = [f"account:{email.strip().lower()}", f"source:{address}"]
-    return [hashlib.sha256(k.encode()).hexdigest() for k in raw]
+    return [keyed_digest(k) for k in raw]
 
 
 def locked_until(keys: list[str]) -> datetime | None:

@@ -5,7 +5,6 @@ swaps the token for a session entry at once (so the token leaves the address bar
 the token is spent when the action it allows completes.
 """
 
-import hashlib
 import secrets
 from datetime import timedelta
 
@@ -15,12 +14,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from relais.accounts.models import AccountToken
+from relais.lib.tokens import token_digest
 
 SESSION_KEY = "account_token_id"
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def lifetime(purpose: str) -> timedelta:
@@ -37,7 +33,10 @@ def issue(user, purpose: str) -> str:
     )
     token = secrets.token_urlsafe(32)
     AccountToken.objects.create(
-        user=user, purpose=purpose, token_hash=token_hash(token), expires_at=now + lifetime(purpose)
+        user=user,
+        purpose=purpose,
+        token_hash=token_digest(token),
+        expires_at=now + lifetime(purpose),
     )
     return token
 
@@ -59,7 +58,7 @@ def usable(purpose: str):
 def find(token: str, purpose: str) -> AccountToken | None:
     if not token or len(token) > 100:
         return None
-    return usable(purpose).select_related("user").filter(token_hash=token_hash(token)).first()
+    return usable(purpose).select_related("user").filter(token_hash=token_digest(token)).first()
 
 
 def remember(request, account_token: AccountToken) -> None:

@@ -1,5 +1,4 @@
 from django.contrib import auth
-from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
@@ -12,7 +11,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from relais.accounts import throttle
 from relais.accounts.forms import LoginForm
-from relais.audit.events import client_address, record
+from relais.accounts.permissions import signed_in_required
+from relais.audit.events import record
+from relais.lib.http import client_address
 
 
 def verify_totp(user, token: str) -> TOTPDevice | None:
@@ -82,7 +83,7 @@ def finish_login(request, user, device, keys):
 
 
 @require_POST
-@login_required
+@signed_in_required
 def logout(request):
     record("logout", request=request)
     auth.logout(request)

@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from relais.accounts import mail, onboarding, ratelimit, tokens
+from relais.accounts import mail, onboarding, tokens
 from relais.accounts.demo import totp_secret_base32
 from relais.accounts.forms import (
     ActivationForm,
@@ -19,14 +19,21 @@ from relais.accounts.forms import (
 )
 from relais.accounts.models import AccountToken, User
 from relais.audit.events import record
+from relais.lib import ratelimit
+from relais.lib.http import client_address
 
 Purpose = AccountToken.Purpose
 
 
 def rate_limited(request, scope: str):
-    if ratelimit.allow(request, scope, settings.PUBLIC_FORM_RATE_PER_HOUR):
+    verdict = ratelimit.hit(
+        scope, client_address(request), settings.PUBLIC_FORM_RATE_PER_HOUR, window_seconds=3600
+    )
+    if verdict.allowed:
         return None
-    return render(request, "accounts/rate_limited.html", status=429)
+    response = render(request, "accounts/rate_limited.html", status=429)
+    response["Retry-After"] = str(verdict.retry_after)
+    return response
 
 
 @never_cache

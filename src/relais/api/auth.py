@@ -1,16 +1,12 @@
 """Bearer authentication by API credential, and the per-credential rate limit."""
 
-import time
-
 from django.conf import settings
-from django.core.cache import cache
 from django.utils.translation import gettext_lazy as _
 from ninja.security import HttpBearer
 
 from relais.api.credentials import authenticate_token
 from relais.api.problems import Problem
-
-WINDOW_SECONDS = 60
+from relais.lib import ratelimit
 
 
 class CredentialAuth(HttpBearer):
@@ -31,20 +27,12 @@ class CredentialAuth(HttpBearer):
 
 
 def check_rate(credential) -> None:
-    """A fixed one-minute window per credential, counted in the shared cache."""
+    """A one-minute window per credential (the shared counter of relais.lib.ratelimit)."""
     limit = settings.API_RATE_LIMIT
-    window = int(time.time()) // WINDOW_SECONDS
-    key = f"api-rate:{credential.pk}:{window}"
-    cache.add(key, 0, WINDOW_SECONDS + 5)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, WINDOW_SECONDS + 5)
-        count = 1
-    if count > limit:
-        retry_after = WINDOW_SECONDS - int(time.time()) % WINDOW_SECONDS
+    verdict = ratelimit.hit("api", str(credential.pk), limit, window_seconds=60)
+    if not verdict.allowed:
         raise Problem(
             "rate-limited",
             _("This credential may send %(limit)d requests a minute.") % {"limit": limit},
-            headers={"Retry-After": str(retry_after)},
+            headers={"Retry-After": str(verdict.retry_after)},
         )

@@ -2,10 +2,11 @@
 
 import ipaddress
 
-from django.conf import settings
 from django.db import models
 
+from relais.audit.actions import require_known
 from relais.audit.models import AuditEvent
+from relais.lib.http import client_address
 
 
 def truncate_address(address: str | None) -> str:
@@ -20,34 +21,6 @@ def truncate_address(address: str | None) -> str:
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
-def _trusted(address: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in settings.TRUSTED_PROXIES)
-
-
-def client_address(request) -> str:
-    """The client's address. Behind trusted reverse proxies (RELAIS_TRUSTED_PROXIES) it is
-    the last address in X-Forwarded-For that is not one of them; from anyone else the
-    header is ignored, so a client cannot choose the address its limits are counted on."""
-    if request is None:
-        return ""
-    address = request.META.get("REMOTE_ADDR", "")
-    if not _trusted(address):
-        return address
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    for hop in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):
-        try:
-            ipaddress.ip_address(hop)
-        except ValueError:
-            return address  # a malformed chain: fall back on what the socket says
-        if not _trusted(hop):
-            return hop
-    return address
-
-
 def event(
     action: str,
     *,
@@ -57,7 +30,9 @@ def event(
     target: models.Model | None = None,
     details: dict | None = None,
 ) -> AuditEvent:
-    """The event `record` writes, not saved yet (see record_many)."""
+    """The event `record` writes, not saved yet (see record_many). `action` is one of
+    relais.audit.actions.ACTIONS; any other raises ValueError."""
+    require_known(action)
     if request is not None and actor is None and request.user.is_authenticated:
         actor = request.user
     if request is not None and pharmacy is None:

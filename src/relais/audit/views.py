@@ -1,38 +1,20 @@
 """The audit log, for platform administrators and auditors (read-only)."""
 
-import datetime
-from functools import wraps
-
 from django import forms
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import render
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
 from relais.accounts.models import Pharmacy, User
-from relais.accounts.permissions import redirect_to_login
+from relais.accounts.permissions import audit_reader_required
+from relais.audit import actions
 from relais.audit.chain import chain_lag
 from relais.audit.events import record
 from relais.audit.models import AuditEvent, ChainHead
+from relais.lib.dates import local_day_bounds
 
 PAGE_SIZE = 50
-
-
-def audit_reader_required(view):
-    """A verified login (password + TOTP) of a platform administrator or an auditor."""
-
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_authenticated or not request.user.is_verified():
-            return redirect_to_login(request)
-        if not (request.user.is_staff or request.user.is_auditor):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    wrapper.audit_reader = True
-    return wrapper
 
 
 class AuditFilterForm(forms.Form):
@@ -60,10 +42,6 @@ class AuditFilterForm(forms.Form):
         return data
 
 
-def _day_start(day: datetime.date) -> datetime.datetime:
-    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
-
-
 def filtered_events(data: dict):
     events = AuditEvent.objects.order_by("-id")
     if data.get("pharmacy"):
@@ -74,10 +52,9 @@ def filtered_events(data: dict):
     if data.get("action"):
         events = events.filter(action__startswith=data["action"])
     if data.get("date_from"):
-        events = events.filter(created_at__gte=_day_start(data["date_from"]))
+        events = events.filter(created_at__gte=local_day_bounds(data["date_from"])[0])
     if data.get("date_to"):
-        end = _day_start(data["date_to"] + datetime.timedelta(days=1))
-        events = events.filter(created_at__lt=end)
+        events = events.filter(created_at__lt=local_day_bounds(data["date_to"])[1])
     return events
 
 
@@ -94,6 +71,7 @@ def audit_log(request):
     for event in rows:
         event.actor = actors.get(event.actor_id)
         event.pharmacy = pharmacies.get(event.pharmacy_id)
+        event.action_label = actions.label(event.action)
     query = request.GET.copy()
     query.pop("page", None)
     filters = {k: str(v.pk if hasattr(v, "pk") else v) for k, v in data.items() if v}

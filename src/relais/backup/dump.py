@@ -21,20 +21,16 @@ import io
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import BinaryIO
 
-import tink
 from django.apps import apps
 from django.conf import settings
 from django.core.management.color import no_style
 from django.db import connection, models, transaction
 from django.db.migrations.recorder import MigrationRecorder
-from tink import secret_key_access, streaming_aead
 
+from relais.crypto.blobs import CryptoError, backup_decrypting_stream, backup_encrypting_stream
 from relais.crypto.fields import Ciphertext, EncryptedField
-
-streaming_aead.register()
 
 FORMAT = "relais-backup-1"
 ASSOCIATED_DATA = b"relais backup " + FORMAT.encode()
@@ -47,13 +43,11 @@ class BackupError(Exception):
     """A backup that cannot be restored, with the reason."""
 
 
-def backup_primitive(key_file: str | None = None) -> streaming_aead.StreamingAead:
+def backup_key_file(key_file: str | None = None) -> str:
     path = key_file or settings.BACKUP_KEY_FILE
     if not path:
         raise BackupError("RELAIS_BACKUP_KEY_FILE is not set (create one: relais keys init-backup)")
-    text = Path(path).read_text()
-    handle = tink.json_proto_keyset_format.parse(text, secret_key_access.TOKEN)
-    return handle.primitive(streaming_aead.StreamingAead)
+    return path
 
 
 def backed_up_models() -> list[type[models.Model]]:
@@ -122,13 +116,14 @@ class _KeepOpen(io.RawIOBase):
 
 def write_backup(destination: BinaryIO, key_file: str | None = None) -> int:
     """Stream the whole database, encrypted, into `destination`; returns the row count."""
-    primitive = backup_primitive(key_file)
+    key_path = backup_key_file(key_file)  # refused before the snapshot starts
     rows = 0
     with transaction.atomic():  # one consistent snapshot (repeatable on PostgreSQL below)
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        with primitive.new_encrypting_stream(_KeepOpen(destination), ASSOCIATED_DATA) as sealed:
+        sealing = backup_encrypting_stream(_KeepOpen(destination), ASSOCIATED_DATA, key_path)
+        with sealing as sealed:
             with gzip.GzipFile(fileobj=sealed, mode="wb", compresslevel=1, mtime=0) as packed:
                 buffer = io.BufferedWriter(packed, buffer_size=1 << 20)
                 for line in _lines():
@@ -155,13 +150,13 @@ def _decode(field: models.Field, value):
 
 
 def _read_lines(source: BinaryIO, key_file: str | None) -> Iterator:
-    primitive = backup_primitive(key_file)
+    opening = backup_decrypting_stream(source, ASSOCIATED_DATA, backup_key_file(key_file))
     try:
-        with primitive.new_decrypting_stream(source, ASSOCIATED_DATA) as opened:
+        with opening as opened:
             with gzip.GzipFile(fileobj=opened, mode="rb") as unpacked:
                 for raw in io.BufferedReader(unpacked, buffer_size=1 << 20):
                     yield json.loads(raw)
-    except (tink.TinkError, OSError, EOFError, ValueError) as error:
+    except (CryptoError, OSError, EOFError, ValueError) as error:
         raise BackupError(
             "the backup cannot be decrypted: it was modified, truncated, or made with "
             f"another backup key ({type(error).__name__})"

@@ -11,7 +11,7 @@ import datetime
 
 from django.db import models
 
-from relais.crypto.keyset import get_keys
+from relais.crypto.blobs import decrypt_blob, encrypt_blob
 
 
 class Ciphertext(bytes):
@@ -75,11 +75,11 @@ class EncryptedField(models.BinaryField):
 
     def decrypt(self, instance, ciphertext: bytes):
         ad = associated_data(type(instance), self.column, instance.pk)
-        return self.from_bytes(get_keys().aead.decrypt(bytes(ciphertext), ad))
+        return self.from_bytes(decrypt_blob(ciphertext, ad))
 
     def encrypt(self, instance, value) -> bytes:
         ad = associated_data(type(instance), self.column, instance.pk)
-        return get_keys().aead.encrypt(self.to_bytes(value), ad)
+        return encrypt_blob(self.to_bytes(value), ad)
 
     def pre_save(self, model_instance, add):
         raw = model_instance.__dict__.get(self.attname)

@@ -1,41 +1,23 @@
 """The platform administrators' view of the transmission pipeline."""
 
-from functools import wraps
-
 from django.contrib import messages
-from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from relais.accounts.permissions import redirect_to_login
+from relais.accounts.permissions import platform_admin_required
 from relais.audit.events import record
 from relais.transmission import outbox, pipeline
 from relais.transmission.models import Transmission
 
 
-def platform_staff_only(view):
-    """Verified login (password + TOTP) of a platform administrator; anyone else logged
-    in gets a 404, as if the page did not exist."""
-
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_authenticated or not request.user.is_verified():
-            return redirect_to_login(request)
-        if not request.user.is_staff:
-            raise Http404
-        return view(request, *args, **kwargs)
-
-    return wrapper
-
-
-@platform_staff_only
+@platform_admin_required
 def operations(request):
     return render(request, "transmission/operations.html", pipeline.summary())
 
 
 @require_POST
-@platform_staff_only
+@platform_admin_required
 def retry(request, transmission_id):
     row = get_object_or_404(Transmission.objects.select_related("pharmacy"), pk=transmission_id)
     if outbox.retry_dead(row):
@@ -47,7 +29,7 @@ def retry(request, transmission_id):
 
 
 @require_POST
-@platform_staff_only
+@platform_admin_required
 def retry_all(request):
     rows = list(
         Transmission.objects.filter(state=Transmission.State.DEAD).select_related("pharmacy")

@@ -1,8 +1,10 @@
+"""The client's address, the one every limit and the audit log count on."""
+
 import ipaddress
 
 from django.test import RequestFactory
 
-from relais.audit.events import client_address, truncate_address
+from relais.lib.http import client_address
 
 
 def request(remote, forwarded=None):
@@ -34,9 +36,3 @@ def test_a_malformed_chain_falls_back_on_the_socket_address(settings):
 def test_an_untrusted_sender_cannot_spoof(settings):
     settings.TRUSTED_PROXIES = [ipaddress.ip_network("10.0.0.0/8")]
     assert client_address(request("198.51.100.1", "10.0.0.3")) == "198.51.100.1"
-
-
-def test_addresses_are_truncated_for_the_audit_log():
-    assert truncate_address("203.0.113.77") == "203.0.113.0/24"
-    assert truncate_address("2001:db8:1:2::5") == "2001:db8:1::/48"
-    assert truncate_address("garbage") == ""

@@ -1,0 +1,84 @@
+"""The closed list of audit actions: the codes stored in AuditEvent.action, each with the
+label the audit log page shows. `event()` refuses a code that is not here, so a typo
+never reaches the log and every stored code has a readable name.
+
+The codes are stored: never rename one, and keep a code the code no longer writes, so
+that old events keep their label. A new action is added here, with its label and the
+label's French translation (tests/audit/test_actions.py reads the source for codes in
+use that are missing).
+"""
+
+from django.utils.translation import gettext_lazy as _
+
+ACTIONS = {
+    # Sessions and accounts
+    "login.succeeded": _("Logged in"),
+    "login.failed": _("Login failed"),
+    "login.refused_locked": _("Login refused: locked after failures"),
+    "logout": _("Logged out"),
+    "password.reset_requested": _("Password reset requested"),
+    "password.reset": _("Password reset"),
+    "account.activated": _("Account activated"),
+    "platform_admin.created": _("Platform administrator created"),
+    # Pharmacies and their staff
+    "application.submitted": _("Pharmacy application submitted"),
+    "application.duplicate": _("Application for an already registered pharmacy"),
+    "application.list": _("Pharmacy applications listed"),
+    "application.view": _("Pharmacy application viewed"),
+    "application.approved": _("Pharmacy application approved"),
+    "application.refused": _("Pharmacy application refused"),
+    "pharmacy.list": _("Pharmacies listed"),
+    "pharmacy.suspended": _("Pharmacy suspended"),
+    "pharmacy.reactivated": _("Pharmacy reactivated"),
+    "staff.list": _("Staff listed"),
+    "staff.invited": _("Staff member invited"),
+    "staff.removed": _("Staff member removed"),
+    "api_credential.create": _("API credential created"),
+    "api_credential.revoke": _("API credential revoked"),
+    # Patients and results
+    "patient.search": _("Patients searched"),
+    "patient.view": _("Patient record viewed"),
+    "patient.create": _("Patient registered"),
+    "patient.update": _("Patient record changed"),
+    "test.list": _("Day's tests listed"),
+    "test.view": _("Test result viewed"),
+    "test.create": _("Test result recorded"),
+    "test.correct": _("Test result corrected"),
+    "test.cancel": _("Test result cancelled"),
+    "test.resend": _("Test result sent to SI-DEP again"),
+    "import.check": _("CSV file checked"),
+    "import.refuse": _("CSV file refused"),
+    "import.view_errors": _("CSV import errors viewed"),
+    "import.download_errors": _("CSV import error report downloaded"),
+    "import.confirm": _("CSV file imported"),
+    "import.discard": _("CSV file discarded"),
+    "transmission.retry": _("Transmission queued again"),
+    # The patient's own access
+    "patient_link.view": _("Result link opened"),
+    "patient_link.opened": _("Result link: date of birth confirmed"),
+    "patient_link.refused": _("Result link refused"),
+    "patient_link.resend": _("Result link sent again"),
+    "patient_result.view": _("Result read by the patient"),
+    "patient_result.pdf": _("Result PDF downloaded by the patient"),
+    "patient_result.close": _("Result closed by the patient"),
+    # Operations
+    "retention.purge": _("Retention purge run"),
+    "retention.patients_erased": _("Patients erased at the end of retention"),
+    "retention.unsent_kept": _("Results kept past retention: not yet acknowledged"),
+    "audit.view": _("Audit log read"),
+    "audit.checkpoint": _("Audit checkpoint signed"),
+    "backup.create": _("Backup written"),
+    "backup.restore": _("Backup restored"),
+    "keys.rotate": _("Encryption keys rotated"),
+    "keys.drop_old": _("Old encryption keys removed"),
+}
+
+
+def require_known(action: str) -> None:
+    if action not in ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}: add it to relais.audit.actions")
+
+
+def label(action: str) -> str:
+    """The translated label of a stored code (a code no longer listed shows as is)."""
+    return str(ACTIONS.get(action, action))

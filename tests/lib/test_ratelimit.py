@@ -1,0 +1,94 @@
+"""The one rate counter: clock-aligned fixed windows, keyed hashes of the source."""
+
+import hashlib
+import secrets
+import types
+
+import pytest
+from django.core.cache import cache
+
+from relais.accounts.models import LoginThrottle
+from relais.lib import ratelimit
+
+MINUTE_START = 1_800_000_000.0  # a whole minute on the clock
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    now = types.SimpleNamespace(value=MINUTE_START + 15)
+    monkeypatch.setattr(ratelimit, "time", types.SimpleNamespace(time=lambda: now.value))
+    return now
+
+
+def hits(scope, source, limit, count, window=60):
+    return [ratelimit.hit(scope, source, limit, window).allowed for _ in range(count)]
+
+
+def test_the_hit_past_the_limit_is_refused_until_the_window_ends(clock):
+    assert hits("s", "192.0.2.1", 3, 4) == [True, True, True, False]
+    verdict = ratelimit.hit("s", "192.0.2.1", 3, 60)
+    assert not verdict.allowed and verdict.retry_after == 45
+    clock.value = MINUTE_START + 59.5
+    assert ratelimit.hit("s", "192.0.2.1", 3, 60).retry_after == 1
+    clock.value = MINUTE_START + 60  # the next minute starts afresh
+    assert hits("s", "192.0.2.1", 3, 3) == [True, True, True]
+
+
+def test_windows_are_aligned_on_the_clock_whatever_their_length(clock):
+    clock.value = MINUTE_START + 3599  # 1_800_000_000 is a whole hour too
+    verdict = ratelimit.hit("hourly", "192.0.2.1", 1, 3600)
+    assert verdict.allowed and verdict.retry_after == 1
+
+
+def test_scopes_and_sources_count_apart(clock):
+    assert hits("apply", "192.0.2.1", 1, 2) == [True, False]
+    assert hits("apply", "192.0.2.2", 1, 1) == [True]
+    assert hits("password-reset", "192.0.2.1", 1, 1) == [True]
+
+
+def test_a_zero_limit_refuses_everything(clock):
+    assert hits("closed", "192.0.2.1", 0, 2) == [False, False]
+
+
+def test_sources_are_keyed_hashes_never_the_plain_or_bare_hashed_address(settings):
+    address = "203.0.113.5"
+    digest = ratelimit.keyed_digest(address)
+    assert digest != hashlib.sha256(address.encode()).hexdigest()
+    assert len(digest) == 64 and address not in digest
+    settings.SECRET_KEY = secrets.token_urlsafe(50)  # another key, another digest
+    assert ratelimit.keyed_digest(address) != digest
+
+
+def test_the_cache_holds_no_address(clock):
+    address = "203.0.113.77"
+    ratelimit.hit("patient", address, 5, 60)
+    keys = list(cache._cache)  # the local-memory cache of the test settings
+    assert keys and not any(address in key for key in keys)
+    assert any(ratelimit.keyed_digest(address) in key for key in keys)
+
+
+def test_a_hostile_source_string_stays_one_short_key(clock):
+    # Anything a caller passes (a forged header's leftovers, a huge value) is hashed.
+    source = "x" * 10_000 + "\n\x00:ratelimit:*"
+    assert hits("s", source, 1, 2) == [True, False]
+    assert all(len(key) < 200 for key in cache._cache)
+
+
+def test_the_login_lockout_stores_the_same_keyed_hashes(client, db, settings):
+    client.post(
+        "/accounts/login/",
+        {"email": "Someone@Example.org", "password": "wrong", "otp_token": "000000"},
+        REMOTE_ADDR="198.51.100.3",
+    )
+    keys = set(LoginThrottle.objects.values_list("key", flat=True))
+    assert keys == {
+        ratelimit.keyed_digest("account:someone@example.org"),
+        ratelimit.keyed_digest("source:198.51.100.3"),
+    }
