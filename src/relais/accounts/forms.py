@@ -3,7 +3,7 @@ from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from relais.screening.validation import normalise_phone
+from relais.phone import normalise_phone
 
 
 class LoginForm(forms.Form):

@@ -75,3 +75,19 @@ def platform_admin_required(view):
 
     wrapper.platform_admin = True
     return wrapper
+
+
+def audit_reader_required(view):
+    """The audit log's readers: a verified login (password + TOTP) of a platform
+    administrator or an auditor."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated or not request.user.is_verified():
+            return redirect_to_login(request)
+        if not (request.user.is_staff or request.user.is_auditor):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    wrapper.audit_reader = True
+    return wrapper

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from relais.phone import normalise_phone
 from relais.screening import catalogue, validation
 from relais.screening.models import NotifyBy, Sex
 from relais.screening.services import CANCEL_REASONS
@@ -74,7 +75,7 @@ class PatientForm(forms.Form):
 
     def clean_phone(self):
         value = self.cleaned_data["phone"]
-        return validation.normalise_phone(value) if value.strip() else ""
+        return normalise_phone(value) if value.strip() else ""
 
     def clean_email(self):
         value = self.cleaned_data["email"]

@@ -22,6 +22,7 @@ from relais.audit.models import AuditEvent
 from relais.crypto.fields import EncryptedField
 from relais.screening.models import Patient, ScreeningTest
 from relais.screening.signals import patients_purged
+from relais.transmission.services import not_acknowledged
 
 PURGE_ACTION = "retention.purge"
 BATCH_SIZE = 500
@@ -47,11 +48,7 @@ def _start_of(day: datetime.date) -> datetime.datetime:
 
 def _unsent_tests():
     """Tests with a message SI-DEP has not acknowledged (waiting, rejected or failed)."""
-    from relais.transmission.models import Transmission
-
-    done = (Transmission.State.ACKNOWLEDGED, Transmission.State.WITHDRAWN)
-    unsent = Transmission.objects.filter(test=OuterRef("pk")).exclude(state__in=done)
-    return ScreeningTest.objects.filter(Exists(unsent))
+    return not_acknowledged(ScreeningTest.objects.all())
 
 
 def purgeable_patients(cutoff: datetime.datetime):

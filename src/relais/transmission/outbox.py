@@ -53,18 +53,6 @@ def locked_rows(test) -> list[Transmission]:
     return list(Transmission.objects.select_for_update().filter(test=test).order_by("sequence"))
 
 
-def may_have_reached_sidep(test) -> bool:
-    """Whether SI-DEP may hold a version of this result (so a change must go as C or D)."""
-    return any(row.may_have_reached_sidep for row in test.transmissions.all())
-
-
-def patient_results_may_be_at_sidep(patient) -> bool:
-    """Whether SI-DEP may hold a live result of this patient (so editing the patient
-    corrects it there too)."""
-    rows = Transmission.objects.filter(test__patient=patient, test__cancelled_at__isnull=True)
-    return any(row.may_have_reached_sidep for row in rows)
-
-
 def on_test_validated(sender, test, **kwargs) -> None:
     # The test was inserted in this transaction, so it has no message yet (and the
     # unique (test, sequence) constraint would refuse a second sequence 1).
@@ -125,18 +113,6 @@ def on_patient_corrected(sender, patient, **kwargs) -> None:
 
 
 @transaction.atomic
-def resend_rejected(test) -> bool:
-    """The pharmacist's "correct and resend" when the fix was elsewhere (the patient's
-    identity): a rejected latest message goes out again, under a new MSH-10."""
-    rows = locked_rows(test)
-    if not rows or rows[-1].state != State.REJECTED:
-        return False
-    reached = any(row.may_have_reached_sidep for row in rows)
-    enqueue(test, Kind.CORRECTION if reached else Kind.NEW)
-    return True
-
-
-@transaction.atomic
 def retry_dead(transmission: Transmission) -> bool:
     """The operator's "retry": a dead-lettered row is due again with a fresh count."""
     updated = Transmission.objects.filter(pk=transmission.pk, state=State.DEAD).update(
@@ -148,3 +124,12 @@ def retry_dead(transmission: Transmission) -> bool:
         last_error="Retried by the operator",
     )
     return updated == 1
+
+
+# Moved to relais.transmission.services, the module other apps call. screening.views still
+# imports them from here; once it imports them from services, these lines go.
+from relais.transmission.services import (  # noqa: E402, F401
+    may_have_reached_sidep,
+    patient_results_may_be_at_sidep,
+    resend_rejected,
+)

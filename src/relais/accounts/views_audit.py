@@ -1,10 +1,12 @@
-"""The audit log, for platform administrators and auditors (read-only)."""
+"""The audit log, for platform administrators and auditors (read-only).
+
+The page lives with the accounts it filters by (pharmacies, users), so that the audit app
+itself imports no domain app.
+"""
 
 import datetime
-from functools import wraps
 
 from django import forms
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import render
 from django.utils import timezone
@@ -12,27 +14,12 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
 from relais.accounts.models import Pharmacy, User
-from relais.accounts.permissions import redirect_to_login
+from relais.accounts.permissions import audit_reader_required
 from relais.audit.chain import chain_lag
 from relais.audit.events import record
 from relais.audit.models import AuditEvent, ChainHead
 
 PAGE_SIZE = 50
-
-
-def audit_reader_required(view):
-    """A verified login (password + TOTP) of a platform administrator or an auditor."""
-
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_authenticated or not request.user.is_verified():
-            return redirect_to_login(request)
-        if not (request.user.is_staff or request.user.is_auditor):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    wrapper.audit_reader = True
-    return wrapper
 
 
 class AuditFilterForm(forms.Form):
