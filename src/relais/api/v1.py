@@ -293,7 +293,7 @@ def get_test_or_404(request, test_id) -> ScreeningTest:
     return ScreeningTest.objects.get_for_pharmacy_or_404(request.auth.pharmacy, pk=test_id)
 
 
-def idempotent(request, key: str | None, handler) -> tuple[int, dict]:
+def idempotent(request, key: str | None, handler) -> tuple[int, str]:
     key = idempotency.read_key(request) if key is not None else None
     fingerprint = idempotency.request_fingerprint(
         request.method, request.path, getattr(request, "relais_payload", None)

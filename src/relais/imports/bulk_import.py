@@ -106,7 +106,7 @@ def read_header(text) -> tuple[str, list[str]]:
     if not first.strip():
         raise FileError("empty", _("The file is empty: it needs a header line and rows."))
     counts = {separator: first.count(separator) for separator in SEPARATORS}
-    separator = max(counts, key=counts.get)
+    separator = max(counts, key=counts.__getitem__)
     if counts[separator] == 0:
         found = _(" (this one seems to use tabs)") if "\t" in first else ""
         raise FileError(

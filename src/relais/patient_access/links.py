@@ -26,7 +26,7 @@ from relais.screening.models import NotifyBy, Patient, ScreeningTest
 DUMMY_PATIENT_ID = uuid.UUID("00000000-0000-4000-8000-000000000000")
 DUMMY_BIRTH_DATE = datetime.date(1970, 1, 1)
 
-CHANNELS_BY_CHOICE = {
+CHANNELS_BY_CHOICE: dict[str, tuple[Notification.Channel, ...]] = {
     NotifyBy.NONE: (),
     NotifyBy.SMS: (Notification.Channel.SMS,),
     NotifyBy.EMAIL: (Notification.Channel.EMAIL,),
@@ -163,7 +163,7 @@ def check_birth_date(token: str, typed: datetime.date) -> DateCheck:
         expected = birth_date_of(link)
         matches = hmac.compare_digest(expected.isoformat(), typed.isoformat())
         reason = "unknown" if link is None else link.closed_reason()
-        if not reason and matches:
+        if link is not None and not reason and matches:
             return DateCheck(link, True, "", link.tries_left)
         if reason in ("", "unknown"):
             # The same statement whether the row exists or not (it then touches nothing).

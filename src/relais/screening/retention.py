@@ -62,8 +62,8 @@ def purgeable_patients(cutoff: datetime.datetime):
     )
 
 
-def _erased_values() -> dict:
-    values = {
+def _erased_values() -> dict[str, str | None]:
+    values: dict[str, str | None] = {
         f.attname: None for f in Patient._meta.concrete_fields if isinstance(f, EncryptedField)
     }
     values.update(nir_index="", identity_index="")

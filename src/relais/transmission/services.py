@@ -9,6 +9,8 @@ test's latest message. Lists prefetch the rows with `with_transmissions(queryset
 describing each line costs no query.
 """
 
+from typing import TYPE_CHECKING
+
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.utils.translation import gettext_lazy as _
@@ -16,12 +18,15 @@ from django.utils.translation import gettext_lazy as _
 from relais.screening.models import Patient, ScreeningTest
 from relais.transmission.models import Transmission
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 State = Transmission.State
 Kind = Transmission.Kind
 
 NONE = "none"
 
-LABELS = {
+LABELS: dict[str, "StrOrPromise"] = {
     NONE: _("Not transmitted"),
     State.PENDING: _("Waiting"),
     State.IN_FLIGHT: _("Waiting"),
@@ -30,11 +35,11 @@ LABELS = {
     State.DEAD: _("Failed permanently"),
     State.WITHDRAWN: _("Not transmitted (cancelled before sending)"),
 }
-ACKNOWLEDGED_LABELS = {
+ACKNOWLEDGED_LABELS: dict[str, "StrOrPromise"] = {
     Kind.CORRECTION: _("Correction transmitted"),
     Kind.CANCELLATION: _("Cancellation transmitted"),
 }
-WAITING_LABELS = {
+WAITING_LABELS: dict[str, "StrOrPromise"] = {
     Kind.CORRECTION: _("Correction waiting"),
     Kind.CANCELLATION: _("Cancellation waiting"),
 }
