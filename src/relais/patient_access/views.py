@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from relais.accounts.http import PharmacyRequest
 from relais.accounts.permissions import pharmacy_permission_required
 from relais.audit.events import record
 from relais.patient_access import links
@@ -204,7 +205,7 @@ def language(request):
 
 @require_POST
 @pharmacy_permission_required("test.record")
-def resend(request, test_id):
+def resend(request: PharmacyRequest, test_id):
     """The pharmacist sends a new link; the old one stops working at once."""
     test = ScreeningTest.objects.select_related("patient").get_for_pharmacy_or_404(
         request.pharmacy, pk=test_id
