@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 ONE_YEAR = 365 * 24 * 3600
 
@@ -30,7 +30,7 @@ def _file_missing(path: str) -> bool:
 
 @register(Tags.security, deploy=True)
 def check_production_settings(app_configs=None, **kwargs):
-    errors = []
+    errors: list[CheckMessage] = []
     if settings.DEMO:
         errors.append(_error(1, "Demo mode is on.", "Unset RELAIS_DEMO in production."))
     if settings.DEBUG:

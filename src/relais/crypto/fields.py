@@ -61,8 +61,8 @@ class EncryptedField(models.BinaryField):
         kwargs.pop("editable", None)
         return name, path, args, kwargs
 
-    def contribute_to_class(self, cls, name, **kwargs):
-        super().contribute_to_class(cls, name, **kwargs)
+    def contribute_to_class(self, cls, name, private_only=False):
+        super().contribute_to_class(cls, name, private_only)
         setattr(cls, self.attname, EncryptedDescriptor(self))
 
     def to_bytes(self, value) -> bytes:

@@ -96,7 +96,7 @@ def check_date(request, token):
         return render(request, "patient_access/link.html", link_context(link, form), status=400)
     result = links.check_birth_date(token, form.cleaned_data["birth_date"])
     link = result.link
-    if result.opened:
+    if result.opened and link is not None:
         audit_access(request, "patient_link.opened", link)
         request.session.cycle_key()
         request.session[SESSION_LINK] = str(link.pk)

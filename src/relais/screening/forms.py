@@ -83,7 +83,8 @@ class PatientForm(forms.Form):
         return validation.normalise_email(value) if value.strip() else ""
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         nir, sex, birth_date = data.get("nir"), data.get("sex"), data.get("birth_date")
         if nir and sex and birth_date:
             try:
@@ -132,7 +133,8 @@ class ScreeningTestForm(forms.Form):
         super().__init__(*args, **kwargs)
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         kind, specimen = data.get("kind"), data.get("specimen")
         if kind and specimen and specimen not in catalogue.TEST_KINDS[kind].specimens:
             self.add_error(
@@ -207,7 +209,8 @@ class PatientSearchForm(forms.Form):
         return validation.normalise_nir(value) if value.strip() else ""
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if self.errors:
             return data
         if not data.get("nir") and not (data.get("birth_name") and data.get("birth_date")):
