@@ -56,13 +56,13 @@ def with_transmissions(tests):
     )
 
 
-def latest_transmission(test) -> Transmission | None:
+def latest_transmission(test: ScreeningTest) -> Transmission | None:
     # .all() uses the prefetched rows when there are some, so the list makes no query.
     rows = list(test.transmissions.all())
     return max(rows, key=lambda row: row.sequence) if rows else None
 
 
-def describe(test) -> dict:
+def describe(test: ScreeningTest) -> dict:
     """{"state", "label", "next_attempt_at", "reason"} for one test.
 
     state is one of none, pending, in_flight, acknowledged, rejected, dead, withdrawn;
