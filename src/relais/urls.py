@@ -5,7 +5,7 @@ urlpatterns = [
     path("accounts/", include("relais.accounts.urls")),
     path("apply/", include("relais.accounts.urls_apply")),
     path("platform/", include("relais.accounts.urls_platform")),
-    path("audit/", include("relais.audit.urls")),
+    path("audit/", include("relais.accounts.urls_audit")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("api/v1/", include("relais.api.urls")),
     path("api-credentials/", include("relais.api.web_urls")),

@@ -67,7 +67,7 @@ class SimulatorServer(ThreadingHTTPServer):
             log.warning("TLS handshake refused: %s", getattr(error, "reason", None) or error)
             return
         try:
-            self.RequestHandlerClass(connection, client_address, self)
+            super().finish_request(connection, client_address)
         finally:
             try:
                 connection.shutdown(socket.SHUT_RDWR)
@@ -139,11 +139,13 @@ class BatchHandler(BaseHTTPRequestHandler):
         if len(raw_messages) > self.server.max_batch:
             self._answer(413, f"at most {self.server.max_batch} messages per batch\n")
             return
-        received = [messages.read_header(raw) for raw in raw_messages]
-        for number, item in enumerate(received, start=1):
+        received = []
+        for number, raw in enumerate(raw_messages, start=1):
+            item = messages.read_header(raw)
             if item is None:
                 self._answer(400, f"message {number} has no readable MSH-10\n")
                 return
+            received.append(item)
         acks = [self._acknowledge(item) for item in received]
         self._answer(200, "\n".join(acks), CONTENT_TYPE)
 

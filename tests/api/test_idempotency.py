@@ -9,7 +9,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from relais.api.idempotency import purge_expired
+from relais.api.idempotency import purge_expired, replay
 from relais.api.models import IdempotencyKey
 from relais.screening.models import Patient, ScreeningTest
 from relais.worker import jobs
@@ -76,6 +76,17 @@ def test_keys_expire_after_a_day(api, pharmacy):
     IdempotencyKey.objects.update(created_at=timezone.now() - datetime.timedelta(hours=25))
     assert dict(jobs())["expired idempotency keys"] is purge_expired
     assert purge_expired() == 1
+
+
+@pytest.mark.django_db
+def test_a_key_without_its_answer_is_not_replayed_as_a_none_status(pharmacy):
+    # Key and answer are saved in one transaction, so only a hand-edited database holds
+    # such a row; replaying it must fail loudly, not answer with status None.
+    IdempotencyKey.objects.create(
+        pharmacy=pharmacy, key="order-1", request_hash="h", created_at=timezone.now()
+    )
+    with pytest.raises(RuntimeError, match="without its answer"):
+        replay(pharmacy, "order-1", "h")
 
 
 @pytest.mark.django_db

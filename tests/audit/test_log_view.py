@@ -6,10 +6,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from relais.accounts.models import User
+from relais.accounts.views_audit import PAGE_SIZE
 from relais.audit import chain
 from relais.audit.events import record
 from relais.audit.models import AuditEvent
-from relais.audit.views import PAGE_SIZE
 from tests.accounts.onboarding_helpers import log_in_admin, make_platform_admin
 from tests.conftest import PASSWORD, log_in
 

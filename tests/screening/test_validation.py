@@ -13,7 +13,6 @@ from relais.screening.validation import (
     normalise_email,
     normalise_name,
     normalise_nir,
-    normalise_phone,
 )
 
 # Under pytest-django the project settings are already loaded; this only lets the
@@ -216,31 +215,6 @@ def test_nia_sex_still_checked(first13, sex):
 def test_other_sex_digits(first_digit):
     nir = make_nir(first_digit + MALE_NIR[1:13])
     check_nir_consistency(nir, "M" if first_digit == "3" else "F", MALE_BIRTH)
-
-
-# normalise_phone
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("06 12 34 56 78", "+33612345678"),
-        ("0612345678", "+33612345678"),
-        ("+33 6 12 34 56 78", "+33612345678"),
-        ("+44 20 7946 0958", "+442079460958"),
-    ],
-)
-def test_valid_phone(value, expected):
-    assert normalise_phone(value) == expected
-
-
-@pytest.mark.parametrize("value", ["12345", "", "not a phone", "06 12 34"])
-def test_invalid_phone(value):
-    assert_invalid("phone", normalise_phone, value)
-
-
-def test_phone_region():
-    assert normalise_phone("020 7946 0958", region="GB") == "+442079460958"
 
 
 # normalise_email

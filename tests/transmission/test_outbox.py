@@ -4,7 +4,7 @@ from django.utils import translation
 
 from relais.screening.models import ScreeningTest
 from relais.transmission.models import Transmission
-from relais.transmission.status import describe, with_transmissions
+from relais.transmission.services import describe, with_transmissions
 from tests.conftest import make_test
 
 pytestmark = pytest.mark.django_db

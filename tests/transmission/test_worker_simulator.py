@@ -7,7 +7,7 @@ from django.utils import timezone, translation
 
 from relais.screening import services
 from relais.transmission.models import Transmission
-from relais.transmission.status import describe
+from relais.transmission.services import describe
 from relais.transmission.worker import send_due
 from tests.conftest import PATIENT_DATA, make_test
 

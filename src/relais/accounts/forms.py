@@ -3,7 +3,7 @@ from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from relais.screening.validation import normalise_phone
+from relais.phone import normalise_phone
 
 
 class LoginForm(forms.Form):
@@ -37,7 +37,7 @@ class NumberField(forms.RegexField):
     """An identifier typed by a person: spaces inside it are not errors."""
 
     def to_python(self, value):
-        return "".join(super().to_python(value).split())
+        return "".join((super().to_python(value) or "").split())
 
 
 class ApplicationForm(forms.Form):
@@ -92,7 +92,8 @@ class SetPasswordForm(forms.Form):
         super().__init__(*args, **kwargs)
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         first, second = cleaned.get("password1"), cleaned.get("password2")
         if first and second:
             if first != second:
@@ -120,7 +121,8 @@ class ActivationForm(SetPasswordForm):
         super().__init__(user, *args, **kwargs)
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         # Checked last: a wrong code slows down the next try (django-otp throttling).
         if not self.errors and not self.device.verify_token(cleaned["otp_token"]):
             self.add_error(

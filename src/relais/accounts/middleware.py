@@ -1,7 +1,12 @@
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+from relais.accounts.http import RelaisRequest
 from relais.accounts.models import Membership
 
 
-def current_membership(request) -> Membership | None:
+def current_membership(request: HttpRequest) -> Membership | None:
     if not request.user.is_authenticated:
         return None
     pharmacy_id = request.session.get("pharmacy_id")
@@ -21,10 +26,10 @@ class PharmacyMiddleware:
     pharmacy loses access at once.
     """
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: RelaisRequest) -> HttpResponse:
         request.membership = current_membership(request)
         request.pharmacy = request.membership.pharmacy if request.membership else None
         return self.get_response(request)

@@ -63,7 +63,7 @@ def _access_required(view, allowed: Callable, access: str):
             raise PermissionDenied
         return view(request, *args, **kwargs)
 
-    wrapper.access = access
+    wrapper.access = access  # type: ignore[attr-defined]  # read by the URL-permission walk
     return wrapper
 
 
@@ -112,5 +112,5 @@ def signed_in_required(view):
             return redirect_to_login(request)
         return view(request, *args, **kwargs)
 
-    wrapper.access = "signed_in"
+    wrapper.access = "signed_in"  # type: ignore[attr-defined]  # read by the URL walk
     return wrapper

@@ -1,5 +1,6 @@
 """Pharmacy scope: the one way to reach an object from an id taken from a request."""
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 from django.http import Http404
 
@@ -14,5 +15,5 @@ class PharmacyScopedQuerySet(models.QuerySet):
         """Another pharmacy's object answers exactly like a missing one."""
         try:
             return self.for_pharmacy(pharmacy).get(**lookup)
-        except (self.model.DoesNotExist, ValueError, TypeError):
+        except (ObjectDoesNotExist, ValueError, TypeError):
             raise Http404 from None

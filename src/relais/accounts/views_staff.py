@@ -7,6 +7,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from relais.accounts import onboarding
 from relais.accounts.forms import InviteForm
+from relais.accounts.http import PharmacyRequest
 from relais.accounts.models import Membership
 from relais.accounts.permissions import pharmacy_permission_required
 from relais.audit.events import record
@@ -22,7 +23,7 @@ def members_of(pharmacy):
 
 @require_http_methods(["GET", "POST"])
 @pharmacy_permission_required("staff.manage")
-def staff(request):
+def staff(request: PharmacyRequest):
     form = InviteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -44,7 +45,7 @@ def staff(request):
 
 @require_POST
 @pharmacy_permission_required("staff.manage")
-def staff_remove(request, membership_id):
+def staff_remove(request: PharmacyRequest, membership_id):
     membership = get_object_or_404(Membership, pharmacy=request.pharmacy, pk=membership_id)
     try:
         onboarding.remove_member(membership, request)

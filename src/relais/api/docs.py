@@ -58,12 +58,17 @@ def schema_rows(schema: dict) -> list[dict]:
     ]
 
 
+def first_value(mapping: dict) -> dict:
+    """The first entry's value (OpenAPI's content maps: one media type), or {}."""
+    return next(iter(mapping.values()), {})
+
+
 def operations(document: dict) -> list[dict]:
     found = []
     for path, item in document.get("paths", {}).items():
         for method, operation in item.items():
             body = operation.get("requestBody", {}).get("content", {})
-            body_schema = next(iter(body.values()), {}).get("schema") if body else None
+            body_schema = first_value(body).get("schema") if body else None
             found.append(
                 {
                     "anchor": operation.get("operationId", f"{method}-{path}"),
@@ -90,9 +95,7 @@ def operations(document: dict) -> list[dict]:
                             "description": response.get("description", ""),
                             "content_type": next(iter(response.get("content", {})), ""),
                             "type": describe_type(
-                                next(iter(response.get("content", {}).values()), {}).get(
-                                    "schema", {}
-                                )
+                                first_value(response.get("content", {})).get("schema", {})
                             )
                             if response.get("content")
                             else None,

@@ -81,6 +81,10 @@ def replay(pharmacy, key: str, fingerprint: str) -> tuple[int, str]:
             _("This Idempotency-Key was already used for a different request."),
             [field_error(HEADER, "idempotency_key_reused", _("Use a new key for a new request."))],
         )
+    if row.status_code is None:
+        # The answer is saved in the transaction that inserted the key, so a committed
+        # key without one means the database was changed behind our back.
+        raise RuntimeError("an idempotency key was committed without its answer")
     return row.status_code, row.response_body
 
 

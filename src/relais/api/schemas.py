@@ -15,63 +15,60 @@ from relais.screening import catalogue
 from relais.screening.models import NotifyBy, Sex
 
 
-def documented(description: str, **schema) -> dict:
-    return {"description": description, "json_schema_extra": schema}
-
-
 class StrictInput(Schema):
     model_config = ConfigDict(extra="forbid")
 
 
 class PatientIn(StrictInput):
     birth_name: StrictStr = Field(
-        **documented("Birth name (nom de naissance), at most 100 characters.")
+        description="Birth name (nom de naissance), at most 100 characters."
     )
-    used_name: StrictStr = Field(
-        "", **documented("Used name, if different, at most 100 characters.")
-    )
+    used_name: StrictStr = Field("", description="Used name, if different, at most 100 characters.")
     given_names: StrictStr = Field(
-        **documented("Given names, space-separated, at most 100 characters.")
+        description="Given names, space-separated, at most 100 characters."
     )
-    birth_date: StrictStr = Field(**documented("Birth date, YYYY-MM-DD."))
-    sex: StrictStr = Field(**documented("M, F or U (unknown).", enum=list(Sex.values)))
+    birth_date: StrictStr = Field(description="Birth date, YYYY-MM-DD.")
+    sex: StrictStr = Field(
+        description="M, F or U (unknown).", json_schema_extra={"enum": list(Sex.values)}
+    )
     birthplace_code: StrictStr = Field(
-        "", **documented("INSEE code of the birthplace (99xxx abroad), at most 5 characters.")
+        "", description="INSEE code of the birthplace (99xxx abroad), at most 5 characters."
     )
-    nir: StrictStr = Field("", **documented("Social security number (15 characters)."))
-    address: StrictStr = Field("", **documented("Street address, at most 200 characters."))
-    postal_code: StrictStr = Field(
-        "", **documented("Postal code (5 digits), at most 5 characters.")
-    )
-    city: StrictStr = Field("", **documented("City, at most 100 characters."))
-    phone: StrictStr = Field("", **documented("Mobile phone, national or E.164 form."))
-    email: StrictStr = Field("", **documented("E-mail address, at most 254 characters."))
+    nir: StrictStr = Field("", description="Social security number (15 characters).")
+    address: StrictStr = Field("", description="Street address, at most 200 characters.")
+    postal_code: StrictStr = Field("", description="Postal code (5 digits), at most 5 characters.")
+    city: StrictStr = Field("", description="City, at most 100 characters.")
+    phone: StrictStr = Field("", description="Mobile phone, national or E.164 form.")
+    email: StrictStr = Field("", description="E-mail address, at most 254 characters.")
 
 
 class TestIn(StrictInput):
     kind: StrictStr = Field(
-        **documented("Test kind, from the catalogue.", enum=list(catalogue.TEST_KINDS))
+        description="Test kind, from the catalogue.",
+        json_schema_extra={"enum": list(catalogue.TEST_KINDS)},
     )
-    device: StrictStr = Field(
-        "", **documented("Device brand and reference, at most 120 characters.")
-    )
+    device: StrictStr = Field("", description="Device brand and reference, at most 120 characters.")
     specimen: StrictStr = Field(
-        **documented("Specimen, allowed for the kind.", enum=list(catalogue.SPECIMENS))
+        description="Specimen, allowed for the kind.",
+        json_schema_extra={"enum": list(catalogue.SPECIMENS)},
     )
     sampled_at: StrictStr = Field(
-        **documented("Sampling time, ISO 8601 with a UTC offset (without one, Europe/Paris time).")
+        description="Sampling time, ISO 8601 with a UTC offset (without one, Europe/Paris time)."
     )
-    result: StrictStr = Field(**documented("Result.", enum=list(catalogue.RESULTS)))
+    result: StrictStr = Field(
+        description="Result.", json_schema_extra={"enum": list(catalogue.RESULTS)}
+    )
     symptoms: StrictBool = Field(False, description="The patient has symptoms.")
     symptom_onset: StrictStr | None = Field(
-        None, **documented("Date the symptoms began, YYYY-MM-DD (required with symptoms).")
+        None, description="Date the symptoms began, YYYY-MM-DD (required with symptoms)."
     )
     consent_transmission: StrictBool = Field(
         description="The patient was informed of the transmission to SI-DEP."
     )
     notify_by: StrictStr = Field(
         NotifyBy.NONE.value,
-        **documented("How the patient is told the result is ready.", enum=list(NotifyBy.values)),
+        description="How the patient is told the result is ready.",
+        json_schema_extra={"enum": list(NotifyBy.values)},
     )
 
 

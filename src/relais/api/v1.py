@@ -50,7 +50,7 @@ from relais.audit.events import event, record_many
 from relais.screening import services, submissions
 from relais.screening.forms import CheckingScreeningTestForm
 from relais.screening.models import ScreeningTest
-from relais.transmission.status import describe, with_transmissions
+from relais.transmission.services import describe, with_transmissions
 
 log = logging.getLogger(__name__)
 
@@ -293,7 +293,7 @@ def get_test_or_404(request, test_id) -> ScreeningTest:
     return ScreeningTest.objects.get_for_pharmacy_or_404(request.auth.pharmacy, pk=test_id)
 
 
-def idempotent(request, key: str | None, handler) -> tuple[int, dict]:
+def idempotent(request, key: str | None, handler) -> tuple[int, str]:
     key = idempotency.read_key(request) if key is not None else None
     fingerprint = idempotency.request_fingerprint(
         request.method, request.path, getattr(request, "relais_payload", None)
@@ -350,7 +350,9 @@ def create_test(request, payload: TestSubmission, idempotency_key: str | None = 
         [checked] = submissions.submit(caller_of(request), [submission])
         if not checked.ok:
             raise submission_problem(checked)
-        return 201, test_body(checked.test, TestCreated, patient_created=checked.patient_created)
+        return 201, test_body(
+            checked.recorded_test, TestCreated, patient_created=checked.patient_created
+        )
 
     status, body = idempotent(request, idempotency_key, submit)
     return stored_response(status, body)

@@ -7,6 +7,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from relais.accounts.http import PharmacyRequest
 from relais.accounts.permissions import pharmacy_permission_required
 from relais.api import credentials
 from relais.api.forms import CredentialForm
@@ -17,7 +18,7 @@ from relais.audit.events import record
 @never_cache
 @require_http_methods(["GET", "POST"])
 @pharmacy_permission_required("api.manage")
-def credential_list(request):
+def credential_list(request: PharmacyRequest):
     form = CredentialForm(request.POST or None)
     new_token = None
     if request.method == "POST" and form.is_valid():
@@ -39,7 +40,7 @@ def credential_list(request):
 
 @require_POST
 @pharmacy_permission_required("api.manage")
-def credential_revoke(request, credential_id):
+def credential_revoke(request: PharmacyRequest, credential_id):
     credential = ApiCredential.objects.get_for_pharmacy_or_404(request.pharmacy, pk=credential_id)
     if credentials.revoke(credential):
         record("api_credential.revoke", request=request, target=credential)

@@ -21,7 +21,7 @@ import io
 import json
 import uuid
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from django.apps import apps
 from django.conf import settings
@@ -176,7 +176,7 @@ def _insert(model: type[models.Model], columns: list[str], rows: list[list]) -> 
     quote = connection.ops.quote_name
     sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 (names from the models)
         quote(model._meta.db_table),
-        ", ".join(quote(f.column) for f in fields),
+        ", ".join(quote(cast(str, f.column)) for f in fields),  # concrete: never None
         ", ".join(["%s"] * len(fields)),
     )
     params = [
@@ -212,7 +212,8 @@ def restore_backup(source: BinaryIO, key_file: str | None = None) -> int:
             )
         for label in REGENERATED:
             known[label]._base_manager.all().delete()
-        model, columns, batch, count = None, [], [], 0
+        model, columns, count = None, [], 0
+        batch: list[list] = []
         for line in lines:
             if isinstance(line, list):
                 if model is None:
@@ -228,7 +229,7 @@ def restore_backup(source: BinaryIO, key_file: str | None = None) -> int:
                     raise BackupError(f"unknown table {line['table']}: schema differs")
                 columns, count = line["columns"], 0
             elif "end_table" in line:
-                if batch:
+                if batch and model is not None:
                     _insert(model, columns, batch)
                     batch = []
                 if line["rows"] != count:

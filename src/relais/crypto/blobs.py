@@ -10,6 +10,7 @@ touch a key or a keyset themselves.
 Decryption of altered, truncated, moved or foreign data raises CryptoError.
 """
 
+import io
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import BinaryIO
@@ -37,7 +38,7 @@ def _backup_cipher(key_file: str) -> streaming_aead.StreamingAead:
 
 
 def backup_encrypting_stream(
-    destination: BinaryIO, associated_data: bytes, key_file: str
+    destination: BinaryIO | io.RawIOBase, associated_data: bytes, key_file: str
 ) -> AbstractContextManager[BinaryIO]:
     """A writable stream that encrypts into `destination` with the backup key in
     `key_file`; closing it writes the last segment (and closes `destination`)."""

@@ -49,6 +49,7 @@ class EncryptedField(models.BinaryField):
     """Base class: subclasses say how a Python value becomes bytes and back."""
 
     empty_values = (None, "")
+    column: str  # set by contribute_to_class; the associated data names it
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("editable", True)
@@ -60,8 +61,8 @@ class EncryptedField(models.BinaryField):
         kwargs.pop("editable", None)
         return name, path, args, kwargs
 
-    def contribute_to_class(self, cls, name, **kwargs):
-        super().contribute_to_class(cls, name, **kwargs)
+    def contribute_to_class(self, cls, name, private_only=False):
+        super().contribute_to_class(cls, name, private_only)
         setattr(cls, self.attname, EncryptedDescriptor(self))
 
     def to_bytes(self, value) -> bytes:
@@ -117,6 +118,10 @@ class EncryptedField(models.BinaryField):
 
 
 class EncryptedTextField(EncryptedField):
+    # For django-stubs: the model attribute holds text (the column holds ciphertext).
+    _pyi_private_set_type: str | None
+    _pyi_private_get_type: str  # type: ignore[assignment]  # BinaryField's is bytes
+
     def to_bytes(self, value) -> bytes:
         return str(value).encode()
 
@@ -128,6 +133,10 @@ class EncryptedTextField(EncryptedField):
 
 
 class EncryptedDateField(EncryptedField):
+    # For django-stubs: the model attribute holds a date (the column holds ciphertext).
+    _pyi_private_set_type: datetime.date | str | None
+    _pyi_private_get_type: datetime.date  # type: ignore[assignment]  # BinaryField's is bytes
+
     def to_bytes(self, value) -> bytes:
         if not isinstance(value, datetime.date):
             value = datetime.date.fromisoformat(str(value))

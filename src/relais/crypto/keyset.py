@@ -210,7 +210,7 @@ def replace_keys(path: Path, keys: Keys, wrapping_key_file: str | None = None) -
         os.fsync(directory)
     finally:
         os.close(directory)
-    get_keys.cache_clear()
+    _cache.clear()
 
 
 def load_keys() -> Keys:
@@ -251,8 +251,15 @@ class _KeyCache:
 _cache = _KeyCache()
 
 
-def get_keys() -> Keys:
-    return _cache.get()
+class _GetKeys:
+    """`get_keys()`: the configured keys, re-read when the file changes;
+    `get_keys.cache_clear()` forgets them (tests, after a rotation)."""
+
+    def __call__(self) -> Keys:
+        return _cache.get()
+
+    def cache_clear(self) -> None:
+        _cache.clear()
 
 
-get_keys.cache_clear = _cache.clear
+get_keys = _GetKeys()

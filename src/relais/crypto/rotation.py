@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from django.apps import apps
 from django.conf import settings
@@ -47,7 +48,7 @@ BATCH_SIZE = 500
 class EncryptedModel:
     model: type[models.Model]
     encrypted: list[EncryptedField]
-    indexes: list[models.Field]
+    indexes: list[models.CharField]
 
     @property
     def label(self) -> str:
@@ -103,11 +104,17 @@ def _stale_updates(row: models.Model, spec: EncryptedModel, aead_id: int, prf_id
             updates[f.attname] = f.encrypt(row, getattr(row, f.attname))
     stored = {f.attname: getattr(row, f.attname) for f in spec.indexes}
     if any(value and index_key_id(value) != prf_id for value in stored.values()):
-        row.refresh_indexes()
+        # Only models that define refresh_indexes have index fields (encrypted_models).
+        row.refresh_indexes()  # type: ignore[attr-defined]
         for name, old in stored.items():
             if getattr(row, name) != old:
                 updates[name] = getattr(row, name)
     return updates
+
+
+def _column(f: models.Field) -> str:
+    # Every concrete field has a column; django-stubs types it Optional for the others.
+    return cast(str, f.column)
 
 
 def _write(model: type[models.Model], changes: list[tuple]) -> int:
@@ -116,12 +123,13 @@ def _write(model: type[models.Model], changes: list[tuple]) -> int:
     for pk, updates in changes:
         by_columns.setdefault(tuple(sorted(updates)), []).append((pk, updates))
     quote, meta = connection.ops.quote_name, model._meta
+    by_attname = {f.attname: f for f in meta.concrete_fields}
     for names, group in by_columns.items():
-        fields = [meta.get_field(name) for name in names]
-        assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
+        fields = [by_attname[name] for name in names]
+        assignments = ", ".join(f"{quote(_column(f))} = %s" for f in fields)
         sql = (
             f"UPDATE {quote(meta.db_table)} SET {assignments} "  # noqa: S608 (model names)
-            f"WHERE {quote(meta.pk.column)} = %s"
+            f"WHERE {quote(_column(meta.pk))} = %s"
         )
         params = [
             [f.get_db_prep_save(updates[f.attname], connection) for f in fields]
@@ -142,10 +150,10 @@ def rewrite_pass(
     result, last_pk = PassResult(), None
     while True:
         with transaction.atomic():
-            rows = manager.select_for_update().order_by("pk")
+            due = manager.select_for_update().order_by("pk")
             if last_pk is not None:
-                rows = rows.filter(pk__gt=last_pk)
-            rows = list(rows[:batch_size])
+                due = due.filter(pk__gt=last_pk)
+            rows = list(due[:batch_size])
             changes = [(row.pk, _stale_updates(row, spec, aead_id, prf_id)) for row in rows]
             result.rewritten += _write(spec.model, [(pk, c) for pk, c in changes if c])
         if not rows:
@@ -213,13 +221,14 @@ def usage() -> Usage:
                 key_id = ciphertext_key_id(b"\x01" + bytes(prefix)) if prefix else None
                 result.aead[key_id] += count
                 per_model[f"{f.column}: AEAD key {key_id}"] += count
-        for f in spec.indexes:
-            for prefix, count in _grouped(table, f.column, KEY_ID_HEX, 1):
+        for index in spec.indexes:
+            column = _column(index)
+            for prefix, count in _grouped(table, column, KEY_ID_HEX, 1):
                 if not prefix:
                     continue  # empty index (no value to index)
                 key_id = int(prefix, 16) if len(prefix) == KEY_ID_HEX else None
                 result.prf[key_id] += count
-                per_model[f"{f.column}: PRF key {key_id}"] += count
+                per_model[f"{column}: PRF key {key_id}"] += count
     return result
 
 

@@ -29,7 +29,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from relais.crypto.keyset import get_keys
+from relais.crypto.blobs import decrypt_blob, encrypt_blob
 from relais.imports.models import ImportBatch, ImportChunk
 from relais.screening import services, submissions
 
@@ -102,7 +102,7 @@ def read_header(text) -> tuple[str, list[str]]:
     if not first.strip():
         raise FileError("empty", _("The file is empty: it needs a header line and rows."))
     counts = {separator: first.count(separator) for separator in SEPARATORS}
-    separator = max(counts, key=counts.get)
+    separator = max(counts, key=counts.__getitem__)
     if counts[separator] == 0:
         found = _(" (this one seems to use tabs)") if "\t" in first else ""
         raise FileError(
@@ -219,7 +219,7 @@ class ChunkWriter:
             batch=self.batch,
             kind=self.kind,
             position=self.position,
-            content=get_keys().aead.encrypt(plain, ad),
+            content=encrypt_blob(plain, ad),
         )
         self.position += 1
         self.lines, self.size = [], 0
@@ -234,7 +234,7 @@ def read_chunks(batch: ImportBatch, kind: str):
     )
     for chunk_id, position in list(positions):
         content = ImportChunk.objects.values_list("content", flat=True).get(pk=chunk_id)
-        plain = get_keys().aead.decrypt(bytes(content), chunk_ad(batch.pk, kind, position))
+        plain = decrypt_blob(bytes(content), chunk_ad(batch.pk, kind, position))
         for line in plain.decode().splitlines():
             yield json.loads(line)
 
@@ -324,11 +324,12 @@ def check_block(batch, caller, block, valid: "ChunkWriter", report: "ChunkWriter
     results = {line: item for (line, _), item in zip(to_check, checked, strict=True)}
     for line, cells, errors in block:
         item = results.get(line)
-        if item is not None and item.ok:
-            valid.add({"line": line, "cells": cells})
-            batch.valid_count += 1
-            continue
-        errors = errors or row_errors(item, cells, line)
+        if item is not None:
+            if item.ok:
+                valid.add({"line": line, "cells": cells})
+                batch.valid_count += 1
+                continue
+            errors = row_errors(item, cells, line)
         batch.error_count += 1
         for error in errors:
             report.add(error.as_list())

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
+from relais.accounts.http import PharmacyRequest
 from relais.accounts.permissions import pharmacy_permission_required
 from relais.audit.events import record
 from relais.imports import bulk_import
@@ -41,7 +42,7 @@ def live_batch_or_404(request, batch_id) -> ImportBatch:
 @never_cache
 @require_http_methods(["GET", "POST"])
 @pharmacy_permission_required("test.record")
-def upload(request):
+def upload(request: PharmacyRequest):
     form = UploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -66,11 +67,11 @@ def upload(request):
 @never_cache
 @require_http_methods(["GET", "POST"])
 @pharmacy_permission_required("test.record")
-def review(request, batch_id):
+def review(request: PharmacyRequest, batch_id):
     batch = live_batch_or_404(request, batch_id)
     if request.method == "POST":
         return confirm(request, batch) if "import" in request.POST else discard(request, batch)
-    errors = []
+    errors: list[dict] = []
     if batch.state == ImportBatch.State.CHECKED:
         for item in bulk_import.error_rows(batch):
             if len(errors) == SHOWN_ERRORS:
@@ -131,7 +132,7 @@ def spreadsheet_safe(cell: str) -> str:
 
 @require_GET
 @pharmacy_permission_required("test.record")
-def error_report(request, batch_id):
+def error_report(request: PharmacyRequest, batch_id):
     """The full error report as CSV, streamed from the encrypted rows, never stored."""
     batch = live_batch_or_404(request, batch_id)
     record("import.download_errors", request=request, target=batch)
@@ -150,7 +151,7 @@ def error_report(request, batch_id):
 
 @require_GET
 @pharmacy_permission_required("test.record")
-def template_csv(request):
+def template_csv(request: PharmacyRequest):
     """The column header and one example row, for a fictitious patient, that passes the checks."""
     sampled_at = timezone.localtime() - datetime.timedelta(hours=1)
     example = {

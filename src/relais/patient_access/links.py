@@ -7,7 +7,6 @@ exists or not, so neither the answer nor its timing tells a guesser which tokens
 
 import datetime
 import functools
-import hashlib
 import hmac
 import secrets
 import uuid
@@ -19,6 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from relais.bulk_insert import insert_all
+from relais.lib.tokens import token_digest
 from relais.patient_access.models import Notification, ResultLink
 from relais.screening.models import NotifyBy, Patient, ScreeningTest
 
@@ -26,16 +26,12 @@ from relais.screening.models import NotifyBy, Patient, ScreeningTest
 DUMMY_PATIENT_ID = uuid.UUID("00000000-0000-4000-8000-000000000000")
 DUMMY_BIRTH_DATE = datetime.date(1970, 1, 1)
 
-CHANNELS_BY_CHOICE = {
+CHANNELS_BY_CHOICE: dict[str, tuple[Notification.Channel, ...]] = {
     NotifyBy.NONE: (),
     NotifyBy.SMS: (Notification.Channel.SMS,),
     NotifyBy.EMAIL: (Notification.Channel.EMAIL,),
     NotifyBy.BOTH: (Notification.Channel.SMS, Notification.Channel.EMAIL),
 }
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def channels_for(test: ScreeningTest) -> list[str]:
@@ -65,7 +61,7 @@ def issue_links(
         token = secrets.token_urlsafe(32)
         link = ResultLink(
             test=test,
-            token_hash=hash_token(token),
+            token_hash=token_digest(token),
             created_at=now,
             expires_at=now + datetime.timedelta(days=settings.PATIENT_LINK_DAYS),
         )
@@ -103,7 +99,7 @@ def forget_purged_patients(sender, patient_ids, **kwargs) -> None:
 def find_link(token: str) -> ResultLink | None:
     return (
         ResultLink.objects.select_related("test__patient", "test__pharmacy", "test__performed_by")
-        .filter(token_hash=hash_token(token))
+        .filter(token_hash=token_digest(token))
         .first()
     )
 
@@ -132,7 +128,7 @@ class DateCheck:
 
 def check_birth_date(token: str, typed: datetime.date) -> DateCheck:
     """Compare `typed` with the birth date behind `token`, counting failures."""
-    token_hash = hash_token(token)
+    token_hash = token_digest(token)
     with transaction.atomic():
         link = (
             ResultLink.objects.select_for_update(of=("self",))
@@ -143,7 +139,7 @@ def check_birth_date(token: str, typed: datetime.date) -> DateCheck:
         expected = birth_date_of(link)
         matches = hmac.compare_digest(expected.isoformat(), typed.isoformat())
         reason = "unknown" if link is None else link.closed_reason()
-        if not reason and matches:
+        if link is not None and not reason and matches:
             return DateCheck(link, True, "", link.tries_left)
         if reason in ("", "unknown"):
             # The same statement whether the row exists or not (it then touches nothing).

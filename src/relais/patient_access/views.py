@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from relais.accounts.http import PharmacyRequest
 from relais.accounts.permissions import pharmacy_permission_required
 from relais.audit.events import record
 from relais.patient_access import links
@@ -95,7 +96,7 @@ def check_date(request, token):
         return render(request, "patient_access/link.html", link_context(link, form), status=400)
     result = links.check_birth_date(token, form.cleaned_data["birth_date"])
     link = result.link
-    if result.opened:
+    if result.opened and link is not None:
         audit_access(request, "patient_link.opened", link)
         request.session.cycle_key()
         request.session[SESSION_LINK] = str(link.pk)
@@ -204,7 +205,7 @@ def language(request):
 
 @require_POST
 @pharmacy_permission_required("test.record")
-def resend(request, test_id):
+def resend(request: PharmacyRequest, test_id):
     """The pharmacist sends a new link; the old one stops working at once."""
     test = ScreeningTest.objects.select_related("patient").get_for_pharmacy_or_404(
         request.pharmacy, pk=test_id

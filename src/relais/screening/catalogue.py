@@ -4,14 +4,18 @@ LOINC codes name the observation; SNOMED CT codes name the result and the specim
 """
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 @dataclass(frozen=True)
 class TestKind:
     code: str
-    label: str
+    label: "StrOrPromise"  # translated when shown
     loinc: str
     loinc_display: str
     specimens: tuple[str, ...]
@@ -20,7 +24,7 @@ class TestKind:
 @dataclass(frozen=True)
 class Coded:
     code: str
-    label: str
+    label: "StrOrPromise"
     snomed: str
     snomed_display: str
 

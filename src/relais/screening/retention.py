@@ -20,8 +20,10 @@ from django.utils import timezone
 from relais.audit.events import record
 from relais.audit.models import AuditEvent
 from relais.crypto.fields import EncryptedField
+from relais.lib.dates import local_day_bounds
 from relais.screening.models import Patient, ScreeningTest
 from relais.screening.signals import patients_purged
+from relais.transmission.services import not_acknowledged
 
 PURGE_ACTION = "retention.purge"
 BATCH_SIZE = 500
@@ -41,17 +43,9 @@ def cutoff_date(today: datetime.date | None = None) -> datetime.date:
     return (today or timezone.localdate()) - datetime.timedelta(days=settings.RETENTION_DAYS)
 
 
-def _start_of(day: datetime.date) -> datetime.datetime:
-    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
-
-
 def _unsent_tests():
     """Tests with a message SI-DEP has not acknowledged (waiting, rejected or failed)."""
-    from relais.transmission.models import Transmission
-
-    done = (Transmission.State.ACKNOWLEDGED, Transmission.State.WITHDRAWN)
-    unsent = Transmission.objects.filter(test=OuterRef("pk")).exclude(state__in=done)
-    return ScreeningTest.objects.filter(Exists(unsent))
+    return not_acknowledged(ScreeningTest.objects.all())
 
 
 def purgeable_patients(cutoff: datetime.datetime):
@@ -65,8 +59,8 @@ def purgeable_patients(cutoff: datetime.datetime):
     )
 
 
-def _erased_values() -> dict:
-    values = {
+def _erased_values() -> dict[str, str | None]:
+    values: dict[str, str | None] = {
         f.attname: None for f in Patient._meta.concrete_fields if isinstance(f, EncryptedField)
     }
     values.update(nir_index="", identity_index="")
@@ -77,7 +71,7 @@ def purge(today: datetime.date | None = None, dry_run: bool = False) -> PurgeRep
     if settings.RETENTION_DAYS <= 0:
         raise ValueError("retention is off (RELAIS_RETENTION_DAYS <= 0): nothing is purged")
     report = PurgeReport(cutoff=cutoff_date(today))
-    cutoff = _start_of(report.cutoff)
+    cutoff = local_day_bounds(report.cutoff)[0]
     report.kept_unsent_test_ids = [
         str(pk)
         for pk in _unsent_tests()

@@ -1,6 +1,9 @@
 """Saving and finding patients and tests. New results enter through `submissions`, which
 checks them and calls `new_patient` and `record_tests` here."""
 
+from collections.abc import Mapping
+from typing import Any
+
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -44,7 +47,7 @@ def find_patients(pharmacy, *, nir: str = "", birth_name: str = "", birth_date=N
     )
 
 
-def new_patient(pharmacy, user, data: dict) -> Patient:
+def new_patient(pharmacy, user, data: Mapping[str, Any]) -> Patient:
     """An unsaved patient with its blind indexes, for `insert_all` (which calls no save();
     the encrypted fields still encrypt themselves under the row's id)."""
     patient = Patient(pharmacy=pharmacy, created_by=user)
@@ -54,7 +57,7 @@ def new_patient(pharmacy, user, data: dict) -> Patient:
     return patient
 
 
-def create_patient(pharmacy, user, data: dict) -> Patient:
+def create_patient(pharmacy, user, data: Mapping[str, Any]) -> Patient:
     """A patient saved as it is, without matching (tests and fixtures; results come in
     through `submissions`, which matches first)."""
     return insert_all([new_patient(pharmacy, user, data)])[0]
@@ -82,7 +85,7 @@ def new_test(patient: Patient, user, data: dict) -> ScreeningTest:
     return test
 
 
-def record_tests(user, rows: list[tuple[Patient, dict]]) -> list[ScreeningTest]:
+def record_tests(user, rows: list[tuple[Patient, dict[str, Any]]]) -> list[ScreeningTest]:
     """Save tests for (saved patient, cleaned test data) with one insert; the receivers of
     tests_validated queue their messages and links in the same transaction. Called by
     `submissions.record`, for one test as for a file of them."""

@@ -105,6 +105,18 @@ class Checked:
     def ok(self) -> bool:
         return not self.errors
 
+    def patient_and_test_data(self) -> tuple[Patient, dict[str, Any]]:
+        """What recording needs; only a submission without errors has it."""
+        if self.errors or self.patient is None:
+            raise ValueError("only submissions without errors can be recorded")
+        return self.patient, self.test_form.cleaned_data
+
+    @property
+    def recorded_test(self) -> ScreeningTest:
+        if self.test is None:
+            raise ValueError("this submission was not recorded")
+        return self.test
+
 
 class PatientLookup:
     """Finds the patients of many submissions with one query, then applies the matching
@@ -278,7 +290,7 @@ def check_one(
     )
     already = {(error.section, error.field) for error in errors}
     errors += [e for e in form_errors("test", test_form) if (e.section, e.field) not in already]
-    if created and not errors:
+    if patient is not None and created and not errors:
         lookup.add(patient)  # later rows of the same new person find it
     return Checked(submission, patient_form, test_form, patient, created, errors)
 
@@ -286,13 +298,10 @@ def check_one(
 def record(caller: Caller, checked: list[Checked]) -> None:
     """Save checked submissions (all without errors): new patients, tests, their
     outbox rows and links, and the audit events, in one transaction."""
-    if any(not item.ok for item in checked):
-        raise ValueError("only submissions without errors can be recorded")
+    rows = [item.patient_and_test_data() for item in checked]
     with transaction.atomic(savepoint=False):
         insert_all([item.patient for item in checked if item.patient_created])
-        tests = services.record_tests(
-            caller.user, [(item.patient, item.test_form.cleaned_data) for item in checked]
-        )
+        tests = services.record_tests(caller.user, rows)
         events = []
         for item, test in zip(checked, tests, strict=True):
             item.test = test

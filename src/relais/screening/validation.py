@@ -9,7 +9,6 @@ import datetime
 import re
 import unicodedata
 
-import phonenumbers
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -133,18 +132,6 @@ def _check_nir_month(nir_month: int, birth_date: datetime.date) -> list[Validati
             params={"nir_month": nir_month, "month": birth_date.month},
         )
     ]
-
-
-def normalise_phone(value: str, region: str = "FR") -> str:
-    """Return the phone number in E.164 form (e.g. "+33612345678")."""
-    error = ValidationError(_("Enter a valid phone number."), code="phone")
-    try:
-        number = phonenumbers.parse(value, region)
-    except phonenumbers.NumberParseException:
-        raise error from None
-    if not phonenumbers.is_valid_number(number):
-        raise error
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def normalise_email(value: str) -> str:

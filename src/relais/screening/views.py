@@ -7,8 +7,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from relais.accounts.http import PharmacyRequest
 from relais.accounts.permissions import pharmacy_permission_required, role_allows
 from relais.audit.events import record
+from relais.lib.dates import local_day_bounds, parse_day
 from relais.screening import services, submissions
 from relais.screening.forms import (
     CancelTestForm,
@@ -17,29 +19,23 @@ from relais.screening.forms import (
     ScreeningTestForm,
 )
 from relais.screening.models import Patient, ScreeningTest
-from relais.transmission.outbox import (
+from relais.transmission.services import (
+    describe,
     may_have_reached_sidep,
     patient_results_may_be_at_sidep,
     resend_rejected,
+    with_transmissions,
 )
-from relais.transmission.status import describe, with_transmissions
-
-
-def parse_day(value: str | None) -> datetime.date:
-    try:
-        return datetime.date.fromisoformat(value) if value else timezone.localdate()
-    except ValueError:
-        return timezone.localdate()
 
 
 @pharmacy_permission_required("patient.view")
-def day(request):
+def day(request: PharmacyRequest):
     """The day's tests: the pharmacist's home page."""
     date = parse_day(request.GET.get("date"))
-    start = timezone.make_aware(datetime.datetime.combine(date, datetime.time.min))
+    start, end = local_day_bounds(date)
     tests = with_transmissions(
         ScreeningTest.objects.for_pharmacy(request.pharmacy)
-        .filter(sampled_at__gte=start, sampled_at__lt=start + datetime.timedelta(days=1))
+        .filter(sampled_at__gte=start, sampled_at__lt=end)
         .select_related("patient", "performed_by")
         .order_by("-sampled_at")
     )
@@ -68,7 +64,7 @@ def day(request):
 
 @require_http_methods(["GET", "POST"])
 @pharmacy_permission_required("patient.view")
-def patient_search(request):
+def patient_search(request: PharmacyRequest):
     # POST, not GET: an NIR or a name in a URL would stay in the counter PC's history and
     # in every access log on the way.
     form = PatientSearchForm(request.POST or None)
@@ -89,7 +85,7 @@ def patient_search(request):
 
 @require_http_methods(["GET", "POST"])
 @pharmacy_permission_required("patient.edit")
-def patient_new(request):
+def patient_new(request: PharmacyRequest):
     if "prefill" in request.POST:
         # From a search that found no one: start the form with what was searched for.
         initial = {k: request.POST.get(k, "") for k in ("birth_name", "birth_date", "nir")}
@@ -117,7 +113,7 @@ def caller(request) -> submissions.Caller:
 
 
 @pharmacy_permission_required("patient.view")
-def patient_detail(request, patient_id):
+def patient_detail(request: PharmacyRequest, patient_id):
     patient = Patient.objects.get_for_pharmacy_or_404(request.pharmacy, pk=patient_id)
     record("patient.view", request=request, target=patient)
     tests = list(
@@ -141,7 +137,7 @@ def may_correct_patient(request, patient) -> bool:
 
 @require_http_methods(["GET", "POST"])
 @pharmacy_permission_required("patient.edit")
-def patient_edit(request, patient_id):
+def patient_edit(request: PharmacyRequest, patient_id):
     patient = Patient.objects.get_for_pharmacy_or_404(request.pharmacy, pk=patient_id)
     # The edit would correct results SI-DEP holds: the same right as correcting them.
     if not may_correct_patient(request, patient):
@@ -164,7 +160,7 @@ def patient_edit(request, patient_id):
 
 @require_http_methods(["GET", "POST"])
 @pharmacy_permission_required("test.record")
-def test_new(request, patient_id):
+def test_new(request: PharmacyRequest, patient_id):
     patient = Patient.objects.get_for_pharmacy_or_404(request.pharmacy, pk=patient_id)
     record("patient.view", request=request, target=patient)
     if request.method == "POST":
@@ -181,7 +177,7 @@ def test_new(request, patient_id):
 
 
 @pharmacy_permission_required("patient.view")
-def test_detail(request, test_id):
+def test_detail(request: PharmacyRequest, test_id):
     test = ScreeningTest.objects.select_related("patient", "performed_by").get_for_pharmacy_or_404(
         request.pharmacy, pk=test_id
     )
@@ -208,7 +204,7 @@ def refuse_cancelled(request, test):
 
 @require_http_methods(["GET", "POST"])
 @pharmacy_permission_required("test.record")
-def test_correct(request, test_id):
+def test_correct(request: PharmacyRequest, test_id):
     """Correct a result; SI-DEP gets the corrected version (see transmission.outbox)."""
     test = test_for_change(request, test_id)
     if test.cancelled_at:
@@ -240,7 +236,7 @@ def test_correct(request, test_id):
 
 @require_http_methods(["GET", "POST"])
 @pharmacy_permission_required("test.record")
-def test_cancel(request, test_id):
+def test_cancel(request: PharmacyRequest, test_id):
     """Cancel a test recorded in error; SI-DEP is told to delete it (OBX-11 D)."""
     test = test_for_change(request, test_id)
     if test.cancelled_at:

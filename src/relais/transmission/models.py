@@ -44,7 +44,7 @@ class Transmission(models.Model):
         WITHDRAWN = "withdrawn", _("withdrawn before sending")
 
     # OBX-11 / the result status each kind of message carries.
-    RESULT_STATUS = {Kind.NEW: "F", Kind.CORRECTION: "C", Kind.CANCELLATION: "D"}
+    RESULT_STATUS: dict[str, str] = {Kind.NEW: "F", Kind.CORRECTION: "C", Kind.CANCELLATION: "D"}
     WAITING_STATES = (State.PENDING, State.IN_FLIGHT)
     FINAL_STATES = (State.ACKNOWLEDGED, State.REJECTED, State.DEAD, State.WITHDRAWN)
 

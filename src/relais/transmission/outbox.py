@@ -51,18 +51,6 @@ def last_sequence(test, rows: list[Transmission]) -> dict:
     return {test.pk: rows[-1].sequence} if rows else {}
 
 
-def may_have_reached_sidep(test) -> bool:
-    """Whether SI-DEP may hold a version of this result (so a change must go as C or D)."""
-    return any(row.may_have_reached_sidep for row in test.transmissions.all())
-
-
-def patient_results_may_be_at_sidep(patient) -> bool:
-    """Whether SI-DEP may hold a live result of this patient (so editing the patient
-    corrects it there too)."""
-    rows = Transmission.objects.filter(test__patient=patient, test__cancelled_at__isnull=True)
-    return any(row.may_have_reached_sidep for row in rows)
-
-
 def on_tests_validated(sender, tests, **kwargs) -> None:
     # The tests were inserted in this transaction, so they have no message yet (and the
     # unique (test, sequence) constraint would refuse a second sequence 1).
@@ -113,18 +101,6 @@ def on_patient_corrected(sender, patient, **kwargs) -> None:
             continue
         if any(row.may_have_reached_sidep for row in rows):
             enqueue([test], Kind.CORRECTION, last=last_sequence(test, rows))
-
-
-@transaction.atomic
-def resend_rejected(test) -> bool:
-    """The pharmacist's "correct and resend" when the fix was elsewhere (the patient's
-    identity): a rejected latest message goes out again, under a new MSH-10."""
-    rows = locked_rows(test)
-    if not rows or rows[-1].state != State.REJECTED:
-        return False
-    reached = any(row.may_have_reached_sidep for row in rows)
-    enqueue([test], Kind.CORRECTION if reached else Kind.NEW, last=last_sequence(test, rows))
-    return True
 
 
 @transaction.atomic

@@ -152,6 +152,7 @@ def send(rows, messages) -> dict[uuid.UUID, Outcome]:
         else:
             log.warning("transmission batch of %d failed: %s", len(messages), type(error).__name__)
         if decision == retry.REJECT:
+            assert isinstance(error, transport.ClientError)  # the only error classify rejects
             reason = f"HTTP {error.status}: {error.reason}"[:ACK_TEXT_LENGTH]
             return {
                 row.pk: Outcome(State.REJECTED, ack_text=reason, error=wording(error))
@@ -220,7 +221,7 @@ def send_due(batch_size: int | None = None) -> int:
     sendable = [row for row in rows if row.pk not in outcomes]
     outcomes.update(send(sendable, messages))
     record(token, rows, outcomes)
-    counts = {}
+    counts: dict[str, int] = {}
     for outcome in outcomes.values():
         counts[str(outcome.state)] = counts.get(str(outcome.state), 0) + 1
     log.info("transmission batch: %d rows, %s", len(rows), counts)

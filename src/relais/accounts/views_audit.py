@@ -1,4 +1,8 @@
-"""The audit log, for platform administrators and auditors (read-only)."""
+"""The audit log, for platform administrators and auditors (read-only).
+
+The page lives with the accounts it filters by (pharmacies, users), so that the audit app
+itself imports no domain app.
+"""
 
 from django import forms
 from django.core.paginator import Paginator
@@ -36,7 +40,8 @@ class AuditFilterForm(forms.Form):
     )
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
             self.add_error("date_to", _("The end date is before the start date."))
         return data

@@ -1,4 +1,8 @@
-"""`relais keys rotate | status | drop-old` (`relais keys init` runs before settings load)."""
+"""`relais keys rotate | status | drop-old` (`relais keys init` runs before settings load).
+
+A project command, not a crypto one: it records each rotation in the audit log, and
+crypto imports no other app.
+"""
 
 import time
 

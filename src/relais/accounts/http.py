@@ -1,0 +1,21 @@
+"""The requests Relais views receive, typed for mypy (django-stubs).
+
+PharmacyMiddleware sets `membership` and `pharmacy` on every request (None outside a
+pharmacy session); a view behind `pharmacy_permission_required` is only reached with a
+verified user of an active pharmacy, so its request is a PharmacyRequest.
+"""
+
+from django.http import HttpRequest
+
+from relais.accounts.models import Membership, Pharmacy, User
+
+
+class RelaisRequest(HttpRequest):
+    membership: Membership | None
+    pharmacy: Pharmacy | None
+
+
+class PharmacyRequest(RelaisRequest):
+    user: User
+    membership: Membership
+    pharmacy: Pharmacy

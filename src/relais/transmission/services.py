@@ -1,0 +1,123 @@
+"""What the other apps may ask of transmission: the one module of it they import.
+
+Everything else (the outbox rows, the HL7 encoder, the worker) stays inside transmission;
+the domain reaches it otherwise only through screening's signals, which the outbox
+receives (see `lint-imports`).
+
+A test's transmission state, as the pharmacist (and the API) see it, is the one of the
+test's latest message. Lists prefetch the rows with `with_transmissions(queryset)` so
+describing each line costs no query.
+"""
+
+from typing import TYPE_CHECKING
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.utils.translation import gettext_lazy as _
+
+from relais.screening.models import Patient, ScreeningTest
+from relais.transmission.models import Transmission
+from relais.transmission.outbox import enqueue, last_sequence, locked_rows
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
+State = Transmission.State
+Kind = Transmission.Kind
+
+NONE = "none"
+
+LABELS: dict[str, "StrOrPromise"] = {
+    NONE: _("Not transmitted"),
+    State.PENDING: _("Waiting"),
+    State.IN_FLIGHT: _("Waiting"),
+    State.ACKNOWLEDGED: _("Transmitted"),
+    State.REJECTED: _("Rejected"),
+    State.DEAD: _("Failed permanently"),
+    State.WITHDRAWN: _("Not transmitted (cancelled before sending)"),
+}
+ACKNOWLEDGED_LABELS: dict[str, "StrOrPromise"] = {
+    Kind.CORRECTION: _("Correction transmitted"),
+    Kind.CANCELLATION: _("Cancellation transmitted"),
+}
+WAITING_LABELS: dict[str, "StrOrPromise"] = {
+    Kind.CORRECTION: _("Correction waiting"),
+    Kind.CANCELLATION: _("Cancellation waiting"),
+}
+DEAD_REASON = _(
+    "SI-DEP could not be reached after many attempts. The platform team has been alerted "
+    "and will send it again."
+)
+
+
+def with_transmissions(tests):
+    """The tests queryset with their transmissions loaded in one extra query."""
+    return tests.prefetch_related(
+        Prefetch("transmissions", queryset=Transmission.objects.order_by("sequence"))
+    )
+
+
+def latest_transmission(test: ScreeningTest) -> Transmission | None:
+    # .all() uses the prefetched rows when there are some, so the list makes no query.
+    rows = list(test.transmissions.all())
+    return max(rows, key=lambda row: row.sequence) if rows else None
+
+
+def describe(test: ScreeningTest) -> dict:
+    """{"state", "label", "next_attempt_at", "reason"} for one test.
+
+    state is one of none, pending, in_flight, acknowledged, rejected, dead, withdrawn;
+    next_attempt_at is set while waiting; reason is SI-DEP's own words for a rejection.
+    """
+    row = latest_transmission(test)
+    if row is None:
+        return {"state": NONE, "label": LABELS[NONE], "next_attempt_at": None, "reason": ""}
+    label = LABELS[row.state]
+    if row.state == State.ACKNOWLEDGED:
+        label = ACKNOWLEDGED_LABELS.get(row.kind, label)
+    elif row.state in Transmission.WAITING_STATES:
+        label = WAITING_LABELS.get(row.kind, label)
+    reason = ""
+    if row.state == State.REJECTED:
+        reason = row.ack_text or row.last_error
+    elif row.state == State.DEAD:
+        reason = str(DEAD_REASON)
+    waiting = row.state in Transmission.WAITING_STATES
+    return {
+        "state": row.state,
+        "label": str(label),
+        "next_attempt_at": row.next_attempt_at if waiting else None,
+        "reason": reason,
+    }
+
+
+def may_have_reached_sidep(test: ScreeningTest) -> bool:
+    """Whether SI-DEP may hold a version of this result (so a change must go as C or D)."""
+    return any(row.may_have_reached_sidep for row in test.transmissions.all())
+
+
+def patient_results_may_be_at_sidep(patient: Patient) -> bool:
+    """Whether SI-DEP may hold a live result of this patient (so editing the patient
+    corrects it there too)."""
+    rows = Transmission.objects.filter(test__patient=patient, test__cancelled_at__isnull=True)
+    return any(row.may_have_reached_sidep for row in rows)
+
+
+@transaction.atomic
+def resend_rejected(test: ScreeningTest) -> bool:
+    """The pharmacist's "correct and resend" when the fix was elsewhere (the patient's
+    identity): a rejected latest message goes out again, under a new MSH-10."""
+    rows = locked_rows(test)
+    if not rows or rows[-1].state != State.REJECTED:
+        return False
+    reached = any(row.may_have_reached_sidep for row in rows)
+    enqueue([test], Kind.CORRECTION if reached else Kind.NEW, last=last_sequence(test, rows))
+    return True
+
+
+def not_acknowledged(tests: QuerySet[ScreeningTest]) -> QuerySet[ScreeningTest]:
+    """Those of `tests` with a message SI-DEP has not acknowledged (waiting, rejected or
+    failed)."""
+    done = (State.ACKNOWLEDGED, State.WITHDRAWN)
+    unsent = Transmission.objects.filter(test=OuterRef("pk")).exclude(state__in=done)
+    return tests.filter(Exists(unsent))
