@@ -6,12 +6,14 @@ class PatientAccessConfig(AppConfig):
     label = "patient_access"
 
     def ready(self):
+        from relais.lib import jobs
         from relais.patient_access.links import (
             forget_purged_patients,
             notify_on_correction,
             notify_on_validation,
             notify_on_validation_many,
         )
+        from relais.patient_access.notify import send_due_notifications
         from relais.screening.signals import (
             patients_purged,
             test_corrected,
@@ -25,3 +27,4 @@ class PatientAccessConfig(AppConfig):
         )
         test_corrected.connect(notify_on_correction, dispatch_uid="patient_access.correction")
         patients_purged.connect(forget_purged_patients, dispatch_uid="patient_access.purge")
+        jobs.register("patient notifications", send_due_notifications, order=10)

@@ -1,0 +1,1 @@
+"""Building blocks shared by the apps; nothing here imports an app."""
