@@ -9,7 +9,7 @@ from django.test import Client
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from relais.accounts.models import AccountToken, User
+from relais.accounts.models import AccountToken, QueuedEmail, User
 from tests.accounts.onboarding_helpers import (
     NEW_PASSWORD,
     delivered,
@@ -55,9 +55,19 @@ def test_same_answer_whether_or_not_the_address_exists(member, smtp_server):
     assert without_csrf(Client().get(known["Location"])) == without_csrf(
         Client().get(unknown["Location"])
     )
+    # Both paths queue one e-mail (same work); the worker sends only the real one.
+    assert QueuedEmail.objects.count() == 2
     (message,) = delivered(smtp_server, 1)
     assert message["To"] == member.email
     assert len(smtp_server.messages) == 1  # nothing for the unknown address
+    states = sorted(QueuedEmail.objects.values_list("state", flat=True))
+    assert states == [QueuedEmail.State.DISCARDED, QueuedEmail.State.SENT]
+
+
+def test_an_unknown_address_sends_nothing(db, smtp_server):
+    ask_reset(Client(), "nobody@example.org")
+    assert nothing_delivered(smtp_server)
+    assert QueuedEmail.objects.get().state == QueuedEmail.State.DISCARDED
 
 
 def test_reset_then_login_still_needs_the_second_factor(member, smtp_server):
