@@ -9,6 +9,7 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from relais import worker
 from relais.accounts.models import User
 from relais.directory import SAMPLES_DIR
 from tests.conftest import PASSWORD
@@ -37,6 +38,18 @@ def log_in_admin(client, user):
     session[DEVICE_ID_SESSION_KEY] = TOTPDevice.objects.get(user=user).persistent_id
     session.save()
     return client
+
+
+def delivered(smtp_server, count: int = 1) -> list:
+    """The first `count` e-mails the SMTP server received, once a worker round has sent
+    the queued ones (account e-mails leave through the worker)."""
+    worker.run_round()
+    return smtp_server.wait_for(count)
+
+
+def nothing_delivered(smtp_server) -> bool:
+    worker.run_round()
+    return smtp_server.messages == []
 
 
 def link_in(message) -> str:

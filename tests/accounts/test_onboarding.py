@@ -12,12 +12,14 @@ from relais.audit.models import AuditEvent
 from tests.accounts.onboarding_helpers import (
     NEW_PASSWORD,
     activate,
+    delivered,
     import_sample_directory,
     link_in,
     log_in_admin,
     login,
     make_platform_admin,
     next_totp_code,
+    nothing_delivered,
     path_of,
 )
 from tests.conftest import make_member, make_pharmacy
@@ -70,7 +72,7 @@ def test_full_onboarding_path(client, django_user_model, smtp_server, platform_a
     assert application.pharmacy.status == Pharmacy.Status.PENDING
     assert application.pharmacy.address == "1 PL DE LA GARE, 75010 PARIS"
     assert not User.objects.filter(email=OWNER_EMAIL).exists()
-    assert smtp_server.messages == []
+    assert nothing_delivered(smtp_server)
 
     # 2. The administrator sees each check and approves.
     admin = log_in_admin(Client(), platform_admin)
@@ -90,7 +92,7 @@ def test_full_onboarding_path(client, django_user_model, smtp_server, platform_a
     assert AuditEvent.objects.filter(action="application.approved").count() == 1
 
     # 3. The owner receives a single-use link; only its hash is stored.
-    (message,) = smtp_server.wait_for(1)
+    (message,) = delivered(smtp_server, 1)
     assert message["To"] == OWNER_EMAIL
     link = link_in(message)
     token = link.split("?t=")[1]
@@ -184,7 +186,7 @@ def test_refusal_needs_a_reason_which_is_stored_sent_and_audited(
     assert application.status == PharmacyApplication.Status.REFUSED
     assert application.refusal_reason == "Not a pharmacy (hospital)."
     assert application.pharmacy.status == Pharmacy.Status.REFUSED
-    (message,) = smtp_server.wait_for(1)
+    (message,) = delivered(smtp_server, 1)
     assert "Not a pharmacy (hospital)." in message.get_content()
     event = AuditEvent.objects.get(action="application.refused")
     assert event.target_id == str(application.pk) and "hospital" not in str(event.details)
@@ -194,27 +196,32 @@ def test_refusal_needs_a_reason_which_is_stored_sent_and_audited(
     assert application.status == PharmacyApplication.Status.REFUSED
 
 
-def test_approval_when_mail_cannot_be_sent_changes_nothing(admin_session, settings):
+def test_approval_when_the_mail_server_is_down_waits_for_it(admin_session, smtp_server, settings):
+    """The approval commits with its e-mail queued; the worker retries until the mail
+    server answers (before the queue, the approval was refused and lost)."""
     from django.test import Client
 
+    from relais.accounts.models import QueuedEmail
     from tests.conftest import free_port
 
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS = (
-        "127.0.0.1",
-        free_port(),
-        False,
-    )
+    working_port = settings.EMAIL_PORT
+    settings.EMAIL_PORT = free_port()  # nothing listens there
     apply(Client())
     application = PharmacyApplication.objects.get()
     response = admin_session.post(
         f"/platform/applications/{application.pk}/", {"decision": "approve"}
     )
-    assert response.status_code == 200 and b"could not be sent" in response.content
+    assert response.status_code == 302
     application.refresh_from_db()
-    assert application.status == PharmacyApplication.Status.PENDING
-    assert application.pharmacy.status == Pharmacy.Status.PENDING
-    assert not User.objects.filter(email=OWNER_EMAIL).exists()
+    assert application.status == PharmacyApplication.Status.APPROVED
+    assert nothing_delivered(smtp_server)
+    email = QueuedEmail.objects.get()
+    assert (email.state, email.attempts) == (QueuedEmail.State.PENDING, 1)
+    assert email.last_error == QueuedEmail.Error.MAIL_SERVER
+    settings.EMAIL_PORT = working_port
+    QueuedEmail.objects.update(next_attempt_at=timezone.now())
+    (message,) = delivered(smtp_server)
+    assert message["To"] == OWNER_EMAIL and "activate" in link_in(message)
 
 
 def test_expired_activation_link_is_refused(admin_session, smtp_server):
@@ -223,7 +230,7 @@ def test_expired_activation_link_is_refused(admin_session, smtp_server):
     apply(Client())
     application = PharmacyApplication.objects.get()
     admin_session.post(f"/platform/applications/{application.pk}/", {"decision": "approve"})
-    link = link_in(smtp_server.wait_for(1)[0])
+    link = link_in(delivered(smtp_server, 1)[0])
     AccountToken.objects.update(expires_at=timezone.now() - datetime.timedelta(seconds=1))
     response = Client().get(path_of(link))
     assert response.status_code == 404 and b"This link is not valid" in response.content
@@ -241,7 +248,7 @@ def test_activation_link_lifetime_follows_the_setting(admin_session, smtp_server
     assert token.expires_at - token.created_at == pytest.approx(
         datetime.timedelta(hours=5), abs=datetime.timedelta(seconds=5)
     )
-    assert "5 hours" in smtp_server.wait_for(1)[0].get_content()
+    assert "5 hours" in delivered(smtp_server, 1)[0].get_content()
 
 
 def test_bad_application_input_gives_field_errors_and_saves_nothing(client):
@@ -319,7 +326,7 @@ def test_a_strangers_pending_application_does_not_block_the_real_owner(admin_ses
     admin_session.post(f"/platform/applications/{real.pk}/", {"decision": "approve"})
     squatter.refresh_from_db()
     assert squatter.status == PharmacyApplication.Status.REFUSED
-    (message,) = smtp_server.wait_for(1)
+    (message,) = delivered(smtp_server, 1)
     assert message["To"] == OWNER_EMAIL
 
 

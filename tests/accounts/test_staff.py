@@ -10,9 +10,11 @@ from relais.audit.models import AuditEvent
 from tests.accounts.onboarding_helpers import (
     NEW_PASSWORD,
     activate,
+    delivered,
     link_in,
     login,
     next_totp_code,
+    nothing_delivered,
     path_of,
 )
 from tests.conftest import log_in, make_member
@@ -45,7 +47,7 @@ def test_invited_member_activates_and_logs_in_with_their_role(owner_client, phar
     member = User.objects.get(email="new@example.org")
     assert Membership.objects.get(user=member).role == Membership.Role.ASSISTANT
     assert b"invitation pending" in owner_client.get("/accounts/staff/").content
-    (message,) = smtp_server.wait_for(1)
+    (message,) = delivered(smtp_server, 1)
     assert message["To"] == "new@example.org"
     activate(Client(), link_in(message))
     member_client = Client()
@@ -66,7 +68,7 @@ def test_invite_input_is_validated_and_nothing_is_saved(owner_client, smtp_serve
     assert response.status_code == 200
     assert set(response.context["form"].errors) == {"email", "full_name", "role"}
     assert Membership.objects.count() == 1
-    assert smtp_server.messages == []
+    assert nothing_delivered(smtp_server)
 
 
 def test_inviting_an_existing_member_is_refused(owner_client, owner):
@@ -110,7 +112,7 @@ def test_removing_a_member_ends_their_open_session_at_once(owner_client, pharmac
 
 def test_removed_members_pending_invitation_link_stops_working(owner_client, smtp_server):
     invite(owner_client)
-    link = link_in(smtp_server.wait_for(1)[0])
+    link = link_in(delivered(smtp_server, 1)[0])
     membership = Membership.objects.get(user__email="new@example.org")
     owner_client.post(f"/accounts/staff/{membership.pk}/remove/")
     assert Client().get(path_of(link)).status_code == 404
@@ -146,7 +148,7 @@ def test_a_former_member_invited_again_starts_afresh(owner_client, pharmacy, smt
     member.refresh_from_db()
     assert member.is_active and not member.has_usable_password()
     assert not TOTPDevice.objects.filter(user=member).exists()
-    assert "activate" in link_in(smtp_server.wait_for(1)[0])
+    assert "activate" in link_in(delivered(smtp_server, 1)[0])
 
 
 def test_a_member_elsewhere_is_added_with_a_notice_not_a_link(
@@ -155,5 +157,5 @@ def test_a_member_elsewhere_is_added_with_a_notice_not_a_link(
     make_member(other_pharmacy, "both@example.org")
     invite(owner_client, "both@example.org", "pharmacist")
     assert Membership.objects.filter(user__email="both@example.org").count() == 2
-    (message,) = smtp_server.wait_for(1)
+    (message,) = delivered(smtp_server, 1)
     assert "?t=" not in message.get_content()

@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from relais.api.idempotency import purge_expired, replay
 from relais.api.models import IdempotencyKey
+from relais.lib.jobs import registered
 from relais.screening.models import Patient, ScreeningTest
-from relais.worker import jobs
 from tests.api.conftest import ApiClient, submission
 
 
@@ -74,7 +74,7 @@ def test_keys_expire_after_a_day(api, pharmacy):
     assert later.status_code == 201
     assert later.json()["id"] != first.json()["id"]
     IdempotencyKey.objects.update(created_at=timezone.now() - datetime.timedelta(hours=25))
-    assert dict(jobs())["expired idempotency keys"] is purge_expired
+    assert dict(registered())["expired idempotency keys"] is purge_expired
     assert purge_expired() == 1
 
 

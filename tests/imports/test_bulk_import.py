@@ -264,12 +264,12 @@ def test_one_nir_for_two_people_of_the_file(pharmacy, pharmacist, monkeypatch):
 def test_expired_batches_are_purged_by_the_worker(pharmacy, pharmacist):
     from django.utils import timezone
 
-    from relais.worker import jobs
+    from relais.lib.jobs import registered
 
     kept = check(pharmacy, pharmacist, csv_text([row(1)]))
     expired = check(pharmacy, pharmacist, csv_text([row(2)]))
     ImportBatch.objects.filter(pk=expired.pk).update(expires_at=timezone.now())
-    job = dict(jobs())["expired import batches"]
+    job = dict(registered())["expired import batches"]
     assert job() == 1 + 1  # the batch and its chunk
     assert list(ImportBatch.objects.values_list("pk", flat=True)) == [kept.pk]
     assert not ImportChunk.objects.filter(batch_id=expired.pk).exists()

@@ -69,9 +69,11 @@ def test_the_test_page_shows_the_message_state(pharmacist_client, linked_test):
     assert "Waiting to be sent" in page
     assert resend_url(test) in page
     assert token not in page
-    Notification.objects.update(state="failed", last_error="SMS: HTTP 500", attempts=5)
+    Notification.objects.update(
+        state="failed", last_error="sms_refused", last_error_status=500, attempts=5
+    )
     page = in_english(pharmacist_client).get(f"/tests/{test.pk}/").content.decode()
-    assert "Failed" in page and "SMS: HTTP 500" in page
+    assert "Failed" in page and "The SMS provider refused the message (HTTP 500)" in page
 
 
 def test_a_failed_message_shows_in_the_day_list(pharmacist_client, linked_test):

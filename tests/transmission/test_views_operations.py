@@ -4,6 +4,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.html import escape
 
 from relais.audit.models import AuditEvent
 from relais.transmission.models import Transmission
@@ -30,7 +31,7 @@ def admin_client(client):
 def dead_row(screening_test):
     row = screening_test.transmissions.get()
     Transmission.objects.filter(pk=row.pk).update(
-        state=State.DEAD, attempts=40, last_error="SI-DEP could not be reached."
+        state=State.DEAD, attempts=40, last_error=Transmission.Error.UNREACHABLE
     )
     row.refresh_from_db()
     return row
@@ -76,7 +77,7 @@ def test_the_page_shows_the_pipeline_without_patient_identity(
     assert sum(row["count"] for row in context["throughput"]) == 1
     html = response.content.decode()
     assert str(dead_row.pk) in html and "Pharmacie Test" in html
-    assert "SI-DEP could not be reached." in html
+    assert escape("SI-DEP n'a pas pu être joint") in html  # the code, worded in French
     for value in ("Lef", "Martin", "285037505612306", PATIENT_DATA["email"], "Élodie"):
         assert value not in html
 

@@ -1,11 +1,11 @@
 import datetime
-import random
 import socket
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from relais.accounts.models import Pharmacy
+from relais.lib import queue
 from relais.transmission import retry, transport
 from relais.transmission.certs import ensure_certs
 from relais.transmission.models import Transmission
@@ -13,13 +13,7 @@ from relais.transmission.worker import claim, due_ids, record, send_due
 from tests.conftest import make_test
 
 State = Transmission.State
-
-
-class HighestDraw:
-    """A random source that always draws the top of the range, to check the ceiling."""
-
-    def uniform(self, low, high):
-        return high
+Error = Transmission.Error
 
 
 @pytest.mark.parametrize(
@@ -34,18 +28,6 @@ class HighestDraw:
 )
 def test_failures_are_classified(error, decision):
     assert retry.classify(error) == decision
-
-
-def test_backoff_is_full_jitter_within_the_capped_exponential_window():
-    rng = random.Random(7)
-    for attempts in range(1, 30):
-        ceiling = min(600, 5 * 2 ** (attempts - 1))
-        delays = [retry.backoff_seconds(attempts, base=5, cap=600, rng=rng) for _ in range(200)]
-        assert all(0 <= delay <= ceiling for delay in delays)
-        # Full jitter: spread over the whole window, not bunched at its top.
-        assert min(delays) < ceiling * 0.1 and max(delays) > ceiling * 0.9
-    top = [retry.backoff_seconds(n, base=5, cap=600, rng=HighestDraw()) for n in (1, 2, 3, 8, 200)]
-    assert top == [5, 10, 20, 600, 600]
 
 
 @pytest.fixture
@@ -80,7 +62,9 @@ def test_unreachable_sidep_retries_with_backoff_then_dead_letters(
         assert send_due() == 1
         row.refresh_from_db()
         assert (row.state, row.attempts) == (State.PENDING, attempt)
-        assert row.last_error == "SI-DEP could not be reached."
+        assert (row.last_error, row.last_error_status) == (Error.UNREACHABLE, None)
+        with translation.override("en"):
+            assert row.last_error_text == "SI-DEP could not be reached"
         ceiling = datetime.timedelta(seconds=5 * 2 ** (attempt - 1))
         assert before <= row.next_attempt_at <= timezone.now() + ceiling
         assert row.claimed_until is None and row.sent_at is not None
@@ -149,14 +133,16 @@ def test_a_row_lost_by_crashing_workers_too_often_is_dead_lettered(settings, scr
     assert claim(10, now + 2 * lease) is None
     row = Transmission.objects.get()
     assert (row.state, row.attempts) == (State.DEAD, 2)
-    assert "worker stopped" in row.last_error
+    assert row.last_error == queue.LEASE_LOST
+    with translation.override("en"):
+        assert "worker stopped" in row.last_error_text
 
 
 @pytest.mark.django_db
 def test_several_tests_go_in_one_batch(unreachable_sidep, patient, pharmacist, monkeypatch):
     # Full jitter may draw a delay near zero; this test is about batching, so every failed
     # row waits the whole base delay and none is due again before the last call.
-    monkeypatch.setattr(retry, "backoff_seconds", lambda attempts, *, base, cap: base)
+    monkeypatch.setattr(queue, "backoff_seconds", lambda attempts, *, base, cap: base)
     for _ in range(3):
         make_test(patient, pharmacist)
     assert send_due(batch_size=2) == 2

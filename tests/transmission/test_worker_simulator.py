@@ -50,7 +50,7 @@ def test_sidep_down_then_up(start_sidep, screening_test):
     assert send_due() == 1
     row = screening_test.transmissions.get()
     assert (row.state, row.attempts) == (State.PENDING, 1)
-    assert row.last_error == "SI-DEP could not be reached."
+    assert row.last_error == Transmission.Error.UNREACHABLE
     assert describe(screening_test)["next_attempt_at"] == row.next_attempt_at
     simulator.start()
     drain()
@@ -126,7 +126,9 @@ def test_a_refused_request_4xx_rejects_the_batch_with_the_reason(start_sidep, pa
         row = test.transmissions.get()
         assert row.state == State.REJECTED
         assert row.ack_text.startswith("HTTP 413: at most 1 messages per batch")
-        assert row.last_error == "SI-DEP refused the request (HTTP 413)."
+        assert (row.last_error, row.last_error_status) == (Transmission.Error.CLIENT_ERROR, 413)
+        with translation.override("en"):
+            assert row.last_error_text == "SI-DEP refused the request (HTTP 413)"
     assert describe(first)["reason"].startswith("HTTP 413")
 
 

@@ -1,37 +1,86 @@
 """E-mails of the onboarding: activation, invitation, password reset, decisions.
 
-Bodies carry a link and no personal data beyond the recipient's own address.
+`enqueue` renders the e-mail and queues it in the caller's transaction (an approval
+that rolls back sends nothing; a committed one is never lost, even if the process
+stops); the worker's job `send_due` sends it through Django's e-mail backend, retrying
+with backoff. Bodies carry a link and no personal data beyond the recipient's own address.
 """
 
+import datetime
 import logging
-import threading
 
 from django.core.mail import EmailMessage
 from django.template.loader import render_to_string
+from django.utils import timezone
+
+from relais.accounts.models import QueuedEmail
+from relais.lib import queue
 
 log = logging.getLogger(__name__)
 
+State = QueuedEmail.State
+BATCH_SIZE = 20
+MAX_ATTEMPTS = 10  # about 9 hours of retries with the backoff below
+BACKOFF_BASE_SECONDS = 30
+BACKOFF_MAX_SECONDS = 3600
+LEASE = datetime.timedelta(minutes=5)
+RECORDED_FIELDS = [
+    "state", "sent_at", "next_attempt_at", "last_error", "last_error_status",
+    "claimed_until", "claim_token",
+]  # fmt: skip
 
-def build(to: str, template: str, context: dict) -> EmailMessage:
+
+def email_queue() -> queue.Queue:
+    return queue.Queue(
+        model=QueuedEmail,
+        waiting=State.PENDING,
+        claimed=State.SENDING,
+        dead=State.DEAD,
+        max_attempts=MAX_ATTEMPTS,
+        lease=LEASE,
+        backoff_base_seconds=BACKOFF_BASE_SECONDS,
+        backoff_max_seconds=BACKOFF_MAX_SECONDS,
+        erase_when_done=("recipient", "subject", "body"),
+    )
+
+
+def render(template: str, context: dict) -> tuple[str, str]:
     # In the language of the request that sends it (French unless the sender chose English).
     subject = render_to_string(f"accounts/email/{template}_subject.txt", context).strip()
     body = render_to_string(f"accounts/email/{template}.txt", context)
-    return EmailMessage(subject=" ".join(subject.split()), body=body, to=[to])
+    return " ".join(subject.split()), body
 
 
-def send(to: str, template: str, context: dict) -> None:
-    build(to, template, context).send()
+def enqueue(to: str, template: str, context: dict) -> QueuedEmail:
+    """Queues the e-mail; `to` "" queues the same work for nobody (see QueuedEmail)."""
+    subject, body = render(template, context)
+    return QueuedEmail.objects.create(recipient=to, subject=subject, body=body)
 
 
-def send_in_background(message: EmailMessage) -> threading.Thread:
-    """Used where the response time must not reveal whether a message was sent."""
+def deliver(email: QueuedEmail, now: datetime.datetime) -> None:
+    if not email.recipient:
+        queue.succeed(email, State.DISCARDED)
+        return
+    message = EmailMessage(subject=email.subject, body=email.body, to=[email.recipient])
+    try:
+        message.send(fail_silently=False)
+    except Exception as error:  # SMTP and socket errors; the class names the cause
+        log.warning("e-mail %s not sent (%s)", email.pk, type(error).__name__)
+        queue.fail(email_queue(), email, now, QueuedEmail.Error.MAIL_SERVER)
+    else:
+        queue.succeed(email, State.SENT)
+        email.sent_at = now
 
-    def deliver():
-        try:
-            message.send()
-        except Exception:
-            log.exception("sending an e-mail failed")  # no address in the log
 
-    thread = threading.Thread(target=deliver, daemon=True)
-    thread.start()
-    return thread
+def send_due() -> int:
+    """The worker's job: one batch of due e-mails. Returns how many were handled."""
+    token = queue.claim(email_queue(), BATCH_SIZE, timezone.now())
+    if token is None:
+        return 0
+    emails = list(QueuedEmail.objects.filter(claim_token=token))
+    for email in emails:
+        deliver(email, timezone.now())
+    queue.record(email_queue(), token, emails, RECORDED_FIELDS)
+    sent = sum(email.state == State.SENT for email in emails)
+    log.info("account e-mails: %d handled, %d sent", len(emails), sent)  # no address
+    return len(emails)

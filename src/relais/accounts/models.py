@@ -5,6 +5,9 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from relais.crypto.fields import EncryptedTextField
+from relais.lib import queue
+
 
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
@@ -171,3 +174,41 @@ class UserSession(models.Model):
 
     def __str__(self):
         return f"UserSession of {self.user_id}"
+
+
+class QueuedEmail(queue.QueuedRow):
+    """An account e-mail (activation, invitation, password reset, decision) waiting for
+    the worker, written in the transaction of the change it reports.
+
+    The recipient and the text are encrypted (the text carries activation and reset
+    links) and erased once the e-mail is sent or given up on. A row without a recipient
+    is sent to nobody: the password reset writes one for an unknown address, so both
+    answers cost the same work."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("waiting to be sent")
+        SENDING = "sending", _("being sent")
+        SENT = "sent", _("sent")
+        DEAD = "dead", _("failed permanently")
+        DISCARDED = "discarded", _("discarded (no recipient)")
+
+    class Error(models.TextChoices):
+        """Why the last attempt failed (last_error), worded when shown."""
+
+        MAIL_SERVER = "mail_server", _("The mail server could not be reached or refused it")
+        LEASE_LOST = queue.LEASE_LOST, queue.LEASE_LOST_TEXT
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    recipient = EncryptedTextField(blank=True)
+    subject = EncryptedTextField(blank=True)
+    body = EncryptedTextField(blank=True)
+    # attempts, next_attempt_at, the lease and last_error come from queue.QueuedRow.
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "next_attempt_at"], name="queued_email_due")]
+
+    def __str__(self):
+        return f"QueuedEmail {self.pk}"

@@ -134,7 +134,7 @@ def refuse(application_id, admin, reason: str, request) -> PharmacyApplication:
     record(
         "application.refused", request=request, pharmacy=application.pharmacy, target=application
     )
-    mail.send(
+    mail.enqueue(
         application.owner_email,
         "refused",
         {"pharmacy_name": application.pharmacy_name, "reason": reason},
@@ -157,7 +157,7 @@ def send_access(user, pharmacy, invited: bool) -> None:
     """An activation link, or a notice for someone who can already sign in."""
     if can_sign_in(user):
         login_url = settings.BASE_URL + reverse("accounts:login")
-        mail.send(user.email, "added", {"pharmacy_name": pharmacy.name, "login_url": login_url})
+        mail.enqueue(user.email, "added", {"pharmacy_name": pharmacy.name, "login_url": login_url})
         return
     token = tokens.issue(user, AccountToken.Purpose.ACTIVATION)
     context = {
@@ -166,7 +166,7 @@ def send_access(user, pharmacy, invited: bool) -> None:
         "pharmacy_name": pharmacy.name,
         "invited": invited,
     }
-    mail.send(user.email, "activation", context)
+    mail.enqueue(user.email, "activation", context)
 
 
 @transaction.atomic

@@ -1,5 +1,7 @@
 """Public pages: the pharmacy application, account activation and password reset."""
 
+import secrets
+
 import segno
 from django.conf import settings
 from django.contrib import messages
@@ -109,24 +111,24 @@ def password_reset(request):
     return render(request, "accounts/password_reset.html", {"form": form})
 
 
+@transaction.atomic
 def request_reset(request, email: str) -> None:
-    """Same work and same answer for any address; the e-mail leaves in the background
-    so that the response time does not tell whether an account exists."""
+    """Same work and same answer for any address: an e-mail is rendered and queued
+    either way (the worker discards the one without a recipient), so the response time
+    does not tell whether an account exists."""
     user = User.objects.filter(email=email, is_active=True).first()
     if user is None or not onboarding.can_sign_in(user):
+        unused_link = tokens.link(secrets.token_urlsafe(32), Purpose.RESET)
+        mail.enqueue("", "reset", reset_context(unused_link))
         record("password.reset_requested", request=request)
         return
     token = tokens.issue(user, Purpose.RESET)
-    message = mail.build(
-        user.email,
-        "reset",
-        {
-            "link": tokens.link(token, Purpose.RESET),
-            "minutes": settings.PASSWORD_RESET_LINK_MINUTES,
-        },
-    )
+    mail.enqueue(user.email, "reset", reset_context(tokens.link(token, Purpose.RESET)))
     record("password.reset_requested", request=request, target=user)
-    mail.send_in_background(message)  # the token is committed already (autocommit)
+
+
+def reset_context(link: str) -> dict:
+    return {"link": link, "minutes": settings.PASSWORD_RESET_LINK_MINUTES}
 
 
 def password_reset_sent(request):

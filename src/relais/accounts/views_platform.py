@@ -59,8 +59,6 @@ def application_detail(request, application_id):
                 return redirect("platform:applications")
         except onboarding.OnboardingError as error:
             messages.error(request, str(error))
-        except OSError:
-            messages.error(request, _("The e-mail could not be sent; nothing was changed."))
         application.refresh_from_db()
     record("application.view", request=request, target=application)
     checks = [

@@ -30,8 +30,6 @@ def staff(request: PharmacyRequest):
             onboarding.invite(request.pharmacy, **form.cleaned_data, request=request)
         except onboarding.OnboardingError as error:
             form.add_error("email", str(error))
-        except OSError:
-            form.add_error(None, _("The invitation e-mail could not be sent; nobody was added."))
         else:
             messages.success(request, _("Invitation sent."))
             return redirect("accounts:staff")

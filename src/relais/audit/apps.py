@@ -7,3 +7,8 @@ class AuditConfig(AppConfig):
 
     def ready(self):
         from relais import checks  # noqa: F401  (registers the deployment checks)
+        from relais.audit.chain import chain_pending
+        from relais.lib import jobs
+
+        # Last: it links the events the round's other jobs have just written.
+        jobs.register("audit chain", chain_pending, order=90)

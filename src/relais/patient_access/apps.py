@@ -6,11 +6,13 @@ class PatientAccessConfig(AppConfig):
     label = "patient_access"
 
     def ready(self):
+        from relais.lib import jobs
         from relais.patient_access.links import (
             forget_purged_patients,
             notify_on_correction,
             notify_on_validation,
         )
+        from relais.patient_access.notify import send_due_notifications
         from relais.screening.signals import (
             patients_purged,
             test_corrected,
@@ -20,3 +22,4 @@ class PatientAccessConfig(AppConfig):
         tests_validated.connect(notify_on_validation, dispatch_uid="patient_access.notify")
         test_corrected.connect(notify_on_correction, dispatch_uid="patient_access.correction")
         patients_purged.connect(forget_purged_patients, dispatch_uid="patient_access.purge")
+        jobs.register("patient notifications", send_due_notifications, order=10)

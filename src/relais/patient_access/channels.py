@@ -1,8 +1,8 @@
 """Ways to tell a patient their result is ready. Each one is `send(to, text)`, which
 returns when the provider accepted the message and raises SendError otherwise.
 
-Errors carry a short reason for the pharmacist (an HTTP status, an exception's class),
-never the address or the text.
+Errors carry a code of Notification.Error (and an HTTP status), never the address or
+the text.
 """
 
 import datetime
@@ -14,9 +14,17 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.utils.translation import gettext as _
 
+from relais.patient_access.models import Notification
+
+Error = Notification.Error
+
 
 class SendError(Exception):
-    """The provider did not take the message; str() is safe to store and show."""
+    """The provider did not take the message: `code` (a Notification.Error) says why."""
+
+    def __init__(self, code: str, status: int | None = None):
+        super().__init__(code)
+        self.code, self.status = code, status
 
 
 class Channel(Protocol):
@@ -28,8 +36,8 @@ class EmailChannel:
         message = EmailMessage(subject=_("Your result is ready"), body=text, to=[to])
         try:
             message.send(fail_silently=False)
-        except Exception as error:  # SMTP and socket errors: the class names the cause
-            raise SendError(f"e-mail: {type(error).__name__}") from None
+        except Exception:  # SMTP and socket errors
+            raise SendError(Error.EMAIL_FAILED) from None
 
 
 class HttpSmsChannel:
@@ -40,7 +48,7 @@ class HttpSmsChannel:
 
     def send(self, to: str, text: str) -> None:
         if not self.url:
-            raise SendError("SMS: RELAIS_SMS_URL is not set")
+            raise SendError(Error.SMS_NOT_CONFIGURED)
         try:
             response = httpx.post(
                 self.url,
@@ -48,10 +56,10 @@ class HttpSmsChannel:
                 headers={"Authorization": f"Bearer {self.token}"},
                 timeout=self.timeout,
             )
-        except httpx.HTTPError as error:
-            raise SendError(f"SMS: {type(error).__name__}") from None
+        except httpx.HTTPError:
+            raise SendError(Error.SMS_UNREACHABLE) from None
         if not response.is_success:
-            raise SendError(f"SMS: HTTP {response.status_code}")
+            raise SendError(Error.SMS_REFUSED, response.status_code)
 
 
 class FileSmsChannel:

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from relais.crypto.fields import EncryptedTextField
+from relais.lib import queue
 from relais.screening.models import ScreeningTest
 
 
@@ -45,7 +46,7 @@ class ResultLink(models.Model):
         return ""
 
 
-class Notification(models.Model):
+class Notification(queue.QueuedRow):
     """One message telling a patient their result is ready, sent by the worker."""
 
     class Channel(models.TextChoices):
@@ -54,8 +55,21 @@ class Notification(models.Model):
 
     class State(models.TextChoices):
         PENDING = "pending", _("waiting to be sent")
+        SENDING = "sending", _("being sent")
         SENT = "sent", _("sent")
         FAILED = "failed", _("failed")
+
+    class Error(models.TextChoices):
+        """Why the last attempt failed (last_error), worded when shown."""
+
+        LINK_CLOSED = "link_closed", _("The link was replaced or has closed")
+        NO_BASE_URL = "no_base_url", _("RELAIS_BASE_URL is not set")
+        NO_ADDRESS = "no_address", _("No address for this channel on the patient record")
+        EMAIL_FAILED = "email_failed", _("The mail server did not take the message")
+        SMS_NOT_CONFIGURED = "sms_not_configured", _("RELAIS_SMS_URL is not set")
+        SMS_UNREACHABLE = "sms_unreachable", _("The SMS provider could not be reached")
+        SMS_REFUSED = "sms_refused", _("The SMS provider refused the message")
+        LEASE_LOST = queue.LEASE_LOST, queue.LEASE_LOST_TEXT
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     link = models.ForeignKey(ResultLink, on_delete=models.CASCADE, related_name="notifications")
@@ -64,9 +78,7 @@ class Notification(models.Model):
     # The worker needs the token to write the message; it is kept encrypted only until
     # the message is sent or given up on, then erased (the link keeps only its hash).
     token = EncryptedTextField()
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
-    last_error = models.CharField(max_length=200, blank=True)
+    # attempts, next_attempt_at, the lease and last_error come from queue.QueuedRow.
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
 

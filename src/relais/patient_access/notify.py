@@ -1,22 +1,20 @@
 """The worker's job: send the due notifications, retrying with backoff.
 
-Rows are claimed in a short transaction (SKIP LOCKED where the database has it) and
-leased by pushing their next attempt forward, so several workers never send the same
-message twice at once; the sending itself happens outside any transaction.
+Notifications are a relais.lib.queue queue: rows are claimed under a lease in a short
+transaction (SKIP LOCKED on PostgreSQL), so several workers never send the same message
+at once; the sending itself happens outside any transaction.
 """
 
 import datetime
 import logging
-import random
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
+from relais.lib import queue
 from relais.patient_access.channels import SendError, channel
 from relais.patient_access.models import Notification, ResultLink
 
@@ -25,6 +23,23 @@ log = logging.getLogger(__name__)
 BATCH_SIZE = 20
 LEASE = datetime.timedelta(minutes=5)
 MAX_BACKOFF = datetime.timedelta(hours=6)
+State = Notification.State
+Error = Notification.Error
+
+
+def notification_queue() -> queue.Queue:
+    return queue.Queue(
+        model=Notification,
+        waiting=State.PENDING,
+        claimed=State.SENDING,
+        dead=State.FAILED,
+        max_attempts=settings.NOTIFY_MAX_ATTEMPTS,
+        lease=LEASE,
+        backoff_base_seconds=settings.NOTIFY_RETRY_SECONDS,
+        backoff_max_seconds=MAX_BACKOFF.total_seconds(),
+        # The token is kept only until the message is sent or given up on.
+        erase_when_done=("token",),
+    )
 
 
 def first_name(given_names: str) -> str:
@@ -51,25 +66,12 @@ def message_text(link: ResultLink, token: str) -> str:
         }
 
 
-def backoff(attempts: int) -> datetime.timedelta:
-    delay = datetime.timedelta(seconds=settings.NOTIFY_RETRY_SECONDS * 2 ** max(attempts - 1, 0))
-    return min(delay, MAX_BACKOFF) * random.uniform(0.9, 1.1)
-
-
 def claim_due(limit: int = BATCH_SIZE) -> list[Notification]:
-    now = timezone.now()
-    with transaction.atomic():
-        due = Notification.objects.filter(
-            state=Notification.State.PENDING, next_attempt_at__lte=now
-        ).order_by("next_attempt_at")
-        if connection.features.has_select_for_update_skip_locked:
-            due = due.select_for_update(skip_locked=True)
-        ids = list(due.values_list("pk", flat=True)[:limit])
-        Notification.objects.filter(pk__in=ids).update(
-            next_attempt_at=now + LEASE, attempts=F("attempts") + 1
-        )
+    token = queue.claim(notification_queue(), limit, timezone.now())
+    if token is None:
+        return []
     return list(
-        Notification.objects.filter(pk__in=ids).select_related(
+        Notification.objects.filter(claim_token=token).select_related(
             "link__test__patient", "link__test__pharmacy"
         )
     )
@@ -80,34 +82,42 @@ def address_for(notification: Notification) -> str:
     return patient.phone if notification.channel == Notification.Channel.SMS else patient.email
 
 
+RECORDED_FIELDS = [
+    "state", "sent_at", "next_attempt_at", "last_error", "last_error_status",
+    "claimed_until", "claim_token",
+]  # fmt: skip
+
+
+def attempt(notification: Notification, now: datetime.datetime) -> None:
+    """Sends the message; raises SendError when it did not leave."""
+    if notification.link.closed_reason(now):
+        raise SendError(Error.LINK_CLOSED)
+    if not settings.BASE_URL:
+        raise SendError(Error.NO_BASE_URL)
+    address = address_for(notification)
+    if not address:
+        raise SendError(Error.NO_ADDRESS)
+    text = message_text(notification.link, notification.token)
+    channel(notification.channel).send(address, text)
+
+
 def deliver(notification: Notification) -> None:
     now = timezone.now()
+    token = notification.claim_token
+    if token is None:
+        raise ValueError("only a claimed notification is delivered")
     try:
-        if notification.link.closed_reason(now):
-            raise SendError("the link was replaced or has closed")
-        if not settings.BASE_URL:
-            raise SendError("RELAIS_BASE_URL is not set")
-        address = address_for(notification)
-        if not address:
-            raise SendError(f"no {notification.channel} address on the patient record")
-        text = message_text(notification.link, notification.token)
-        channel(notification.channel).send(address, text)
+        attempt(notification, now)
     except SendError as error:
-        notification.last_error = str(error)[:200]
-        final = notification.attempts >= settings.NOTIFY_MAX_ATTEMPTS or (
-            notification.link.closed_reason(now) != ""
-        )
-        if final:
-            notification.state = Notification.State.FAILED
-            notification.token = ""
-        else:
-            notification.next_attempt_at = now + backoff(notification.attempts)
+        queue.fail(notification_queue(), notification, now, error.code, error.status)
+        if notification.link.closed_reason(now):
+            notification.state = State.FAILED  # a closed link's message is pointless
     else:
-        notification.state = Notification.State.SENT
+        queue.succeed(notification, State.SENT)
         notification.sent_at = now
-        notification.last_error = ""
+    queue.record(notification_queue(), token, [notification], RECORDED_FIELDS)
+    if notification.state != State.PENDING:
         notification.token = ""
-    notification.save()
     # Ids and states only: no address, no text.
     log.info(
         "notification %s via %s: %s (attempt %s)",

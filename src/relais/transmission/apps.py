@@ -6,8 +6,12 @@ class TransmissionConfig(AppConfig):
     label = "transmission"
 
     def ready(self):
+        from relais.lib import jobs
         from relais.screening import signals
         from relais.transmission import outbox
+        from relais.transmission.worker import send_due
+
+        jobs.register("transmission", send_due, order=0)  # first: SI-DEP is a legal duty
 
         signals.tests_validated.connect(outbox.on_tests_validated, dispatch_uid="transmission.new")
         signals.test_corrected.connect(

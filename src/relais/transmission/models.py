@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from relais.accounts.models import Pharmacy
 from relais.accounts.scoping import PharmacyScopedQuerySet
+from relais.lib import queue
 from relais.screening.models import ScreeningTest
 
 
@@ -28,7 +29,7 @@ def new_message_id() -> str:
     return uuid.uuid4().hex.upper()
 
 
-class Transmission(models.Model):
+class Transmission(queue.QueuedRow):
     class Kind(models.TextChoices):
         NEW = "new", _("new result")
         CORRECTION = "correction", _("correction")
@@ -43,6 +44,19 @@ class Transmission(models.Model):
         # A message never sent, made pointless by the test's cancellation.
         WITHDRAWN = "withdrawn", _("withdrawn before sending")
 
+    class Error(models.TextChoices):
+        """Why the last attempt failed (last_error), worded when shown."""
+
+        UNREACHABLE = "unreachable", _("SI-DEP could not be reached")
+        SERVER_ERROR = "server_error", _("SI-DEP answered with a server error")
+        ACK_UNREADABLE = "ack_unreadable", _("SI-DEP's acknowledgement could not be read")
+        CLIENT_ERROR = "client_error", _("SI-DEP refused the request")
+        BUILD_FAILED = "build_failed", _("The record could not be written as an HL7 message")
+        NO_ACK = "no_ack", _("SI-DEP's answer had no acknowledgement for this message")
+        INTERNAL_ERROR = "internal_error", _("Internal error while sending")
+        OPERATOR_RETRY = "operator_retry", _("Retried by the operator")
+        LEASE_LOST = queue.LEASE_LOST, queue.LEASE_LOST_TEXT
+
     # OBX-11 / the result status each kind of message carries.
     RESULT_STATUS: dict[str, str] = {Kind.NEW: "F", Kind.CORRECTION: "C", Kind.CANCELLATION: "D"}
     WAITING_STATES = (State.PENDING, State.IN_FLIGHT)
@@ -56,13 +70,7 @@ class Transmission(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.NEW)
     message_id = models.CharField(max_length=32, unique=True, default=new_message_id)
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField()
-    # Lease: a worker that dies holding a row loses it when this time passes.
-    claimed_until = models.DateTimeField(null=True, blank=True)
-    claim_token = models.UUIDField(null=True, blank=True)
-    # Short, fixed wording of our own: never personal data.
-    last_error = models.CharField(max_length=200, blank=True)
+    # attempts, next_attempt_at, the lease and last_error come from queue.QueuedRow.
     # SI-DEP's acknowledgement (MSA-1 and its reason), shown to the pharmacist.
     ack_code = models.CharField(max_length=2, blank=True)
     ack_text = models.CharField(max_length=500, blank=True)

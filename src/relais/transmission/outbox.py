@@ -112,6 +112,7 @@ def retry_dead(transmission: Transmission) -> bool:
         next_attempt_at=timezone.now(),
         claimed_until=None,
         claim_token=None,
-        last_error="Retried by the operator",
+        last_error=Transmission.Error.OPERATOR_RETRY,
+        last_error_status=None,
     )
     return updated == 1

@@ -1,6 +1,6 @@
 """Figures of the transmission pipeline for the platform administrators' page.
 
-Only counts, ids, pharmacy names and our own error wordings: never a patient's identity,
+Only counts, ids, pharmacy names and our own error codes: never a patient's identity,
 and never SI-DEP's free-text reasons (they may quote the record).
 """
 
@@ -58,6 +58,7 @@ def dead_letters():
             "kind",
             "attempts",
             "last_error",
+            "last_error_status",
             "created_at",
             "sent_at",
             "pharmacy__name",

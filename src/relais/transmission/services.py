@@ -79,7 +79,7 @@ def describe(test: ScreeningTest) -> dict:
         label = WAITING_LABELS.get(row.kind, label)
     reason = ""
     if row.state == State.REJECTED:
-        reason = row.ack_text or row.last_error
+        reason = row.ack_text or row.last_error_text
     elif row.state == State.DEAD:
         reason = str(DEAD_REASON)
     waiting = row.state in Transmission.WAITING_STATES

@@ -1,0 +1,55 @@
+"""Jobs register themselves from their app; the worker imports no app."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import relais
+from relais import worker
+from relais.lib import jobs
+
+
+def test_every_app_job_is_registered_in_a_fixed_order():
+    assert [name for name, job in jobs.registered()] == [
+        "transmission",
+        "patient notifications",
+        "account e-mails",
+        "retention purge",
+        "expired idempotency keys",
+        "expired import batches",
+        "audit chain",
+    ]
+
+
+def test_registering_a_name_again_replaces_it(monkeypatch):
+    monkeypatch.setattr(jobs, "_jobs", {})
+    jobs.register("b", lambda: 2, order=1)
+    jobs.register("a", lambda: 1, order=1)
+    jobs.register("first", lambda: 0, order=0)
+    jobs.register("b", lambda: 3, order=1)
+    assert [(name, job()) for name, job in jobs.registered()] == [("first", 0), ("a", 1), ("b", 3)]
+
+
+@pytest.mark.django_db
+def test_a_failing_job_does_not_stop_the_round(monkeypatch, caplog):
+    monkeypatch.setattr(jobs, "_jobs", {})
+
+    def broken():
+        raise RuntimeError("boom")
+
+    jobs.register("broken", broken, order=0)
+    jobs.register("works", lambda: 2, order=1)
+    assert worker.run_round() == 2
+    assert "worker job broken failed" in caplog.text
+
+
+def test_the_worker_imports_no_app():
+    source = Path(relais.__file__).with_name("worker.py").read_text()
+    imported = {
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert {name for name in imported if name.startswith("relais.")} == {"relais.lib"}
