@@ -31,9 +31,12 @@ browser:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 	test -f node_modules/axe-core/axe.min.js || npm ci --no-audit --no-fund --silent
 
+# Style, the layers (import-linter contracts in pyproject.toml), the types (mypy on src/).
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff format src tests bench
