@@ -19,11 +19,9 @@ uses part of its CPU: figures are a lower bound of what the server alone could d
 counted), which is less sensitive to other load on a shared machine.
 """
 
-import datetime
 import itertools
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,10 +31,10 @@ import time
 from pathlib import Path
 
 import httpx
-import psycopg
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.imports.rows import letters, nir  # noqa: E402
+import project_path  # noqa: F401 (tests/support)
+from tests.support.databases import throwaway_database
+from tests.support.fictitious import api_submission, numbered_patient
+from tests.support.servers import start_gunicorn
 
 CLIENTS = 20
 FIGURES = {}  # case name -> its figures, for --json
@@ -47,44 +45,19 @@ SETUP = """
 import django
 django.setup()
 from django.core.management import call_command
-from relais.accounts.models import Pharmacy
 from relais.api.credentials import create_credential
+from tests.support.factories import make_pharmacy
 
 call_command("migrate", verbosity=0)
-pharmacy = Pharmacy.objects.create(name="Pharmacie du Banc d'Essai", finess="750009998",
-                                   address="1 rue du Banc, 75001 Paris", status="active")
+pharmacy = make_pharmacy("Pharmacie du Banc d'Essai", "750009998")
 print(create_credential(pharmacy, "bench")[1])
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def payload(number: int) -> bytes:
-    sex = "FM"[number % 2]
-    birth = datetime.date(1940 + number % 60, number % 12 + 1, number % 28 + 1)
-    sampled_at = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=30)
-    body = {
-        "patient": {
-            "birth_name": letters(number),
-            "given_names": "Camille",
-            "birth_date": birth.isoformat(),
-            "sex": sex,
-            "nir": nir(sex, birth, number),
-            "phone": "0612345678",
-        },
-        "test": {
-            "kind": "sars_cov_2_antigen",
-            "specimen": "nasal_swab",
-            "sampled_at": sampled_at.isoformat(),
-            "result": "negative",
-            "consent_transmission": True,
-        },
-    }
-    return json.dumps(body).encode()
+    """A new patient (number `number`) and a negative antigen test."""
+    patient = {**numbered_patient(number), "phone": "0612345678"}
+    return json.dumps(api_submission(patient)).encode()
 
 
 def server_cpu_seconds(master_pid: int) -> float:
@@ -148,69 +121,45 @@ def main() -> None:
     if "--threads" in sys.argv:
         THREADS = int(sys.argv[sys.argv.index("--threads") + 1])
     server_url = os.environ.get("RELAIS_BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-    database = f"relais_bench_api_{os.getpid()}"
-    with psycopg.connect(f"{server_url}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{database}"')
-    try:
-        with tempfile.TemporaryDirectory(prefix="relais-bench-api-") as var_dir:
-            env = {
-                **os.environ,
-                "RELAIS_DEMO": "1",
-                "RELAIS_VAR_DIR": var_dir,
-                "RELAIS_DATABASE_URL": f"{server_url}/{database}",
-                "RELAIS_CACHE_URL": os.environ.get(
-                    "RELAIS_BENCH_REDIS", "redis://127.0.0.1:6379/15"
-                ),
-                "RELAIS_API_RATE_LIMIT": "1000000000",
-                "RELAIS_HTTPS": "0",
-                "DJANGO_SETTINGS_MODULE": "relais.settings",
-                "RELAIS_LOG_LEVEL": "ERROR",
-            }
-            setup = subprocess.run(
-                [sys.executable, "-c", SETUP], env=env, capture_output=True, text=True
+    with (
+        throwaway_database(server_url, "relais_bench_api") as database_url,
+        tempfile.TemporaryDirectory(prefix="relais-bench-api-") as var_dir,
+    ):
+        env = {
+            **os.environ,
+            "RELAIS_DEMO": "1",
+            "RELAIS_VAR_DIR": var_dir,
+            "RELAIS_DATABASE_URL": database_url,
+            "RELAIS_CACHE_URL": os.environ.get("RELAIS_BENCH_REDIS", "redis://127.0.0.1:6379/15"),
+            "RELAIS_API_RATE_LIMIT": "1000000000",
+            "RELAIS_HTTPS": "0",
+            "DJANGO_SETTINGS_MODULE": "relais.settings",
+            "RELAIS_LOG_LEVEL": "ERROR",
+            "PYTHONPATH": str(project_path.ROOT),
+        }
+        setup = subprocess.run(
+            [sys.executable, "-c", SETUP], env=env, capture_output=True, text=True
+        )
+        if setup.returncode != 0:
+            sys.exit(setup.stderr[-3000:])
+        token = setup.stdout.strip().splitlines()[-1]
+        server = start_gunicorn(env, Path(var_dir) / "web.log", WORKERS, THREADS)
+        try:
+            print(
+                f"API ingest, gunicorn {WORKERS} workers x {THREADS} threads, PostgreSQL, "
+                f"{CLIENTS} concurrent clients, {seconds} s per case, "
+                f"{os.cpu_count()} CPUs (load average before: {os.getloadavg()[0]:.1f})"
             )
-            if setup.returncode != 0:
-                sys.exit(setup.stderr[-3000:])
-            token = setup.stdout.strip().splitlines()[-1]
-            port = free_port()
-            base = f"http://127.0.0.1:{port}"
-            server = subprocess.Popen(
-                [
-                    sys.executable, "-m", "gunicorn", "relais.wsgi", "--bind", f"127.0.0.1:{port}",
-                    "--workers", str(WORKERS), "--threads", str(THREADS),
-                    "--worker-class", "gthread", "--error-logfile", str(Path(var_dir) / "web.log"),
-                ],
-                env=env,
-            )  # fmt: skip
-            try:
-                deadline = time.monotonic() + 60
-                while time.monotonic() < deadline:
-                    try:
-                        httpx.get(f"{base}/api/v1/health", timeout=1)
-                        break
-                    except httpx.HTTPError:
-                        time.sleep(0.2)
-                print(
-                    f"API ingest, gunicorn {WORKERS} workers x {THREADS} threads, PostgreSQL, "
-                    f"{CLIENTS} concurrent clients, {seconds} s per case, "
-                    f"{os.cpu_count()} CPUs (load average before: {os.getloadavg()[0]:.1f})"
-                )
-                bare = run_case("GET /api/v1/health", base, token, "GET", "/api/v1/health", 200,
-                                seconds, server)  # fmt: skip
-                ingest = run_case("POST /api/v1/tests", base, token, "POST", "/api/v1/tests",
-                                  201, seconds, server, payload)  # fmt: skip
-                print(f"  ingest rate / bare rate: {ingest / bare * 100:.0f} %")
-                if "--json" in sys.argv:
-                    result = {"bare": FIGURES["GET /api/v1/health"], "seconds": seconds}
-                    print(
-                        "RESULT " + json.dumps({**result, "ingest": FIGURES["POST /api/v1/tests"]})
-                    )
-            finally:
-                server.terminate()
-                server.wait(timeout=20)
-    finally:
-        with psycopg.connect(f"{server_url}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            bare = run_case("GET /api/v1/health", server.url, token, "GET", "/api/v1/health",
+                            200, seconds, server)  # fmt: skip
+            ingest = run_case("POST /api/v1/tests", server.url, token, "POST", "/api/v1/tests",
+                              201, seconds, server, payload)  # fmt: skip
+            print(f"  ingest rate / bare rate: {ingest / bare * 100:.0f} %")
+            if "--json" in sys.argv:
+                result = {"bare": FIGURES["GET /api/v1/health"], "seconds": seconds}
+                print("RESULT " + json.dumps({**result, "ingest": FIGURES["POST /api/v1/tests"]}))
+        finally:
+            server.stop()
 
 
 if __name__ == "__main__":

@@ -12,9 +12,15 @@ from django.test import Client
 
 from relais.accounts.models import Membership, PharmacyApplication
 from relais.accounts.permissions import ROLE_PERMISSIONS
-from tests.accounts.onboarding_helpers import log_in_admin, make_platform_admin
-from tests.conftest import log_in, make_member, make_patient, make_pharmacy, make_test
-from tests.security.routes import PARAM_RE, REGEX_GROUP_RE, discover, is_api
+from tests.support.factories import (
+    log_in,
+    make_member,
+    make_patient,
+    make_pharmacy,
+    make_platform_admin,
+    make_test,
+)
+from tests.support.routes import PARAM_RE, REGEX_GROUP_RE, discover, is_api
 
 PUBLIC = {
     "accounts/login/": "the login form",
@@ -68,7 +74,7 @@ class World:
 
     def admin_client(self, verified=True):
         if verified:
-            return log_in_admin(Client(), self.admin)
+            return log_in(Client(), self.admin)
         client = Client()
         client.force_login(self.admin)  # password only
         return client

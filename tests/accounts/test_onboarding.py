@@ -14,13 +14,16 @@ from tests.accounts.onboarding_helpers import (
     activate,
     import_sample_directory,
     link_in,
-    log_in_admin,
     login,
-    make_platform_admin,
-    next_totp_code,
     path_of,
 )
-from tests.conftest import make_member, make_pharmacy
+from tests.support.factories import (
+    log_in,
+    make_member,
+    make_pharmacy,
+    make_platform_admin,
+    next_totp_code,
+)
 
 OWNER_EMAIL = "claire@pharmacie-gare.test"
 APPLICATION = {
@@ -46,7 +49,7 @@ def platform_admin(db):
 
 @pytest.fixture
 def admin_session(client, platform_admin):
-    return log_in_admin(client, platform_admin)
+    return log_in(client, platform_admin)
 
 
 def apply(client, **changes):
@@ -73,7 +76,7 @@ def test_full_onboarding_path(client, django_user_model, smtp_server, platform_a
     assert smtp_server.messages == []
 
     # 2. The administrator sees each check and approves.
-    admin = log_in_admin(Client(), platform_admin)
+    admin = log_in(Client(), platform_admin)
     listing = admin.get("/platform/applications/")
     assert b"Pharmacie de la Gare" in listing.content
     detail = admin.get(f"/platform/applications/{application.pk}/")
@@ -197,7 +200,7 @@ def test_refusal_needs_a_reason_which_is_stored_sent_and_audited(
 def test_approval_when_mail_cannot_be_sent_changes_nothing(admin_session, settings):
     from django.test import Client
 
-    from tests.conftest import free_port
+    from tests.support.ports import free_port
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS = (
@@ -286,7 +289,7 @@ def test_platform_pages_refuse_pharmacy_staff_and_unverified_admins(client, plat
     unverified.force_login(platform_admin)  # password only, no TOTP
     assert unverified.post(url, {"decision": "approve"}).status_code == 302
     owner = make_member(make_pharmacy("Autre", "750000025"), "o@example.org", "owner")
-    from tests.conftest import log_in
+    from tests.support.factories import log_in
 
     assert log_in(Client(), owner).post(url, {"decision": "approve"}).status_code == 403
     application.refresh_from_db()

@@ -10,14 +10,8 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from relais.accounts.models import AccountToken, User
-from tests.accounts.onboarding_helpers import (
-    NEW_PASSWORD,
-    link_in,
-    login,
-    next_totp_code,
-    path_of,
-)
-from tests.conftest import PASSWORD, log_in, make_member
+from tests.accounts.onboarding_helpers import NEW_PASSWORD, link_in, login, path_of
+from tests.support.factories import PASSWORD, log_in, make_member, next_totp_code
 
 
 @pytest.fixture(autouse=True)

@@ -7,15 +7,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from relais.accounts.models import AccountToken, Membership, User, UserSession
 from relais.audit.models import AuditEvent
-from tests.accounts.onboarding_helpers import (
-    NEW_PASSWORD,
-    activate,
-    link_in,
-    login,
-    next_totp_code,
-    path_of,
-)
-from tests.conftest import log_in, make_member
+from tests.accounts.onboarding_helpers import NEW_PASSWORD, activate, link_in, login, path_of
+from tests.support.factories import log_in, make_member, next_totp_code
 
 
 @pytest.fixture(autouse=True)

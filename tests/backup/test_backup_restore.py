@@ -15,7 +15,8 @@ from relais.audit.models import AuditEvent
 from relais.backup.dump import BackupError, backed_up_models, restore_backup, write_backup
 from relais.crypto.keyset import new_backup_keyset_json
 from relais.screening.models import Patient, ScreeningTest
-from tests.conftest import PATIENT_DATA, make_patient, make_test
+from tests.support.factories import make_patient, make_test
+from tests.support.fictitious import PATIENT_DATA
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

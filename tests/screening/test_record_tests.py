@@ -1,11 +1,8 @@
 """services.record_tests (the CSV import's bulk path) has the outcome of record_test for
 each test: outbox rows, result links and notifications, all or nothing."""
 
-import datetime
-
 import pytest
 from django.db import transaction
-from django.utils import timezone
 
 from relais.bulk_insert import insert_all
 from relais.patient_access.links import find_link, issue_link, issue_links_many
@@ -15,24 +12,10 @@ from relais.screening.models import Patient, ScreeningTest
 from relais.screening.signals import test_validated, tests_validated
 from relais.transmission import outbox
 from relais.transmission.models import Transmission
-from tests.conftest import PATIENT_DATA, make_patient, make_test
+from tests.support.factories import make_patient, make_test, new_test_data
+from tests.support.fictitious import PATIENT_DATA
 
 pytestmark = pytest.mark.django_db
-
-TEST_DATA = {
-    "kind": "sars_cov_2_antigen",
-    "device": "Demo AG Rapid",
-    "specimen": "nasal_swab",
-    "result": "negative",
-    "symptoms": False,
-    "symptom_onset": None,
-    "consent_transmission": True,
-}
-
-
-def new_test_data(**overrides) -> dict:
-    sampled_at = timezone.now() - datetime.timedelta(minutes=20)
-    return {**TEST_DATA, "sampled_at": sampled_at, **overrides}
 
 
 def outcome(test: ScreeningTest) -> tuple:

@@ -5,8 +5,8 @@ server."""
 import secrets
 import time
 
-from tests.security import routes
-from tests.security.conftest import api_client
+from tests.support import routes
+from tests.support.live import api_client
 
 API_TOKENS = "API credential guessing"
 ACCOUNT_LINKS = "activation and reset link guessing"
@@ -54,7 +54,7 @@ def test_guessed_account_links_open_nothing(live, attacks):
 
 def test_reset_links_ignore_a_poisoned_host(live, attacks):
     victim = live.user("a_bystander")
-    before = len(live.inbox.messages)
+    before = len(live.inbox.raw)
     for headers in ({"Host": EVIL}, {"X-Forwarded-Host": EVIL}, {"Forwarded": f"host={EVIL}"},
                     {"X-Forwarded-Server": EVIL}, {"Host": f"127.0.0.1@{EVIL}"}):  # fmt: skip
         browser = live.browser("127.0.0.22")
@@ -65,10 +65,10 @@ def test_reset_links_ignore_a_poisoned_host(live, attacks):
         attacks.attempt(HOST_POISONING, EVIL in response.text, f"{headers} reflected")
     # Mail leaves in the background: give it a moment, then read every message sent.
     deadline = time.monotonic() + 10
-    while len(live.inbox.messages) == before and time.monotonic() < deadline:
+    while len(live.inbox.raw) == before and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert len(live.inbox.messages) > before, "no reset e-mail was sent at all"
-    for message in live.inbox.messages[before:]:
+    assert len(live.inbox.raw) > before, "no reset e-mail was sent at all"
+    for message in live.inbox.raw[before:]:
         attacks.attempt(HOST_POISONING, EVIL.encode() in message, "a link to evil.example")
     attacks.assert_none(HOST_POISONING)
 

@@ -6,8 +6,8 @@ from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.parser import parse_message
 
 from relais.transmission.hl7 import build_oru_r01, parse_acks
-from tests.sidep_simulator.conftest import client_context
-from tests.transmission.samples import CREATED_AT, sample_test
+from tests.support.factories import CREATED_AT, sample_test
+from tests.support.servers import client_context
 
 
 def message(message_id: str, **test_fields) -> str:

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.transmission.drain import Drain
+from tests.support.drain import Drain
 
 RESULTS = 10_000
 KILLS = 4

@@ -8,8 +8,9 @@ import sys
 
 from relais.transmission.hl7 import build_oru_r01
 from relais.transmission.transport import send_batch
-from tests.transmission.samples import CREATED_AT, sample_test
-from tests.transmission.simulator import PROJECT_DIR, free_port, wait_for_port
+from tests.support.factories import CREATED_AT, sample_test
+from tests.support.ports import free_port, wait_for_port
+from tests.support.servers import PROJECT_DIR
 
 # The command's file name has a hyphen (it is the command's name), so no import statement.
 sidep_simulator_command = importlib.import_module(

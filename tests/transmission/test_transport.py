@@ -8,7 +8,7 @@ from django.core.exceptions import ImproperlyConfigured
 from relais.transmission import transport
 from relais.transmission.hl7 import Ack, AckError, build_oru_r01
 from relais.transmission.transport import ClientError, ServerError, TransportError, send_batch
-from tests.transmission.samples import CREATED_AT, sample_test
+from tests.support.factories import CREATED_AT, sample_test
 
 
 def message(message_id: str, patient_fields=None, **test_fields) -> str:
