@@ -9,6 +9,8 @@ import pytest
 
 from relais.crypto.keyset import new_keys, new_wrapping_keyset_json, write_keys
 
+pytestmark = pytest.mark.slow  # a `relais check --deploy` process per test
+
 
 @pytest.fixture(scope="module")
 def production_files(tmp_path_factory):

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow  # a Django process per test
+
 STRONG_KEY = "k" * 20 + "0123456789abcdefghijklmnopqrstuvwxyz"
 
 

@@ -147,6 +147,7 @@ def test_backup_without_a_key_is_refused(settings, db):
         write_backup(io.BytesIO())
 
 
+@pytest.mark.slow  # `relais` processes
 def test_backup_to_stdout_and_restore_from_stdin_with_the_real_commands(tmp_path):
     """Two migrated databases of their own: back one up to stdout, restore into the other."""
     key = tmp_path / "key.json"

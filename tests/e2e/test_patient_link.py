@@ -5,6 +5,7 @@ violation on any page, on a small phone's screen."""
 import datetime
 from pathlib import Path
 
+import pytest
 from django.utils import timezone
 from playwright.sync_api import sync_playwright
 
@@ -13,6 +14,8 @@ from relais.patient_access import links
 from tests.support.browser import AXE, CHROMIUM, CHROMIUM_ARGS, axe_violations
 from tests.support.factories import make_member, make_patient, make_pharmacy, make_test
 from tests.support.pdf import pdf_text
+
+pytestmark = pytest.mark.slow  # a browser
 
 SMALL_PHONE = {"width": 360, "height": 640}
 

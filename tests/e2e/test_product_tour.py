@@ -20,9 +20,12 @@ import zoneinfo
 from pathlib import Path
 
 import httpx
+import pytest
 from playwright.sync_api import expect
 
 from tests.support.pdf import pdf_text
+
+pytestmark = pytest.mark.slow  # a browser and `relais demo`
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}

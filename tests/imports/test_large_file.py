@@ -14,7 +14,7 @@ from relais.screening.models import ScreeningTest
 from relais.transmission.models import Transmission
 from tests.support.fictitious import csv_row, csv_text
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]  # 10,000-row files
 
 
 def temporary_upload(rows: int) -> TemporaryUploadedFile:

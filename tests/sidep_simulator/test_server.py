@@ -83,6 +83,7 @@ def test_invalid_message_gets_ae_with_the_reason_and_is_not_stored(sidep, post, 
     assert sidep.counts()["accepted"] == 1
 
 
+@pytest.mark.slow  # a large batch
 def test_oversized_batch_is_refused_with_413(start_sidep, post):
     default = start_sidep()
     small = start_sidep("--max-batch", "3")
@@ -147,6 +148,7 @@ def test_rejected_patients_get_ar(start_sidep, post):
     assert simulator.counts()["accepted"] == 1
 
 
+@pytest.mark.slow  # several simulator processes
 def test_injected_faults(start_sidep, post):
     errors = start_sidep("--error-rate", "1")
     (ack,) = parse_acks(post(errors, message("ERR-1")).text)

@@ -14,6 +14,8 @@ import pytest
 
 from tests.support.drain import Drain
 
+pytestmark = pytest.mark.slow  # worker processes draining 10,000 results
+
 RESULTS = 10_000
 KILLS = 4
 DRAIN_TIMEOUT_SECONDS = 240

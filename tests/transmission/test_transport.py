@@ -51,6 +51,7 @@ def test_server_error_is_distinct(start_sidep):
     assert simulator.counts()["accepted"] == 0
 
 
+@pytest.mark.slow  # many retries
 def test_thirty_percent_server_errors_are_overcome_by_retrying(start_sidep):
     simulator = start_sidep("--5xx-rate", "0.3", "--seed", "7")
     server_errors = 0
