@@ -22,16 +22,13 @@ counted), which is less sensitive to other load on a shared machine.
 import itertools
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
-import httpx
 import project_path  # noqa: F401 (tests/support)
+from load import closed_loop
 from tests.support.databases import throwaway_database
 from tests.support.fictitious import api_submission, numbered_patient
 from tests.support.servers import start_gunicorn
@@ -71,45 +68,27 @@ def server_cpu_seconds(master_pid: int) -> float:
 
 
 def run_case(name, base, token, method, path, expected, seconds, server, make_body=None):
-    latencies, unexpected = [], []
-    lock = threading.Lock()
     numbers = itertools.count(1_000_000)
-    stop_at = time.monotonic() + seconds
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
-    def client_loop():
-        with httpx.Client(base_url=base, timeout=30, headers=headers) as client:
-            while time.monotonic() < stop_at:
-                body = make_body(next(numbers)) if make_body else None
-                started = time.perf_counter()
-                try:
-                    status = client.request(method, path, content=body).status_code
-                except httpx.HTTPError as error:
-                    status = type(error).__name__
-                elapsed = time.perf_counter() - started
-                with lock:
-                    latencies.append(elapsed)
-                    if status != expected:
-                        unexpected.append(status)
+    def send(client):
+        body = make_body(next(numbers)) if make_body else None
+        return client.request(method, path, content=body)
 
-    started, cpu_before = time.perf_counter(), server_cpu_seconds(server.pid)
-    threads = [threading.Thread(target=client_loop) for _ in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - started
-    cpu_ms = (server_cpu_seconds(server.pid) - cpu_before) / max(len(latencies), 1) * 1000
-    latencies.sort()
-    rate = (len(latencies) - len(unexpected)) / wall
-    p50 = statistics.median(latencies) * 1000
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
+    cpu_before = server_cpu_seconds(server.pid)
+    load = closed_loop(base, CLIENTS, send, expected, seconds, headers=headers)
+    requests = len(load.latencies)
+    cpu_ms = (server_cpu_seconds(server.pid) - cpu_before) / max(requests, 1) * 1000
+    rate = (requests - len(load.unexpected)) / load.wall
     print(
-        f"  {name:<28} {len(latencies):>6} req  {rate:7.0f} accepted/s  p50 {p50:6.1f} ms  "
-        f"p99 {p99:6.1f} ms  web CPU {cpu_ms:5.2f} ms/req  unexpected: {len(unexpected)}"
-        + (f" {sorted(set(map(str, unexpected)))}" if unexpected else "")
+        f"  {name:<28} {requests:>6} req  {rate:7.0f} accepted/s  p50 {load.p50_ms:6.1f} ms  "
+        f"p99 {load.p99_ms:6.1f} ms  web CPU {cpu_ms:5.2f} ms/req  "
+        f"unexpected: {load.unexpected_text()}"
     )
-    FIGURES[name] = {"rate": rate, "p50_ms": p50, "p99_ms": p99, "unexpected": len(unexpected)}
+    FIGURES[name] = {
+        "rate": rate, "p50_ms": load.p50_ms, "p99_ms": load.p99_ms,
+        "unexpected": len(load.unexpected),
+    }  # fmt: skip
     return rate
 
 

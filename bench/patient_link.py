@@ -15,16 +15,13 @@ import datetime
 import json
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
-import httpx
 import project_path  # noqa: F401 (tests/support)
+from load import closed_loop
 from tests.support.fictitious import PATIENT_DATA, date_fields
 from tests.support.servers import start_gunicorn
 
@@ -51,47 +48,22 @@ WRONG_DATE = date_fields(PATIENT_DATA["birth_date"] + datetime.timedelta(days=1)
 
 def run_case(name, base, tokens, method, data, expected, total, max_seconds):
     """CLIENTS threads share `total` requests; each request's latency is kept."""
-    latencies, errors = [], []
-    lock = threading.Lock()
-    remaining = [total]
-    stop_at = time.monotonic() + max_seconds
 
-    def client_loop():
-        with httpx.Client(base_url=base, timeout=30, follow_redirects=False) as client:
-            while time.monotonic() < stop_at:
-                with lock:
-                    if remaining[0] == 0:
-                        return
-                    remaining[0] -= 1
-                url = f"/r/{random.choice(tokens)}"
-                started = time.perf_counter()
-                try:
-                    response = client.request(method, url, data=data)
-                    status = response.status_code
-                except httpx.HTTPError as error:
-                    status = type(error).__name__
-                elapsed = time.perf_counter() - started
-                with lock:
-                    latencies.append(elapsed)
-                    if status != expected:
-                        errors.append(status)
+    def send(client):
+        return client.request(method, f"/r/{random.choice(tokens)}", data=data)
 
-    started = time.perf_counter()
-    threads = [threading.Thread(target=client_loop) for _ in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - started
-    latencies.sort()
-    p50 = statistics.median(latencies) * 1000
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
-    print(
-        f"  {name:<34} {len(latencies):>5} req  p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  "
-        f"{len(latencies) / wall:6.0f} req/s  unexpected answers: {len(errors)}"
-        + (f" {sorted(set(map(str, errors)))}" if errors else "")
+    load = closed_loop(
+        base, CLIENTS, send, expected, max_seconds, budget=total, follow_redirects=False
     )
-    return {"p50_ms": p50, "p99_ms": p99, "requests": len(latencies), "unexpected": len(errors)}
+    requests = len(load.latencies)
+    print(
+        f"  {name:<34} {requests:>5} req  p50 {load.p50_ms:7.1f} ms  p99 {load.p99_ms:7.1f} ms  "
+        f"{requests / load.wall:6.0f} req/s  unexpected answers: {load.unexpected_text()}"
+    )
+    return {
+        "p50_ms": load.p50_ms, "p99_ms": load.p99_ms, "requests": requests,
+        "unexpected": len(load.unexpected),
+    }  # fmt: skip
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ from tests.support.factories import (
     make_platform_admin,
     next_totp_code,
 )
+from tests.support.ports import free_port
 
 OWNER_EMAIL = "claire@pharmacie-gare.test"
 APPLICATION = {
@@ -200,8 +201,6 @@ def test_refusal_needs_a_reason_which_is_stored_sent_and_audited(
 def test_approval_when_mail_cannot_be_sent_changes_nothing(admin_session, settings):
     from django.test import Client
 
-    from tests.support.ports import free_port
-
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS = (
         "127.0.0.1",
@@ -289,8 +288,6 @@ def test_platform_pages_refuse_pharmacy_staff_and_unverified_admins(client, plat
     unverified.force_login(platform_admin)  # password only, no TOTP
     assert unverified.post(url, {"decision": "approve"}).status_code == 302
     owner = make_member(make_pharmacy("Autre", "750000025"), "o@example.org", "owner")
-    from tests.support.factories import log_in
-
     assert log_in(Client(), owner).post(url, {"decision": "approve"}).status_code == 403
     application.refresh_from_db()
     assert application.status == PharmacyApplication.Status.PENDING

@@ -7,7 +7,7 @@ from django.test import Client
 
 from relais.accounts.models import Membership, Pharmacy
 from relais.audit.models import AuditEvent
-from tests.support.factories import log_in, make_member, make_platform_admin
+from tests.support.factories import log_in, make_member, make_platform_admin, make_test
 
 
 @pytest.fixture
@@ -68,7 +68,6 @@ def test_suspension_pauses_the_pharmacys_queued_transmissions(admin_client, phar
 
     from relais.transmission.models import Transmission
     from relais.transmission.worker import due_ids
-    from tests.support.factories import make_test
 
     make_test(patient, Membership.objects.filter(pharmacy=pharmacy).first().user)
     queued = set(Transmission.objects.filter(pharmacy=pharmacy).values_list("pk", flat=True))

@@ -10,7 +10,7 @@ from relais.audit import chain
 from relais.audit.events import record
 from relais.audit.models import AuditEvent
 from relais.audit.views import PAGE_SIZE
-from tests.support.factories import PASSWORD, log_in, make_platform_admin
+from tests.support.factories import PASSWORD, log_in, make_member, make_platform_admin, totp_code
 
 LOG = reverse("audit:log")
 
@@ -133,15 +133,12 @@ def test_the_log_is_read_only(admin_client, events):
 
 def test_owner_of_a_pharmacy_is_refused(client, pharmacy, events):
     from relais.accounts.models import Membership
-    from tests.support.factories import make_member
 
     owner = make_member(pharmacy, "owner@example.org", Membership.Role.OWNER)
     assert log_in(client, owner).get(LOG).status_code == 403
 
 
 def test_auditor_lands_on_the_audit_log_after_login(client, auditor):
-    from tests.support.factories import totp_code
-
     response = client.post(
         reverse("accounts:login"),
         {"email": auditor.email, "password": PASSWORD, "otp_token": totp_code(auditor)},

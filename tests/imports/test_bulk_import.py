@@ -11,6 +11,7 @@ from relais.imports.bulk_import import COLUMNS, FileError, check_file, error_row
 from relais.imports.models import ImportBatch, ImportChunk
 from relais.screening.models import Patient, ScreeningTest
 from relais.transmission.models import Transmission
+from tests.support.factories import make_patient
 from tests.support.fictitious import csv_row, csv_text
 
 pytestmark = pytest.mark.django_db
@@ -175,8 +176,6 @@ def test_same_patient_on_several_rows_is_one_patient(pharmacy, pharmacist):
 
 
 def test_existing_patients_are_found_not_duplicated(pharmacy, pharmacist):
-    from tests.support.factories import make_patient
-
     values = csv_row(7)
     existing = make_patient(pharmacy, pharmacist, nir=values["nir"], sex=values["sex"])
     existing_by_identity = make_patient(
