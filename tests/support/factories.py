@@ -183,15 +183,7 @@ def sample_test(
     pharmacy = Pharmacy(**{**PHARMACY, **(pharmacy_fields or {})})
     user = User(**{**PHARMACIST, **(pharmacist_fields or {})})
     patient = Patient(pharmacy=pharmacy, **{**PATIENT_DATA, **(patient_fields or {})})
-    fields = {
-        "kind": "sars_cov_2_antigen",
-        "device": "Demo AG Rapid",
-        "specimen": "nasal_swab",
-        "sampled_at": SAMPLED_AT,
-        "result": "negative",
-        "consent_transmission": True,
-        **test_fields,
-    }
+    fields = {**TEST_DATA, "sampled_at": SAMPLED_AT, **test_fields}
     return ScreeningTest(pharmacy=pharmacy, patient=patient, performed_by=user, **fields)
 
 
