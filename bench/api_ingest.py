@@ -19,24 +19,19 @@ uses part of its CPU: figures are a lower bound of what the server alone could d
 counted), which is less sensitive to other load on a shared machine.
 """
 
-import datetime
 import itertools
 import json
 import os
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
-import httpx
-import psycopg
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.imports.rows import letters, nir  # noqa: E402
+import project_path  # noqa: F401 (tests/support)
+from load import closed_loop
+from tests.support.databases import throwaway_database
+from tests.support.fictitious import api_submission, numbered_patient
+from tests.support.servers import start_gunicorn
 
 CLIENTS = 20
 FIGURES = {}  # case name -> its figures, for --json
@@ -47,44 +42,19 @@ SETUP = """
 import django
 django.setup()
 from django.core.management import call_command
-from relais.accounts.models import Pharmacy
 from relais.api.credentials import create_credential
+from tests.support.factories import make_pharmacy
 
 call_command("migrate", verbosity=0)
-pharmacy = Pharmacy.objects.create(name="Pharmacie du Banc d'Essai", finess="750009998",
-                                   address="1 rue du Banc, 75001 Paris", status="active")
+pharmacy = make_pharmacy("Pharmacie du Banc d'Essai", "750009998")
 print(create_credential(pharmacy, "bench")[1])
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def payload(number: int) -> bytes:
-    sex = "FM"[number % 2]
-    birth = datetime.date(1940 + number % 60, number % 12 + 1, number % 28 + 1)
-    sampled_at = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=30)
-    body = {
-        "patient": {
-            "birth_name": letters(number),
-            "given_names": "Camille",
-            "birth_date": birth.isoformat(),
-            "sex": sex,
-            "nir": nir(sex, birth, number),
-            "phone": "0612345678",
-        },
-        "test": {
-            "kind": "sars_cov_2_antigen",
-            "specimen": "nasal_swab",
-            "sampled_at": sampled_at.isoformat(),
-            "result": "negative",
-            "consent_transmission": True,
-        },
-    }
-    return json.dumps(body).encode()
+    """A new patient (number `number`) and a negative antigen test."""
+    patient = {**numbered_patient(number), "phone": "0612345678"}
+    return json.dumps(api_submission(patient)).encode()
 
 
 def server_cpu_seconds(master_pid: int) -> float:
@@ -98,45 +68,27 @@ def server_cpu_seconds(master_pid: int) -> float:
 
 
 def run_case(name, base, token, method, path, expected, seconds, server, make_body=None):
-    latencies, unexpected = [], []
-    lock = threading.Lock()
     numbers = itertools.count(1_000_000)
-    stop_at = time.monotonic() + seconds
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
-    def client_loop():
-        with httpx.Client(base_url=base, timeout=30, headers=headers) as client:
-            while time.monotonic() < stop_at:
-                body = make_body(next(numbers)) if make_body else None
-                started = time.perf_counter()
-                try:
-                    status = client.request(method, path, content=body).status_code
-                except httpx.HTTPError as error:
-                    status = type(error).__name__
-                elapsed = time.perf_counter() - started
-                with lock:
-                    latencies.append(elapsed)
-                    if status != expected:
-                        unexpected.append(status)
+    def send(client):
+        body = make_body(next(numbers)) if make_body else None
+        return client.request(method, path, content=body)
 
-    started, cpu_before = time.perf_counter(), server_cpu_seconds(server.pid)
-    threads = [threading.Thread(target=client_loop) for _ in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - started
-    cpu_ms = (server_cpu_seconds(server.pid) - cpu_before) / max(len(latencies), 1) * 1000
-    latencies.sort()
-    rate = (len(latencies) - len(unexpected)) / wall
-    p50 = statistics.median(latencies) * 1000
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
+    cpu_before = server_cpu_seconds(server.pid)
+    load = closed_loop(base, CLIENTS, send, expected, seconds, headers=headers)
+    requests = len(load.latencies)
+    cpu_ms = (server_cpu_seconds(server.pid) - cpu_before) / max(requests, 1) * 1000
+    rate = (requests - len(load.unexpected)) / load.wall
     print(
-        f"  {name:<28} {len(latencies):>6} req  {rate:7.0f} accepted/s  p50 {p50:6.1f} ms  "
-        f"p99 {p99:6.1f} ms  web CPU {cpu_ms:5.2f} ms/req  unexpected: {len(unexpected)}"
-        + (f" {sorted(set(map(str, unexpected)))}" if unexpected else "")
+        f"  {name:<28} {requests:>6} req  {rate:7.0f} accepted/s  p50 {load.p50_ms:6.1f} ms  "
+        f"p99 {load.p99_ms:6.1f} ms  web CPU {cpu_ms:5.2f} ms/req  "
+        f"unexpected: {load.unexpected_text()}"
     )
-    FIGURES[name] = {"rate": rate, "p50_ms": p50, "p99_ms": p99, "unexpected": len(unexpected)}
+    FIGURES[name] = {
+        "rate": rate, "p50_ms": load.p50_ms, "p99_ms": load.p99_ms,
+        "unexpected": len(load.unexpected),
+    }  # fmt: skip
     return rate
 
 
@@ -148,69 +100,45 @@ def main() -> None:
     if "--threads" in sys.argv:
         THREADS = int(sys.argv[sys.argv.index("--threads") + 1])
     server_url = os.environ.get("RELAIS_BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-    database = f"relais_bench_api_{os.getpid()}"
-    with psycopg.connect(f"{server_url}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{database}"')
-    try:
-        with tempfile.TemporaryDirectory(prefix="relais-bench-api-") as var_dir:
-            env = {
-                **os.environ,
-                "RELAIS_DEMO": "1",
-                "RELAIS_VAR_DIR": var_dir,
-                "RELAIS_DATABASE_URL": f"{server_url}/{database}",
-                "RELAIS_CACHE_URL": os.environ.get(
-                    "RELAIS_BENCH_REDIS", "redis://127.0.0.1:6379/15"
-                ),
-                "RELAIS_API_RATE_LIMIT": "1000000000",
-                "RELAIS_HTTPS": "0",
-                "DJANGO_SETTINGS_MODULE": "relais.settings",
-                "RELAIS_LOG_LEVEL": "ERROR",
-            }
-            setup = subprocess.run(
-                [sys.executable, "-c", SETUP], env=env, capture_output=True, text=True
+    with (
+        throwaway_database(server_url, "relais_bench_api") as database_url,
+        tempfile.TemporaryDirectory(prefix="relais-bench-api-") as var_dir,
+    ):
+        env = {
+            **os.environ,
+            "RELAIS_DEMO": "1",
+            "RELAIS_VAR_DIR": var_dir,
+            "RELAIS_DATABASE_URL": database_url,
+            "RELAIS_CACHE_URL": os.environ.get("RELAIS_BENCH_REDIS", "redis://127.0.0.1:6379/15"),
+            "RELAIS_API_RATE_LIMIT": "1000000000",
+            "RELAIS_HTTPS": "0",
+            "DJANGO_SETTINGS_MODULE": "relais.settings",
+            "RELAIS_LOG_LEVEL": "ERROR",
+            "PYTHONPATH": str(project_path.ROOT),
+        }
+        setup = subprocess.run(
+            [sys.executable, "-c", SETUP], env=env, capture_output=True, text=True
+        )
+        if setup.returncode != 0:
+            sys.exit(setup.stderr[-3000:])
+        token = setup.stdout.strip().splitlines()[-1]
+        server = start_gunicorn(env, Path(var_dir) / "web.log", WORKERS, THREADS)
+        try:
+            print(
+                f"API ingest, gunicorn {WORKERS} workers x {THREADS} threads, PostgreSQL, "
+                f"{CLIENTS} concurrent clients, {seconds} s per case, "
+                f"{os.cpu_count()} CPUs (load average before: {os.getloadavg()[0]:.1f})"
             )
-            if setup.returncode != 0:
-                sys.exit(setup.stderr[-3000:])
-            token = setup.stdout.strip().splitlines()[-1]
-            port = free_port()
-            base = f"http://127.0.0.1:{port}"
-            server = subprocess.Popen(
-                [
-                    sys.executable, "-m", "gunicorn", "relais.wsgi", "--bind", f"127.0.0.1:{port}",
-                    "--workers", str(WORKERS), "--threads", str(THREADS),
-                    "--worker-class", "gthread", "--error-logfile", str(Path(var_dir) / "web.log"),
-                ],
-                env=env,
-            )  # fmt: skip
-            try:
-                deadline = time.monotonic() + 60
-                while time.monotonic() < deadline:
-                    try:
-                        httpx.get(f"{base}/api/v1/health", timeout=1)
-                        break
-                    except httpx.HTTPError:
-                        time.sleep(0.2)
-                print(
-                    f"API ingest, gunicorn {WORKERS} workers x {THREADS} threads, PostgreSQL, "
-                    f"{CLIENTS} concurrent clients, {seconds} s per case, "
-                    f"{os.cpu_count()} CPUs (load average before: {os.getloadavg()[0]:.1f})"
-                )
-                bare = run_case("GET /api/v1/health", base, token, "GET", "/api/v1/health", 200,
-                                seconds, server)  # fmt: skip
-                ingest = run_case("POST /api/v1/tests", base, token, "POST", "/api/v1/tests",
-                                  201, seconds, server, payload)  # fmt: skip
-                print(f"  ingest rate / bare rate: {ingest / bare * 100:.0f} %")
-                if "--json" in sys.argv:
-                    result = {"bare": FIGURES["GET /api/v1/health"], "seconds": seconds}
-                    print(
-                        "RESULT " + json.dumps({**result, "ingest": FIGURES["POST /api/v1/tests"]})
-                    )
-            finally:
-                server.terminate()
-                server.wait(timeout=20)
-    finally:
-        with psycopg.connect(f"{server_url}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            bare = run_case("GET /api/v1/health", server.url, token, "GET", "/api/v1/health",
+                            200, seconds, server)  # fmt: skip
+            ingest = run_case("POST /api/v1/tests", server.url, token, "POST", "/api/v1/tests",
+                              201, seconds, server, payload)  # fmt: skip
+            print(f"  ingest rate / bare rate: {ingest / bare * 100:.0f} %")
+            if "--json" in sys.argv:
+                result = {"bare": FIGURES["GET /api/v1/health"], "seconds": seconds}
+                print("RESULT " + json.dumps({**result, "ingest": FIGURES["POST /api/v1/tests"]}))
+        finally:
+            server.stop()
 
 
 if __name__ == "__main__":

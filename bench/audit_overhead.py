@@ -10,29 +10,21 @@ with `record` real, then replaced by a no-op, so both see the same machine load.
 import json
 import statistics
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from audit_setup import Timer, database_name, make_patients, make_world, setup_django  # noqa: E402
+from audit_setup import Timer, database_name, make_patients, make_world, setup_django
 
 
 def main() -> None:
     requests = 200 if "--short" in sys.argv else 2000
     setup_django()
     from django.test import Client
-    from django_otp import DEVICE_ID_SESSION_KEY
-    from django_otp.plugins.otp_totp.models import TOTPDevice
+    from tests.support.factories import log_in
 
     from relais.screening import views
 
     pharmacy, user = make_world()
     patient_id = make_patients(pharmacy, user, 1)[0]
-    client = Client(HTTP_HOST="127.0.0.1")
-    client.force_login(user)
-    session = client.session
-    session[DEVICE_ID_SESSION_KEY] = TOTPDevice.objects.get(user=user).persistent_id
-    session["pharmacy_id"] = str(pharmacy.pk)
-    session.save()
+    client = log_in(Client(HTTP_HOST="127.0.0.1"), user)
     url = f"/patients/{patient_id}/"
     real_record = views.record
     timings = {"with audit": [], "without audit": []}

@@ -1,4 +1,5 @@
-"""Shared set-up of the audit, key-rotation and backup benchmarks.
+"""Shared set-up of the database benchmarks (audit, key rotation, backup, bulk import,
+save test).
 
 A fresh demo-mode database in a temporary directory: SQLite by default, or the
 PostgreSQL database named by RELAIS_DATABASE_URL (it is emptied first: use a scratch one).
@@ -11,13 +12,12 @@ import datetime
 import os
 import random
 import shutil
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import project_path  # noqa: F401 (tests/support)
 
 
 def setup_django() -> Path:
@@ -27,7 +27,6 @@ def setup_django() -> Path:
     os.environ["RELAIS_VAR_DIR"] = str(var_dir)
     os.environ.setdefault("RELAIS_HTTPS", "0")
     os.environ["DJANGO_SETTINGS_MODULE"] = "relais.settings"
-    sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
     import django
     from django.core.management import call_command
 
@@ -45,47 +44,37 @@ def database_name() -> str:
 
 
 def make_world():
-    from django_otp.plugins.otp_totp.models import TOTPDevice
+    """A pharmacy and one pharmacist of it."""
+    from tests.support.factories import make_member, make_pharmacy
 
-    from relais.accounts.models import Membership, Pharmacy, User
-
-    pharmacy = Pharmacy.objects.create(
-        name="Bench", finess="750000001", address="1 rue", status=Pharmacy.Status.ACTIVE
-    )
-    user = User.objects.create_user("bench@example.org", "bench password 1234", full_name="B")
-    Membership.objects.create(user=user, pharmacy=pharmacy, role=Membership.Role.PHARMACIST)
-    TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
-    return pharmacy, user
-
-
-IDENTITY = {
-    "birth_name": "Dupont", "used_name": "", "given_names": "Jeanne Marie",
-    "birth_date": "1980-05-17", "sex": "F", "birthplace_code": "75056",
-    "nir": "280057505600112", "address": "12 rue des Lilas", "postal_code": "75011",
-    "city": "Paris", "phone": "+33612345678", "email": "jeanne.dupont@example.org",
-}  # fmt: skip
+    pharmacy = make_pharmacy("Bench")
+    return pharmacy, make_member(pharmacy, "bench@example.org", full_name="B")
 
 
 def make_patients(pharmacy, user, count: int, batch: int = 5000) -> list:
-    """Patients with every identity field encrypted (its own AD per row and column)."""
+    """Patients (PATIENT_DATA's identity) with every identity field encrypted, each with
+    its own associated data per row and column."""
+    from tests.support.fictitious import PATIENT_DATA
+
     from relais.crypto.blind_index import blind_index
     from relais.crypto.fields import Ciphertext, associated_data
     from relais.crypto.keyset import get_keys
-    from relais.screening.models import IDENTITY_INDEX, NIR_INDEX, Patient
+    from relais.screening.models import IDENTITY_INDEX, NIR_INDEX, Patient, identity_key
 
     aead = get_keys().aead
     scope = str(pharmacy.pk)
-    nir_index = blind_index(NIR_INDEX, scope, IDENTITY["nir"])
-    identity_index = blind_index(IDENTITY_INDEX, scope, "dupont|1980-05-17")
+    nir_index = blind_index(NIR_INDEX, scope, PATIENT_DATA["nir"])
+    identity = identity_key(PATIENT_DATA["birth_name"], PATIENT_DATA["birth_date"])
+    identity_index = blind_index(IDENTITY_INDEX, scope, identity)
+    plaintexts = {name: str(value).encode() for name, value in PATIENT_DATA.items() if value}
     ids = []
     for start in range(0, count, batch):
         rows = []
         for _ in range(min(batch, count - start)):
             pk = uuid.uuid4()
             values = {
-                name: Ciphertext(aead.encrypt(value.encode(), associated_data(Patient, name, pk)))
-                for name, value in IDENTITY.items()
-                if value
+                name: Ciphertext(aead.encrypt(value, associated_data(Patient, name, pk)))
+                for name, value in plaintexts.items()
             }
             rows.append(
                 Patient(

@@ -6,10 +6,8 @@ python bench/audit_verify.py --short    # 10,000 events
 
 import json
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from audit_setup import Timer, database_name, setup_django  # noqa: E402
+from audit_setup import Timer, database_name, setup_django
 
 
 def main() -> None:

@@ -9,10 +9,8 @@ restore goes into the same database after a flush (an empty, migrated database).
 
 import json
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from audit_setup import (  # noqa: E402
+from audit_setup import (
     Timer,
     database_name,
     make_patients,
@@ -20,6 +18,7 @@ from audit_setup import (  # noqa: E402
     make_world,
     setup_django,
 )
+from tests.support.fictitious import PATIENT_DATA
 
 
 def main() -> None:
@@ -46,7 +45,7 @@ def main() -> None:
     with Timer() as restoring, open(out, "rb") as source:
         restored = restore_backup(source)
     assert restored == rows and ScreeningTest.objects.count() == tests
-    assert Patient.objects.order_by("?").first().birth_name == "Dupont"
+    assert Patient.objects.order_by("?").first().birth_name == PATIENT_DATA["birth_name"]
     size = out.stat().st_size / 1e6
     print(f"Backup on {database_name()}: {tests:,} tests, {tests // 4:,} patients, {rows:,} rows")
     print(f"  create (bulk):  {creating.seconds:7.1f} s")

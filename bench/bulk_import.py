@@ -24,8 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from audit_setup import database_name, make_world, setup_django  # noqa: E402
+from audit_setup import database_name, make_world, setup_django
 
 
 def peak_rss_mb() -> float:
@@ -33,13 +32,13 @@ def peak_rss_mb() -> float:
 
 
 def write_csv(path: Path, rows: int) -> None:
-    from tests.imports.rows import csv_text, row
+    from tests.support.fictitious import csv_row, csv_text
 
     with path.open("w", encoding="utf-8", newline="") as out:
         header, *_ = csv_text([]).splitlines(keepends=True)
         out.write(header)
         for number in range(rows):
-            out.write(csv_text([row(number)]).split("\r\n", 1)[1])
+            out.write(csv_text([csv_row(number)]).split("\r\n", 1)[1])
 
 
 def main() -> None:

@@ -15,8 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from generate_rpps import generate  # noqa: E402
+from generate_rpps import generate
 
 RELAIS = Path(sys.executable).parent / "relais"
 

@@ -6,10 +6,9 @@ python bench/key_rotation.py --short    # 5,000
 
 import json
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from audit_setup import Timer, database_name, make_patients, make_world, setup_django  # noqa: E402
+from audit_setup import Timer, database_name, make_patients, make_world, setup_django
+from tests.support.fictitious import PATIENT_DATA
 
 
 def main() -> None:
@@ -33,7 +32,7 @@ def main() -> None:
         dropped, kept = rotation.drop_unused_keys()
     assert len(dropped) == 2 and not kept
     sample = Patient.objects.order_by("?").first()
-    assert sample.birth_name == "Dupont"
+    assert sample.birth_name == PATIENT_DATA["birth_name"]
     print(f"Key rotation on {database_name()}, {count:,} patients (12 encrypted fields each)")
     print(f"  create (bulk, pre-encrypted): {creating.seconds:7.1f} s")
     print(

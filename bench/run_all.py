@@ -20,10 +20,11 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+import project_path  # noqa: F401 (tests/support)
+from tests.support.databases import create_database, drop_database
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_PG = os.environ.get("RELAIS_BENCH_PG", "postgres://postgres@127.0.0.1:5432")
@@ -222,14 +223,6 @@ BENCHMARKS = [
 ]  # fmt: skip
 
 
-def admin(server: str, statement: str) -> None:
-    import psycopg
-
-    maintenance = urlunsplit(urlsplit(server)._replace(path="/postgres"))
-    with psycopg.connect(maintenance, autocommit=True) as connection:
-        connection.execute(statement)
-
-
 def child_env(benchmark: Benchmark, server: str, sqlite: bool) -> tuple[dict, str]:
     """The benchmark's environment, and the throwaway database to drop afterwards."""
     # Each benchmark configures its own throwaway installation: none of ours leaks in.
@@ -245,10 +238,8 @@ def child_env(benchmark: Benchmark, server: str, sqlite: bool) -> tuple[dict, st
         env["RELAIS_DATABASE_URL"] = f"{server}/postgres"  # where it creates its own
         return env, ""
     if benchmark.database == "scratch" and not sqlite:
-        database = f"relais_bench_{benchmark.name}_{uuid.uuid4().hex[:8]}"
-        admin(server, f'CREATE DATABASE "{database}"')
-        env["RELAIS_DATABASE_URL"] = f"{server}/{database}"
-        return env, database
+        env["RELAIS_DATABASE_URL"] = create_database(server, f"relais_bench_{benchmark.name}")
+        return env, env["RELAIS_DATABASE_URL"]
     return env, ""
 
 
@@ -271,7 +262,7 @@ def run(benchmark: Benchmark, quick: bool, server: str, sqlite: bool) -> tuple[l
         code = process.wait()
     finally:
         if database:
-            admin(server, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            drop_database(database)
     print(f"    ({time.monotonic() - started:.0f} s)", flush=True)
     if code != 0:
         return [], f"exit code {code}"

@@ -1,7 +1,7 @@
 """Time to save one test with its patient (encryption, blind indexes, outbox row).
 
 Runs against a throwaway SQLite database (default) or the PostgreSQL database named by
-RELAIS_DATABASE_URL (its tables are created by `migrate`; use a throwaway database).
+RELAIS_DATABASE_URL (emptied first: use a scratch one).
 
     .venv/bin/python bench/save_test.py [--count 1000]
 """
@@ -9,26 +9,11 @@ RELAIS_DATABASE_URL (its tables are created by `migrate`; use a throwaway databa
 import argparse
 import datetime
 import json
-import os
 import statistics
 import sys
-import tempfile
 import time
 
-os.environ.setdefault("RELAIS_VAR_DIR", tempfile.mkdtemp(prefix="relais-bench-"))
-os.environ["RELAIS_DEMO"] = "1"
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "relais.settings")
-
-import django  # noqa: E402
-
-django.setup()
-
-from django.core.management import call_command  # noqa: E402
-from django.db import connection, transaction  # noqa: E402
-from django.utils import timezone  # noqa: E402
-
-from relais.accounts.models import Membership, Pharmacy, User  # noqa: E402
-from relais.screening import services  # noqa: E402
+from audit_setup import make_world, setup_django
 
 
 def main() -> None:
@@ -36,13 +21,13 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--json", action="store_true", help="also print a RESULT {json} line")
     args = parser.parse_args()
-    call_command("migrate", verbosity=0)
-    pharmacy, _ = Pharmacy.objects.get_or_create(
-        finess="759999999",
-        defaults={"name": "Bench", "address": "1 rue du Banc", "status": "active"},
-    )
-    user, _ = User.objects.get_or_create(email="bench@example.org", defaults={"full_name": "B"})
-    Membership.objects.get_or_create(user=user, pharmacy=pharmacy, defaults={"role": "pharmacist"})
+    setup_django()
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from relais.screening import services
+
+    pharmacy, user = make_world()
     sampled_at = timezone.now() - datetime.timedelta(minutes=10)
     timings = []
     for index in range(args.count):

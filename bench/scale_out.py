@@ -15,11 +15,9 @@ had sent without recording the ACK is sent again and de-duplicated by SI-DEP).
 Prints the counts; exits with 1 if they do not match.
 """
 
-import datetime
 import itertools
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -27,50 +25,24 @@ import time
 from pathlib import Path
 
 import httpx
-
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_DIR))
-
-from tests.imports.rows import letters, nir  # noqa: E402
-from tests.transmission.drain import RELAIS, Drain  # noqa: E402
-from tests.transmission.simulator import Simulator, free_port  # noqa: E402
-
-from relais.transmission.certs import make_certs  # noqa: E402
+import project_path  # noqa: F401 (tests/support)
+from tests.support.drain import RELAIS, Drain
+from tests.support.fictitious import api_submission, numbered_patient
+from tests.support.servers import WebServer, start_gunicorn
 
 FINESS = "750009997"
 SEED = f"""
 import django
 django.setup()
-from relais.accounts.models import Pharmacy
-Pharmacy.objects.create(name="Pharmacie de la Montée en Charge", finess="{FINESS}",
-                        address="1 rue du Banc, 75001 Paris", status="active")
+from tests.support.factories import make_pharmacy
+make_pharmacy("Pharmacie de la Montée en Charge", "{FINESS}")
 """
 LEASE_SECONDS = 8  # above the SI-DEP connect + read timeouts (2 + 5 s)
 TIMEOUT_SECONDS = 1800
 
 
 def payload(number: int) -> bytes:
-    sex = "FM"[number % 2]
-    birth = datetime.date(1940 + number % 60, number % 12 + 1, number % 28 + 1)
-    sampled_at = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=30)
-    return json.dumps(
-        {
-            "patient": {
-                "birth_name": letters(number),
-                "given_names": "Camille",
-                "birth_date": birth.isoformat(),
-                "sex": sex,
-                "nir": nir(sex, birth, number),
-            },
-            "test": {
-                "kind": "sars_cov_2_antigen",
-                "specimen": "nasal_swab",
-                "sampled_at": sampled_at.isoformat(),
-                "result": "negative",
-                "consent_transmission": True,
-            },
-        }  # fmt: skip
-    ).encode()
+    return json.dumps(api_submission(numbered_patient(number))).encode()
 
 
 class Installation(Drain):
@@ -78,7 +50,7 @@ class Installation(Drain):
 
     def __init__(self, workdir: Path, postgres_url: str):
         super().__init__(workdir, postgres_url=postgres_url, lease_seconds=LEASE_SECONDS)
-        self.webs: list[subprocess.Popen] = []
+        self.webs: list[WebServer] = []
 
     def env(self) -> dict[str, str]:
         return {
@@ -97,53 +69,17 @@ class Installation(Drain):
         self.run(sys.executable, "-c", SEED)
         token = self.run(RELAIS, "api-credentials", "create", "--pharmacy", FINESS,
                          "--name", "scale-out").strip().splitlines()[-1]  # fmt: skip
-        self.certs = make_certs(self.workdir / "certs")
-        self.simulator = Simulator(
-            certs=self.certs, db=self.workdir / "sidep.sqlite3", port=free_port(),
-            args=("--fast-validation",), log=self.workdir / "sidep.log",
-        ).start()  # fmt: skip
+        self.start_simulator()
         return token
 
     def start_web(self) -> str:
-        port = free_port()
-        log = self.workdir / f"web-{port}.log"
-        self.webs.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "relais.wsgi",
-                    "--bind",
-                    f"127.0.0.1:{port}",
-                    "--workers",
-                    "2",
-                    "--threads",
-                    "4",
-                    "--worker-class",
-                    "gthread",
-                    "--error-logfile",
-                    str(log),
-                ],
-                env=self.env(),
-                cwd=PROJECT_DIR,
-            )  # fmt: skip
-        )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(f"{base}/api/v1/health", timeout=1)
-                return base
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise RuntimeError(f"the web process on {port} did not start")
+        log = self.workdir / f"web-{len(self.webs)}.log"
+        self.webs.append(start_gunicorn(self.env(), log, workers=2, threads=4))
+        return self.webs[-1].url
 
     def close(self) -> None:
         for web in self.webs:
-            web.terminate()
-        for web in self.webs:
-            web.wait(timeout=20)
+            web.stop()
         super().close()
 
 

@@ -3,7 +3,7 @@
 For each size and worker count: a fresh database holding N validated tests with their
 queued messages, the SI-DEP simulator (mutual TLS, --fast-validation: hl7apy's strict
 check alone takes tens of milliseconds a message), then `relais worker` processes until
-every row is acknowledged. Real processes throughout (see tests/transmission/drain.py).
+every row is acknowledged. Real processes throughout (see tests/support/drain.py).
 
 PostgreSQL: a throwaway database is created on the server of RELAIS_DATABASE_URL and
 dropped afterwards. Without RELAIS_DATABASE_URL it runs on SQLite, one worker only.
@@ -21,10 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_DIR))
-
-from tests.transmission.drain import Drain  # noqa: E402
+import project_path  # noqa: F401 (tests/support)
+from tests.support.drain import Drain
 
 TIMEOUT_SECONDS = 3600
 BUILD_SAMPLE = 1000
@@ -37,7 +35,7 @@ def measure(size: int, workers: int, postgres_url: str) -> dict:
             drain.prepare(size)
             build = json.loads(
                 drain.run(
-                    sys.executable, "-m", "tests.transmission.drain", "build-time",
+                    sys.executable, "-m", "tests.support.drain", "build-time",
                     str(min(size, BUILD_SAMPLE)),
                 )
             )  # fmt: skip

@@ -132,6 +132,7 @@ def test_the_rules_are_a_deployment_check():
     assert check_production_settings not in registry.registry.get_checks()
 
 
+@pytest.mark.slow  # two `relais check --deploy` processes
 def test_the_real_command_passes_a_production_environment_and_fails_a_bad_one(good_env):
     """The smoke test: `relais check --deploy` started for real, settings loaded from scratch."""
     base = {"PATH": os.environ["PATH"], "HOME": good_env["RELAIS_VAR_DIR"]}

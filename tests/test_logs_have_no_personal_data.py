@@ -6,17 +6,21 @@ NIR and by name, viewing and editing, recording a test (valid and invalid), anot
 pharmacy's patient, a broken request, and the worker's jobs (chain, purge).
 """
 
-import datetime
 import logging
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
 from relais.lib.logging import PersonalDataFilter, scrub
 from relais.screening.models import Patient
 from relais.worker import run_round
-from tests.conftest import log_in, make_member, make_pharmacy, totp_code
+from tests.support.factories import (
+    log_in,
+    make_member,
+    make_pharmacy,
+    screening_test_form,
+    totp_code,
+)
 
 IDENTITY = {
     "birth_name": "Quenouille",
@@ -39,22 +43,6 @@ NEEDLES = [
     "0698765432", "06 98 76 54 32", "+33698765432", "698765432",
     "philomene.quenouille", "Glycines",
 ]  # fmt: skip
-
-
-def screening_test_form(**changes):
-    sampled = timezone.localtime() - datetime.timedelta(minutes=30)
-    return {
-        "kind": "sars_cov_2_antigen",
-        "device": "Demo AG Rapid",
-        "specimen": "nasal_swab",
-        "sampled_at": sampled.strftime("%Y-%m-%dT%H:%M"),
-        "result": "positive",
-        "symptoms": "",
-        "symptom_onset": "",
-        "consent_transmission": "on",
-        "notify_by": "none",
-        **changes,
-    }
 
 
 @pytest.fixture

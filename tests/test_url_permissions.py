@@ -19,9 +19,16 @@ from django.test import Client
 
 from relais.accounts.models import Membership, Pharmacy, PharmacyApplication, User
 from relais.accounts.permissions import ROLE_PERMISSIONS
-from tests.accounts.onboarding_helpers import log_in_admin, make_platform_admin
-from tests.conftest import PASSWORD, log_in, make_member, make_patient, make_pharmacy, make_test
-from tests.security.routes import PARAM_RE, REGEX_GROUP_RE, discover, is_api
+from tests.support.factories import (
+    PASSWORD,
+    log_in,
+    make_member,
+    make_patient,
+    make_pharmacy,
+    make_platform_admin,
+    make_test,
+)
+from tests.support.routes import PARAM_RE, REGEX_GROUP_RE, discover, is_api
 
 PUBLIC = {
     "accounts/login/": "the login form",
@@ -79,13 +86,13 @@ class World:
 
     def admin_client(self, verified=True):
         if verified:
-            return log_in_admin(Client(), self.admin)
+            return log_in(Client(), self.admin)
         client = Client()
         client.force_login(self.admin)  # password only
         return client
 
     def auditor_client(self):
-        return log_in_admin(Client(), self.auditor)  # verified (password and TOTP)
+        return log_in(Client(), self.auditor)  # verified (password and TOTP)
 
     def api_client_for_b(self):
         from relais.api.credentials import create_credential

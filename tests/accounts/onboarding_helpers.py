@@ -1,18 +1,14 @@
 """Helpers shared by the onboarding, staff, suspension, reset and recovery tests."""
 
 import re
-import time
 from urllib.parse import urlsplit
 
 from django.core.management import call_command
-from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from relais import worker
-from relais.accounts.models import User
 from relais.directory import SAMPLES_DIR
-from tests.conftest import PASSWORD
+from tests.support.factories import device_code
 
 NEW_PASSWORD = "Une phrase de passe assez longue 7"
 LINK_RE = re.compile(r"(https?://\S+\?t=[A-Za-z0-9_\-]+)")
@@ -24,20 +20,6 @@ def import_sample_directory():
     call_command(
         "directory", "import-rpps", str(SAMPLES_DIR / "PS_LibreAcces_Personne_activite_demo.txt")
     )
-
-
-def make_platform_admin(email="admin@relais.test"):
-    user = User.objects.create_user(email, PASSWORD, full_name="Admin", is_staff=True)
-    TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
-    return user
-
-
-def log_in_admin(client, user):
-    client.force_login(user)
-    session = client.session
-    session[DEVICE_ID_SESSION_KEY] = TOTPDevice.objects.get(user=user).persistent_id
-    session.save()
-    return client
 
 
 def delivered(smtp_server, count: int = 1) -> list:
@@ -63,19 +45,6 @@ def path_of(link: str) -> str:
     return f"{parts.path}?{parts.query}"
 
 
-def next_totp_code(device) -> str:
-    """The code of the next 30-second step: accepted (tolerance 1) even when the current
-    step's code was just used, which django-otp refuses to accept twice."""
-    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
-    totp.time = time.time() + device.step
-    return f"{totp.token():0{device.digits}d}"
-
-
-def current_totp_code(device) -> str:
-    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
-    return f"{totp.token():0{device.digits}d}"
-
-
 def activate(client, link: str, password: str = NEW_PASSWORD) -> list[str]:
     """Follows an activation link to the end; returns the recovery codes shown."""
     response = client.get(path_of(link))
@@ -85,7 +54,7 @@ def activate(client, link: str, password: str = NEW_PASSWORD) -> list[str]:
     device = TOTPDevice.objects.filter(confirmed=False).order_by("-id").first()
     response = client.post(
         response["Location"],
-        {"password1": password, "password2": password, "otp_token": current_totp_code(device)},
+        {"password1": password, "password2": password, "otp_token": device_code(device)},
     )
     assert response.status_code == 200, response.content
     codes = RECOVERY_RE.findall(response.content.decode())

@@ -4,7 +4,7 @@ from django_otp import DEVICE_ID_SESSION_KEY
 
 from relais.accounts.models import Membership
 from relais.audit.models import AuditEvent
-from tests.conftest import PASSWORD, make_member, make_pharmacy, totp_code
+from tests.support.factories import PASSWORD, make_member, make_pharmacy, totp_code
 
 LOGIN = reverse("accounts:login")
 

@@ -15,14 +15,18 @@ from tests.accounts.onboarding_helpers import (
     delivered,
     import_sample_directory,
     link_in,
-    log_in_admin,
     login,
-    make_platform_admin,
-    next_totp_code,
     nothing_delivered,
     path_of,
 )
-from tests.conftest import make_member, make_pharmacy
+from tests.support.factories import (
+    log_in,
+    make_member,
+    make_pharmacy,
+    make_platform_admin,
+    next_totp_code,
+)
+from tests.support.ports import free_port
 
 OWNER_EMAIL = "claire@pharmacie-gare.test"
 APPLICATION = {
@@ -48,7 +52,7 @@ def platform_admin(db):
 
 @pytest.fixture
 def admin_session(client, platform_admin):
-    return log_in_admin(client, platform_admin)
+    return log_in(client, platform_admin)
 
 
 def apply(client, **changes):
@@ -75,7 +79,7 @@ def test_full_onboarding_path(client, django_user_model, smtp_server, platform_a
     assert nothing_delivered(smtp_server)
 
     # 2. The administrator sees each check and approves.
-    admin = log_in_admin(Client(), platform_admin)
+    admin = log_in(Client(), platform_admin)
     listing = admin.get("/platform/applications/")
     assert b"Pharmacie de la Gare" in listing.content
     detail = admin.get(f"/platform/applications/{application.pk}/")
@@ -202,7 +206,6 @@ def test_approval_when_the_mail_server_is_down_waits_for_it(admin_session, smtp_
     from django.test import Client
 
     from relais.accounts.models import QueuedEmail
-    from tests.conftest import free_port
 
     working_port = settings.EMAIL_PORT
     settings.EMAIL_PORT = free_port()  # nothing listens there
@@ -293,8 +296,6 @@ def test_platform_pages_refuse_pharmacy_staff_and_unverified_admins(client, plat
     unverified.force_login(platform_admin)  # password only, no TOTP
     assert unverified.post(url, {"decision": "approve"}).status_code == 302
     owner = make_member(make_pharmacy("Autre", "750000025"), "o@example.org", "owner")
-    from tests.conftest import log_in
-
     assert log_in(Client(), owner).post(url, {"decision": "approve"}).status_code == 403
     application.refresh_from_db()
     assert application.status == PharmacyApplication.Status.PENDING

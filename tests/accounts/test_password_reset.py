@@ -15,11 +15,10 @@ from tests.accounts.onboarding_helpers import (
     delivered,
     link_in,
     login,
-    next_totp_code,
     nothing_delivered,
     path_of,
 )
-from tests.conftest import PASSWORD, log_in, make_member
+from tests.support.factories import PASSWORD, log_in, make_member, next_totp_code
 
 
 @pytest.fixture(autouse=True)

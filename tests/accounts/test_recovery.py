@@ -6,7 +6,7 @@ from django_otp.plugins.otp_static.models import StaticToken
 
 from relais.accounts import onboarding
 from relais.audit.models import AuditEvent
-from tests.conftest import PASSWORD, make_member
+from tests.support.factories import PASSWORD, make_member
 
 
 @pytest.fixture(autouse=True)

@@ -7,13 +7,12 @@ from django.test import Client
 
 from relais.accounts.models import Membership, Pharmacy
 from relais.audit.models import AuditEvent
-from tests.accounts.onboarding_helpers import log_in_admin, make_platform_admin
-from tests.conftest import log_in, make_member
+from tests.support.factories import log_in, make_member, make_platform_admin, make_test
 
 
 @pytest.fixture
 def admin_client(db):
-    return log_in_admin(Client(), make_platform_admin())
+    return log_in(Client(), make_platform_admin())
 
 
 def set_status(client, pharmacy, action):
@@ -69,7 +68,6 @@ def test_suspension_pauses_the_pharmacys_queued_transmissions(admin_client, phar
 
     from relais.transmission.models import Transmission
     from relais.transmission.worker import due_ids
-    from tests.conftest import make_test
 
     make_test(patient, Membership.objects.filter(pharmacy=pharmacy).first().user)
     queued = set(Transmission.objects.filter(pharmacy=pharmacy).values_list("pk", flat=True))

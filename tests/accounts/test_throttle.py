@@ -4,7 +4,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from relais.accounts.models import LoginThrottle
-from tests.conftest import PASSWORD, totp_code
+from tests.support.factories import PASSWORD, totp_code
 
 LOGIN = reverse("accounts:login")
 

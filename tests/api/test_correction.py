@@ -2,13 +2,13 @@ import pytest
 
 from relais.screening import services
 from relais.transmission.models import Transmission
-from tests.api.conftest import submission
+from tests.support.fictitious import api_submission
 
 pytestmark = pytest.mark.django_db
 
 
 def correction(**overrides):
-    return submission(**overrides)["test"]
+    return api_submission(**overrides)["test"]
 
 
 def test_corrects_the_result(api, screening_test):

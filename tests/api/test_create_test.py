@@ -3,14 +3,14 @@ import pytest
 from relais.audit.models import AuditEvent
 from relais.screening.models import Patient, ScreeningTest
 from relais.transmission.models import Transmission
-from tests.api.conftest import submission
-from tests.conftest import make_patient
+from tests.support.factories import make_patient
+from tests.support.fictitious import api_submission
 
 pytestmark = pytest.mark.django_db
 
 
 def test_records_a_test_and_creates_the_patient(api, credential, pharmacy):
-    response = api.post("/tests", submission())
+    response = api.post("/tests", api_submission())
     assert response.status_code == 201
     assert response["Content-Type"] == "application/json"
     body = response.json()
@@ -30,7 +30,7 @@ def test_records_a_test_and_creates_the_patient(api, credential, pharmacy):
 
 def test_finds_the_patient_by_nir(api, pharmacy, pharmacist):
     existing = make_patient(pharmacy, pharmacist)
-    body = submission()
+    body = api_submission()
     body["patient"]["birth_name"] = "Lefevre"  # typed differently; the NIR decides
     response = api.post("/tests", body)
     assert response.status_code == 201
@@ -41,7 +41,7 @@ def test_finds_the_patient_by_nir(api, pharmacy, pharmacist):
 
 def test_finds_the_patient_by_identity_without_nir(api, pharmacy, pharmacist):
     existing = make_patient(pharmacy, pharmacist, nir="")
-    body = submission()
+    body = api_submission()
     body["patient"]["nir"] = ""
     body["patient"]["birth_name"] = "LEFEVRE"
     response = api.post("/tests", body)
@@ -50,7 +50,7 @@ def test_finds_the_patient_by_identity_without_nir(api, pharmacy, pharmacist):
 
 def test_a_twin_is_not_merged(api, pharmacy, pharmacist):
     make_patient(pharmacy, pharmacist, nir="")
-    body = submission()
+    body = api_submission()
     body["patient"]["nir"] = ""
     body["patient"]["given_names"] = "Camille"
     response = api.post("/tests", body)
@@ -60,12 +60,12 @@ def test_a_twin_is_not_merged(api, pharmacy, pharmacist):
 
 def test_another_pharmacy_patient_is_never_reused(api, other_pharmacy, other_pharmacist):
     theirs = make_patient(other_pharmacy, other_pharmacist)
-    response = api.post("/tests", submission())
+    response = api.post("/tests", api_submission())
     assert response.json()["patient_id"] != str(theirs.pk)
 
 
 def test_validation_uses_the_form_rules(api):
-    body = submission(specimen="throat_swab", sampled_at="2099-01-01T10:00:00+01:00")
+    body = api_submission(specimen="throat_swab", sampled_at="2099-01-01T10:00:00+01:00")
     body["patient"]["nir"] = "185037505612356"  # a man's NIR for a woman
     body["patient"]["postal_code"] = "7501"
     response = api.post("/tests", body)
@@ -81,7 +81,7 @@ def test_validation_uses_the_form_rules(api):
 
 
 def test_notification_needs_a_channel(api):
-    body = submission(notify_by="sms")
+    body = api_submission(notify_by="sms")
     body["patient"]["phone"] = ""
     response = api.post("/tests", body)
     assert response.status_code == 422

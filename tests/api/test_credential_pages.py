@@ -5,7 +5,7 @@ from relais.accounts.models import Membership
 from relais.api.credentials import authenticate_token, create_credential
 from relais.api.models import ApiCredential
 from relais.audit.models import AuditEvent
-from tests.conftest import log_in, make_member
+from tests.support.factories import log_in, make_member
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,8 @@ from relais.api.idempotency import purge_expired, replay
 from relais.api.models import IdempotencyKey
 from relais.lib.jobs import registered
 from relais.screening.models import Patient, ScreeningTest
-from tests.api.conftest import ApiClient, submission
+from tests.support.factories import ApiClient
+from tests.support.fictitious import api_submission
 
 
 def with_key(api, body, key, path="/tests"):
@@ -22,7 +23,7 @@ def with_key(api, body, key, path="/tests"):
 
 @pytest.mark.django_db
 def test_a_retry_gets_the_first_answer(api):
-    body = submission()
+    body = api_submission()
     first = with_key(api, body, "order-1")
     again = with_key(api, body, "order-1")
     assert first.status_code == again.status_code == 201
@@ -32,8 +33,8 @@ def test_a_retry_gets_the_first_answer(api):
 
 @pytest.mark.django_db
 def test_same_key_with_another_body_is_refused(api):
-    with_key(api, submission(), "order-1")
-    response = with_key(api, submission(result="positive"), "order-1")
+    with_key(api, api_submission(), "order-1")
+    response = with_key(api, api_submission(result="positive"), "order-1")
     assert response.status_code == 422
     assert response.json()["type"].endswith("idempotency-key-reused")
     assert ScreeningTest.objects.count() == 1
@@ -41,7 +42,7 @@ def test_same_key_with_another_body_is_refused(api):
 
 @pytest.mark.django_db
 def test_keys_belong_to_one_pharmacy(api, other_api):
-    body = submission()
+    body = api_submission()
     mine = with_key(api, body, "order-1")
     theirs = with_key(other_api, body, "order-1")
     assert theirs.status_code == 201
@@ -50,14 +51,16 @@ def test_keys_belong_to_one_pharmacy(api, other_api):
 
 @pytest.mark.django_db
 def test_a_refused_request_can_be_fixed_and_sent_with_the_same_key(api):
-    bad = submission(result="maybe")
+    bad = api_submission(result="maybe")
     assert with_key(api, bad, "order-1").status_code == 422
-    assert with_key(api, submission(), "order-1").status_code == 201
+    assert with_key(api, api_submission(), "order-1").status_code == 201
 
 
 @pytest.mark.django_db
 def test_correction_retries(api, screening_test):
-    body = submission(result="positive", sampled_at=screening_test.sampled_at.isoformat())["test"]
+    body = api_submission(result="positive", sampled_at=screening_test.sampled_at.isoformat())[
+        "test"
+    ]
     path = f"/tests/{screening_test.pk}/correction"
     first = with_key(api, body, "fix-1", path)
     again = with_key(api, body, "fix-1", path)
@@ -67,7 +70,7 @@ def test_correction_retries(api, screening_test):
 
 @pytest.mark.django_db
 def test_keys_expire_after_a_day(api, pharmacy):
-    body = submission()
+    body = api_submission()
     first = with_key(api, body, "order-1")
     IdempotencyKey.objects.update(created_at=timezone.now() - datetime.timedelta(hours=25))
     later = with_key(api, body, "order-1")
@@ -92,7 +95,7 @@ def test_a_key_without_its_answer_is_not_replayed_as_a_none_status(pharmacy):
 @pytest.mark.django_db
 @pytest.mark.parametrize("key", ["", " ", "x" * 256, "tab\there"])
 def test_invalid_keys(api, key):
-    response = with_key(api, submission(), key)
+    response = with_key(api, api_submission(), key)
     assert response.status_code == 422
     assert ScreeningTest.objects.count() == 0
 
@@ -100,7 +103,7 @@ def test_invalid_keys(api, key):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_retries_make_exactly_one_test(credential_and_token):
     token = credential_and_token[1]
-    body = submission()
+    body = api_submission()
     retries = 6
     barrier = threading.Barrier(retries)
     answers = []

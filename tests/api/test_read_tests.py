@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from relais.transmission.models import Transmission
-from tests.conftest import make_patient, make_test
+from tests.support.factories import make_patient, make_test
 
 pytestmark = pytest.mark.django_db
 

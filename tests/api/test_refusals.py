@@ -8,8 +8,8 @@ from django.test import override_settings
 
 from relais.api.credentials import revoke
 from relais.screening.models import ScreeningTest
-from tests.api.conftest import API, ApiClient, submission
-from tests.conftest import make_patient, make_test
+from tests.support.factories import API, ApiClient, make_patient, make_test
+from tests.support.fictitious import api_submission
 
 PROBLEM = "application/problem+json"
 
@@ -20,9 +20,9 @@ def their_test(other_pharmacy, other_pharmacist):
 
 
 def endpoints(test_id):
-    correction = submission()["test"]
+    correction = api_submission()["test"]
     return [
-        ("post", "/tests", submission()),
+        ("post", "/tests", api_submission()),
         ("get", "/tests", None),
         ("get", f"/tests/{test_id}", None),
         ("post", f"/tests/{test_id}/correction", correction),
@@ -90,7 +90,7 @@ def test_suspended_pharmacy(api, pharmacy):
 @pytest.mark.django_db
 def test_another_pharmacy_test_is_not_found(api, their_test):
     assert_problem(api.get(f"/tests/{their_test.pk}"), 404)
-    correction = submission(result="positive")["test"]
+    correction = api_submission(result="positive")["test"]
     assert_problem(api.post(f"/tests/{their_test.pk}/correction", correction), 404)
     their_test.refresh_from_db()
     assert their_test.result == "negative"
@@ -131,7 +131,7 @@ def post_endpoints(test):
 @override_settings(API_MAX_BODY_BYTES=2048)
 def test_oversized_body(api, screening_test, which):
     path = post_endpoints(screening_test)[which]
-    body = submission() if which == 0 else submission()["test"]
+    body = api_submission() if which == 0 else api_submission()["test"]
     body["padding"] = "x" * 4096
     count = ScreeningTest.objects.count()
     problem = assert_problem(api.post(path, body), 413)
@@ -143,7 +143,7 @@ def test_oversized_body(api, screening_test, which):
 @override_settings(API_MAX_BODY_BYTES=2048)
 def test_body_larger_than_its_content_length(api):
     """The limit holds on what is read, not only on what the header claims."""
-    raw = json.dumps({**submission(), "padding": "x" * 4096}).encode()
+    raw = json.dumps({**api_submission(), "padding": "x" * 4096}).encode()
     response = api.client.generic(
         "POST",
         f"{API}/tests",
@@ -169,13 +169,13 @@ def test_malformed_json(api, screening_test, which, raw):
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
 def test_wrong_content_type(api, screening_test, which, content_type):
     path = post_endpoints(screening_test)[which]
-    raw = json.dumps(submission()).encode()
+    raw = json.dumps(api_submission()).encode()
     assert_problem(api.post(path, raw=raw, content_type=content_type), 415)
 
 
 @pytest.mark.django_db
 def test_wrong_types_in_a_new_test(api):
-    body = submission()
+    body = api_submission()
     body["patient"]["birth_name"] = 42
     body["test"]["symptoms"] = "yes"
     body["test"]["consent_transmission"] = None
@@ -193,7 +193,7 @@ def test_wrong_shapes(api, body):
 
 @pytest.mark.django_db
 def test_wrong_types_in_a_correction(api, screening_test):
-    body = submission()["test"]
+    body = api_submission()["test"]
     body["result"] = ["positive"]
     problem = assert_problem(api.post(f"/tests/{screening_test.pk}/correction", body), 422)
     assert [error["field"] for error in problem["errors"]] == ["/result"]
@@ -201,7 +201,7 @@ def test_wrong_types_in_a_correction(api, screening_test):
 
 @pytest.mark.django_db
 def test_unknown_fields(api, screening_test):
-    body = submission()
+    body = api_submission()
     body["patient"]["favourite_colour"] = "blue"
     body["extra"] = 1
     problem = assert_problem(api.post("/tests", body), 422)
@@ -210,7 +210,7 @@ def test_unknown_fields(api, screening_test):
         ("/patient/favourite_colour", "extra_forbidden"),
         ("/extra", "extra_forbidden"),
     }
-    correction = {**submission()["test"], "comment": "x"}
+    correction = {**api_submission()["test"], "comment": "x"}
     problem = assert_problem(api.post(f"/tests/{screening_test.pk}/correction", correction), 422)
     assert problem["errors"][0]["field"] == "/comment"
 
@@ -262,7 +262,7 @@ def test_a_server_error_is_a_problem_without_a_trace(api, monkeypatch, caplog):
         raise RuntimeError("secret detail 285037505612306")
 
     monkeypatch.setattr(services, "record_tests", crash)
-    response = api.post("/tests", submission())
+    response = api.post("/tests", api_submission())
     body = assert_problem(response, 500)
     assert "secret" not in response.content.decode() and "Traceback" not in body["detail"]
     assert "285037505612306" not in caplog.text

@@ -10,15 +10,14 @@ from relais.accounts.views_audit import PAGE_SIZE
 from relais.audit import chain
 from relais.audit.events import record
 from relais.audit.models import AuditEvent
-from tests.accounts.onboarding_helpers import log_in_admin, make_platform_admin
-from tests.conftest import PASSWORD, log_in
+from tests.support.factories import PASSWORD, log_in, make_member, make_platform_admin, totp_code
 
 LOG = reverse("audit:log")
 
 
 @pytest.fixture
 def admin_client(db):
-    return log_in_admin(Client(), make_platform_admin())
+    return log_in(Client(), make_platform_admin())
 
 
 @pytest.fixture
@@ -57,7 +56,7 @@ def test_admin_sees_who_did_what_to_which_record(admin_client, events, patient, 
 
 
 def test_auditor_reads_the_log(client, auditor, events):
-    log_in_admin(client, auditor)
+    log_in(client, auditor)
     assert client.get(LOG).status_code == 200
 
 
@@ -134,15 +133,12 @@ def test_the_log_is_read_only(admin_client, events):
 
 def test_owner_of_a_pharmacy_is_refused(client, pharmacy, events):
     from relais.accounts.models import Membership
-    from tests.conftest import make_member
 
     owner = make_member(pharmacy, "owner@example.org", Membership.Role.OWNER)
     assert log_in(client, owner).get(LOG).status_code == 403
 
 
 def test_auditor_lands_on_the_audit_log_after_login(client, auditor):
-    from tests.conftest import totp_code
-
     response = client.post(
         reverse("accounts:login"),
         {"email": auditor.email, "password": PASSWORD, "otp_token": totp_code(auditor)},
@@ -172,7 +168,7 @@ def test_attempts_during_a_lockout_are_recorded(client, pharmacist, settings):
 
 def test_audit_log_is_in_the_menus_of_admins_and_auditors(admin_client, client, auditor, db):
     assert f'href="{LOG}"' in admin_client.get(reverse("platform:applications")).content.decode()
-    log_in_admin(client, auditor)
+    log_in(client, auditor)
     page = client.get(LOG).content.decode()
     assert f'href="{LOG}"' in page and reverse("accounts:logout") in page
 

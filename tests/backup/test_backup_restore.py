@@ -15,7 +15,8 @@ from relais.audit.models import AuditEvent
 from relais.backup.dump import BackupError, backed_up_models, restore_backup, write_backup
 from relais.crypto.keyset import new_backup_keyset_json
 from relais.screening.models import Patient, ScreeningTest
-from tests.conftest import PATIENT_DATA, make_patient, make_test
+from tests.support.factories import make_patient, make_test
+from tests.support.fictitious import PATIENT_DATA
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -146,6 +147,7 @@ def test_backup_without_a_key_is_refused(settings, db):
         write_backup(io.BytesIO())
 
 
+@pytest.mark.slow  # `relais` processes
 def test_backup_to_stdout_and_restore_from_stdin_with_the_real_commands(tmp_path):
     """Two migrated databases of their own: back one up to stdout, restore into the other."""
     key = tmp_path / "key.json"

@@ -5,9 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent.parent
 
 
+@pytest.mark.slow  # runs a benchmark
 def test_quick_run_prints_the_table_with_numbers():
     done = subprocess.run(
         [sys.executable, "bench/run_all.py", "--quick", "--sqlite", "--only", "save_test"],

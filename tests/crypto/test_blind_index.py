@@ -2,7 +2,7 @@ import datetime
 
 from relais.crypto.blind_index import blind_index, blind_index_candidates
 from relais.screening.services import find_patients
-from tests.conftest import make_patient
+from tests.support.factories import make_patient
 
 
 def test_index_is_deterministic_and_keyed():

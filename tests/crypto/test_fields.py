@@ -7,7 +7,8 @@ from django.db import connection
 from relais.crypto.fields import Ciphertext
 from relais.crypto.keyset import get_keys
 from relais.screening.models import Patient
-from tests.conftest import PATIENT_DATA, make_patient
+from tests.support.factories import make_patient
+from tests.support.fictitious import PATIENT_DATA
 
 
 @pytest.fixture

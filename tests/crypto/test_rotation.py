@@ -11,7 +11,8 @@ from relais.crypto.fields import associated_data
 from relais.crypto.keyset import ciphertext_key_id, get_keys, load_keys, primary_key_id
 from relais.screening.models import Patient
 from relais.screening.services import find_patients, update_patient
-from tests.conftest import PATIENT_DATA, make_patient
+from tests.support.factories import make_patient
+from tests.support.fictitious import PATIENT_DATA
 
 
 @pytest.fixture

@@ -3,17 +3,19 @@ date of birth, read the result, download the PDF; axe-core finds no WCAG 2.1 A/A
 violation on any page, on a small phone's screen."""
 
 import datetime
-import re
-import zlib
 from pathlib import Path
 
+import pytest
 from django.utils import timezone
 from playwright.sync_api import sync_playwright
 
 from relais.audit.models import AuditEvent
 from relais.patient_access import links
-from tests.conftest import make_member, make_patient, make_pharmacy, make_test
-from tests.e2e.conftest import AXE, CHROMIUM, CHROMIUM_ARGS, axe_violations
+from tests.support.browser import AXE, CHROMIUM, CHROMIUM_ARGS, axe_violations
+from tests.support.factories import make_member, make_patient, make_pharmacy, make_test
+from tests.support.pdf import pdf_text
+
+pytestmark = pytest.mark.slow  # a browser
 
 SMALL_PHONE = {"width": 360, "height": 640}
 
@@ -25,18 +27,6 @@ def assert_accessible(page, what: str) -> None:
     # Readable on a small phone: nothing wider than the screen.
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= SMALL_PHONE["width"], f"{what}: {width}px wide"
-
-
-def pdf_page_text(content: bytes) -> str:
-    """The text drawn by fpdf2 in its (Flate-compressed) content streams."""
-    text = []
-    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", content, re.S):
-        try:
-            data = zlib.decompress(stream)
-        except zlib.error:
-            data = stream
-        text += [m.decode("latin-1") for m in re.findall(rb"\(((?:\\.|[^\\)])*)\) Tj", data)]
-    return "\n".join(text)
 
 
 def test_a_patient_opens_the_result_and_downloads_the_pdf(live_server, transactional_db, tmp_path):
@@ -101,7 +91,7 @@ def test_a_patient_opens_the_result_and_downloads_the_pdf(live_server, transacti
         browser.close()
 
     assert pdf.startswith(b"%PDF-")
-    text = pdf_page_text(pdf)
+    text = pdf_text(pdf)
     assert "positive" in text.splitlines()
     assert "Pharmacie Test" in text
     opened = AuditEvent.objects.filter(target_id=str(test.pk), action="patient_link.opened")

@@ -20,9 +20,12 @@ import zoneinfo
 from pathlib import Path
 
 import httpx
+import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.test_patient_link import pdf_page_text
+from tests.support.pdf import pdf_text
+
+pytestmark = pytest.mark.slow  # a browser and `relais demo`
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
@@ -211,7 +214,7 @@ def patient_reads_result(chromium, stack, first_link, tour):
     pdf = Path(download.value.path()).read_bytes()
     phone.close()
     assert pdf.startswith(b"%PDF-")
-    text = pdf_page_text(pdf)
+    text = pdf_text(pdf)
     assert "négatif" in text.splitlines()
     assert APPLICANT["pharmacy_name"] in text
 

@@ -11,7 +11,8 @@ from relais.imports.bulk_import import COLUMNS, FileError, check_file, error_row
 from relais.imports.models import ImportBatch, ImportChunk
 from relais.screening.models import Patient, ScreeningTest
 from relais.transmission.models import Transmission
-from tests.imports.rows import csv_text, row
+from tests.support.factories import make_patient
+from tests.support.fictitious import csv_row, csv_text
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +27,7 @@ def check(pharmacy, user, content, encoding="utf-8"):
 
 
 def test_valid_file_is_checked_then_imported(pharmacy, pharmacist):
-    batch = check(pharmacy, pharmacist, csv_text([row(1), row(2), row(3)]))
+    batch = check(pharmacy, pharmacist, csv_text([csv_row(1), csv_row(2), csv_row(3)]))
     assert (batch.row_count, batch.valid_count, batch.error_count) == (3, 3, 0)
     assert ScreeningTest.objects.count() == 0  # nothing saved before confirmation
     batch = import_batch(batch.pk, pharmacy, pharmacist)
@@ -39,19 +40,19 @@ def test_valid_file_is_checked_then_imported(pharmacy, pharmacist):
 
 
 def test_rows_are_stored_encrypted(pharmacy, pharmacist):
-    batch = check(pharmacy, pharmacist, csv_text([row(1)]))
+    batch = check(pharmacy, pharmacist, csv_text([csv_row(1)]))
     content = bytes(ImportChunk.objects.get(batch=batch).content)
-    assert row(1)["birth_name"].encode() not in content
-    assert row(1)["nir"].encode() not in content
+    assert csv_row(1)["birth_name"].encode() not in content
+    assert csv_row(1)["nir"].encode() not in content
 
 
 def test_every_bad_row_is_reported_with_line_column_value_reason(pharmacy, pharmacist):
     rows = [
-        row(1),
-        row(2, nir="123"),
-        row(3, symptoms="peut-être", sex="X"),
-        row(4, specimen="throat_swab"),
-        row(5),
+        csv_row(1),
+        csv_row(2, nir="123"),
+        csv_row(3, symptoms="peut-être", sex="X"),
+        csv_row(4, specimen="throat_swab"),
+        csv_row(5),
     ]
     batch = check(pharmacy, pharmacist, csv_text(rows))
     assert (batch.row_count, batch.valid_count, batch.error_count) == (5, 2, 3)
@@ -75,14 +76,14 @@ def test_empty_file(pharmacy, pharmacist):
 
 
 def test_latin1_file_is_accepted(pharmacy, pharmacist):
-    batch = check(pharmacy, pharmacist, csv_text([row(1, birth_name="Lefèvre")]), "latin-1")
+    batch = check(pharmacy, pharmacist, csv_text([csv_row(1, birth_name="Lefèvre")]), "latin-1")
     assert batch.encoding == "latin-1" and batch.valid_count == 1
     import_batch(batch.pk, pharmacy, pharmacist)
     assert Patient.objects.get().birth_name == "Lefèvre"
 
 
 def test_utf8_with_bom_is_accepted(pharmacy, pharmacist):
-    content = codecs.BOM_UTF8 + csv_text([row(1, birth_name="Lefèvre")]).encode()
+    content = codecs.BOM_UTF8 + csv_text([csv_row(1, birth_name="Lefèvre")]).encode()
     batch = check(pharmacy, pharmacist, content)
     assert batch.encoding == "utf-8-sig" and batch.valid_count == 1
     import_batch(batch.pk, pharmacy, pharmacist)
@@ -90,14 +91,14 @@ def test_utf8_with_bom_is_accepted(pharmacy, pharmacist):
 
 
 def test_comma_separator_is_accepted(pharmacy, pharmacist):
-    rows = [row(1, address="1, rue de l'Exemple")]  # a quoted comma inside a field
+    rows = [csv_row(1, address="1, rue de l'Exemple")]  # a quoted comma inside a field
     batch = check(pharmacy, pharmacist, csv_text(rows, separator=","))
     assert batch.separator == "," and batch.valid_count == 1
 
 
 def test_wrong_separator(pharmacy, pharmacist):
     with pytest.raises(FileError) as error:
-        check(pharmacy, pharmacist, csv_text([row(1)], separator="\t"))
+        check(pharmacy, pharmacist, csv_text([csv_row(1)], separator="\t"))
     assert error.value.code == "separator"
     assert "tab" in error.value.message
 
@@ -105,47 +106,47 @@ def test_wrong_separator(pharmacy, pharmacist):
 def test_missing_columns(pharmacy, pharmacist):
     columns = [c for c in COLUMNS if c not in ("nir", "result")]
     with pytest.raises(FileError) as error:
-        check(pharmacy, pharmacist, csv_text([row(1)], columns=columns))
+        check(pharmacy, pharmacist, csv_text([csv_row(1)], columns=columns))
     assert error.value.code == "columns"
     assert "nir" in error.value.message and "result" in error.value.message
 
 
 def test_extra_columns(pharmacy, pharmacist):
     with pytest.raises(FileError) as error:
-        check(pharmacy, pharmacist, csv_text([row(1)], columns=[*COLUMNS, "comment"]))
+        check(pharmacy, pharmacist, csv_text([csv_row(1)], columns=[*COLUMNS, "comment"]))
     assert error.value.code == "columns" and "comment" in error.value.message
 
 
 def test_columns_in_any_order_and_case(pharmacy, pharmacist):
     columns = list(reversed(COLUMNS))
-    text = csv_text([row(1)], columns=columns)
+    text = csv_text([csv_row(1)], columns=columns)
     text = text.replace("birth_name", "Birth_Name", 1)
     assert check(pharmacy, pharmacist, text).valid_count == 1
 
 
 def test_duplicated_rows_are_reported(pharmacy, pharmacist):
-    batch = check(pharmacy, pharmacist, csv_text([row(1), row(2), row(1)]))
+    batch = check(pharmacy, pharmacist, csv_text([csv_row(1), csv_row(2), csv_row(1)]))
     assert (batch.valid_count, batch.error_count) == (2, 1)
     [(line, column, value, reason, code)] = list(error_rows(batch))
     assert line == 4 and "2" in reason and code == "repeated_row"
 
 
 def test_short_line(pharmacy, pharmacist):
-    text = csv_text([row(1)]) + "Dupont;Jean\r\n"
+    text = csv_text([csv_row(1)]) + "Dupont;Jean\r\n"
     batch = check(pharmacy, pharmacist, text)
     [(line, column, value, reason, code)] = list(error_rows(batch))
     assert line == 3 and "2" in reason and code == "columns"
 
 
 def test_another_pharmacy_cannot_import_the_batch(pharmacy, pharmacist, other_pharmacy):
-    batch = check(pharmacy, pharmacist, csv_text([row(1)]))
+    batch = check(pharmacy, pharmacist, csv_text([csv_row(1)]))
     with pytest.raises(ImportBatch.DoesNotExist):
         import_batch(batch.pk, other_pharmacy, pharmacist)
     assert ScreeningTest.objects.count() == 0
 
 
 def test_a_crash_midway_imports_nothing(pharmacy, pharmacist, monkeypatch):
-    batch = check(pharmacy, pharmacist, csv_text([row(n) for n in range(5)]))
+    batch = check(pharmacy, pharmacist, csv_text([csv_row(n) for n in range(5)]))
     calls = []
     real = bulk_import.services.record_tests
 
@@ -167,7 +168,7 @@ def test_a_crash_midway_imports_nothing(pharmacy, pharmacist, monkeypatch):
 
 
 def test_same_patient_on_several_rows_is_one_patient(pharmacy, pharmacist):
-    rows = [row(1), row(1, result="positive"), row(1, kind="sars_cov_2_rt_pcr")]
+    rows = [csv_row(1), csv_row(1, result="positive"), csv_row(1, kind="sars_cov_2_rt_pcr")]
     batch = check(pharmacy, pharmacist, csv_text(rows))
     import_batch(batch.pk, pharmacy, pharmacist)
     assert Patient.objects.count() == 1
@@ -179,9 +180,7 @@ def birth_date_of(values: dict) -> datetime.date:
 
 
 def test_existing_patients_are_found_not_duplicated(pharmacy, pharmacist):
-    from tests.conftest import make_patient
-
-    by_nir, by_identity = row(7), row(8)
+    by_nir, by_identity = csv_row(7), csv_row(8)
     existing = make_patient(
         pharmacy,
         pharmacist,
@@ -199,16 +198,14 @@ def test_existing_patients_are_found_not_duplicated(pharmacy, pharmacist):
         birth_date=birth_date_of(by_identity),
         sex=by_identity["sex"],
     )
-    batch = check(pharmacy, pharmacist, csv_text([by_nir, row(8, nir="")]))
+    batch = check(pharmacy, pharmacist, csv_text([by_nir, csv_row(8, nir="")]))
     import_batch(batch.pk, pharmacy, pharmacist)
     assert Patient.objects.count() == 2
     assert existing.tests.count() == 1 and existing_by_identity.tests.count() == 1
 
 
 def test_a_nir_known_for_another_person_is_refused(pharmacy, pharmacist):
-    from tests.conftest import make_patient
-
-    values = row(7)
+    values = csv_row(7)
     make_patient(pharmacy, pharmacist, nir=values["nir"], sex=values["sex"])  # Lefèvre, 1985
     batch = check(pharmacy, pharmacist, csv_text([values]))
     assert (batch.valid_count, batch.error_count) == (0, 1)
@@ -218,9 +215,7 @@ def test_a_nir_known_for_another_person_is_refused(pharmacy, pharmacist):
 
 
 def test_rows_that_stopped_being_valid_import_nothing(pharmacy, pharmacist):
-    from tests.conftest import make_patient
-
-    first, second = row(7), row(8)
+    first, second = csv_row(7), csv_row(8)
     batch = check(pharmacy, pharmacist, csv_text([first, second]))
     assert batch.valid_count == 2
     # Meanwhile, someone else is registered under the second row's NIR.
@@ -236,8 +231,8 @@ def test_two_rows_of_one_new_person_make_one_patient_across_blocks(
     pharmacy, pharmacist, monkeypatch
 ):
     monkeypatch.setattr(bulk_import, "IMPORT_BLOCK", 2)
-    rows = [row(1), row(2), row(3), row(1, result="positive", kind="sars_cov_2_antigen")]
-    rows[3]["sampled_at"] = rows[0]["sampled_at"][:-2] + "00"
+    # Rows 1 and 4: one new person, two results, in two blocks.
+    rows = [csv_row(1), csv_row(2), csv_row(3), csv_row(1, result="positive")]
     batch = check(pharmacy, pharmacist, csv_text(rows))
     assert batch.valid_count == 4
     import_batch(batch.pk, pharmacy, pharmacist)
@@ -246,9 +241,9 @@ def test_two_rows_of_one_new_person_make_one_patient_across_blocks(
 
 
 def test_one_nir_for_two_people_of_the_file(pharmacy, pharmacist, monkeypatch):
-    first = row(1)
+    first = csv_row(1)
     day, month, year = first["birth_date"].split("/")
-    other = row(1, birth_name="Autre", birth_date=f"{int(day) + 1:02d}/{month}/{year}")
+    other = csv_row(1, birth_name="Autre", birth_date=f"{int(day) + 1:02d}/{month}/{year}")
     # In one block the check sees it; across blocks the import does, and imports nothing.
     batch = check(pharmacy, pharmacist, csv_text([first, other]))
     assert [code for *_, code in error_rows(batch)] == ["nir_conflict"]
@@ -266,8 +261,8 @@ def test_expired_batches_are_purged_by_the_worker(pharmacy, pharmacist):
 
     from relais.lib.jobs import registered
 
-    kept = check(pharmacy, pharmacist, csv_text([row(1)]))
-    expired = check(pharmacy, pharmacist, csv_text([row(2)]))
+    kept = check(pharmacy, pharmacist, csv_text([csv_row(1)]))
+    expired = check(pharmacy, pharmacist, csv_text([csv_row(2)]))
     ImportBatch.objects.filter(pk=expired.pk).update(expires_at=timezone.now())
     job = dict(registered())["expired import batches"]
     assert job() == 1 + 1  # the batch and its chunk

@@ -9,8 +9,8 @@ from relais.audit.models import AuditEvent
 from relais.imports.models import ImportBatch
 from relais.screening.models import ScreeningTest
 from relais.transmission.models import Transmission
-from tests.conftest import log_in, make_member
-from tests.imports.rows import csv_text, row
+from tests.support.factories import log_in, make_member
+from tests.support.fictitious import csv_row, csv_text
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +26,7 @@ def upload(client, text):
 
 
 def test_upload_check_review_and_import(pharmacist_client):
-    response = upload(pharmacist_client, csv_text([row(1), row(2, nir="12"), row(3)]))
+    response = upload(pharmacist_client, csv_text([csv_row(1), csv_row(2, nir="12"), csv_row(3)]))
     assert response.status_code == 302
     review = response["Location"]
     page = pharmacist_client.get(review)
@@ -45,7 +45,9 @@ def test_upload_check_review_and_import(pharmacist_client):
 
 
 def test_error_report_is_a_streamed_csv(pharmacist_client):
-    response = upload(pharmacist_client, csv_text([row(1, sex="Z"), row(2, result="maybe")]))
+    response = upload(
+        pharmacist_client, csv_text([csv_row(1, sex="Z"), csv_row(2, result="maybe")])
+    )
     batch_id = response["Location"].rstrip("/").split("/")[-1]
     report = pharmacist_client.get(reverse("imports:error_report", args=[batch_id]))
     assert report.status_code == 200
@@ -58,7 +60,7 @@ def test_error_report_is_a_streamed_csv(pharmacist_client):
 
 def test_error_report_neutralises_spreadsheet_formulas(pharmacist_client):
     formula = '=HYPERLINK("http://evil.example","x")'
-    response = upload(pharmacist_client, csv_text([row(1, sex=formula)]))
+    response = upload(pharmacist_client, csv_text([csv_row(1, sex=formula)]))
     batch_id = response["Location"].rstrip("/").split("/")[-1]
     report = pharmacist_client.get(reverse("imports:error_report", args=[batch_id]))
     text = b"".join(report.streaming_content).decode("utf-8-sig")
@@ -67,7 +69,7 @@ def test_error_report_neutralises_spreadsheet_formulas(pharmacist_client):
 
 
 def test_discard_deletes_the_batch(pharmacist_client):
-    response = upload(pharmacist_client, csv_text([row(1)]))
+    response = upload(pharmacist_client, csv_text([csv_row(1)]))
     pharmacist_client.post(response["Location"], {"discard": "1"})
     assert ImportBatch.objects.count() == 0
     assert ScreeningTest.objects.count() == 0
@@ -92,7 +94,7 @@ def test_the_template_passes_validation(pharmacist_client):
 
 
 def test_another_pharmacy_cannot_see_or_import_a_batch(pharmacist_client, client, other_pharmacist):
-    response = upload(pharmacist_client, csv_text([row(1)]))
+    response = upload(pharmacist_client, csv_text([csv_row(1)]))
     review = response["Location"]
     batch_id = review.rstrip("/").split("/")[-1]
     pharmacist_client.logout()
@@ -104,7 +106,7 @@ def test_another_pharmacy_cannot_see_or_import_a_batch(pharmacist_client, client
 
 
 def test_a_colleague_cannot_import_my_batch(pharmacist_client, client, pharmacy):
-    response = upload(pharmacist_client, csv_text([row(1)]))
+    response = upload(pharmacist_client, csv_text([csv_row(1)]))
     review = response["Location"]
     pharmacist_client.logout()
     log_in(client, make_member(pharmacy, "colleague@example.org"))
@@ -115,6 +117,6 @@ def test_anonymous_is_sent_to_login(client):
     for url in [UPLOAD, reverse("imports:template")]:
         response = client.get(url)
         assert response.status_code == 302 and "/accounts/login" in response["Location"]
-    response = client.post(UPLOAD, {"file": csv_file(csv_text([row(1)]))})
+    response = client.post(UPLOAD, {"file": csv_file(csv_text([csv_row(1)]))})
     assert response.status_code == 302
     assert ImportBatch.objects.count() == 0

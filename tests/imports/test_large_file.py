@@ -12,14 +12,14 @@ from relais.imports.bulk_import import check_file, import_batch
 from relais.patient_access.models import Notification, ResultLink
 from relais.screening.models import ScreeningTest
 from relais.transmission.models import Transmission
-from tests.imports.rows import csv_text, row
+from tests.support.fictitious import csv_row, csv_text
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]  # 10,000-row files
 
 
 def temporary_upload(rows: int) -> TemporaryUploadedFile:
     """A real upload kept in a temporary file, as Django does for large files."""
-    data = csv_text(row(number) for number in range(rows)).encode()
+    data = csv_text(csv_row(number) for number in range(rows)).encode()
     upload = TemporaryUploadedFile("results.csv", "text/csv", len(data), None)
     upload.write(data)
     upload.seek(0)

@@ -6,7 +6,7 @@ import statistics
 import time
 
 from relais.patient_access.models import ResultLink
-from tests.patient_access.conftest import date_fields
+from tests.support.patient_pages import date_fields
 
 WRONG_DATE = datetime.date(1999, 1, 1)
 ROUNDS = 30

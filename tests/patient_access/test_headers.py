@@ -10,8 +10,8 @@ from relais.patient_access import links
 from relais.patient_access import urls as patient_urls
 from relais.patient_access.middleware import PATIENT_HEADERS
 from relais.patient_access.models import ResultLink
-from tests.conftest import make_test
-from tests.patient_access.conftest import date_fields, open_result
+from tests.support.factories import make_test
+from tests.support.patient_pages import date_fields, open_result
 
 WRONG = {"day": "1", "month": "1", "year": "1999"}
 

@@ -8,8 +8,8 @@ from django.utils import timezone
 from relais.audit.models import AuditEvent
 from relais.lib.logging import LinkTokenFilter
 from relais.patient_access.models import ResultLink
-from tests.conftest import make_test
-from tests.patient_access.conftest import BIRTH_DATE, open_result, post_date
+from tests.support.factories import make_test
+from tests.support.patient_pages import BIRTH_DATE, open_result, post_date
 
 WRONG_DATE = datetime.date(1985, 3, 15)
 

@@ -12,8 +12,9 @@ from relais import worker
 from relais.patient_access import notify
 from relais.patient_access.models import Notification, ResultLink
 from relais.screening import services
-from tests.conftest import PATIENT_DATA, make_member, make_patient, make_pharmacy, make_test
-from tests.patient_access.conftest import in_english, open_result
+from tests.support.factories import make_member, make_patient, make_pharmacy, make_test
+from tests.support.fictitious import PATIENT_DATA
+from tests.support.patient_pages import in_english, open_result
 
 
 def only_notification(test) -> Notification:
@@ -131,7 +132,7 @@ def test_a_500_is_retried_with_backoff_then_failed(sms_provider, patient, pharma
 
 
 def test_a_provider_that_is_down_is_a_retry(settings, patient, pharmacist):
-    from tests.patient_access.conftest import free_port
+    from tests.support.ports import free_port
 
     settings.SMS_BACKEND, settings.SMS_URL = "http", f"http://127.0.0.1:{free_port()}/sms"
     test = make_test(patient, pharmacist, notify_by="sms")

@@ -5,8 +5,8 @@ from django.utils import timezone
 from relais.patient_access.models import Notification
 from relais.screening.forms import ScreeningTestForm
 from relais.screening.models import ScreeningTest
-from tests.conftest import make_patient
-from tests.patient_access.conftest import in_english
+from tests.support.factories import make_patient
+from tests.support.patient_pages import in_english
 
 
 def form_data(notify_by: str) -> dict:

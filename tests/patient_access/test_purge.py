@@ -1,7 +1,7 @@
 from relais.patient_access.links import issue_links
 from relais.patient_access.models import Notification, ResultLink
 from relais.screening import retention
-from tests.screening.test_retention import old_patient
+from tests.support.factories import old_patient
 
 
 def test_purge_removes_the_links_and_messages_of_purged_patients(pharmacy, pharmacist):

@@ -3,8 +3,8 @@ list, and resending a link."""
 
 from relais.audit.models import AuditEvent
 from relais.patient_access.models import Notification, ResultLink
-from tests.conftest import log_in, make_member, make_test
-from tests.patient_access.conftest import BIRTH_DATE, in_english, post_date
+from tests.support.factories import log_in, make_member, make_test
+from tests.support.patient_pages import BIRTH_DATE, in_english, post_date
 
 
 def resend_url(test) -> str:

@@ -2,7 +2,6 @@
 
 import datetime
 import os
-import re
 import sys
 import tempfile
 from pathlib import Path
@@ -13,8 +12,9 @@ from django.utils import timezone, translation
 from relais.audit.models import AuditEvent
 from relais.patient_access.pdf import result_pdf
 from relais.patient_access.views import SESSION_OPENED_AT
-from tests.conftest import make_test
-from tests.patient_access.conftest import in_english, issue, open_result
+from tests.support.factories import make_test
+from tests.support.patient_pages import in_english, issue, open_result
+from tests.support.pdf import pdf_text
 
 
 def test_the_result_page_shows_test_date_result_advice_and_pharmacy(client, linked_test):
@@ -103,16 +103,6 @@ def test_a_cancelled_test_closes_its_link(client, linked_test):
     test.cancelled_at = timezone.now()
     test.save()
     assert client.get(f"/r/{token}").context["reason"] == "revoked"
-
-
-PDF_TEXT = re.compile(rb"\(((?:\\.|[^\\)])*)\) Tj")
-
-
-def pdf_text(content: bytes) -> str:
-    """The text drawn on the page: fpdf2 writes it uncompressed as "(text) Tj" (compress
-    off), with \\, ( and ) escaped."""
-    parts = [re.sub(rb"\\(.)", rb"\1", raw) for raw in PDF_TEXT.findall(content)]
-    return "\n".join(part.decode("latin-1") for part in parts)
 
 
 def test_the_pdf_holds_the_result_and_nothing_about_the_patient(linked_test):

@@ -4,7 +4,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from relais.audit.models import AuditEvent
-from tests.conftest import make_patient, make_test
+from tests.support.factories import make_patient, make_test
 
 DAY = reverse("screening:day")
 

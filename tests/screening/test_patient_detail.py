@@ -3,7 +3,7 @@ import uuid
 from django.urls import reverse
 
 from relais.audit.models import AuditEvent
-from tests.conftest import log_in
+from tests.support.factories import log_in
 
 
 def url(patient_id):

@@ -2,7 +2,8 @@ from django.urls import reverse
 
 from relais.audit.models import AuditEvent
 from relais.screening.models import Patient
-from tests.conftest import PATIENT_DATA, log_in, make_patient
+from tests.support.factories import log_in, make_patient
+from tests.support.fictitious import PATIENT_DATA
 
 
 def url(patient):

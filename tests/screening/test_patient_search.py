@@ -1,7 +1,8 @@
 from django.urls import reverse
 
 from relais.audit.models import AuditEvent
-from tests.conftest import PATIENT_DATA
+from tests.support.factories import log_in
+from tests.support.fictitious import PATIENT_DATA
 
 SEARCH = reverse("screening:patient_search")
 
@@ -21,8 +22,6 @@ def test_search_by_birth_name_and_birth_date(pharmacist_client, patient):
 
 
 def test_another_pharmacys_patient_is_not_found(client, patient, other_pharmacist):
-    from tests.conftest import log_in
-
     response = log_in(client, other_pharmacist).post(SEARCH, {"nir": PATIENT_DATA["nir"]})
     assert response.context["patients"] == []
 

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from tests.conftest import PATIENT_DATA, make_patient, make_test
+from tests.support.factories import make_patient, make_test
+from tests.support.fictitious import PATIENT_DATA
 
 SECRETS = [
     PATIENT_DATA["birth_name"],

@@ -1,11 +1,8 @@
 """services.record_tests, the one way tests are saved (one from the web form or the API,
 many from a file): outbox rows, result links and notifications, all or nothing."""
 
-import datetime
-
 import pytest
 from django.db import transaction
-from django.utils import timezone
 
 from relais.bulk_insert import insert_all
 from relais.patient_access.links import find_link, issue_links
@@ -14,24 +11,10 @@ from relais.screening import services
 from relais.screening.models import Patient, ScreeningTest
 from relais.transmission import outbox
 from relais.transmission.models import Transmission
-from tests.conftest import PATIENT_DATA, make_patient, make_test
+from tests.support.factories import make_patient, make_test, new_test_data
+from tests.support.fictitious import PATIENT_DATA
 
 pytestmark = pytest.mark.django_db
-
-TEST_DATA = {
-    "kind": "sars_cov_2_antigen",
-    "device": "Demo AG Rapid",
-    "specimen": "nasal_swab",
-    "result": "negative",
-    "symptoms": False,
-    "symptom_onset": None,
-    "consent_transmission": True,
-}
-
-
-def new_test_data(**overrides) -> dict:
-    sampled_at = timezone.now() - datetime.timedelta(minutes=20)
-    return {**TEST_DATA, "sampled_at": sampled_at, **overrides}
 
 
 def outcome(test: ScreeningTest) -> tuple:

@@ -11,21 +11,8 @@ from relais.screening import retention
 from relais.screening.models import Patient, ScreeningTest
 from relais.screening.services import find_patients
 from relais.transmission.models import Transmission
-from tests.conftest import PATIENT_DATA, make_patient, make_test
-
-
-def days_ago(days: int) -> datetime.datetime:
-    noon = datetime.datetime.combine(timezone.localdate(), datetime.time(12))
-    return timezone.make_aware(noon) - datetime.timedelta(days=days)
-
-
-def old_patient(pharmacy, user, *test_ages: int, acknowledged=True, **identity):
-    patient = make_patient(pharmacy, user, **identity)
-    Patient.objects.filter(pk=patient.pk).update(created_at=days_ago(400))
-    tests = [make_test(patient, user, sampled_at=days_ago(age)) for age in test_ages]
-    if acknowledged:
-        Transmission.objects.filter(test__in=tests).update(state=Transmission.State.ACKNOWLEDGED)
-    return patient, tests
+from tests.support.factories import days_ago, make_patient, old_patient
+from tests.support.fictitious import PATIENT_DATA
 
 
 def raw_identity(patient) -> list:

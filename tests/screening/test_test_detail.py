@@ -1,7 +1,7 @@
 from django.urls import reverse
 
 from relais.audit.models import AuditEvent
-from tests.conftest import log_in
+from tests.support.factories import log_in
 
 
 def url(test):

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from relais.audit.models import AuditEvent
 from relais.screening.models import ScreeningTest
-from tests.conftest import log_in
+from tests.support.factories import log_in, screening_test_form
 
 
 def url(patient):
@@ -13,19 +13,9 @@ def url(patient):
 
 
 def form(**changes):
-    sampled = timezone.localtime() - datetime.timedelta(minutes=15)
-    return {
-        "kind": "sars_cov_2_antigen",
-        "device": "Demo AG Rapid",
-        "specimen": "nasal_swab",
-        "sampled_at": sampled.strftime("%Y-%m-%dT%H:%M"),
-        "result": "positive",
-        "symptoms": "on",
-        "symptom_onset": (timezone.localdate() - datetime.timedelta(days=2)).isoformat(),
-        "consent_transmission": "on",
-        "notify_by": "none",
-        **changes,
-    }
+    """A test with symptoms since two days ago."""
+    onset = (timezone.localdate() - datetime.timedelta(days=2)).isoformat()
+    return screening_test_form(**{"symptoms": "on", "symptom_onset": onset, **changes})
 
 
 def test_records_a_test(pharmacist_client, patient, pharmacist):

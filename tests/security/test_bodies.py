@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.security.conftest import valid_test_body
+from tests.support.fictitious import api_submission
 
 ATTACK = "oversized and malformed bodies"
 MB = 1024 * 1024
@@ -12,7 +12,7 @@ MB = 1024 * 1024
 
 def valid_submission(live) -> dict:
     data = {k: v for k, v in live.personal_data[2].items()}
-    return {"patient": data, "test": valid_test_body()}
+    return {"patient": data, "test": api_submission()["test"]}
 
 
 def web_bodies(token: str):

@@ -3,7 +3,7 @@ a token, with a wrong one, or with the right one from another site, is refused (
 changes nothing. The patient pages (/r/) are exempt on purpose (see their views) and are
 attacked in test_patient_links.py; the API takes bearer tokens, never cookies."""
 
-from tests.security import routes
+from tests.support import routes
 
 ATTACK = "CSRF on every state-changing route"
 API_COOKIES = "API driven by a session cookie"

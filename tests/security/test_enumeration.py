@@ -3,8 +3,9 @@ sequential-looking ids on every URL pattern that takes an id, web and API."""
 
 import uuid
 
-from tests.security import routes
-from tests.security.conftest import api_client, patient, valid_test_body
+from tests.support import routes
+from tests.support.fictitious import api_submission
+from tests.support.live import api_client, identity
 
 OTHER_PHARMACY = "another pharmacy's ids on every id route"
 GUESSED_IDS = "guessed and sequential ids"
@@ -43,7 +44,7 @@ def request_both(live, route, path, browser, api):
     """GET, and a POST that would pass every check but the pharmacy scope."""
     if routes.is_api(route):
         yield api.get(path)
-        yield api.post(path, json=valid_test_body())
+        yield api.post(path, json=api_submission()["test"])
     else:
         yield browser.get(path)
         yield browser.post_form(path, {"reason": "duplicate", "status": "suspended"})
@@ -113,14 +114,14 @@ def test_lists_show_only_the_callers_pharmacy(live, attacks, ids_of_a):
 
 
 IDEMPOTENCY = "another pharmacy's idempotency key"
-KEYED_PATIENT = patient("Pellegrinaud", "", "Maëlys", "2001-04-09", "F", 129, "+33633445561",
+KEYED_PATIENT = identity("Pellegrinaud", "", "Maëlys", "2001-04-09", "F", 129, "+33633445561",
                         "maelys.pellegrinaud@example.org", "3 chemin des Loriots")  # fmt: skip
 
 
 def test_an_idempotency_key_never_replays_another_pharmacys_answer(live, attacks):
     live.personal_data.append(KEYED_PATIENT)
     key = f"attack-{uuid.uuid4()}"
-    body = {"patient": KEYED_PATIENT, "test": valid_test_body()}
+    body = {"patient": KEYED_PATIENT, "test": api_submission()["test"]}
     first = live.api("a").post("/api/v1/tests", json=body, headers={"Idempotency-Key": key})
     assert first.status_code == 201, first.text
     other = {"patient": KEYED_PATIENT, "test": dict(body["test"], result="positive")}

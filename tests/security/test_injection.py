@@ -7,7 +7,8 @@ import io
 import re
 
 from relais.transmission.hl7 import escape
-from tests.security.conftest import patient, valid_test_body
+from tests.support.fictitious import api_submission
+from tests.support.live import identity
 
 STORED = "stored injection (HTML/HL7/SQL)"
 REFLECTED = "reflected injection (HTML)"
@@ -24,13 +25,13 @@ LONG_PAYLOAD = f"{SQL} {SCRIPT} {IMG} {DELIMITERS}{SEGMENT}"  # free text up to 
 SHORT_PAYLOAD = f"{IMG} {DELIMITERS}{SEGMENT}"  # free text up to 100
 SEGMENTS = ["MSH", "SFT", "PID", "ORC", "OBR", "OBX", "SPM"]
 
-WEB_PATIENT = patient("Vauquelinard", "", "Héloïse", "1972-05-30", "F", 318, "+33611223347",
+WEB_PATIENT = identity("Vauquelinard", "", "Héloïse", "1972-05-30", "F", 318, "+33611223347",
                       "heloise.vauquelinard@example.org", LONG_PAYLOAD)  # fmt: skip
 WEB_PATIENT["city"] = SHORT_PAYLOAD
-API_PATIENT = patient("Ternoiseau", "", "Gaspard", "1988-09-14", "M", 742, "+33622334459",
+API_PATIENT = identity("Ternoiseau", "", "Gaspard", "1988-09-14", "M", 742, "+33622334459",
                       "gaspard.ternoiseau@example.org", LONG_PAYLOAD)  # fmt: skip
 API_PATIENT["city"] = SHORT_PAYLOAD
-CSV_PATIENT = patient("Dubreuilhac", "", "Aurèle", "1969-12-05", "M", 613, "+33644556672",
+CSV_PATIENT = identity("Dubreuilhac", "", "Aurèle", "1969-12-05", "M", 613, "+33644556672",
                       "aurele.dubreuilhac@example.org", LONG_PAYLOAD)  # fmt: skip
 CSV_PATIENT["city"] = SHORT_PAYLOAD
 CSV_DEVICE = f"{SCRIPT};{DELIMITERS}{SEGMENT}"
@@ -93,7 +94,7 @@ def create_through_the_web(browser) -> tuple[str, str]:
     response = browser.post_form("/patients/new/", WEB_PATIENT)
     assert response.status_code == 302, response.text[:3000]
     patient_path = response.headers["location"].replace("tests/new/", "")
-    test = dict(valid_test_body(), device=f"{SCRIPT}{DELIMITERS}{SEGMENT}")
+    test = dict(api_submission()["test"], device=f"{SCRIPT}{DELIMITERS}{SEGMENT}")
     test["consent_transmission"] = "on"
     response = browser.post_form(response.headers["location"], test)
     assert response.status_code == 302, response.text[:3000]
@@ -101,7 +102,7 @@ def create_through_the_web(browser) -> tuple[str, str]:
 
 
 def create_through_the_api(api) -> dict:
-    test = dict(valid_test_body(), device=f"{IMG}{DELIMITERS}{SEGMENT}")
+    test = dict(api_submission()["test"], device=f"{IMG}{DELIMITERS}{SEGMENT}")
     response = api.post("/api/v1/tests", json={"patient": API_PATIENT, "test": test})
     assert response.status_code == 201, response.text
     return response.json()

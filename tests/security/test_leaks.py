@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.core import signing
 
-from tests.security.conftest import PROJECT
+from tests.support.servers import PROJECT_DIR
 
 PERSONAL_DATA_IN_DB = "personal data in the database"
 PERSONAL_DATA_IN_FILES = "personal data in files and logs"
@@ -129,7 +129,9 @@ def test_files_and_logs_hold_no_plaintext_personal_data(live, attacks):
 
 
 def tracked_files() -> list[str]:
-    done = subprocess.run(["git", "ls-files", "-z"], cwd=PROJECT, capture_output=True, check=True)
+    done = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=PROJECT_DIR, capture_output=True, check=True
+    )
     return [name for name in done.stdout.decode().split("\0") if name]
 
 
@@ -138,7 +140,7 @@ def test_no_tracked_file_holds_a_secret(attacks):
     names = tracked_files()
     assert len(names) > 100
     for name in names:
-        path = PROJECT / name
+        path = PROJECT_DIR / name
         attacks.attempt(SECRETS_IN_GIT, bool(FORBIDDEN_FILES.search(name)), f"{name} is tracked")
         if not path.is_file():
             continue

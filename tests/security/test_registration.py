@@ -1,8 +1,8 @@
 """Self-registration: a stranger applies as a pharmacy (also with the FINESS of an active
 one) and tries every pharmacy page with whatever that gives: nothing."""
 
-from tests.security import routes
-from tests.security.conftest import PYTHON, run
+from tests.support import routes
+from tests.support.live import PYTHON, run
 
 ATTACK = "self-registration reaching data"
 APPLICANT = {"pharmacy_name": "Pharmacie Intruse", "finess": "750000404",
@@ -43,7 +43,7 @@ def test_an_application_opens_no_pharmacy_page(live, attacks, ids_of_a):
     reset = stranger.post_form("/accounts/password-reset/", {"email": APPLICANT["owner_email"]})
     assert reset.status_code in (302, 429)
     run([PYTHON, "-m", "relais", "worker", "--once"], live.env, live.root / "run")  # sends mail
-    mailed = [m for m in live.inbox.messages if b"intrus@evil.example" in m or b"squat@" in m]
+    mailed = [m for m in live.inbox.raw if b"intrus@evil.example" in m or b"squat@" in m]
     attacks.attempt(ATTACK, bool(mailed), "an e-mail with a link went to the applicant")
     a = live.query("SELECT status, name FROM accounts_pharmacy WHERE finess = %s",
                    (live.spec["pharmacies"]["a"]["finess"],))  # fmt: skip

@@ -3,7 +3,7 @@ password and against the second factor."""
 
 import secrets
 
-from tests.security.conftest import totp_now
+from tests.support.factories import key_code
 
 FIXATION = "session fixation"
 AFTER_LOGOUT = "session reuse after logout"
@@ -90,7 +90,7 @@ def test_password_guessing_locks_the_account_and_the_address(live, attacks):
 
 def test_code_guessing_with_the_right_password_locks_the_account(live, attacks):
     attacker = live.browser("127.0.0.7")
-    right = totp_now(live.user("a_victim2")["totp_key"])
+    right = key_code(live.user("a_victim2")["totp_key"])
     for guess in range(MAX_FAILURES + 2):
         code = f"{(int(right) + 1 + guess * 7919) % 1_000_000:06d}"
         response = attacker.log_in("a_victim2", code=code)

@@ -4,8 +4,8 @@ server."""
 
 import secrets
 
-from tests.security import routes
-from tests.security.conftest import PYTHON, api_client, run
+from tests.support import routes
+from tests.support.live import PYTHON, api_client, run
 
 API_TOKENS = "API credential guessing"
 ACCOUNT_LINKS = "activation and reset link guessing"
@@ -53,7 +53,7 @@ def test_guessed_account_links_open_nothing(live, attacks):
 
 def test_reset_links_ignore_a_poisoned_host(live, attacks):
     victim = live.user("a_bystander")
-    before = len(live.inbox.messages)
+    before = len(live.inbox.raw)
     for headers in ({"Host": EVIL}, {"X-Forwarded-Host": EVIL}, {"Forwarded": f"host={EVIL}"},
                     {"X-Forwarded-Server": EVIL}, {"Host": f"127.0.0.1@{EVIL}"}):  # fmt: skip
         browser = live.browser("127.0.0.22")
@@ -64,8 +64,8 @@ def test_reset_links_ignore_a_poisoned_host(live, attacks):
         attacks.attempt(HOST_POISONING, EVIL in response.text, f"{headers} reflected")
     # Mail leaves through the worker: run one round, then read every message sent.
     run([PYTHON, "-m", "relais", "worker", "--once"], live.env, live.root / "run")
-    assert len(live.inbox.messages) > before, "no reset e-mail was sent at all"
-    for message in live.inbox.messages[before:]:
+    assert len(live.inbox.raw) > before, "no reset e-mail was sent at all"
+    for message in live.inbox.raw[before:]:
         attacks.attempt(HOST_POISONING, EVIL.encode() in message, "a link to evil.example")
     attacks.assert_none(HOST_POISONING)
 

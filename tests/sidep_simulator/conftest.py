@@ -1,24 +1,16 @@
-"""The simulator is tested as a real process, with the fixtures the transmission tests use."""
-
-import ssl
+"""The simulator is tested as a real process, with the fixtures the transmission tests use
+(tests/conftest.py)."""
 
 import httpx
 import pytest
 
-from tests.transmission.conftest import foreign_certs, sidep, sidep_certs, start_sidep  # noqa: F401
+from tests.support.servers import client_context
 
 CONTENT_TYPE = "application/hl7-v2; charset=utf-8"
 
 
-def client_context(trusted_ca, cert=None, key=None) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=str(trusted_ca))
-    if cert is not None:
-        context.load_cert_chain(str(cert), str(key))
-    return context
-
-
 @pytest.fixture
-def post(sidep_certs):  # noqa: F811 (the fixture imported above)
+def post(sidep_certs):
     """post(simulator, body, **options) with the right client certificate by default."""
 
     def send(simulator, body, *, context=None, content_type=CONTENT_TYPE, path=None):

@@ -6,8 +6,8 @@ from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.parser import parse_message
 
 from relais.transmission.hl7 import build_oru_r01, parse_acks
-from tests.sidep_simulator.conftest import client_context
-from tests.transmission.samples import CREATED_AT, sample_test
+from tests.support.factories import CREATED_AT, sample_test
+from tests.support.servers import client_context
 
 
 def message(message_id: str, **test_fields) -> str:
@@ -83,6 +83,7 @@ def test_invalid_message_gets_ae_with_the_reason_and_is_not_stored(sidep, post, 
     assert sidep.counts()["accepted"] == 1
 
 
+@pytest.mark.slow  # a large batch
 def test_oversized_batch_is_refused_with_413(start_sidep, post):
     default = start_sidep()
     small = start_sidep("--max-batch", "3")
@@ -147,6 +148,7 @@ def test_rejected_patients_get_ar(start_sidep, post):
     assert simulator.counts()["accepted"] == 1
 
 
+@pytest.mark.slow  # several simulator processes
 def test_injected_faults(start_sidep, post):
     errors = start_sidep("--error-rate", "1")
     (ack,) = parse_acks(post(errors, message("ERR-1")).text)

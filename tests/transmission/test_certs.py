@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from tests.transmission.simulator import PROJECT_DIR
+from tests.support.servers import PROJECT_DIR
 
 SCRIPT = PROJECT_DIR / "scripts" / "make-certs"
 

@@ -12,7 +12,9 @@ import time
 
 import pytest
 
-from tests.transmission.drain import Drain
+from tests.support.drain import Drain
+
+pytestmark = pytest.mark.slow  # worker processes draining 10,000 results
 
 RESULTS = 10_000
 KILLS = 4

@@ -19,8 +19,7 @@ from relais.transmission.hl7 import (
     parse_acks,
     unescape,
 )
-from tests.conftest import make_patient, make_test
-from tests.transmission.samples import CREATED_AT, sample_test
+from tests.support.factories import CREATED_AT, make_patient, make_test, sample_test
 
 MESSAGE_ID = "0F3C2B1A9E8D4C7B8A6F5E4D3C2B1A09"
 HOSTILE = "O'Brien | Smith ^ Jr ~ & Co \\ end\rOBX|9|ST\nnew line\r\n\ttab"

@@ -5,7 +5,7 @@ from django.utils import translation
 from relais.screening.models import ScreeningTest
 from relais.transmission.models import Transmission
 from relais.transmission.services import describe, with_transmissions
-from tests.conftest import make_test
+from tests.support.factories import make_test
 
 pytestmark = pytest.mark.django_db
 

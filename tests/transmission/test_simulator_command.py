@@ -6,10 +6,13 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from relais.transmission.hl7 import build_oru_r01
 from relais.transmission.transport import send_batch
-from tests.transmission.samples import CREATED_AT, sample_test
-from tests.transmission.simulator import PROJECT_DIR, free_port, wait_for_port
+from tests.support.factories import CREATED_AT, sample_test
+from tests.support.ports import free_port, wait_for_port
+from tests.support.servers import PROJECT_DIR
 
 # The command's file name has a hyphen (it is the command's name), so no import statement.
 sidep_simulator_command = importlib.import_module(
@@ -39,6 +42,7 @@ def test_demo_defaults_are_filled_in_and_given_options_kept(settings):
     ]  # fmt: skip
 
 
+@pytest.mark.slow  # a server process
 def test_relais_sidep_simulator_runs_the_real_server(settings, tmp_path):
     port = free_port()
     env = demo_env(tmp_path)

@@ -8,7 +8,7 @@ from django.core.exceptions import ImproperlyConfigured
 from relais.transmission import transport
 from relais.transmission.hl7 import Ack, AckError, build_oru_r01
 from relais.transmission.transport import ClientError, ServerError, TransportError, send_batch
-from tests.transmission.samples import CREATED_AT, sample_test
+from tests.support.factories import CREATED_AT, sample_test
 
 
 def message(message_id: str, patient_fields=None, **test_fields) -> str:
@@ -51,6 +51,7 @@ def test_server_error_is_distinct(start_sidep):
     assert simulator.counts()["accepted"] == 0
 
 
+@pytest.mark.slow  # many retries
 def test_thirty_percent_server_errors_are_overcome_by_retrying(start_sidep):
     simulator = start_sidep("--5xx-rate", "0.3", "--seed", "7")
     server_errors = 0

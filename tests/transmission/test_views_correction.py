@@ -11,7 +11,8 @@ from relais.accounts.models import Membership
 from relais.audit.models import AuditEvent
 from relais.screening import services
 from relais.transmission.models import Transmission
-from tests.conftest import PATIENT_DATA, log_in, make_member, make_patient, make_test
+from tests.support.factories import log_in, make_member, make_patient, make_test
+from tests.support.fictitious import PATIENT_DATA
 
 pytestmark = pytest.mark.django_db
 State = Transmission.State

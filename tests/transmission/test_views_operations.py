@@ -8,8 +8,8 @@ from django.utils.html import escape
 
 from relais.audit.models import AuditEvent
 from relais.transmission.models import Transmission
-from tests.conftest import PATIENT_DATA, log_in, make_test
-from tests.transmission.helpers import log_in_verified, make_platform_admin
+from tests.support.factories import log_in, make_platform_admin, make_test
+from tests.support.fictitious import PATIENT_DATA
 
 pytestmark = pytest.mark.django_db
 URL = "/operations/transmissions/"
@@ -24,7 +24,7 @@ def english():
 
 @pytest.fixture
 def admin_client(client):
-    return log_in_verified(client, make_platform_admin())
+    return log_in(client, make_platform_admin())
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from relais.transmission import retry, transport
 from relais.transmission.certs import ensure_certs
 from relais.transmission.models import Transmission
 from relais.transmission.worker import claim, due_ids, record, send_due
-from tests.conftest import make_test
+from tests.support.factories import make_test
 
 State = Transmission.State
 Error = Transmission.Error

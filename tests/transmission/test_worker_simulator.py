@@ -9,7 +9,8 @@ from relais.screening import services
 from relais.transmission.models import Transmission
 from relais.transmission.services import describe
 from relais.transmission.worker import send_due
-from tests.conftest import PATIENT_DATA, make_test
+from tests.support.factories import make_test
+from tests.support.fictitious import PATIENT_DATA
 
 pytestmark = pytest.mark.django_db
 State = Transmission.State

@@ -1,11 +1,11 @@
 """Draining a large outbox with real `relais worker` processes into a real simulator.
 
-Shared by the crash test (tests/transmission/test_crash.py) and the drain benchmark
-(bench/transmission_drain.py). Everything runs out of process, on a database of its
-own: a SQLite file, or a fresh PostgreSQL database created on the server of
-`postgres_url` and dropped afterwards.
+Shared by the crash test (tests/transmission/test_crash.py) and the drain and scale-out
+benchmarks (bench/transmission_drain.py, bench/scale_out.py). Everything runs out of
+process, on a database of its own: a SQLite file, or a fresh PostgreSQL database created
+on the server of `postgres_url` and dropped afterwards.
 
-Run as a module (`python -m tests.transmission.drain populate N`), it fills the
+Run as a module (`python -m tests.support.drain populate N`), it fills the
 configured database with N validated tests, each with its queued message.
 """
 
@@ -17,15 +17,20 @@ import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from contextlib import closing
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from relais.transmission.certs import CertPaths, make_certs
-from tests.transmission.simulator import PROJECT_DIR, Simulator, free_port
+from tests.support.databases import create_database, drop_database
+from tests.support.servers import (
+    PROJECT_DIR,
+    RELAIS,
+    Simulator,
+    clean_env,
+    start_simulator,
+    stop_processes,
+)
 
-RELAIS = str(Path(sys.executable).with_name("relais"))
 TABLE = "transmission_transmission"
 PATIENTS = 200
 CHUNK = 5000
@@ -47,12 +52,7 @@ class Drain:
 
     # --- setting up ------------------------------------------------------------------
     def env(self) -> dict[str, str]:
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith("RELAIS_") and key != "DJANGO_SETTINGS_MODULE"
-        }
-        env.update(
+        env = clean_env(
             RELAIS_DEMO="1",
             RELAIS_VAR_DIR=str(self.workdir / "var"),
             RELAIS_LOG_LEVEL="WARNING",
@@ -83,41 +83,28 @@ class Drain:
         return done.stdout
 
     def create_database(self) -> None:
-        if not self.postgres_url:
-            return
-        name = f"relais_drain_{uuid.uuid4().hex[:12]}"
-        self._admin(f'CREATE DATABASE "{name}"')
-        parts = urlsplit(self.postgres_url)
-        self.database_url = urlunsplit(parts._replace(path=f"/{name}"))
+        if self.postgres_url:
+            self.database_url = create_database(self.postgres_url, "relais_drain")
 
     def drop_database(self) -> None:
         if self.database_url:
-            name = urlsplit(self.database_url).path.lstrip("/")
-            self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            drop_database(self.database_url)
             self.database_url = ""
-
-    def _admin(self, statement: str) -> None:
-        import psycopg
-
-        # The maintenance database: the one named in the URL may not exist (pytest-django
-        # creates test_<name> instead).
-        maintenance = urlunsplit(urlsplit(self.postgres_url)._replace(path="/postgres"))
-        with psycopg.connect(maintenance, autocommit=True) as connection:
-            connection.execute(statement)
 
     def prepare(self, count: int) -> None:
         """Database, schema, `count` queued results, certificates and a simulator."""
         self.create_database()
         self.run(RELAIS, "migrate", "--verbosity", "0")
-        self.run(sys.executable, "-m", "tests.transmission.drain", "populate", str(count))
+        self.run(sys.executable, "-m", "tests.support.drain", "populate", str(count))
+        self.start_simulator()
+
+    def start_simulator(self) -> None:
+        """Certificates, and the simulator (fast validation) under the work directory."""
         self.certs = make_certs(self.workdir / "certs")
-        self.simulator = Simulator(
-            certs=self.certs,
-            db=self.workdir / "sidep.sqlite3",
-            port=free_port(),
-            args=("--fast-validation",),
-            log=self.workdir / "sidep.log",
-        ).start()
+        self.simulator = start_simulator(
+            self.certs, self.workdir / "sidep.sqlite3", self.workdir / "sidep.log",
+            ("--fast-validation",),
+        )  # fmt: skip
 
     # --- running ---------------------------------------------------------------------
     def start_worker(self) -> subprocess.Popen:
@@ -137,14 +124,7 @@ class Drain:
         worker.wait()
 
     def stop_workers(self) -> None:
-        for worker in self.workers:
-            if worker.poll() is None:
-                worker.terminate()
-        for worker in self.workers:
-            try:
-                worker.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill(worker)
+        stop_processes(self.workers)
 
     def close(self) -> None:
         self.stop_workers()
@@ -194,23 +174,14 @@ def populate(count: int) -> None:
     from django.db import transaction
     from django.utils import timezone
 
-    from relais.accounts.models import Membership, Pharmacy, User
-    from relais.screening import services
     from relais.screening.models import ScreeningTest
     from relais.transmission.models import Transmission
-    from tests.conftest import PATIENT_DATA
+    from tests.support.factories import make_member, make_patient, make_pharmacy
 
-    pharmacy = Pharmacy.objects.create(
-        name="Pharmacie du Banc", finess="750000099", address="1 rue du Banc", status="active"
-    )
-    user = User.objects.create_user(
-        "bench@example.org", None, full_name="Bench", rpps="10001234567"
-    )
-    Membership.objects.create(user=user, pharmacy=pharmacy, role=Membership.Role.PHARMACIST)
+    pharmacy = make_pharmacy("Pharmacie du Banc", "750000099", address="1 rue du Banc")
+    user = make_member(pharmacy, "bench@example.org", full_name="Bench", rpps="10001234567")
     patients = [
-        services.create_patient(
-            pharmacy, user, {**PATIENT_DATA, "birth_name": f"Banc{number}", "nir": ""}
-        )
+        make_patient(pharmacy, user, birth_name=f"Banc{number}", nir="")
         for number in range(min(PATIENTS, count))
     ]
     now = timezone.now()
@@ -283,5 +254,5 @@ COMMANDS = {"populate": populate, "build-time": build_time}
 
 if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[1] not in COMMANDS:
-        sys.exit("usage: python -m tests.transmission.drain populate|build-time COUNT")
+        sys.exit("usage: python -m tests.support.drain populate|build-time COUNT")
     COMMANDS[sys.argv[1]](int(sys.argv[2]))

@@ -1,8 +1,8 @@
 """Work done behind the live server's back, with the server's own environment.
 
-Run as a script (`python backstage.py seed|hl7`) by tests/security/conftest.py: it loads
-the production settings from the environment, so it writes through the same code paths
-(ORM, encrypted fields, blind indexes, link hashing) into the same database.
+Run as `python -m tests.support.backstage seed|hl7` by tests/support/live.py: it loads the
+production settings from the environment, so it writes through the same code paths (ORM,
+encrypted fields, blind indexes, link hashing) into the same database.
 
     seed   reads a JSON spec on stdin, creates pharmacies, members (TOTP devices with the
            given keys), patients, tests and result links; prints ids and link tokens.
@@ -20,22 +20,23 @@ import django
 def seed(spec: dict) -> dict:
     from django.db import transaction
     from django.utils import timezone
-    from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    from relais.accounts.models import Membership, Pharmacy, PharmacyApplication, User
+    from relais.accounts.models import PharmacyApplication
     from relais.patient_access import links
-    from relais.screening import services
+    from tests.support.factories import (
+        make_member,
+        make_patient,
+        make_pharmacy,
+        make_platform_admin,
+        make_test,
+    )
 
     out = {"pharmacies": {}, "users": {}, "patients": {}, "tests": {}, "links": {}}
+    pharmacies, users = {}, {}
     with transaction.atomic():
         for key, info in spec["pharmacies"].items():
-            pharmacy = Pharmacy.objects.create(
-                name=info["name"],
-                finess=info["finess"],
-                address=info["address"],
-                status=Pharmacy.Status.ACTIVE,
-            )
-            PharmacyApplication.objects.create(
+            pharmacy = make_pharmacy(info["name"], info["finess"], address=info["address"])
+            application = PharmacyApplication.objects.create(
                 pharmacy=pharmacy,
                 pharmacy_name=info["name"],
                 finess=info["finess"],
@@ -46,49 +47,35 @@ def seed(spec: dict) -> dict:
                 status=PharmacyApplication.Status.APPROVED,
                 decided_at=timezone.now(),
             )
-            out["pharmacies"][key] = {
-                "id": str(pharmacy.pk),
-                "application": str(pharmacy.applications.get().pk),
-            }
+            pharmacies[key] = pharmacy
+            out["pharmacies"][key] = {"id": str(pharmacy.pk), "application": str(application.pk)}
         for key, info in spec["users"].items():
-            user = User.objects.create_user(
-                info["email"], info["password"], full_name=info["email"].split("@")[0]
-            )
-            user.is_staff = info["role"] == "admin"
-            user.save()
-            membership = None
-            if info["role"] != "admin":
-                membership = Membership.objects.create(
-                    user=user,
-                    pharmacy=Pharmacy.objects.get(
-                        finess=spec["pharmacies"][info["pharmacy"]]["finess"]
-                    ),
-                    role=info["role"],
-                )
-            TOTPDevice.objects.create(user=user, name="phone", key=info["totp_key"], confirmed=True)
+            credentials = {"password": info["password"], "totp_key": info["totp_key"]}
+            if info["role"] == "admin":
+                users[key] = make_platform_admin(info["email"], **credentials)
+                membership = None
+            else:
+                pharmacy = pharmacies[info["pharmacy"]]
+                users[key] = make_member(pharmacy, info["email"], info["role"], **credentials)
+                membership = users[key].memberships.get()
             out["users"][key] = {
-                "id": str(user.pk),
+                "id": str(users[key].pk),
                 "membership": str(membership.pk) if membership else None,
             }
         for key, info in spec["patients"].items():
-            pharmacy = Pharmacy.objects.get(finess=spec["pharmacies"][info["pharmacy"]]["finess"])
-            author = User.objects.get(email=spec["users"][info["author"]]["email"])
+            author = users[info["author"]]
             data = dict(
                 info["data"], birth_date=datetime.date.fromisoformat(info["data"]["birth_date"])
             )
-            patient = services.create_patient(pharmacy, author, data)
-            test_data = {
-                "kind": "sars_cov_2_antigen",
-                "device": "Attack AG Rapid",
-                "specimen": "nasal_swab",
-                "sampled_at": timezone.now() - datetime.timedelta(minutes=30),
-                "result": "positive",
-                "symptoms": False,
-                "symptom_onset": None,
-                "consent_transmission": True,
-                "notify_by": "none",
-            }
-            [test] = services.record_tests(author, [(patient, test_data)])
+            patient = make_patient(pharmacies[info["pharmacy"]], author, **data)
+            test = make_test(
+                patient,
+                author,
+                device="Attack AG Rapid",
+                sampled_at=timezone.now() - datetime.timedelta(minutes=30),
+                result="positive",
+                notify_by="none",
+            )
             link, token = links.issue_links([(test, [])])[0]
             out["patients"][key] = str(patient.pk)
             out["tests"][key] = str(test.pk)

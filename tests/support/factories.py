@@ -1,0 +1,218 @@
+"""Everything tests and benchmarks create in the database, and the clients that act on it:
+pharmacies, members with their TOTP device, platform administrators, verified sessions,
+patients, tests, a JSON client for the REST API; and unsaved tests for unit tests.
+
+Needs Django set up (pytest-django does it; a benchmark calls django.setup() first)."""
+
+import datetime
+import json
+import time
+from zoneinfo import ZoneInfo
+
+from django.utils import timezone
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from relais.accounts.models import Membership, Pharmacy, User
+from relais.screening import services
+from relais.screening.models import Patient, ScreeningTest
+from relais.transmission.models import Transmission
+from tests.support.fictitious import PATIENT_DATA
+
+PASSWORD = "correct horse battery staple 42"
+API = "/api/v1"
+
+
+# --- People and pharmacies ----------------------------------------------------------------
+
+
+def make_pharmacy(
+    name="Pharmacie Test", finess="750000001", status=Pharmacy.Status.ACTIVE, **fields
+):
+    fields = {"address": "1 rue de Test, 75001 Paris", **fields}
+    return Pharmacy.objects.create(name=name, finess=finess, status=status, **fields)
+
+
+def make_device(user, totp_key: str | None = None) -> TOTPDevice:
+    """A confirmed TOTP device (a random key unless `totp_key`, in hex, is given)."""
+    key = {"key": totp_key} if totp_key else {}
+    return TOTPDevice.objects.create(user=user, name="phone", confirmed=True, **key)
+
+
+def make_member(
+    pharmacy,
+    email,
+    role=Membership.Role.PHARMACIST,
+    *,
+    password=PASSWORD,
+    totp_key: str | None = None,
+    **user_fields,
+):
+    """A user of `pharmacy` with `role` and a confirmed TOTP device."""
+    user_fields.setdefault("full_name", email.split("@")[0])
+    user = User.objects.create_user(email, password, **user_fields)
+    Membership.objects.create(user=user, pharmacy=pharmacy, role=role)
+    make_device(user, totp_key)
+    return user
+
+
+def make_platform_admin(
+    email="admin@relais.test", *, password=PASSWORD, totp_key=None, with_device=True
+):
+    user = User.objects.create_user(email, password, full_name="Admin", is_staff=True)
+    if with_device:
+        make_device(user, totp_key)
+    return user
+
+
+# --- Second factor and sessions -----------------------------------------------------------
+
+
+def device_code(device, at: float | None = None) -> str:
+    """The device's TOTP code now (or at the Unix time `at`)."""
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    if at is not None:
+        totp.time = at
+    return f"{totp.token():0{device.digits}d}"
+
+
+def next_totp_code(device) -> str:
+    """The code of the next 30-second step: accepted (tolerance 1) even when the current
+    step's code was just used, which django-otp refuses to accept twice."""
+    return device_code(device, at=time.time() + device.step)
+
+
+def totp_code(user) -> str:
+    return device_code(TOTPDevice.objects.get(user=user))
+
+
+def key_code(hex_key: str) -> str:
+    """The current code of a default device with the key `hex_key` (outside the database)."""
+    return f"{TOTP(bytes.fromhex(hex_key)).token():06d}"
+
+
+def log_in(client, user):
+    """A verified session (password and TOTP already checked) for `user`, in its pharmacy
+    when it belongs to one."""
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = TOTPDevice.objects.get(user=user).persistent_id
+    membership = user.memberships.first()
+    if membership is not None:
+        session["pharmacy_id"] = str(membership.pharmacy_id)
+    session.save()
+    return client
+
+
+# --- Patients and tests -------------------------------------------------------------------
+
+TEST_DATA = {
+    "kind": "sars_cov_2_antigen",
+    "device": "Demo AG Rapid",
+    "specimen": "nasal_swab",
+    "result": "negative",
+    "symptoms": False,
+    "symptom_onset": None,
+    "consent_transmission": True,
+}
+
+
+def make_patient(pharmacy, user, **overrides):
+    return services.create_patient(pharmacy, user, {**PATIENT_DATA, **overrides})
+
+
+def new_test_data(**overrides) -> dict:
+    """What the submission service takes for a negative antigen test sampled 20 minutes ago."""
+    sampled_at = timezone.now() - datetime.timedelta(minutes=20)
+    return {**TEST_DATA, "sampled_at": sampled_at, **overrides}
+
+
+def make_test(patient, user, **overrides):
+    return services.record_tests(user, [(patient, new_test_data(**overrides))])[0]
+
+
+def screening_test_form(**changes) -> dict:
+    """The new-test form as the page posts it: a positive antigen test sampled 15 minutes
+    ago, no symptoms, consent given, no message to the patient."""
+    sampled = timezone.localtime() - datetime.timedelta(minutes=15)
+    return {
+        "kind": "sars_cov_2_antigen",
+        "device": "Demo AG Rapid",
+        "specimen": "nasal_swab",
+        "sampled_at": sampled.strftime("%Y-%m-%dT%H:%M"),
+        "result": "positive",
+        "symptoms": "",
+        "symptom_onset": "",
+        "consent_transmission": "on",
+        "notify_by": "none",
+        **changes,
+    }
+
+
+def days_ago(days: int) -> datetime.datetime:
+    """Noon, `days` days before today."""
+    noon = datetime.datetime.combine(timezone.localdate(), datetime.time(12))
+    return timezone.make_aware(noon) - datetime.timedelta(days=days)
+
+
+def old_patient(pharmacy, user, *test_ages: int, acknowledged=True, **identity):
+    """A patient registered 400 days ago, with a test sampled that many days ago for each
+    age of `test_ages`, acknowledged by SI-DEP unless `acknowledged` is False."""
+    patient = make_patient(pharmacy, user, **identity)
+    Patient.objects.filter(pk=patient.pk).update(created_at=days_ago(400))
+    tests = [make_test(patient, user, sampled_at=days_ago(age)) for age in test_ages]
+    if acknowledged:
+        Transmission.objects.filter(test__in=tests).update(state=Transmission.State.ACKNOWLEDGED)
+    return patient, tests
+
+
+# --- Unsaved objects, for unit tests that need no database --------------------------------
+
+PARIS = ZoneInfo("Europe/Paris")
+SAMPLED_AT = datetime.datetime(2026, 11, 23, 9, 30, tzinfo=PARIS)
+CREATED_AT = datetime.datetime(2026, 11, 23, 10, 5, 12, tzinfo=PARIS)
+PHARMACY = {"name": "Pharmacie des Lilas", "finess": "750000001", "address": "1 rue de Test"}
+PHARMACIST = {"email": "pharmacist@example.org", "full_name": "Jean Dupont", "rpps": "10001234567"}
+
+
+def sample_test(
+    patient_fields=None, pharmacy_fields=None, pharmacist_fields=None, **test_fields
+) -> ScreeningTest:
+    """An unsaved test with everything an HL7 message reads."""
+    pharmacy = Pharmacy(**{**PHARMACY, **(pharmacy_fields or {})})
+    user = User(**{**PHARMACIST, **(pharmacist_fields or {})})
+    patient = Patient(pharmacy=pharmacy, **{**PATIENT_DATA, **(patient_fields or {})})
+    fields = {**TEST_DATA, "sampled_at": SAMPLED_AT, **test_fields}
+    return ScreeningTest(pharmacy=pharmacy, patient=patient, performed_by=user, **fields)
+
+
+# --- The REST API -------------------------------------------------------------------------
+
+
+class ApiClient:
+    """The Django test client, speaking JSON with a bearer token."""
+
+    def __init__(self, client, token: str | None):
+        self.client = client
+        self.token = token
+
+    def headers(self, extra: dict) -> dict:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        return {**headers, **extra}
+
+    def get(self, path: str, headers=None, **params):
+        return self.client.get(f"{API}{path}", params, headers=self.headers(headers or {}))
+
+    def post(
+        self,
+        path: str,
+        body=None,
+        raw: bytes | None = None,
+        headers=None,
+        content_type="application/json",
+    ):
+        data = raw if raw is not None else json.dumps(body)
+        return self.client.post(
+            f"{API}{path}", data, content_type=content_type, headers=self.headers(headers or {})
+        )

@@ -1,0 +1,31 @@
+"""Acting as a patient: the result link's date-of-birth check, the result page."""
+
+import datetime
+
+from django.conf import settings
+
+from relais.patient_access import links
+from tests.support.fictitious import PATIENT_DATA, date_fields
+
+BIRTH_DATE = PATIENT_DATA["birth_date"]
+
+
+def in_english(client):
+    """The interface is French until the language switch's cookie says otherwise."""
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    return client
+
+
+def post_date(client, token: str, date: datetime.date, **extra):
+    return client.post(f"/r/{token}", date_fields(date), **extra)
+
+
+def open_result(client, token: str):
+    response = post_date(client, token, BIRTH_DATE)
+    assert response.status_code == 302, response.status_code
+    assert response["Location"] == "/r/result/"
+    return response
+
+
+def issue(test):
+    return links.issue_links([(test, [])])[0]
