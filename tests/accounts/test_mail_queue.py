@@ -16,7 +16,7 @@ from relais import worker
 from relais.accounts import mail
 from relais.accounts.models import QueuedEmail
 from tests.accounts.onboarding_helpers import delivered, link_in, nothing_delivered
-from tests.transmission.drain import RELAIS, Drain
+from tests.support.drain import RELAIS, Drain
 
 pytestmark = pytest.mark.django_db
 
@@ -73,7 +73,7 @@ def test_a_rolled_back_change_queues_nothing(smtp_server):
 
 
 def test_a_mail_server_that_is_down_is_retried_then_dead_lettered(settings, monkeypatch):
-    from tests.conftest import free_port
+    from tests.support.ports import free_port
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS = (
@@ -110,7 +110,7 @@ def test_the_reset_request_starts_no_thread_and_only_writes_a_row(smtp_server, p
     """Before the queue, the reset e-mail left from a daemon thread that a restart lost.
     Now the request only writes a row, which the worker sends."""
     from tests.accounts.test_password_reset import ask_reset
-    from tests.conftest import make_member
+    from tests.support.factories import make_member
 
     member = make_member(pharmacy, "member@example.org")
     threads = set(threading.enumerate())

@@ -2,9 +2,7 @@
 codes), each run through the three entry points: the web forms, `POST /api/v1/tests` and a
 one-row CSV import. They call one submission service, so they must agree."""
 
-import csv
 import datetime
-import io
 from dataclasses import dataclass, field
 
 import pytest
@@ -14,10 +12,9 @@ from django.utils import timezone
 
 from relais.api.credentials import create_credential
 from relais.audit.models import AuditEvent
-from relais.imports.bulk_import import COLUMNS
 from relais.screening.models import Patient, ScreeningTest
-from tests.api.conftest import ApiClient
-from tests.conftest import log_in, make_patient
+from tests.support.factories import ApiClient, log_in, make_patient
+from tests.support.fictitious import csv_text
 
 pytestmark = pytest.mark.django_db
 
@@ -184,11 +181,7 @@ def through_csv(client, case: Case) -> Outcome:
         "symptom_onset": "",
         "consent_transmission": "oui",
     }
-    text = io.StringIO()
-    writer = csv.writer(text, delimiter=";")
-    writer.writerow(COLUMNS)
-    writer.writerow([cells[column] for column in COLUMNS])
-    upload = SimpleUploadedFile("results.csv", text.getvalue().encode(), "text/csv")
+    upload = SimpleUploadedFile("results.csv", csv_text([cells]).encode(), "text/csv")
     response = client.post(reverse("imports:upload"), {"file": upload})
     assert response.status_code == 302, response.context["form"].errors
     review = client.get(response["Location"])
