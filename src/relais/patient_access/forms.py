@@ -5,33 +5,29 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 
+def date_part_field(label, autocomplete: str, low: int, high: int, digits: int):
+    """A number typed on a phone's numeric keypad, e.g. the day of a date."""
+    return forms.IntegerField(
+        label=label,
+        min_value=low,
+        max_value=high,
+        widget=forms.TextInput(
+            attrs={
+                "inputmode": "numeric",
+                "autocomplete": autocomplete,
+                "size": digits,
+                "maxlength": digits,
+            }
+        ),
+    )
+
+
 class BirthDateForm(forms.Form):
     """Day, month and year as three numeric fields: easy on a phone, no JavaScript."""
 
-    day = forms.IntegerField(
-        label=_("Day"),
-        min_value=1,
-        max_value=31,
-        widget=forms.TextInput(
-            attrs={"inputmode": "numeric", "autocomplete": "bday-day", "size": 2, "maxlength": 2}
-        ),
-    )
-    month = forms.IntegerField(
-        label=_("Month"),
-        min_value=1,
-        max_value=12,
-        widget=forms.TextInput(
-            attrs={"inputmode": "numeric", "autocomplete": "bday-month", "size": 2, "maxlength": 2}
-        ),
-    )
-    year = forms.IntegerField(
-        label=_("Year"),
-        min_value=1900,
-        max_value=2100,
-        widget=forms.TextInput(
-            attrs={"inputmode": "numeric", "autocomplete": "bday-year", "size": 4, "maxlength": 4}
-        ),
-    )
+    day = date_part_field(_("Day"), "bday-day", 1, 31, digits=2)
+    month = date_part_field(_("Month"), "bday-month", 1, 12, digits=2)
+    year = date_part_field(_("Year"), "bday-year", 1900, 2100, digits=4)
 
     def clean(self):
         super().clean()

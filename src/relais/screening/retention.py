@@ -99,32 +99,23 @@ def purge(today: datetime.date | None = None, dry_run: bool = False) -> PurgeRep
 
 def _record(report: PurgeReport) -> None:
     """Counts and ids only: what was removed is, by definition, no longer anywhere."""
+    cutoff = report.cutoff.isoformat()
     summary = {
-        "cutoff": report.cutoff.isoformat(),
+        "cutoff": cutoff,
         "retention_days": settings.RETENTION_DAYS,
         "patients_erased": len(report.erased_patient_ids),
         "tests_deidentified": report.deidentified_tests,
         "unsent_kept": len(report.kept_unsent_test_ids),
     }
     record(PURGE_ACTION, details=summary)
-    ids = report.erased_patient_ids
+    _record_ids("retention.patients_erased", "patient_ids", report.erased_patient_ids, cutoff)
+    _record_ids("retention.unsent_kept", "test_ids", report.kept_unsent_test_ids, cutoff)
+
+
+def _record_ids(action: str, key: str, ids: list[str], cutoff: str) -> None:
+    """The ids under `key`, IDS_PER_EVENT to an event, so no event grows unbounded."""
     for start in range(0, len(ids), IDS_PER_EVENT):
-        record(
-            "retention.patients_erased",
-            details={
-                "cutoff": summary["cutoff"],
-                "patient_ids": ids[start : start + IDS_PER_EVENT],
-            },
-        )
-    unsent = report.kept_unsent_test_ids
-    for start in range(0, len(unsent), IDS_PER_EVENT):
-        record(
-            "retention.unsent_kept",
-            details={
-                "cutoff": summary["cutoff"],
-                "test_ids": unsent[start : start + IDS_PER_EVENT],
-            },
-        )
+        record(action, details={"cutoff": cutoff, key: ids[start : start + IDS_PER_EVENT]})
 
 
 def purge_if_due() -> int:

@@ -2,6 +2,7 @@ import datetime
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -186,15 +187,20 @@ def test_detail(request: PharmacyRequest, test_id):
     return render(request, "screening/test_detail.html", context)
 
 
-def test_for_change(request, test_id) -> ScreeningTest:
-    """The test to correct or cancel. Once SI-DEP may hold the result, changing it
-    takes the test.correct permission (pharmacist or owner, not an assistant)."""
+def test_for_change(request, test_id) -> tuple[ScreeningTest, HttpResponse | None]:
+    """The test to correct or cancel, and the answer refusing it if it was cancelled
+    (None when the change may go ahead; its view is then audited). Once SI-DEP may hold
+    the result, changing it takes the test.correct permission (pharmacist or owner, not
+    an assistant)."""
     test = ScreeningTest.objects.select_related("patient").get_for_pharmacy_or_404(
         request.pharmacy, pk=test_id
     )
     if may_have_reached_sidep(test) and not role_allows(request.membership.role, "test.correct"):
         raise PermissionDenied
-    return test
+    if test.cancelled_at:
+        return test, refuse_cancelled(request, test)
+    record("test.view", request=request, target=test)
+    return test, None
 
 
 def refuse_cancelled(request, test):
@@ -206,10 +212,9 @@ def refuse_cancelled(request, test):
 @pharmacy_permission_required("test.record")
 def test_correct(request: PharmacyRequest, test_id):
     """Correct a result; SI-DEP gets the corrected version (see transmission.outbox)."""
-    test = test_for_change(request, test_id)
-    if test.cancelled_at:
-        return refuse_cancelled(request, test)
-    record("test.view", request=request, target=test)
+    test, refusal = test_for_change(request, test_id)
+    if refusal:
+        return refusal
     initial = {name: getattr(test, name) for name in services.TEST_FIELDS}
     form = ScreeningTestForm(request.POST or None, initial=initial, patient=test.patient)
     if request.method == "POST" and form.is_valid():
@@ -238,10 +243,9 @@ def test_correct(request: PharmacyRequest, test_id):
 @pharmacy_permission_required("test.record")
 def test_cancel(request: PharmacyRequest, test_id):
     """Cancel a test recorded in error; SI-DEP is told to delete it (OBX-11 D)."""
-    test = test_for_change(request, test_id)
-    if test.cancelled_at:
-        return refuse_cancelled(request, test)
-    record("test.view", request=request, target=test)
+    test, refusal = test_for_change(request, test_id)
+    if refusal:
+        return refusal
     form = CancelTestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         reason = form.cleaned_data["reason"]

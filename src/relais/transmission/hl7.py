@@ -173,8 +173,13 @@ def _pid(patient) -> str:
     return _segment("PID", fields)
 
 
+def _order_number(test) -> str:
+    # EI: the test's id, assigned by Relais; ORC and OBR carry it as placer and filler.
+    return _components(escape(test.pk), SENDING_APPLICATION)
+
+
 def _orc(test, created_at: datetime) -> str:
-    order = _components(escape(test.pk), SENDING_APPLICATION)
+    order = _order_number(test)
     return _segment(
         "ORC",
         {
@@ -190,7 +195,7 @@ def _orc(test, created_at: datetime) -> str:
 
 def _obr(test, result_status: str, created_at: datetime) -> str:
     kind = catalogue.TEST_KINDS[test.kind]
-    order = _components(escape(test.pk), SENDING_APPLICATION)
+    order = _order_number(test)
     return _segment(
         "OBR",
         {

@@ -1,7 +1,6 @@
 """`relais demo`: set up and run the whole system on this machine, in demo mode."""
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from relais.directory import SAMPLES_DIR as DIRECTORY_SAMPLES
+from relais.lib.stopping import StopRequest
 from relais.transmission.certs import ensure_certs
 
 
@@ -68,20 +68,13 @@ class Command(BaseCommand):
         # Our own fixed command lines, no user input.
         children = {name: subprocess.Popen(argv) for name, argv in processes(port).items()}  # noqa: S603
         self.stdout.write(f"Relais is running at http://127.0.0.1:{port}/ (Ctrl-C to stop)")
-        stop = False
-
-        def request_stop(signum, frame):
-            nonlocal stop
-            stop = True
-
-        signal.signal(signal.SIGINT, request_stop)
-        signal.signal(signal.SIGTERM, request_stop)
+        stop = StopRequest()
         try:
-            while not stop:
+            while not stop.requested:
                 for name, child in children.items():
                     if child.poll() is not None:
                         self.stderr.write(f"{name} exited with code {child.returncode}")
-                        stop = True
+                        stop.requested = True
                 time.sleep(0.5)
         finally:
             for child in children.values():

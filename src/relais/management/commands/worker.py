@@ -1,7 +1,6 @@
-import signal
-
 from django.core.management.base import BaseCommand
 
+from relais.lib.stopping import StopRequest
 from relais.worker import run_forever, run_round
 
 
@@ -16,14 +15,7 @@ class Command(BaseCommand):
         if once:
             self.stdout.write(f"{run_round()} item(s) handled")
             return
-        stopping = False
-
-        def stop(signum, frame):
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+        stop = StopRequest()
         self.stdout.write("worker started")
-        run_forever(idle_seconds, lambda: stopping)
+        run_forever(idle_seconds, lambda: stop.requested)
         self.stdout.write("worker stopped")
