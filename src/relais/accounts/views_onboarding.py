@@ -1,11 +1,14 @@
 """Public pages: the pharmacy application, account activation and password reset."""
 
 import secrets
+from collections.abc import Callable
+from functools import wraps
 
 import segno
 from django.conf import settings
 from django.contrib import messages
 from django.db import transaction
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -69,14 +72,30 @@ def swap_token_for_session(request, purpose: str):
     return redirect(request.path)
 
 
+def opened_by_link(purpose: str):
+    """For a page that a link in an e-mail opens: the link's token is swapped for the
+    session, and the view gets the session's token as its second argument; without a
+    usable one, the link-invalid page."""
+
+    def decorator(view: Callable[[HttpRequest, AccountToken], HttpResponse]):
+        @wraps(view)
+        def opened(request: HttpRequest) -> HttpResponse:
+            if "t" in request.GET:
+                return swap_token_for_session(request, purpose)
+            account_token = tokens.from_session(request, purpose)
+            if account_token is None:
+                return link_invalid(request)
+            return view(request, account_token)
+
+        return opened
+
+    return decorator
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
-def activate(request):
-    if "t" in request.GET:
-        return swap_token_for_session(request, Purpose.ACTIVATION)
-    account_token = tokens.from_session(request, Purpose.ACTIVATION)
-    if account_token is None:
-        return link_invalid(request)
+@opened_by_link(Purpose.ACTIVATION)
+def activate(request, account_token: AccountToken):
     user = account_token.user
     device = onboarding.pending_device(user)
     form = ActivationForm(user, device, request.POST or None)
@@ -137,12 +156,8 @@ def password_reset_sent(request):
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-def password_reset_confirm(request):
-    if "t" in request.GET:
-        return swap_token_for_session(request, Purpose.RESET)
-    account_token = tokens.from_session(request, Purpose.RESET)
-    if account_token is None:
-        return link_invalid(request)
+@opened_by_link(Purpose.RESET)
+def password_reset_confirm(request, account_token: AccountToken):
     form = SetPasswordForm(account_token.user, request.POST or None)
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
