@@ -8,10 +8,12 @@ own session or pick a language.
 """
 
 import datetime
+from collections.abc import Callable
+from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -26,6 +28,7 @@ from relais.audit.events import record
 from relais.patient_access import links
 from relais.patient_access.forms import BirthDateForm
 from relais.patient_access.middleware import PATIENT_PREFIX
+from relais.patient_access.models import ResultLink
 from relais.patient_access.pdf import result_pdf
 from relais.screening.models import ScreeningTest
 
@@ -143,12 +146,27 @@ def render_no_session(request):
     return render(request, "patient_access/no_session.html", status=403)
 
 
+def reading_result(action: str):
+    """For a page showing the result: the view gets the link this session opened, once
+    the reading is audited as `action`; without one, the no-session page."""
+
+    def decorator(view: Callable[[HttpRequest, ResultLink], HttpResponse]):
+        @wraps(view)
+        def read(request: HttpRequest) -> HttpResponse:
+            link = session_link(request)
+            if link is None:
+                return render_no_session(request)
+            audit_access(request, action, link)
+            return view(request, link)
+
+        return read
+
+    return decorator
+
+
 @require_http_methods(["GET"])
-def result_page(request):
-    link = session_link(request)
-    if link is None:
-        return render_no_session(request)
-    audit_access(request, "patient_result.view", link)
+@reading_result("patient_result.view")
+def result_page(request, link: ResultLink):
     test = link.test
     context = {
         "test": test,
@@ -160,11 +178,8 @@ def result_page(request):
 
 
 @require_http_methods(["GET"])
-def result_pdf_download(request):
-    link = session_link(request)
-    if link is None:
-        return render_no_session(request)
-    audit_access(request, "patient_result.pdf", link)
+@reading_result("patient_result.pdf")
+def result_pdf_download(request, link: ResultLink):
     response = HttpResponse(result_pdf(link.test), content_type="application/pdf")
     response["Content-Disposition"] = 'attachment; filename="result.pdf"'
     return response
