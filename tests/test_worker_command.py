@@ -10,7 +10,9 @@ import time
 
 import pytest
 
-from tests.transmission.drain import Drain
+from tests.support.drain import Drain
+
+pytestmark = pytest.mark.slow  # a worker process and its own database
 
 
 @pytest.fixture
