@@ -20,28 +20,16 @@ from django.utils import timezone
 from relais.bulk_insert import insert_all
 from relais.lib.tokens import token_digest
 from relais.patient_access.models import Notification, ResultLink
-from relais.screening.models import NotifyBy, Patient, ScreeningTest
+from relais.screening.models import Patient, ScreeningTest, reachable_channels
 
 # A fixed stranger whose encrypted birth date is decrypted when the token is unknown.
 DUMMY_PATIENT_ID = uuid.UUID("00000000-0000-4000-8000-000000000000")
 DUMMY_BIRTH_DATE = datetime.date(1970, 1, 1)
 
-CHANNELS_BY_CHOICE: dict[str, tuple[Notification.Channel, ...]] = {
-    NotifyBy.NONE: (),
-    NotifyBy.SMS: (Notification.Channel.SMS,),
-    NotifyBy.EMAIL: (Notification.Channel.EMAIL,),
-    NotifyBy.BOTH: (Notification.Channel.SMS, Notification.Channel.EMAIL),
-}
-
 
 def channels_for(test: ScreeningTest) -> list[str]:
     """The channels the patient chose that we have an address for."""
-    patient = test.patient
-    has_address = {
-        Notification.Channel.SMS: bool(patient.phone),
-        Notification.Channel.EMAIL: bool(patient.email),
-    }
-    return [c for c in CHANNELS_BY_CHOICE.get(test.notify_by, ()) if has_address[c]]
+    return reachable_channels(test.notify_by, test.patient)
 
 
 @transaction.atomic(savepoint=False)

@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from relais.phone import normalise_phone
 from relais.screening import catalogue, validation
-from relais.screening.models import NotifyBy, Sex
+from relais.screening.models import NOTIFY_CHANNELS, NotifyBy, Sex, reachable_channels
 from relais.screening.services import CANCEL_REASONS
 
 BIRTHPLACE_RE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
@@ -92,6 +92,18 @@ class PatientForm(forms.Form):
             except ValidationError as error:
                 self.add_error("nir", error)
         return data
+
+
+# A chosen channel whose address the patient record lacks.
+NO_ADDRESS_ERRORS = {
+    "sms": lambda: ValidationError(
+        _("The patient record has no mobile phone number to send an SMS to."),
+        code="notify_no_phone",
+    ),
+    "email": lambda: ValidationError(
+        _("The patient record has no e-mail address to write to."), code="notify_no_email"
+    ),
+}
 
 
 class ScreeningTestForm(forms.Form):
@@ -177,22 +189,10 @@ class ScreeningTestForm(forms.Form):
     def check_notify_by(self, notify_by: str) -> None:
         if self.patient is None:
             return
-        if notify_by in (NotifyBy.SMS, NotifyBy.BOTH) and not self.patient.phone:
-            self.add_error(
-                "notify_by",
-                ValidationError(
-                    _("The patient record has no mobile phone number to send an SMS to."),
-                    code="notify_no_phone",
-                ),
-            )
-        if notify_by in (NotifyBy.EMAIL, NotifyBy.BOTH) and not self.patient.email:
-            self.add_error(
-                "notify_by",
-                ValidationError(
-                    _("The patient record has no e-mail address to write to."),
-                    code="notify_no_email",
-                ),
-            )
+        reachable = reachable_channels(notify_by, self.patient)
+        for channel in NOTIFY_CHANNELS.get(notify_by, ()):
+            if channel not in reachable:
+                self.add_error("notify_by", NO_ADDRESS_ERRORS[channel]())
 
 
 class PatientSearchForm(forms.Form):

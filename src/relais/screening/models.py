@@ -79,6 +79,27 @@ class NotifyBy(models.TextChoices):
     BOTH = "both", _("SMS and e-mail")
 
 
+# The one rule of notification channels: which channels each choice means, and which
+# field of the patient record each channel needs (the test form refuses a channel without
+# it; result links are only sent where there is one).
+NOTIFY_CHANNELS: dict[str, tuple[str, ...]] = {
+    NotifyBy.NONE: (),
+    NotifyBy.SMS: ("sms",),
+    NotifyBy.EMAIL: ("email",),
+    NotifyBy.BOTH: ("sms", "email"),
+}
+CHANNEL_ADDRESS_FIELD = {"sms": "phone", "email": "email"}
+
+
+def reachable_channels(notify_by: str, patient: "Patient") -> list[str]:
+    """The channels `notify_by` means for which the patient record has an address."""
+    return [
+        channel
+        for channel in NOTIFY_CHANNELS.get(notify_by, ())
+        if getattr(patient, CHANNEL_ADDRESS_FIELD[channel])
+    ]
+
+
 class ScreeningTest(models.Model):
     class Result(models.TextChoices):
         POSITIVE = "positive", _("positive")
