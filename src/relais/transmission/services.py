@@ -12,7 +12,7 @@ describing each line costs no query.
 from typing import TYPE_CHECKING
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.utils.translation import gettext_lazy as _
 
 from relais.screening.models import Patient, ScreeningTest
@@ -116,8 +116,19 @@ def resend_rejected(test: ScreeningTest) -> bool:
 
 
 def not_acknowledged(tests: QuerySet[ScreeningTest]) -> QuerySet[ScreeningTest]:
-    """Those of `tests` with a message SI-DEP has not acknowledged (waiting, rejected or
-    failed)."""
+    """Those of `tests` whose latest message SI-DEP has not acknowledged (waiting,
+    rejected or failed).
+
+    A test is judged by its latest message, as `describe` shows it: a result rejected
+    once, then corrected and acknowledged, is at SI-DEP in its latest version (every
+    message carries the whole record), so it is neither unsent nor kept from the purge.
+    """
     done = (State.ACKNOWLEDGED, State.WITHDRAWN)
-    unsent = Transmission.objects.filter(test=OuterRef("pk")).exclude(state__in=done)
-    return tests.filter(Exists(unsent))
+    latest_state = (
+        Transmission.objects.filter(test=OuterRef("pk")).order_by("-sequence").values("state")[:1]
+    )
+    return (
+        tests.alias(latest_state=Subquery(latest_state))
+        .filter(latest_state__isnull=False)
+        .exclude(latest_state__in=done)
+    )
