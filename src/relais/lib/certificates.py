@@ -27,7 +27,9 @@ def openssl(*args: str, cwd: Path | None = None) -> str:
 
 def expires_at(path: str | Path) -> datetime.datetime | None:
     """The end of validity (notAfter) of the PEM certificate at `path`, or None when
-    there is no readable certificate there."""
+    there is no readable certificate there (or no path)."""
+    if not path:
+        return None
     try:
         stat = Path(path).stat()
     except (OSError, ValueError):

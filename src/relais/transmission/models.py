@@ -101,6 +101,9 @@ class Transmission(queue.QueuedRow):
     # First time the message left (or may have left) for SI-DEP.
     sent_at = models.DateTimeField(null=True, blank=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # When the platform administrators were e-mailed about this dead letter (None: not
+    # yet, or retried since), so each dead letter is announced once.
+    dead_letter_alerted_at = models.DateTimeField(null=True, blank=True)
 
     objects = PharmacyScopedQuerySet.as_manager()
 

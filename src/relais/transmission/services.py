@@ -67,7 +67,8 @@ def describe(test: ScreeningTest) -> dict:
     """{"state", "label", "next_attempt_at", "reason"} for one test.
 
     state is one of none, pending, in_flight, acknowledged, rejected, dead, withdrawn;
-    next_attempt_at is set while waiting; reason is SI-DEP's own words for a rejection.
+    next_attempt_at is set while waiting; reason is SI-DEP's own words for a rejection,
+    or what failed in the TLS handshake with SI-DEP while that keeps the result waiting.
     """
     row = latest_transmission(test)
     if row is None:
@@ -78,7 +79,10 @@ def describe(test: ScreeningTest) -> dict:
     elif row.state in Transmission.WAITING_STATES:
         label = WAITING_LABELS.get(row.kind, label)
     reason = ""
-    if row.state == State.REJECTED:
+    if row.last_error in Transmission.TLS_ERRORS and row.state != State.ACKNOWLEDGED:
+        # "TLS handshake with SI-DEP failed: …": a certificate to fix, not an outage.
+        reason = row.last_error_text
+    elif row.state == State.REJECTED:
         reason = row.ack_text or row.last_error_text
     elif row.state == State.DEAD:
         reason = str(DEAD_REASON)

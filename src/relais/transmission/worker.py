@@ -19,7 +19,6 @@ from django.utils import timezone
 
 from relais.accounts.models import Pharmacy
 from relais.lib import queue
-from relais.lib.queue import error_text
 from relais.transmission import hl7, retry, transport
 from relais.transmission.models import Transmission
 
@@ -163,10 +162,9 @@ def failed(error: Exception, count: int) -> Outcome:
         # Our bug or configuration (certificates...): loud in the log, and retried.
         log.exception("transmission batch of %d failed unexpectedly", count)
     elif isinstance(error, transport.TLSError):
-        # Distinct from an outage: someone has to fix a certificate. OpenSSL's reason
-        # names an alert or a verification error, never a message's content.
-        log.error("transmission batch of %d failed: %s (%s)", count, error_text(Error, code),
-                  error.reason)  # fmt: skip
+        # Distinct from an outage: someone has to fix a certificate. "TLS handshake with
+        # SI-DEP failed: <code> (<OpenSSL's alert or verification error>)": no content.
+        log.error("transmission batch of %d failed: %s", count, error)
     else:
         log.warning("transmission batch of %d failed: %s%s", count, type(error).__name__,
                     f" (HTTP {status})" if status else "")  # fmt: skip
