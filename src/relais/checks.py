@@ -20,6 +20,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.db import DatabaseError
+from django.utils import timezone
+
+from relais.lib import certificates
+from relais.lib.clock import SKEW_LIMIT, skew, skew_too_large
 
 ONE_YEAR = 365 * 24 * 3600
 
@@ -183,6 +188,62 @@ def sidep_ca_rule(conf: Any) -> list[CheckMessage]:
     ]
 
 
+def sidep_certificate_expiry_rule(conf: Any) -> list[CheckMessage]:
+    """An error once the SI-DEP client certificate has expired, a warning in the last
+    certificates.EXPIRY_WARNING before. A file that holds no readable certificate is left to the
+    handshake, whose failure is reported on the operator's page."""
+    expires_at = certificates.expires_at(conf.SIDEP_CLIENT_CERT)
+    now = timezone.now()
+    if expires_at is None or not certificates.expires_soon(expires_at, now):
+        return []
+    when = expires_at.strftime("%Y-%m-%d %H:%M UTC")
+    hint = "Install the renewed certificate and key (RELAIS_SIDEP_CLIENT_CERT, _KEY)."
+    if expires_at <= now:
+        return [
+            Error(
+                f"The SI-DEP client certificate expired on {when}: SI-DEP refuses every "
+                "transmission.",
+                hint=hint,
+                id="relais.E110",
+            )
+        ]
+    return [
+        Warning(
+            f"The SI-DEP client certificate expires on {when} (in less than "
+            f"{certificates.EXPIRY_WARNING.days} days).",
+            hint=hint,
+            id="relais.W110",
+        )
+    ]
+
+
+def clock_skew_rule() -> list[CheckMessage]:
+    """This host's clock against the database's (relais.lib.clock): beyond SKEW_LIMIT,
+    purges refuse to run. Not a setting, so it runs apart from the rules above (which
+    `startup_errors` runs before any database is reachable)."""
+    try:
+        gap = skew()
+    except DatabaseError as error:
+        return [
+            Warning(
+                f"The database's clock could not be read ({type(error).__name__}): host "
+                "and database clocks were not compared.",
+                hint="Run `relais check --deploy` where the database is reachable.",
+                id="relais.W111",
+            )
+        ]
+    if not skew_too_large(gap):
+        return []
+    return [
+        Error(
+            f"This host's clock is {gap.total_seconds():+.0f} s off the database's (more "
+            f"than {SKEW_LIMIT.total_seconds():.0f} s): purges refuse to run.",
+            hint="Synchronise both hosts with NTP.",
+            id="relais.E111",
+        )
+    ]
+
+
 def _file_missing(path: str) -> bool:
     return not path or not Path(path).is_file()
 
@@ -277,6 +338,7 @@ DEPLOY_RULES: list[Rule] = [
     sidep_url_rule,
     sidep_client_certificate_rule,
     sidep_ca_rule,
+    sidep_certificate_expiry_rule,
     retention_rule,
     shared_cache_rule,
     email_rule,
@@ -298,3 +360,8 @@ def startup_errors(conf: Any) -> list[CheckMessage]:
 @register(Tags.security, deploy=True)
 def check_production_settings(app_configs=None, **kwargs) -> list[CheckMessage]:
     return run_rules(DEPLOY_RULES, settings)
+
+
+@register(Tags.security, deploy=True)
+def check_clocks(app_configs=None, **kwargs) -> list[CheckMessage]:
+    return clock_skew_rule()

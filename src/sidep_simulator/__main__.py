@@ -7,7 +7,13 @@ import random
 import sys
 from pathlib import Path
 
-from sidep_simulator.server import Faults, SimulatorServer, tls_context
+from sidep_simulator.server import (
+    INJECTABLE_STATUSES,
+    TLS_FAULTS,
+    Faults,
+    SimulatorServer,
+    tls_context,
+)
 from sidep_simulator.store import Store
 
 
@@ -45,6 +51,19 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--reject-nir", action="append", default=[], help="answer AR for this NIR")
     serve.add_argument("--reject-birth-name", action="append", default=[],
                        help="answer AR for patients with this birth name")  # fmt: skip
+    serve.add_argument("--http-error", type=int, choices=INJECTABLE_STATUSES, action="append",
+                       default=[], help="answer this status instead of the acknowledgements "
+                       "(repeat it: the statuses are answered in turn)")  # fmt: skip
+    serve.add_argument("--http-error-count", type=int,
+                       help="only to the first N requests (default: all of them)")  # fmt: skip
+    serve.add_argument("--http-error-rate", type=rate, default=1.0,
+                       help="share of requests given --http-error (default 1)")  # fmt: skip
+    serve.add_argument("--retry-after", default="",
+                       help="Retry-After with --http-error: seconds or an HTTP date")  # fmt: skip
+    serve.add_argument("--store-then-error", action="store_true",
+                       help="store the batch, then answer --http-error (a gateway)")  # fmt: skip
+    serve.add_argument("--tls-fault", choices=TLS_FAULTS, default="",
+                       help="refuse-client-certificate: trust no client certificate")  # fmt: skip
     serve.add_argument("--seed", type=int, help="random seed for reproducible fault injection")
     serve.add_argument("--fast-validation", action="store_true",
                        help="skip hl7apy's check (volume runs); profile checks stay")  # fmt: skip
@@ -62,10 +81,17 @@ def serve(args) -> None:
         drop_rate=args.drop_rate,
         reject_nirs=set(args.reject_nir),
         reject_birth_names={name.strip().upper() for name in args.reject_birth_name},
+        http_errors=tuple(args.http_error),
+        http_error_count=args.http_error_count,
+        http_error_rate=args.http_error_rate,
+        retry_after=args.retry_after,
+        store_then_error=args.store_then_error,
     )
+    if args.store_then_error and not args.http_error:
+        sys.exit("--store-then-error needs --http-error")
     server = SimulatorServer(
         (args.host, args.port),
-        tls_context(args.cert, args.key, args.client_ca),
+        tls_context(args.cert, args.key, args.client_ca, args.tls_fault),
         Store(args.db),
         faults,
         args.max_batch,

@@ -4,6 +4,7 @@ import logging
 import random
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +18,11 @@ BATCH_PATH = "/hl7/v2/batch"
 CONTENT_TYPE = "application/hl7-v2"
 MAX_BODY_BYTES = 20 * 1024 * 1024
 HANDSHAKE_TIMEOUT_SECONDS = 10
+# The statuses --http-error may inject: what SI-DEP or a gateway in front of it answers
+# when the request should be sent again later.
+INJECTABLE_STATUSES = (408, 425, 429, 500, 502, 503, 504)
+REFUSE_CLIENT_CERTIFICATE = "refuse-client-certificate"
+TLS_FAULTS = (REFUSE_CLIENT_CERTIFICATE,)
 
 
 @dataclass
@@ -27,18 +33,46 @@ class Faults:
     drop_rate: float = 0.0
     reject_nirs: set[str] = field(default_factory=set)
     reject_birth_names: set[str] = field(default_factory=set)
+    # --http-error: answer these statuses in turn (with Retry-After when given) to the
+    # first `http_error_count` requests (all of them when None), each with `http_error_rate`.
+    http_errors: tuple[int, ...] = ()
+    http_error_count: int | None = None
+    http_error_rate: float = 1.0
+    retry_after: str = ""
+    # The gateway case: the batch is stored (and acknowledged inside SI-DEP), then the
+    # client gets the error instead of the acknowledgements.
+    store_then_error: bool = False
+    _http_errors_given: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def rejects(self, nir: str, birth_name: str) -> bool:
         return bool(nir and nir in self.reject_nirs) or bool(
             birth_name and birth_name.strip().upper() in self.reject_birth_names
         )
 
+    def http_error_now(self, rng: random.Random) -> int | None:
+        """The status to inject into this request, or None to answer normally."""
+        if not self.http_errors:
+            return None
+        with self._lock:
+            given = self._http_errors_given
+            if self.http_error_count is not None and given >= self.http_error_count:
+                return None
+            if rng.random() >= self.http_error_rate:
+                return None
+            self._http_errors_given += 1
+        return self.http_errors[given % len(self.http_errors)]
 
-def tls_context(cert: str, key: str, client_ca: str) -> ssl.SSLContext:
+
+def tls_context(cert: str, key: str, client_ca: str, fault: str = "") -> ssl.SSLContext:
+    """The server's TLS context. fault=refuse-client-certificate trusts no client CA, so
+    every client certificate is refused at the handshake, as SI-DEP does with a revoked
+    or unregistered one."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert, key)
-    context.load_verify_locations(client_ca)
+    if fault != REFUSE_CLIENT_CERTIFICATE:
+        context.load_verify_locations(client_ca)
     context.verify_mode = ssl.CERT_REQUIRED
     return context
 
@@ -89,13 +123,20 @@ class BatchHandler(BaseHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 (the base class's name)
         log.info("%s %s", self.address_string(), format % args)
 
-    def _answer(self, status: int, body: str, content_type: str = "text/plain") -> None:
+    def _answer(self, status: int, body: str, content_type: str = "text/plain", headers=()) -> None:
         data = body.encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", f"{content_type}; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
+        for name, value in headers:
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+    def _answer_injected(self, status: int) -> None:
+        retry_after = self.server.faults.retry_after
+        headers = [("Retry-After", retry_after)] if retry_after else []
+        self._answer(status, f"injected HTTP {status}\n", headers=headers)
 
     def do_GET(self):
         self._answer(405, "only POST is accepted\n")
@@ -125,6 +166,10 @@ class BatchHandler(BaseHTTPRequestHandler):
         if rng.random() < faults.server_error_rate:
             self._answer(503, "injected server error\n")
             return
+        injected = faults.http_error_now(rng)
+        if injected is not None and not faults.store_then_error:
+            self._answer_injected(injected)
+            return
         if faults.latency:
             time.sleep(faults.latency)
         try:
@@ -147,6 +192,9 @@ class BatchHandler(BaseHTTPRequestHandler):
                 return
             received.append(item)
         acks = [self._acknowledge(item) for item in received]
+        if injected is not None:  # stored then error: the ACKs never reach the client
+            self._answer_injected(injected)
+            return
         self._answer(200, "\n".join(acks), CONTENT_TYPE)
 
     def _acknowledge(self, received: messages.Received) -> str:

@@ -14,6 +14,7 @@ def test_every_app_job_is_registered_in_a_fixed_order():
     assert [name for name, job in jobs.registered()] == [
         "transmission",
         "patient notifications",
+        "dead-letter alerts",
         "account e-mails",
         "retention purge",
         "expired idempotency keys",

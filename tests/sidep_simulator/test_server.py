@@ -174,3 +174,24 @@ def test_fast_validation_keeps_the_profile_checks_only(start_sidep, post):
         ("FAST-1", "AA"), ("FAST-2", "AE"), ("FAST-3", "AA"),
     ]  # fmt: skip
     assert acks[1].text == "exactly one OBX segment is required"
+
+
+def test_injected_http_errors_come_in_turn_with_retry_after_then_stop(start_sidep, post):
+    simulator = start_sidep(
+        "--http-error", "429", "--http-error", "504", "--http-error-count", "3",
+        "--retry-after", "7", "--store-then-error",
+    )  # fmt: skip
+    answers = [post(simulator, message("GW-1")) for _ in range(4)]
+    assert [a.status_code for a in answers] == [429, 504, 429, 200]
+    assert {a.headers.get("retry-after") for a in answers[:3]} == {"7"}
+    assert answers[0].text == "injected HTTP 429\n"
+    # Stored at the first request (the gateway case), then counted, never stored again.
+    assert parse_acks(answers[3].text)[0].code == "AA"
+    assert simulator.counts() == {"accepted": 1, "distinct_message_ids": 1, "received": 4}
+
+
+def test_refuse_client_certificate_refuses_the_right_certificate(start_sidep, post):
+    simulator = start_sidep("--tls-fault", "refuse-client-certificate")
+    with pytest.raises(httpx.TransportError):
+        post(simulator, message("TLS-1"))
+    assert simulator.counts()["received"] == 0

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from relais.transmission.certs import CertPaths
+from sidep_simulator.store import Store
 from tests.support.ports import free_port, wait_for_port
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -201,10 +202,22 @@ class Simulator:
         self.process = None
 
     def counts(self) -> dict[str, int]:
-        return json.loads(run_simulator_command("count", "--db", str(self.db)))
+        # What `sidep_simulator count` prints, read in this process (no interpreter start).
+        return Store(self.db).counts()
 
     def dump(self) -> str:
         return run_simulator_command("dump", "--db", str(self.db))
+
+    def statuses_by_order(self) -> dict[str, list[str]]:
+        """What SI-DEP holds per result: the OBX-11 status (F, C, D) of each message it
+        stored, in the order received, by order number (OBR-2: the test's id)."""
+        held: dict[str, list[str]] = {}
+        # Read in this process (no interpreter start, no hl7apy import, as `dump` costs).
+        for _message_id, _received_at, body in Store(self.db).messages():
+            segments = {segment.split("|")[0]: segment.split("|") for segment in body.split("\r")}
+            order = segments["OBR"][2].split("^")[0]
+            held.setdefault(order, []).append(segments["OBX"][11])
+        return held
 
 
 def client_context(trusted_ca, cert=None, key=None) -> ssl.SSLContext:

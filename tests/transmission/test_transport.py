@@ -1,11 +1,15 @@
 """send_batch against the real simulator process over mutual TLS, and its failure classes."""
 
+import datetime
+import ssl
 import time
 
 import pytest
+import time_machine
 from django.core.exceptions import ImproperlyConfigured
 
 from relais.transmission import transport
+from relais.transmission.certs import make_certs
 from relais.transmission.hl7 import Ack, AckError, build_oru_r01
 from relais.transmission.transport import ClientError, ServerError, TransportError, send_batch
 from tests.support.factories import CREATED_AT, sample_test
@@ -151,3 +155,29 @@ def test_acks_are_matched_to_the_messages_sent():
         transport._match(sent, acks[:1])
     with pytest.raises(AckError, match="not sent"):
         transport._match(sent, [*acks, Ack("M-9", "AA", "")])
+
+
+def test_retry_after_is_read_as_seconds_or_an_http_date_and_capped(settings):
+    settings.TRANSMISSION_BACKOFF_MAX_SECONDS = 600
+    now = datetime.datetime(2026, 11, 27, 12, 0, tzinfo=datetime.UTC)
+    assert transport.retry_after_seconds("120", now) == 120
+    assert transport.retry_after_seconds("Fri, 27 Nov 2026 12:01:30 GMT", now) == 90
+    assert transport.retry_after_seconds("Fri, 27 Nov 2026 11:00:00 GMT", now) == 0  # past
+    assert transport.retry_after_seconds("86400", now) == 600  # capped
+    for unreadable in ("", "soon", "-5", "1.5"):
+        assert transport.retry_after_seconds(unreadable, now) is None
+
+
+def test_a_handshake_refused_for_an_expired_certificate_is_named(settings, tmp_path):
+    """The server's "certificate expired" alert, or a refusal while our certificate is
+    past its end (read from the file)."""
+    alert = ssl.SSLError(1, "sslv3 alert certificate expired")
+    alert.reason = transport.CLIENT_CERTIFICATE_EXPIRED_ALERT
+    assert transport.tls_failure(alert).code == transport.TLS_CLIENT_EXPIRED
+    refused = ssl.SSLError(1, "tlsv1 alert unknown ca")
+    refused.reason = "TLSV1_ALERT_UNKNOWN_CA"
+    settings.SIDEP_CLIENT_CERT = str(make_certs(tmp_path, client_days=1).client_cert)
+    assert transport.tls_failure(refused).code == transport.TLS_CLIENT_REFUSED
+    with time_machine.travel(datetime.timedelta(days=2)):
+        assert transport.tls_failure(refused).code == transport.TLS_CLIENT_EXPIRED
+    assert transport.tls_failure(ConnectionResetError()) is None

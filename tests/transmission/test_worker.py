@@ -20,9 +20,13 @@ Error = Transmission.Error
     "error, decision",
     [
         (transport.TransportError("refused"), retry.RETRY),
+        (transport.TLSError(transport.TLS_CLIENT_REFUSED, "alert"), retry.RETRY),
         (transport.ServerError(503), retry.RETRY),
+        (transport.TryLater(429, 30.0), retry.RETRY),
         (transport.AckError("garbled"), retry.RETRY),
-        (transport.ClientError(400, "bad batch"), retry.REJECT),
+        # A request refused as a whole is no pharmacist's to fix: retried, then dead.
+        (transport.ClientError(400, "bad batch"), retry.RETRY),
+        (transport.BatchTooLarge(413, "too many"), retry.SPLIT),
         (ValueError("a bug of ours"), None),
     ],
 )

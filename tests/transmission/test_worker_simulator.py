@@ -119,18 +119,29 @@ def test_an_application_error_ack_is_a_rejection_not_a_retry(start_sidep, screen
     assert send_due() == 0
 
 
-def test_a_refused_request_4xx_rejects_the_batch_with_the_reason(start_sidep, patient, pharmacist):
-    start_sidep("--max-batch", "1", "--fast-validation")
-    first, second = make_test(patient, pharmacist), make_test(patient, pharmacist)
-    assert send_due() == 2
-    for test in (first, second):
-        row = test.transmissions.get()
-        assert row.state == State.REJECTED
-        assert row.ack_text.startswith("HTTP 413: at most 1 messages per batch")
-        assert (row.last_error, row.last_error_status) == (Transmission.Error.CLIENT_ERROR, 413)
-        with translation.override("en"):
-            assert row.last_error_text == "SI-DEP refused the request (HTTP 413)"
-    assert describe(first)["reason"].startswith("HTTP 413")
+def test_a_request_refused_as_a_whole_is_retried_then_dead_lettered(
+    start_sidep, settings, patient, pharmacist
+):
+    """A 4xx about the request (here 404: a wrong address) is no pharmacist's to fix:
+    never a rejection; retried, then a dead letter for the operator. (413 splits the
+    batch: tests/faults/test_sidep_http.py.)"""
+    simulator = start_sidep("--fast-validation")
+    settings.SIDEP_URL = simulator.url.replace("/batch", "/elsewhere")
+    settings.TRANSMISSION_MAX_ATTEMPTS = 2
+    test = make_test(patient, pharmacist)
+    assert send_due() == 1
+    row = test.transmissions.get()
+    assert (row.state, row.last_error, row.last_error_status) == (
+        State.PENDING,
+        Transmission.Error.CLIENT_ERROR,
+        404,
+    )
+    with translation.override("en"):
+        assert row.last_error_text == "SI-DEP refused the request (HTTP 404)"
+    drain()
+    row.refresh_from_db()
+    assert (row.state, row.attempts) == (State.DEAD, 2)
+    assert simulator.counts()["received"] == 0
 
 
 def test_a_corrected_patient_identity_follows_the_result(sidep, screening_test):

@@ -6,12 +6,12 @@ Run directly with `scripts/make-certs DIRECTORY`.
 """
 
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from relais.lib.certificates import openssl
 
 DAYS_VALID = 825
 
@@ -45,30 +45,20 @@ class CertPaths:
         return all(path.exists() for path in [*files, self.client_key])
 
 
-def _openssl(*args: str, cwd: Path) -> None:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        raise RuntimeError("the openssl command is required to create certificates")
-    # Fixed argument lists built here, no user input reaches a shell.
-    subprocess.run(  # noqa: S603
-        [openssl, *args], cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-
-
 def _new_key(path: Path, cwd: Path) -> None:
-    _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
              "-out", str(path), cwd=cwd)  # fmt: skip
     path.chmod(0o600)
 
 
-def _sign(name: str, subject: str, extensions: str, work: Path) -> None:
-    """Create name.key and name.crt in `work`, signed by the CA in `work`."""
+def _sign(name: str, subject: str, extensions: str, work: Path, days: int = DAYS_VALID) -> None:
+    """Create name.key and name.crt in `work`, signed by the CA in `work`, valid `days`."""
     _new_key(work / f"{name}.key", work)
     (work / f"{name}.ext").write_text(extensions)
-    _openssl("req", "-new", "-key", f"{name}.key", "-subj", subject, "-out", f"{name}.csr",
+    openssl("req", "-new", "-key", f"{name}.key", "-subj", subject, "-out", f"{name}.csr",
              cwd=work)  # fmt: skip
-    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-             "-CAcreateserial", "-days", str(DAYS_VALID), "-sha256",
+    openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+             "-CAcreateserial", "-days", str(days), "-sha256",
              "-extfile", f"{name}.ext", "-out", f"{name}.crt", cwd=work)  # fmt: skip
 
 
@@ -81,8 +71,11 @@ def _install(source: Path, target: Path, mode: int) -> None:
     target.chmod(mode)
 
 
-def make_certs(directory: Path, *, common_name: str = "Relais demo") -> CertPaths:
-    """Create ca.crt, server.crt/.key (127.0.0.1, localhost) and client.crt/.key in `directory`.
+def make_certs(
+    directory: Path, *, common_name: str = "Relais demo", client_days: int = DAYS_VALID
+) -> CertPaths:
+    """Create ca.crt, server.crt/.key (127.0.0.1, localhost) and client.crt/.key in `directory`,
+    the client certificate valid `client_days` days (tests: one about to expire).
 
     Keys are written with mode 0600; the CA's own key is thrown away once both
     certificates are signed, so nothing more can be signed with this CA.
@@ -93,7 +86,7 @@ def make_certs(directory: Path, *, common_name: str = "Relais demo") -> CertPath
     with tempfile.TemporaryDirectory(prefix="relais-certs-") as tmp:
         work = Path(tmp)
         _new_key(work / "ca.key", work)
-        _openssl("req", "-x509", "-new", "-key", "ca.key", "-sha256", "-days", str(DAYS_VALID),
+        openssl("req", "-x509", "-new", "-key", "ca.key", "-sha256", "-days", str(DAYS_VALID),
                  "-subj", f"/O=Relais/CN={common_name} CA", "-addext",
                  "basicConstraints=critical,CA:TRUE", "-addext",
                  "keyUsage=critical,keyCertSign,cRLSign", "-out", "ca.crt", cwd=work)  # fmt: skip
@@ -110,6 +103,7 @@ def make_certs(directory: Path, *, common_name: str = "Relais demo") -> CertPath
             "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
             "extendedKeyUsage=clientAuth\n",
             work,
+            client_days,
         )
         for name in ["ca.crt", "server.crt", "server.key", "client.crt", "client.key"]:
             _install(work / name, directory / name, 0o600 if name.endswith(".key") else 0o644)

@@ -56,10 +56,33 @@ class Transmission(queue.QueuedRow):
         INTERNAL_ERROR = "internal_error", _("Internal error while sending")
         OPERATOR_RETRY = "operator_retry", _("Retried by the operator")
         LEASE_LOST = queue.LEASE_LOST, queue.LEASE_LOST_TEXT
+        TRY_LATER = "try_later", _("SI-DEP asked to send it again later")
+        TOO_LARGE = "too_large", _("The message is larger than SI-DEP accepts")
+        # A failed TLS handshake needs someone to fix a certificate: worded apart from
+        # an outage, on the pharmacist's and the operator's pages.
+        TLS_SERVER_UNTRUSTED = (
+            "tls_server_untrusted",
+            _("TLS handshake with SI-DEP failed: SI-DEP's certificate is not trusted"),
+        )
+        TLS_CLIENT_REFUSED = (
+            "tls_client_refused",
+            _("TLS handshake with SI-DEP failed: SI-DEP refused our client certificate"),
+        )
+        TLS_CLIENT_EXPIRED = (
+            "tls_client_expired",
+            _("TLS handshake with SI-DEP failed: our client certificate has expired"),
+        )
+        TLS_FAILED = "tls_failed", _("TLS handshake with SI-DEP failed")
 
     # OBX-11 / the result status each kind of message carries.
     RESULT_STATUS: dict[str, str] = {Kind.NEW: "F", Kind.CORRECTION: "C", Kind.CANCELLATION: "D"}
     WAITING_STATES = (State.PENDING, State.IN_FLIGHT)
+    TLS_ERRORS = (
+        Error.TLS_SERVER_UNTRUSTED,
+        Error.TLS_CLIENT_REFUSED,
+        Error.TLS_CLIENT_EXPIRED,
+        Error.TLS_FAILED,
+    )
     FINAL_STATES = (State.ACKNOWLEDGED, State.REJECTED, State.DEAD, State.WITHDRAWN)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -78,6 +101,9 @@ class Transmission(queue.QueuedRow):
     # First time the message left (or may have left) for SI-DEP.
     sent_at = models.DateTimeField(null=True, blank=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # When the platform administrators were e-mailed about this dead letter (None: not
+    # yet, or retried since), so each dead letter is announced once.
+    dead_letter_alerted_at = models.DateTimeField(null=True, blank=True)
 
     objects = PharmacyScopedQuerySet.as_manager()
 

@@ -114,5 +114,6 @@ def retry_dead(transmission: Transmission) -> bool:
         claim_token=None,
         last_error=Transmission.Error.OPERATOR_RETRY,
         last_error_status=None,
+        dead_letter_alerted_at=None,  # if it dies again, that is news
     )
     return updated == 1

@@ -6,10 +6,14 @@ and never SI-DEP's free-text reasons (they may quote the record).
 
 import datetime
 
+from django.conf import settings
 from django.db.models import Count, Min
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
+from relais.lib import certificates
+from relais.lib.clock import skew, skew_too_large
+from relais.lib.queue import error_text
 from relais.transmission.models import Transmission
 
 State = Transmission.State
@@ -67,11 +71,48 @@ def dead_letters():
     )
 
 
+def tls_failures() -> list[dict]:
+    """Messages held back by a failed TLS handshake with SI-DEP, per reason: a
+    certificate to fix, not an outage. [{"text", "count"}], most frequent first."""
+    rows = (
+        Transmission.objects.filter(
+            state__in=(*Transmission.WAITING_STATES, State.DEAD),
+            last_error__in=Transmission.TLS_ERRORS,
+        )
+        .order_by()
+        .values("last_error")
+        .annotate(n=Count("pk"))
+        .order_by("-n")
+    )
+    return [{"text": error_text(Transmission.Error, row["last_error"]), "count": row["n"]}
+            for row in rows]  # fmt: skip
+
+
+def client_certificate(now: datetime.datetime) -> dict:
+    """When the SI-DEP client certificate expires, and whether to warn about it."""
+    expires_at = certificates.expires_at(settings.SIDEP_CLIENT_CERT)
+    return {
+        "expires_at": expires_at,
+        "expires_soon": expires_at is not None and certificates.expires_soon(expires_at, now),
+        "expired": expires_at is not None and expires_at <= now,
+        "warning_days": certificates.EXPIRY_WARNING.days,
+    }
+
+
+def clock_skew() -> dict:
+    """This host's clock against the database's (purges refuse beyond the limit)."""
+    gap = skew()
+    return {"seconds": gap.total_seconds(), "too_large": skew_too_large(gap)}
+
+
 def summary() -> dict:
     now = timezone.now()
     counts = counts_by_state()
     rate = throughput(now)
     return {
+        "tls_failures": tls_failures(),
+        "client_certificate": client_certificate(now),
+        "clock_skew": clock_skew(),
         "counts": counts,
         "waiting": counts[State.PENDING] + counts[State.IN_FLIGHT],
         "oldest_waiting_age": oldest_waiting_age(now),

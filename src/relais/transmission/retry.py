@@ -1,28 +1,36 @@
-"""Retry policy: which failures are tried again and which are rejected.
+"""Retry policy: which failures are tried again, which split the batch, which reject.
 
-Transport errors, timeouts, 5xx answers and unreadable acknowledgements are SI-DEP's
-or the network's trouble: the same message is sent again later (same MSH-10, so the
-receiver keeps one copy). A 4xx answer or an AE/AR acknowledgement means SI-DEP read the
-message and refused it: sending it again unchanged would fail again, so it becomes
-"rejected" and waits for the pharmacist's correction. When a retried row is due again
-(backoff with full jitter, dead letter after TRANSMISSION_MAX_ATTEMPTS) is the queue
-engine's rule: relais.lib.queue.
+A message is rejected only on SI-DEP's verdict about that message: an AE/AR
+acknowledgement, or a 413 for a batch of that one message. Such a message waits for the
+pharmacist's correction. Every failure of the request as a whole is retried with the same
+message (same MSH-10, so SI-DEP keeps one copy even when it stored the batch before the
+failure): transport and TLS errors, timeouts, 408/425/429 (honouring Retry-After), 5xx,
+unreadable acknowledgements, and any other 4xx (SI-DEP refusing the request itself is
+ours or the operator's to fix, never the pharmacist's: it ends as a dead letter the
+operator is alerted to). A 413 for several messages splits the batch. When a retried row
+is due again (backoff with full jitter, dead letter after TRANSMISSION_MAX_ATTEMPTS) is
+the queue engine's rule: relais.lib.queue.
 """
 
 from relais.transmission import transport
 
 RETRY = "retry"
-REJECT = "reject"
+SPLIT = "split"
 
-# Failures tried again; anything else is a bug of ours and propagates (the row's lease
-# then expires and it is tried again, counted as an attempt).
-RETRYABLE_ERRORS = (transport.TransportError, transport.ServerError, transport.AckError)
-REJECTING_ERRORS = (transport.ClientError,)
+# Failures tried again; anything else is a bug of ours (logged with its traceback) and
+# is retried the same way.
+RETRYABLE_ERRORS = (
+    transport.TransportError,
+    transport.ServerError,
+    transport.TryLater,
+    transport.AckError,
+    transport.ClientError,
+)
 
 
 def classify(error: Exception) -> str | None:
-    if isinstance(error, REJECTING_ERRORS):
-        return REJECT
+    if isinstance(error, transport.BatchTooLarge):
+        return SPLIT
     if isinstance(error, RETRYABLE_ERRORS):
         return RETRY
     return None

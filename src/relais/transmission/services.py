@@ -12,7 +12,7 @@ describing each line costs no query.
 from typing import TYPE_CHECKING
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.utils.translation import gettext_lazy as _
 
 from relais.screening.models import Patient, ScreeningTest
@@ -67,7 +67,8 @@ def describe(test: ScreeningTest) -> dict:
     """{"state", "label", "next_attempt_at", "reason"} for one test.
 
     state is one of none, pending, in_flight, acknowledged, rejected, dead, withdrawn;
-    next_attempt_at is set while waiting; reason is SI-DEP's own words for a rejection.
+    next_attempt_at is set while waiting; reason is SI-DEP's own words for a rejection,
+    or what failed in the TLS handshake with SI-DEP while that keeps the result waiting.
     """
     row = latest_transmission(test)
     if row is None:
@@ -78,7 +79,10 @@ def describe(test: ScreeningTest) -> dict:
     elif row.state in Transmission.WAITING_STATES:
         label = WAITING_LABELS.get(row.kind, label)
     reason = ""
-    if row.state == State.REJECTED:
+    if row.last_error in Transmission.TLS_ERRORS and row.state != State.ACKNOWLEDGED:
+        # "TLS handshake with SI-DEP failed: …": a certificate to fix, not an outage.
+        reason = row.last_error_text
+    elif row.state == State.REJECTED:
         reason = row.ack_text or row.last_error_text
     elif row.state == State.DEAD:
         reason = str(DEAD_REASON)
@@ -116,8 +120,19 @@ def resend_rejected(test: ScreeningTest) -> bool:
 
 
 def not_acknowledged(tests: QuerySet[ScreeningTest]) -> QuerySet[ScreeningTest]:
-    """Those of `tests` with a message SI-DEP has not acknowledged (waiting, rejected or
-    failed)."""
+    """Those of `tests` whose latest message SI-DEP has not acknowledged (waiting,
+    rejected or failed).
+
+    A test is judged by its latest message, as `describe` shows it: a result rejected
+    once, then corrected and acknowledged, is at SI-DEP in its latest version (every
+    message carries the whole record), so it is neither unsent nor kept from the purge.
+    """
     done = (State.ACKNOWLEDGED, State.WITHDRAWN)
-    unsent = Transmission.objects.filter(test=OuterRef("pk")).exclude(state__in=done)
-    return tests.filter(Exists(unsent))
+    latest_state = (
+        Transmission.objects.filter(test=OuterRef("pk")).order_by("-sequence").values("state")[:1]
+    )
+    return (
+        tests.alias(latest_state=Subquery(latest_state))
+        .filter(latest_state__isnull=False)
+        .exclude(latest_state__in=done)
+    )

@@ -3,18 +3,38 @@
 Wire protocol: POST RELAIS_SIDEP_URL, Content-Type application/hl7-v2; charset=utf-8,
 segments separated by "\\r" and messages by "\\n"; the answer (200) holds one ACK per
 message in the same framing. Every failure becomes one of the exceptions below so the
-worker can tell a retry from a rejection. Errors never carry message content.
+worker can tell a retry from a split from a rejection. Errors never carry message content.
+
+HTTP semantics (issue 13): 408, 425, 429 and every 5xx mean "send it again later",
+honouring Retry-After (seconds or an HTTP date); 413 means the batch is larger than
+SI-DEP takes (the worker splits it); any other 4xx refuses the request as a whole, which
+no pharmacist can fix (the worker retries it, then dead-letters it for the operator).
+A 408, a 502/504 or a timeout may come after SI-DEP stored the batch: the resend carries
+the same MSH-10, which SI-DEP de-duplicates.
 """
 
+import datetime
+import email.utils
 import ssl
 
 import httpx
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
 
+from relais.lib import certificates
 from relais.transmission.hl7 import Ack, AckError, parse_acks
 
-__all__ = ["AckError", "ClientError", "ServerError", "TransportError", "send_batch"]
+__all__ = [
+    "AckError",
+    "BatchTooLarge",
+    "ClientError",
+    "ServerError",
+    "TLSError",
+    "TransportError",
+    "TryLater",
+    "send_batch",
+]
 
 CONTENT_TYPE = "application/hl7-v2; charset=utf-8"
 # An ACK is a few hundred bytes; anything far beyond that is not an answer to trust.
@@ -22,25 +42,69 @@ MAX_ANSWER_BYTES_PER_MESSAGE = 8 * 1024
 MAX_REASON_LENGTH = 200
 
 
+# Statuses that ask for the same request later (every 5xx does too).
+TRY_LATER_STATUSES = frozenset({408, 425, 429})
+TOO_LARGE_STATUS = 413
+
+# What a TLS failure means, from the alert or verification error OpenSSL reports
+# (ssl.SSLError.reason); each is one of Transmission.Error's tls_* codes.
+TLS_SERVER_UNTRUSTED = "tls_server_untrusted"
+TLS_CLIENT_REFUSED = "tls_client_refused"
+TLS_CLIENT_EXPIRED = "tls_client_expired"
+TLS_FAILED = "tls_failed"
+# Alerts the server sends when it refuses our client certificate.
+CLIENT_CERTIFICATE_REFUSED_ALERTS = frozenset({
+    "TLSV1_ALERT_UNKNOWN_CA", "SSLV3_ALERT_BAD_CERTIFICATE", "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+    "SSLV3_ALERT_CERTIFICATE_REVOKED", "TLSV1_ALERT_ACCESS_DENIED",
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED", "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE",
+})  # fmt: skip
+CLIENT_CERTIFICATE_EXPIRED_ALERT = "SSLV3_ALERT_CERTIFICATE_EXPIRED"
+
+
 class TransportError(Exception):
-    """No answer: connection refused or reset, TLS failure, timeout. Retry later."""
+    """No answer: connection refused or reset, timeout. Retry later."""
+
+
+class TLSError(TransportError):
+    """The TLS handshake with SI-DEP failed: `code` (one of the TLS_* codes above) says
+    whose certificate is at fault, `reason` is OpenSSL's (no personal data in either)."""
+
+    def __init__(self, code: str, reason: str):
+        super().__init__(f"TLS handshake with SI-DEP failed: {code} ({reason})")
+        self.code = code
+        self.reason = reason
 
 
 class ServerError(Exception):
-    """SI-DEP answered 5xx. Retry later."""
+    """SI-DEP answered 5xx. Retry later (not before `retry_after` seconds when given)."""
 
-    def __init__(self, status: int):
+    def __init__(self, status: int, retry_after: float | None = None):
         super().__init__(f"SI-DEP answered HTTP {status}")
         self.status = status
+        self.retry_after = retry_after
+
+
+class TryLater(Exception):
+    """SI-DEP or a gateway answered 408, 425 or 429: the same request, later (not before
+    `retry_after` seconds when given). A 408 may come after SI-DEP stored the batch."""
+
+    def __init__(self, status: int, retry_after: float | None = None):
+        super().__init__(f"SI-DEP answered HTTP {status}: send again later")
+        self.status = status
+        self.retry_after = retry_after
 
 
 class ClientError(Exception):
-    """SI-DEP refused the request itself (4xx): resending it unchanged will not help."""
+    """SI-DEP refused the request as a whole (a 4xx that is neither a "later" nor 413)."""
 
     def __init__(self, status: int, reason: str):
         super().__init__(f"SI-DEP answered HTTP {status}: {reason}")
         self.status = status
         self.reason = reason
+
+
+class BatchTooLarge(ClientError):
+    """413: SI-DEP takes fewer messages (or fewer bytes) per request than we sent."""
 
 
 def _tls_context() -> ssl.SSLContext:
@@ -51,6 +115,60 @@ def _tls_context() -> ssl.SSLContext:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(settings.SIDEP_CLIENT_CERT, settings.SIDEP_CLIENT_KEY)
     return context
+
+
+def retry_after_seconds(value: str, now: datetime.datetime | None = None) -> float | None:
+    """Retry-After as seconds from now (delta-seconds or an HTTP date; RFC 9110 10.2.3),
+    capped at RELAIS_TRANSMISSION_BACKOFF_MAX_SECONDS; None when absent or unreadable."""
+    value = value.strip()
+    if not value:
+        return None
+    if value.isdigit():
+        seconds = float(value)
+    else:
+        try:
+            moment = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=datetime.UTC)
+        seconds = (moment - (now or timezone.now())).total_seconds()
+    return min(max(seconds, 0.0), float(settings.TRANSMISSION_BACKOFF_MAX_SECONDS))
+
+
+def _ssl_error(error: BaseException) -> ssl.SSLError | None:
+    """The ssl.SSLError behind an httpx error, if there is one."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _client_certificate_expired() -> bool:
+    expires_at = certificates.expires_at(settings.SIDEP_CLIENT_CERT)
+    return expires_at is not None and expires_at <= timezone.now()
+
+
+def tls_failure(error: BaseException) -> TLSError | None:
+    """What a failed connection says about the TLS handshake, or None when it was not
+    TLS that failed."""
+    cause = _ssl_error(error)
+    if cause is None:
+        return None
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        reason = cause.verify_message or "certificate verify failed"
+        return TLSError(TLS_SERVER_UNTRUSTED, reason)
+    reason = str(cause.reason or type(cause).__name__)
+    if reason == CLIENT_CERTIFICATE_EXPIRED_ALERT:
+        return TLSError(TLS_CLIENT_EXPIRED, reason)
+    if reason in CLIENT_CERTIFICATE_REFUSED_ALERTS:
+        code = TLS_CLIENT_EXPIRED if _client_certificate_expired() else TLS_CLIENT_REFUSED
+        return TLSError(code, reason)
+    return TLSError(TLS_FAILED, reason)
 
 
 def _short(text: str) -> str:
@@ -67,7 +185,8 @@ def _read_limited(response: httpx.Response, limit: int) -> bytes:
     return bytes(body)
 
 
-def _post(body: bytes, limit: int) -> tuple[int, str, bytes]:
+def _post(body: bytes, limit: int) -> tuple[int, str, str, bytes]:
+    """(status, Content-Type, Retry-After, body) of SI-DEP's answer."""
     timeout = httpx.Timeout(
         connect=settings.SIDEP_CONNECT_TIMEOUT,
         read=settings.SIDEP_READ_TIMEOUT,
@@ -86,18 +205,28 @@ def _post(body: bytes, limit: int) -> tuple[int, str, bytes]:
                 "POST", settings.SIDEP_URL, content=body, headers={"Content-Type": CONTENT_TYPE}
             ) as response:
                 answer = _read_limited(response, limit)
-                return response.status_code, response.headers.get("Content-Type", ""), answer
+                headers = response.headers
+                return (
+                    response.status_code,
+                    headers.get("Content-Type", ""),
+                    headers.get("Retry-After", ""),
+                    answer,
+                )
     except httpx.TimeoutException as error:
         raise TransportError(f"SI-DEP did not answer in time ({type(error).__name__})") from None
     except (httpx.TransportError, ssl.SSLError, OSError) as error:
+        tls = tls_failure(error)
+        if tls is not None:
+            raise tls from None
         raise TransportError(f"no answer from SI-DEP ({type(error).__name__})") from None
 
 
 def send_batch(messages: list[str]) -> list[Ack]:
     """POST the messages as one batch; the ACKs, one per message, in the order sent.
 
-    Raises TransportError or ServerError (retry), ClientError (the request is refused),
-    or AckError (the answer cannot be trusted: retry).
+    Raises TransportError (TLSError for a failed handshake), ServerError or TryLater
+    (retry), BatchTooLarge (split), ClientError (the request is refused), or AckError
+    (the answer cannot be trusted: retry).
     """
     if not messages:
         return []
@@ -107,9 +236,13 @@ def send_batch(messages: list[str]) -> list[Ack]:
         raise ValueError("a message must not contain a line feed (it separates messages)")
     body = "\n".join(messages).encode("utf-8")
     limit = MAX_ANSWER_BYTES_PER_MESSAGE * len(messages)
-    status, content_type, answer = _post(body, limit)
+    status, content_type, retry_after, answer = _post(body, limit)
     if status >= 500:
-        raise ServerError(status)
+        raise ServerError(status, retry_after_seconds(retry_after))
+    if status in TRY_LATER_STATUSES:
+        raise TryLater(status, retry_after_seconds(retry_after))
+    if status == TOO_LARGE_STATUS:
+        raise BatchTooLarge(status, _short(answer.decode("utf-8", errors="replace")))
     if status != 200:
         raise ClientError(status, _short(answer.decode("utf-8", errors="replace")))
     if content_type.split(";")[0].strip().lower() != "application/hl7-v2":

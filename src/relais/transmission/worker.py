@@ -28,10 +28,13 @@ State = Transmission.State
 Error = Transmission.Error
 
 # Our own code for each failure: never the exception's text, which could quote data.
+# A TLSError carries its own code (whose certificate failed). Most specific class first.
 ERROR_CODES = {
     transport.TransportError: Error.UNREACHABLE,
     transport.ServerError: Error.SERVER_ERROR,
+    transport.TryLater: Error.TRY_LATER,
     transport.AckError: Error.ACK_UNREADABLE,
+    transport.BatchTooLarge: Error.TOO_LARGE,  # before its base class, ClientError
     transport.ClientError: Error.CLIENT_ERROR,
 }
 ACK_TEXT_LENGTH = Transmission._meta.get_field("ack_text").max_length
@@ -44,6 +47,8 @@ class Outcome:
     ack_text: str = ""
     error: str = ""
     error_status: int | None = None
+    # Seconds SI-DEP asked us to wait (Retry-After) before sending again.
+    retry_after: float | None = None
 
 
 def sendable(rows):
@@ -107,6 +112,8 @@ def build_messages(rows, now) -> tuple[list[str], dict[uuid.UUID, Outcome]]:
 
 def error_code(error: Exception) -> tuple[str, int | None]:
     """Our code for a failure, and the HTTP status that came with it."""
+    if isinstance(error, transport.TLSError):
+        return error.code, None
     status = getattr(error, "status", None)
     status = status if isinstance(status, int) else None
     for kind, code in ERROR_CODES.items():
@@ -124,28 +131,45 @@ def outcome_of_ack(ack) -> Outcome:
 
 
 def send(rows, messages) -> dict[uuid.UUID, Outcome]:
+    """Each row's outcome. A batch SI-DEP finds too large (413) is split in halves, down
+    to single messages; a single message still too large is rejected. Every other
+    failure of the request leaves its rows waiting: only SI-DEP's verdict on a message
+    (its AE/AR acknowledgement) or its size rejects it."""
     if not messages:
         return {}
     try:
         acks = transport.send_batch(messages)
+    except transport.BatchTooLarge as error:
+        if len(rows) > 1:
+            half = len(rows) // 2
+            log.info("SI-DEP refused a batch of %d as too large: splitting it", len(rows))
+            return {**send(rows[:half], messages[:half]), **send(rows[half:], messages[half:])}
+        log.warning("transmission %s: rejected, larger than SI-DEP accepts", rows[0].pk)
+        reason = f"HTTP {error.status}: {error.reason}"[:ACK_TEXT_LENGTH]
+        outcome = Outcome(State.REJECTED, ack_text=reason, error=Error.TOO_LARGE, error_status=413)
+        return {rows[0].pk: outcome}
     except Exception as error:
-        decision = retry.classify(error)
-        if decision is None:
-            # Our bug or configuration (certificates...): loud in the log, and retried.
-            log.exception("transmission batch of %d failed unexpectedly", len(messages))
-        else:
-            log.warning("transmission batch of %d failed: %s", len(messages), type(error).__name__)
-        code, status = error_code(error)
-        if decision == retry.REJECT:
-            assert isinstance(error, transport.ClientError)  # the only error classify rejects
-            reason = f"HTTP {error.status}: {error.reason}"[:ACK_TEXT_LENGTH]
-            return {
-                row.pk: Outcome(State.REJECTED, ack_text=reason, error=code, error_status=status)
-                for row in rows
-            }
-        return {row.pk: Outcome(State.PENDING, error=code, error_status=status) for row in rows}
+        return dict.fromkeys([row.pk for row in rows], failed(error, len(messages)))
     by_message_id = {ack.message_id: ack for ack in acks}
     return {row.pk: outcome_of_ack(by_message_id.get(row.message_id)) for row in rows}
+
+
+def failed(error: Exception, count: int) -> Outcome:
+    """The outcome of a batch whose request failed: waiting, for the same message (same
+    MSH-10) to go again, since SI-DEP may have stored it before the failure."""
+    code, status = error_code(error)
+    if retry.classify(error) is None:
+        # Our bug or configuration (certificates...): loud in the log, and retried.
+        log.exception("transmission batch of %d failed unexpectedly", count)
+    elif isinstance(error, transport.TLSError):
+        # Distinct from an outage: someone has to fix a certificate. "TLS handshake with
+        # SI-DEP failed: <code> (<OpenSSL's alert or verification error>)": no content.
+        log.error("transmission batch of %d failed: %s", count, error)
+    else:
+        log.warning("transmission batch of %d failed: %s%s", count, type(error).__name__,
+                    f" (HTTP {status})" if status else "")  # fmt: skip
+    retry_after = getattr(error, "retry_after", None)
+    return Outcome(State.PENDING, error=code, error_status=status, retry_after=retry_after)
 
 
 def apply(row: Transmission, outcome: Outcome, now: datetime.datetime) -> None:
@@ -157,6 +181,9 @@ def apply(row: Transmission, outcome: Outcome, now: datetime.datetime) -> None:
         row.acknowledged_at = now
     elif outcome.state == State.PENDING:
         queue.retry_later(transmission_queue(), row, now)
+        if outcome.retry_after is not None and row.state == State.PENDING:
+            not_before = now + datetime.timedelta(seconds=outcome.retry_after)
+            row.next_attempt_at = max(row.next_attempt_at, not_before)
 
 
 RECORDED_FIELDS = [
@@ -170,6 +197,20 @@ def record(token: uuid.UUID, rows, outcomes: dict[uuid.UUID, Outcome]) -> None:
     for row in rows:
         apply(row, outcomes[row.pk], now)
     queue.record(transmission_queue(), token, rows, RECORDED_FIELDS)
+
+
+def pause_for_retry_after(outcomes, now: datetime.datetime) -> None:
+    """SI-DEP's Retry-After is about SI-DEP, not one batch: no waiting message is sent
+    before it passes, whichever worker holds it."""
+    delays = [outcome.retry_after for outcome in outcomes if outcome.retry_after]
+    if not delays:
+        return
+    until = now + datetime.timedelta(seconds=max(delays))
+    postponed = Transmission.objects.filter(state=State.PENDING, next_attempt_at__lt=until).update(
+        next_attempt_at=until
+    )
+    log.warning("SI-DEP asked to wait %.0f s: %d waiting messages postponed", max(delays),
+                postponed)  # fmt: skip
 
 
 def send_due(batch_size: int | None = None) -> int:
@@ -187,6 +228,7 @@ def send_due(batch_size: int | None = None) -> int:
     sendable = [row for row in rows if row.pk not in outcomes]
     outcomes.update(send(sendable, messages))
     record(token, rows, outcomes)
+    pause_for_retry_after(outcomes.values(), now)
     counts: dict[str, int] = {}
     for outcome in outcomes.values():
         counts[str(outcome.state)] = counts.get(str(outcome.state), 0) + 1
