@@ -8,7 +8,6 @@ the server's; SQLite's is read through the C library, which time_machine does no
 """
 
 import datetime
-import socket
 import uuid
 
 import pytest
@@ -18,27 +17,12 @@ from django.utils import timezone
 from relais.accounts import mail
 from relais.accounts.models import QueuedEmail
 from relais.lib.clock import database_now
-from relais.transmission.certs import ensure_certs
 from relais.transmission.models import Transmission
 from relais.transmission.worker import send_due
 
 JUMP = datetime.timedelta(days=100)
 # How far from the database's clock a time written by the jumped worker may be.
 TOLERANCE = datetime.timedelta(minutes=1)
-
-
-@pytest.fixture
-def unreachable_sidep(settings, tmp_path_factory):
-    """Real certificates, and an address where nothing listens: a real transport error."""
-    certs = ensure_certs(tmp_path_factory.getbasetemp() / "sidep-certs")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    settings.SIDEP_URL = f"https://127.0.0.1:{port}/hl7/v2/batch"
-    settings.SIDEP_CLIENT_CERT = str(certs.client_cert)
-    settings.SIDEP_CLIENT_KEY = str(certs.client_key)
-    settings.SIDEP_CA_FILE = str(certs.ca_cert)
-    settings.SIDEP_CONNECT_TIMEOUT = 1
 
 
 def near_database_now(moment: datetime.datetime | None, ahead=datetime.timedelta(0)) -> bool:
