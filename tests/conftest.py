@@ -3,8 +3,9 @@ live (test modules and benchmarks import them from there, never from a conftest.
 
 import pytest
 
-from relais.transmission.certs import make_certs
+from relais.transmission.certs import ensure_certs, make_certs
 from tests.support import factories
+from tests.support.ports import free_port
 from tests.support.servers import Simulator, start_simulator
 from tests.support.smtp import smtp_inbox
 
@@ -109,6 +110,22 @@ def start_sidep(settings, sidep_certs, tmp_path):
     yield start
     for simulator in started:
         simulator.stop()
+
+
+@pytest.fixture
+def unreachable_sidep(settings, tmp_path_factory):
+    """Real certificates, and an address where nothing listens: a real transport error.
+    Three attempts, the first retry within 5 s."""
+    certs = ensure_certs(tmp_path_factory.getbasetemp() / "sidep-certs")
+    settings.SIDEP_URL = f"https://127.0.0.1:{free_port()}/hl7/v2/batch"
+    settings.SIDEP_CLIENT_CERT = str(certs.client_cert)
+    settings.SIDEP_CLIENT_KEY = str(certs.client_key)
+    settings.SIDEP_CA_FILE = str(certs.ca_cert)
+    settings.SIDEP_CONNECT_TIMEOUT = 2.0
+    settings.TRANSMISSION_BACKOFF_BASE_SECONDS = 5
+    settings.TRANSMISSION_BACKOFF_MAX_SECONDS = 60
+    settings.TRANSMISSION_MAX_ATTEMPTS = 3
+    return settings
 
 
 @pytest.fixture

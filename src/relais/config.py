@@ -35,6 +35,8 @@ EMAIL_BACKENDS = {
     "console": "django.core.mail.backends.console.EmailBackend",
 }
 SMS_BACKENDS = ("http", "file")
+# Redis answers in a millisecond; one that takes longer than this is treated as down.
+REDIS_TIMEOUT_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ class Config:
     # Database and cache.
     DATABASE_URL: str
     DATABASES: dict[str, dict[str, Any]]
+    DATABASE_STATEMENT_TIMEOUT: float
+    DATABASE_CONNECT_TIMEOUT: int
     CACHE_URL: str
     CACHES: dict[str, dict[str, Any]]
     # SI-DEP transmission.
@@ -87,6 +91,8 @@ class Config:
     TRANSMISSION_BACKOFF_MAX_SECONDS: int
     TRANSMISSION_MAX_ATTEMPTS: int
     TRANSMISSION_LEASE_SECONDS: int
+    # The worker.
+    WORKER_MAX_FAILED_ROUNDS: int
     # Patient access and the messages that carry result links.
     PATIENT_LINK_DAYS: int
     PATIENT_LINK_MAX_TRIES: int
@@ -132,6 +138,8 @@ def parse(environ: Mapping[str, str]) -> Config:
     session_idle_minutes = env_int(environ, "RELAIS_SESSION_IDLE_MINUTES", 15)
     database_url = env_str(environ, "RELAIS_DATABASE_URL")
     cache_url = env_str(environ, "RELAIS_CACHE_URL")
+    statement_timeout = env_float(environ, "RELAIS_DATABASE_STATEMENT_TIMEOUT", 20.0)
+    connect_timeout = env_int(environ, "RELAIS_DATABASE_CONNECT_TIMEOUT", 3)
     sidep_certs_dir = var_dir / "sidep-certs"
     email_backend_name = env_str(environ, "RELAIS_EMAIL_BACKEND", "file" if demo else "smtp")
     if email_backend_name not in EMAIL_BACKENDS:
@@ -170,7 +178,9 @@ def parse(environ: Mapping[str, str]) -> Config:
         LOGIN_MAX_FAILURES=env_int(environ, "RELAIS_LOGIN_MAX_FAILURES", 5),
         LOGIN_LOCKOUT_MINUTES=env_int(environ, "RELAIS_LOGIN_LOCKOUT_MINUTES", 15),
         DATABASE_URL=database_url,
-        DATABASES={"default": _database(database_url, var_dir)},
+        DATABASES={"default": _database(database_url, var_dir, statement_timeout, connect_timeout)},
+        DATABASE_STATEMENT_TIMEOUT=statement_timeout,
+        DATABASE_CONNECT_TIMEOUT=connect_timeout,
         CACHE_URL=cache_url,
         CACHES={"default": _cache(cache_url)},
         SIDEP_CERTS_DIR=sidep_certs_dir,
@@ -200,6 +210,9 @@ def parse(environ: Mapping[str, str]) -> Config:
         TRANSMISSION_MAX_ATTEMPTS=env_int(environ, "RELAIS_TRANSMISSION_MAX_ATTEMPTS", 40),
         # A worker's hold on a claimed batch; a crashed worker's rows come back after it.
         TRANSMISSION_LEASE_SECONDS=env_int(environ, "RELAIS_TRANSMISSION_LEASE_SECONDS", 120),
+        # Consecutive rounds in which every job failed (the database unreachable, most
+        # likely) before the worker exits non-zero for its supervisor to restart it.
+        WORKER_MAX_FAILED_ROUNDS=env_int(environ, "RELAIS_WORKER_MAX_FAILED_ROUNDS", 60),
         PATIENT_LINK_DAYS=env_int(environ, "RELAIS_PATIENT_LINK_DAYS", 10),
         PATIENT_LINK_MAX_TRIES=env_int(environ, "RELAIS_PATIENT_LINK_MAX_TRIES", 5),
         # Requests per minute per client address on the patient pages (through the cache).
@@ -269,9 +282,19 @@ def _trusted_proxies(
         raise ImproperlyConfigured(f"RELAIS_TRUSTED_PROXIES: {error}") from None
 
 
-def _database(database_url: str, var_dir: Path) -> dict[str, Any]:
+def _database(
+    database_url: str, var_dir: Path, statement_timeout: float, connect_timeout: int
+) -> dict[str, Any]:
     if database_url:
-        return dict(dj_database_url.parse(database_url, conn_max_age=60))
+        database: dict[str, Any] = dict(dj_database_url.parse(database_url, conn_max_age=60))
+        if database["ENGINE"].endswith("postgresql"):
+            database["OPTIONS"] = _postgresql_options(
+                dict(database.get("OPTIONS") or {}), statement_timeout, connect_timeout
+            )
+        # A connection kept across requests (or worker rounds) is checked before reuse:
+        # after a server restart it is replaced instead of failing every query.
+        database["CONN_HEALTH_CHECKS"] = True
+        return database
     return {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": var_dir / "relais.sqlite3",
@@ -283,10 +306,42 @@ def _database(database_url: str, var_dir: Path) -> dict[str, Any]:
     }
 
 
+def _postgresql_options(
+    options: dict[str, Any], statement_timeout: float, connect_timeout: int
+) -> dict[str, Any]:
+    """Never wait forever on the server: a bounded connect, a server-side statement
+    timeout (relais.lib.database adds the client-side deadline for a frozen server), and
+    TCP keepalives so a connection to a vanished host is noticed while idle."""
+    server_options = options.get("options", "")
+    if statement_timeout > 0:
+        milliseconds = round(statement_timeout * 1000)
+        server_options = f"{server_options} -c statement_timeout={milliseconds}".strip()
+    bounded = {
+        **options,
+        "connect_timeout": connect_timeout,
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+    }
+    if server_options:
+        bounded["options"] = server_options
+    return bounded
+
+
 def _cache(cache_url: str) -> dict[str, Any]:
-    """The shared store for rate limits once there is more than one process."""
+    """The shared store for rate limits once there is more than one process. A request
+    waits at most REDIS_TIMEOUT_SECONDS for it; relais.lib.ratelimit counts in the
+    process when it does not answer."""
     if cache_url:
-        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": cache_url}
+        return {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": cache_url,
+            "OPTIONS": {
+                "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+                "socket_timeout": REDIS_TIMEOUT_SECONDS,
+            },
+        }
     return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 
 
@@ -300,6 +355,13 @@ def _check_consistency(config: Config) -> None:
         or config.SIDEP_BATCH_SIZE < 1
     ):
         raise ImproperlyConfigured("RELAIS_SIDEP_* timeouts and batch size must be positive.")
+    if config.DATABASE_STATEMENT_TIMEOUT < 0 or config.DATABASE_CONNECT_TIMEOUT < 2:
+        raise ImproperlyConfigured(
+            "RELAIS_DATABASE_STATEMENT_TIMEOUT must be 0 (off) or positive, "
+            "RELAIS_DATABASE_CONNECT_TIMEOUT at least 2 (seconds)."
+        )
+    if config.WORKER_MAX_FAILED_ROUNDS < 1:
+        raise ImproperlyConfigured("RELAIS_WORKER_MAX_FAILED_ROUNDS must be at least 1.")
     if config.SMS_BACKEND not in SMS_BACKENDS:
         raise ImproperlyConfigured('RELAIS_SMS_BACKEND must be "http" or "file".')
     if min(config.TRANSMISSION_BACKOFF_BASE_SECONDS, config.TRANSMISSION_MAX_ATTEMPTS) < 1 or (

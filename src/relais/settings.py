@@ -148,6 +148,10 @@ TEMPLATES = [
 # --- Database and cache (the cache is shared by every process: rate limits) -------------
 DATABASE_URL = config.DATABASE_URL
 DATABASES = config.DATABASES
+# Seconds a statement may run (server-side timeout, plus a client-side deadline for a
+# frozen server: relais.lib.database); 0 turns both off.
+DATABASE_STATEMENT_TIMEOUT = config.DATABASE_STATEMENT_TIMEOUT
+DATABASE_CONNECT_TIMEOUT = config.DATABASE_CONNECT_TIMEOUT
 if not DATABASE_URL:
     VAR_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)  # SQLite's file lives there
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -168,6 +172,10 @@ TRANSMISSION_BACKOFF_BASE_SECONDS = config.TRANSMISSION_BACKOFF_BASE_SECONDS
 TRANSMISSION_BACKOFF_MAX_SECONDS = config.TRANSMISSION_BACKOFF_MAX_SECONDS
 TRANSMISSION_MAX_ATTEMPTS = config.TRANSMISSION_MAX_ATTEMPTS
 TRANSMISSION_LEASE_SECONDS = config.TRANSMISSION_LEASE_SECONDS
+
+# --- The worker: exits non-zero after this many rounds in a row in which every job failed,
+# so that its supervisor restarts it (relais.worker) -------------------------------------
+WORKER_MAX_FAILED_ROUNDS = config.WORKER_MAX_FAILED_ROUNDS
 
 # --- Patient access: result links and the messages that carry them -------------------
 PATIENT_LINK_DAYS = config.PATIENT_LINK_DAYS

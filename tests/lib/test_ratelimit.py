@@ -9,6 +9,7 @@ from django.core.cache import cache
 
 from relais.accounts.models import LoginThrottle
 from relais.lib import ratelimit
+from tests.support.ports import free_port
 
 MINUTE_START = 1_800_000_000.0  # a whole minute on the clock
 
@@ -92,3 +93,38 @@ def test_the_login_lockout_stores_the_same_keyed_hashes(client, db, settings):
         ratelimit.keyed_digest("account:someone@example.org"),
         ratelimit.keyed_digest("source:198.51.100.3"),
     }
+
+
+@pytest.fixture
+def unreachable_shared_cache(settings, monkeypatch):
+    """Redis configured where nothing listens (a real connection refusal), and fresh
+    fallback state, so no other test inherits this one's outage."""
+    monkeypatch.setattr(ratelimit, "shared_cache", ratelimit.SharedCacheState())
+    monkeypatch.setattr(ratelimit, "local_counts", ratelimit.LocalCounts(max_keys=3))
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+            "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
+        }
+    }
+
+
+def test_without_the_shared_cache_limits_hold_in_the_process(
+    unreachable_shared_cache, clock, caplog
+):
+    assert hits("s", "192.0.2.1", 2, 3) == [True, True, False]
+    assert hits("s", "192.0.2.2", 2, 1) == [True]
+    assert caplog.text.count("shared cache unreachable (ConnectionError)") == 1
+    clock.value = MINUTE_START + 60  # a new window
+    assert hits("s", "192.0.2.1", 2, 1) == [True]
+
+
+def test_the_per_process_table_forgets_the_least_recently_hit_beyond_its_size(
+    unreachable_shared_cache, clock
+):
+    for source in ("192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"):
+        ratelimit.hit("s", source, 1, 60)
+    assert len(ratelimit.local_counts) == 3
+    assert hits("s", "192.0.2.1", 1, 1) == [True]  # forgotten: bounded memory, not a leak
+    assert hits("s", "192.0.2.4", 1, 1) == [False]

@@ -5,7 +5,8 @@ production settings from the environment, so it writes through the same code pat
 encrypted fields, blind indexes, link hashing) into the same database.
 
     seed   reads a JSON spec on stdin, creates pharmacies, members (TOTP devices with the
-           given keys), patients, tests and result links; prints ids and link tokens.
+           given keys), patients, tests, result links and, if the spec has
+           "api_credentials" (key: pharmacy key), API credentials; prints ids and tokens.
     hl7    prints the ORU^R01 message built for each test id given, as JSON.
 """
 
@@ -22,6 +23,7 @@ def seed(spec: dict) -> dict:
     from django.utils import timezone
 
     from relais.accounts.models import PharmacyApplication
+    from relais.api.credentials import create_credential
     from relais.patient_access import links
     from tests.support.factories import (
         make_member,
@@ -80,6 +82,10 @@ def seed(spec: dict) -> dict:
             out["patients"][key] = str(patient.pk)
             out["tests"][key] = str(test.pk)
             out["links"][key] = token
+        out["api_tokens"] = {
+            key: create_credential(pharmacies[pharmacy], f"LGO {key}")[1]
+            for key, pharmacy in spec.get("api_credentials", {}).items()
+        }
     return out
 
 

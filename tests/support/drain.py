@@ -107,11 +107,12 @@ class Drain:
         )  # fmt: skip
 
     # --- running ---------------------------------------------------------------------
-    def start_worker(self) -> subprocess.Popen:
+    def start_worker(self, **env: str) -> subprocess.Popen:
+        """A `relais worker` process, with `env` added to the installation's settings."""
         log = (self.workdir / "worker.log").open("ab")
         worker = subprocess.Popen(  # noqa: S603 (our own command line)
             [RELAIS, "worker", "--idle-seconds", "0.2"],
-            env=self.env(),
+            env={**self.env(), **env},
             cwd=PROJECT_DIR,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -157,6 +158,17 @@ class Drain:
             self.check_workers_alive()
             time.sleep(0.25)
         raise AssertionError(f"not drained after {timeout}s: {self.states()}")
+
+    def wait_for_log(self, text: str, timeout: float = 30, count: int = 1) -> str:
+        """The workers' output once it holds `text` `count` times; raises on timeout."""
+        path = self.workdir / "worker.log"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            output = path.read_text(errors="replace") if path.exists() else ""
+            if output.count(text) >= count:
+                return output
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} not in the worker's output:\n{output[-3000:]}")
 
     def check_workers_alive(self) -> None:
         for worker in self.workers:

@@ -1,5 +1,4 @@
 import datetime
-import socket
 
 import pytest
 from django.utils import timezone, translation
@@ -7,7 +6,6 @@ from django.utils import timezone, translation
 from relais.accounts.models import Pharmacy
 from relais.lib import queue
 from relais.transmission import retry, transport
-from relais.transmission.certs import ensure_certs
 from relais.transmission.models import Transmission
 from relais.transmission.worker import claim, due_ids, record, send_due
 from tests.support.factories import make_test
@@ -32,24 +30,6 @@ Error = Transmission.Error
 )
 def test_failures_are_classified(error, decision):
     assert retry.classify(error) == decision
-
-
-@pytest.fixture
-def unreachable_sidep(settings, tmp_path_factory):
-    """Real certificates, and an address where nothing listens: a real transport error."""
-    certs = ensure_certs(tmp_path_factory.getbasetemp() / "sidep-certs")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    settings.SIDEP_URL = f"https://127.0.0.1:{port}/hl7/v2/batch"
-    settings.SIDEP_CLIENT_CERT = str(certs.client_cert)
-    settings.SIDEP_CLIENT_KEY = str(certs.client_key)
-    settings.SIDEP_CA_FILE = str(certs.ca_cert)
-    settings.SIDEP_CONNECT_TIMEOUT = 2.0
-    settings.TRANSMISSION_BACKOFF_BASE_SECONDS = 5
-    settings.TRANSMISSION_BACKOFF_MAX_SECONDS = 60
-    settings.TRANSMISSION_MAX_ATTEMPTS = 3
-    return settings
 
 
 def make_due(row):

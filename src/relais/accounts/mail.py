@@ -11,10 +11,10 @@ import logging
 
 from django.core.mail import EmailMessage
 from django.template.loader import render_to_string
-from django.utils import timezone
 
 from relais.accounts.models import QueuedEmail
 from relais.lib import queue
+from relais.lib.clock import database_now
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +74,13 @@ def deliver(email: QueuedEmail, now: datetime.datetime) -> None:
 
 def send_due() -> int:
     """The worker's job: one batch of due e-mails. Returns how many were handled."""
-    token = queue.claim(email_queue(), BATCH_SIZE, timezone.now())
+    # What is due, the lease and the retry times go by the database's clock.
+    token = queue.claim(email_queue(), BATCH_SIZE, database_now())
     if token is None:
         return 0
     emails = list(QueuedEmail.objects.filter(claim_token=token))
     for email in emails:
-        deliver(email, timezone.now())
+        deliver(email, database_now())
     queue.record(email_queue(), token, emails, RECORDED_FIELDS)
     sent = sum(email.state == State.SENT for email in emails)
     log.info("account e-mails: %d handled, %d sent", len(emails), sent)  # no address

@@ -23,6 +23,7 @@ PROBLEM_TYPES = {
     "idempotency-key-reused": (422, _("Idempotency key reused for another request")),
     "rate-limited": (429, _("Too many requests")),
     "server-error": (500, _("Internal server error")),
+    "unavailable": (503, _("Service temporarily unavailable")),
 }
 
 

@@ -16,6 +16,7 @@ from functools import wraps
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.db.models import Q
 from django.http import Http404, HttpRequest
 from django.http.request import RawPostDataException
@@ -47,6 +48,7 @@ from relais.api.schemas import (
     TestSubmission,
 )
 from relais.audit.events import event, record_many
+from relais.lib.database import RETRY_AFTER_SECONDS
 from relais.screening import services, submissions
 from relais.screening.forms import CheckingScreeningTestForm
 from relais.screening.models import ScreeningTest
@@ -177,6 +179,25 @@ def on_http_error(request, exc: HttpError):
 @api.exception_handler(RequestDataTooBig)
 def on_request_too_big(request, exc):
     return on_problem(request, body_too_large())
+
+
+def on_database_unavailable(request, exc):
+    """The database is down, restarting or frozen: try again later (a POST with the same
+    Idempotency-Key, in case the failure hit its commit)."""
+    log.error("API request %s: database unavailable (%s)", request.path, type(exc).__name__)
+    return problem_response(
+        request,
+        "unavailable",
+        _(
+            "The service is briefly unavailable. Try again later, with the same "
+            "Idempotency-Key for a POST."
+        ),
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+api.add_exception_handler(OperationalError, on_database_unavailable)
+api.add_exception_handler(InterfaceError, on_database_unavailable)
 
 
 @api.exception_handler(Exception)

@@ -15,6 +15,7 @@ from django.utils import timezone
 # Beyond this gap between host and database clocks, purges refuse to run and the operator
 # is warned: NTP keeps healthy hosts within a second.
 SKEW_LIMIT = datetime.timedelta(minutes=5)
+SQLITE_RESOLUTION = datetime.timedelta(milliseconds=1)
 
 
 def database_now() -> datetime.datetime:
@@ -27,7 +28,10 @@ def database_now() -> datetime.datetime:
         # SQLite has no server: its clock is this host's, read the way it stores times.
         cursor.execute("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")
         (text,) = cursor.fetchone()
-    return datetime.datetime.fromisoformat(text).replace(tzinfo=datetime.UTC)
+    # SQLite tells the millisecond; a time this process stored (to the microsecond) within
+    # it must not count as later than "now": the end of that millisecond.
+    started = datetime.datetime.fromisoformat(text).replace(tzinfo=datetime.UTC)
+    return started + SQLITE_RESOLUTION - datetime.timedelta(microseconds=1)
 
 
 def skew() -> datetime.timedelta:

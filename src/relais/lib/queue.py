@@ -14,6 +14,10 @@ Each model inherits `QueuedRow` (the engine's fields), keeps its own `state` fie
 choices, and describes itself with a `Queue` (its state names, limits and timings).
 `last_error` holds a stable code from the model's `Error` choices, never a sentence and
 never an exception's text (which could quote personal data); it is worded when shown.
+
+Every `now` given to this module is the database's clock (relais.lib.clock.database_now(),
+read once per claim and once per outcome), never the host's: what is due, when a lease
+lapses and when a retry falls due must not move when one worker's clock jumps.
 """
 
 import datetime

@@ -15,6 +15,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from relais.lib import queue
+from relais.lib.clock import database_now
 from relais.patient_access.channels import SendError, channel
 from relais.patient_access.models import Notification, ResultLink
 
@@ -67,7 +68,8 @@ def message_text(link: ResultLink, token: str) -> str:
 
 
 def claim_due(limit: int = BATCH_SIZE) -> list[Notification]:
-    token = queue.claim(notification_queue(), limit, timezone.now())
+    # What is due, the lease and the retry times go by the database's clock.
+    token = queue.claim(notification_queue(), limit, database_now())
     if token is None:
         return []
     return list(
@@ -102,7 +104,7 @@ def attempt(notification: Notification, now: datetime.datetime) -> None:
 
 
 def deliver(notification: Notification) -> None:
-    now = timezone.now()
+    now = database_now()
     token = notification.claim_token
     if token is None:
         raise ValueError("only a claimed notification is delivered")

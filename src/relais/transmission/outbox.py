@@ -4,24 +4,27 @@ The screening app sends its signals inside its atomic blocks; the receivers belo
 the outbox rows, so the test and its message commit or roll back together.
 """
 
+import datetime
+
 from django.db import transaction
 from django.db.models import Max
-from django.utils import timezone
+from django.db.models.functions import Now
 
 from relais.bulk_insert import insert_all
+from relais.lib.clock import database_now
 from relais.transmission.models import Transmission
 
 State = Transmission.State
 Kind = Transmission.Kind
 
 
-def new_row(test, kind: str, sequence: int) -> Transmission:
+def new_row(test, kind: str, sequence: int, due: datetime.datetime) -> Transmission:
     return Transmission(
         test=test,
         pharmacy_id=test.pharmacy_id,
         sequence=sequence,
         kind=kind,
-        next_attempt_at=timezone.now(),
+        next_attempt_at=due,
     )
 
 
@@ -37,7 +40,9 @@ def enqueue(tests, kind: str, last: dict | None = None) -> list[Transmission]:
             .annotate(last=Max("sequence"))
             .values_list("test", "last")
         )
-    rows = [new_row(test, kind, last.get(test.pk, 0) + 1) for test in tests]
+    # Due now by the database's clock, the one workers go by (not this host's).
+    due = database_now()
+    rows = [new_row(test, kind, last.get(test.pk, 0) + 1, due) for test in tests]
     return insert_all(rows)
 
 
@@ -109,7 +114,7 @@ def retry_dead(transmission: Transmission) -> bool:
     updated = Transmission.objects.filter(pk=transmission.pk, state=State.DEAD).update(
         state=State.PENDING,
         attempts=0,
-        next_attempt_at=timezone.now(),
+        next_attempt_at=Now(),  # due at once by the clock the workers go by
         claimed_until=None,
         claim_token=None,
         last_error=Transmission.Error.OPERATOR_RETRY,

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, Value
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 
 from relais.accounts.models import Pharmacy
 from relais.lib import queue
+from relais.lib.clock import database_now
 from relais.transmission import hl7, retry, transport
 from relais.transmission.models import Transmission
 
@@ -193,7 +193,7 @@ RECORDED_FIELDS = [
 
 
 def record(token: uuid.UUID, rows, outcomes: dict[uuid.UUID, Outcome]) -> None:
-    now = timezone.now()
+    now = database_now()  # after the send: backoff and acknowledgement times start here
     for row in rows:
         apply(row, outcomes[row.pk], now)
     queue.record(transmission_queue(), token, rows, RECORDED_FIELDS)
@@ -215,7 +215,7 @@ def pause_for_retry_after(outcomes, now: datetime.datetime) -> None:
 
 def send_due(batch_size: int | None = None) -> int:
     """One batch: returns how many rows were handled (0 when nothing is due)."""
-    now = timezone.now()
+    now = database_now()  # what is due and the lease go by the clock every worker shares
     token = claim(batch_size or settings.SIDEP_BATCH_SIZE, now)
     if token is None:
         return 0

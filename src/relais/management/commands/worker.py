@@ -1,7 +1,8 @@
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 
 from relais.lib.stopping import StopRequest
-from relais.worker import run_forever, run_round
+from relais.worker import FailedRounds, run_forever, run_round
 
 
 class Command(BaseCommand):
@@ -17,5 +18,9 @@ class Command(BaseCommand):
             return
         stop = StopRequest()
         self.stdout.write("worker started")
-        run_forever(idle_seconds, lambda: stop.requested)
+        try:
+            run_forever(idle_seconds, lambda: stop.requested, settings.WORKER_MAX_FAILED_ROUNDS)
+        except FailedRounds as error:
+            # Non-zero exit: the supervisor restarts a fresh process.
+            raise CommandError(f"worker stopped: {error}") from None
         self.stdout.write("worker stopped")
