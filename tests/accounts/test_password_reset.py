@@ -44,6 +44,8 @@ def follow_reset_link(link, password=NEW_PASSWORD):
     client = Client()
     swap = client.get(path_of(link))
     assert swap.status_code == 302 and "?t=" not in swap["Location"]
+    page = client.get(swap["Location"])
+    assert swap["Referrer-Policy"] == page["Referrer-Policy"] == "no-referrer"
     return client, client.post(swap["Location"], {"password1": password, "password2": password})
 
 

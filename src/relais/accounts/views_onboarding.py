@@ -75,17 +75,19 @@ def swap_token_for_session(request, purpose: str):
 def opened_by_link(purpose: str):
     """For a page that a link in an e-mail opens: the link's token is swapped for the
     session, and the view gets the session's token as its second argument; without a
-    usable one, the link-invalid page."""
+    usable one, the link-invalid page. These pages send no Referer anywhere."""
 
     def decorator(view: Callable[[HttpRequest, AccountToken], HttpResponse]):
         @wraps(view)
         def opened(request: HttpRequest) -> HttpResponse:
             if "t" in request.GET:
-                return swap_token_for_session(request, purpose)
-            account_token = tokens.from_session(request, purpose)
-            if account_token is None:
-                return link_invalid(request)
-            return view(request, account_token)
+                response = swap_token_for_session(request, purpose)
+            elif (account_token := tokens.from_session(request, purpose)) is None:
+                response = link_invalid(request)
+            else:
+                response = view(request, account_token)
+            response["Referrer-Policy"] = "no-referrer"
+            return response
 
         return opened
 
