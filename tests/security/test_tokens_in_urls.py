@@ -50,9 +50,12 @@ def follow(live, attacks, browser, path: str, token: str):
     assert page.status_code == 200, f"{link.headers['location']}: {page.status_code}"
     attacks.attempt(IN_THE_ADDRESS, token in link.headers["location"], "redirected with it")
     attacks.attempt(IN_THE_ADDRESS, token in page.text, "the page repeats it (form action)")
-    for response in (link, page):
-        policy = response.headers.get("referrer-policy")
-        attacks.attempt(IN_THE_ADDRESS, policy != "no-referrer", f"Referrer-Policy {policy}")
+    policy = link.headers.get("referrer-policy")
+    attacks.attempt(IN_THE_ADDRESS, policy != "no-referrer", f"the link's answer: {policy}")
+    # The token-free page may name itself to Relais (its forms need an Origin), no further.
+    policy = page.headers.get("referrer-policy")
+    leaves = policy not in ("no-referrer", "same-origin")
+    attacks.attempt(IN_THE_ADDRESS, leaves, f"the page's Referrer-Policy: {policy}")
     return page
 
 
