@@ -8,7 +8,7 @@ import email.policy
 import re
 import time
 
-from tests.support.live import PYTHON, run
+from tests.support.live import PYTHON, finish, run, start
 
 IN_THE_LOG = "link tokens in the web server's access log"
 IN_THE_ADDRESS = "link tokens kept in the address bar or sent as Referer"
@@ -17,11 +17,14 @@ SOURCE = "127.0.0.40"
 LOG_DEADLINE_SECONDS = 5
 
 
-def activation_link(live) -> tuple[str, str]:
-    """A platform administrator's activation link, as the command prints it."""
-    out = run([PYTHON, "-m", "relais", "create-platform-admin", "tokens-in-logs@attack.test",
-               "--name", "Admin Logs"], live.env, live.root / "run")  # fmt: skip
-    match = ACCOUNT_LINK.search(out)
+def creating_platform_admin(live):
+    """`relais create-platform-admin`, started (it prints an activation link)."""
+    return start([PYTHON, "-m", "relais", "create-platform-admin", "tokens-in-logs@attack.test",
+                  "--name", "Admin Logs"], live.env, live.root / "run")  # fmt: skip
+
+
+def activation_link(command) -> tuple[str, str]:
+    match = ACCOUNT_LINK.search(finish(command))
     assert match, "the command printed no activation link"
     return match.group(1), match.group(2)
 
@@ -61,8 +64,9 @@ def follow(live, attacks, browser, path: str, token: str):
 
 def test_followed_links_leave_no_token_in_the_address_or_the_access_log(live, attacks):
     browser = live.browser(SOURCE)
-    activation_path, activation_token = activation_link(live)
+    command = creating_platform_admin(live)  # meanwhile, the reset e-mail
     reset_path, reset_token = reset_link(live, browser)
+    activation_path, activation_token = activation_link(command)
     result_token = live.seeded["links"]["b1"]
     followed = {
         "activation": (activation_path, activation_token),
