@@ -47,10 +47,13 @@ WRONG_DATE = date_fields(PATIENT_DATA["birth_date"] + datetime.timedelta(days=1)
 
 
 def run_case(name, base, tokens, method, data, expected, total, max_seconds):
-    """CLIENTS threads share `total` requests; each request's latency is kept."""
+    """CLIENTS threads share `total` link visits; each visit's latency is kept. A visit is
+    what a patient's browser does: follow the link (/r/<token> hands its token to the
+    session and redirects), then load or post the token-free date page."""
 
     def send(client):
-        return client.request(method, f"/r/{random.choice(tokens)}", data=data)
+        client.get(f"/r/{random.choice(tokens)}")
+        return client.request(method, "/r/open/", data=data)
 
     load = closed_loop(
         base, CLIENTS, send, expected, max_seconds, budget=total, follow_redirects=False
@@ -98,14 +101,21 @@ def main() -> None:
                 f"{CLIENTS} concurrent clients, {LINKS} links (rate limits raised for the bench)"
             )
             page = run_case(
-                "link page (GET /r/<token>)", base, tokens, "GET", None, 200, total, max_seconds
+                "link page (/r/<token>, /r/open/)",
+                base,
+                tokens,
+                "GET",
+                None,
+                200,
+                total,
+                max_seconds,
             )
             right = run_case(
-                "date check, right date (POST)", base, tokens, "POST", RIGHT_DATE, 302, total,
+                "follow + right date (POST)", base, tokens, "POST", RIGHT_DATE, 302, total,
                 max_seconds,
             )  # fmt: skip
             wrong = run_case(
-                "date check, wrong date (POST)", base, tokens, "POST", WRONG_DATE, 403, total,
+                "follow + wrong date (POST)", base, tokens, "POST", WRONG_DATE, 403, total,
                 max_seconds,
             )  # fmt: skip
             if "--json" in sys.argv:

@@ -51,6 +51,10 @@ def activate(client, link: str, password: str = NEW_PASSWORD) -> list[str]:
     assert response.status_code == 302 and "?t=" not in response["Location"]
     page = client.get(response["Location"])
     assert page.status_code == 200 and b"<svg" in page.content
+    # The address with the token gives no Referer; the token-free page only to Relais
+    # (no-referrer there would make browsers post the form with Origin: null).
+    assert response["Referrer-Policy"] == "no-referrer"
+    assert page["Referrer-Policy"] == "same-origin"
     device = TOTPDevice.objects.filter(confirmed=False).order_by("-id").first()
     response = client.post(
         response["Location"],

@@ -44,6 +44,9 @@ def follow_reset_link(link, password=NEW_PASSWORD):
     client = Client()
     swap = client.get(path_of(link))
     assert swap.status_code == 302 and "?t=" not in swap["Location"]
+    page = client.get(swap["Location"])
+    assert swap["Referrer-Policy"] == "no-referrer"
+    assert page["Referrer-Policy"] == "same-origin"  # a token-free address
     return client, client.post(swap["Location"], {"password1": password, "password2": password})
 
 

@@ -5,6 +5,7 @@ from django.core.management import CommandError, call_command
 
 from relais.api.credentials import authenticate_token
 from relais.api.models import ApiCredential
+from relais.audit.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -43,3 +44,18 @@ def test_errors(pharmacy, args):
     with pytest.raises(CommandError):
         run(*args)
     assert ApiCredential.objects.count() == 0
+
+
+def test_read_scope_is_set_at_creation_or_later_and_audited(pharmacy):
+    run("create", "--pharmacy", pharmacy.finess, "--name", "LGO", "--read-all")
+    credential = ApiCredential.objects.get()
+    assert credential.read_all is True
+    assert "reads all" in run("list")[0]
+    assert "only the tests it recorded" in run("read-scope", credential.prefix, "own")[0]
+    credential.refresh_from_db()
+    assert credential.read_all is False
+    assert "reads own" in run("list")[0]
+    changes = AuditEvent.objects.filter(action="api_credential.read_scope")
+    assert [event.details for event in changes] == [{"by": "cli", "read_all": False}]
+    with pytest.raises(CommandError):
+        run("read-scope", "nothing", "all")

@@ -39,13 +39,25 @@ def test_finds_the_patient_by_nir(api, pharmacy, pharmacist):
     assert Patient.objects.count() == 1
 
 
-def test_finds_the_patient_by_identity_without_nir(api, pharmacy, pharmacist):
-    existing = make_patient(pharmacy, pharmacist, nir="")
+@pytest.mark.parametrize("stored_nir", ["", "285037505612306"])
+def test_finds_the_patient_by_identity_without_nir_and_keeps_its_id(
+    api, pharmacy, pharmacist, stored_nir
+):
+    """A name and a birth date find the stored patient, but the answer does not name it:
+    the caller did not identify the person by NIR (a leaked credential would otherwise
+    tie a person to the pharmacy's records of them)."""
+    existing = make_patient(pharmacy, pharmacist, nir=stored_nir)
     body = api_submission()
     body["patient"]["nir"] = ""
     body["patient"]["birth_name"] = "LEFEVRE"
     response = api.post("/tests", body)
-    assert response.json()["patient_id"] == str(existing.pk)
+    assert response.status_code == 201
+    created = response.json()
+    assert created["patient_id"] is None and created["patient_created"] is False
+    assert ScreeningTest.objects.get(pk=created["id"]).patient == existing
+    assert str(existing.pk) not in response.content.decode()
+    assert str(existing.pk) not in api.get(f"/tests/{created['id']}").content.decode()
+    assert str(existing.pk) not in api.get("/tests").content.decode()
 
 
 def test_a_twin_is_not_merged(api, pharmacy, pharmacist):

@@ -79,7 +79,10 @@ def test_pharmacist_may_not_manage_credentials(pharmacist_client, pharmacy):
     assert pharmacist_client.post(LIST, {"name": "x"}).status_code == 403
     revoke = reverse("api_credentials:revoke", args=[credential.pk])
     assert pharmacist_client.post(revoke).status_code == 403
+    scope = reverse("api_credentials:read_scope", args=[credential.pk])
+    assert pharmacist_client.post(scope, {"read_all": "1"}).status_code == 403
     assert ApiCredential.objects.count() == 1
+    assert not ApiCredential.objects.filter(read_all=True).exists()
 
 
 def test_anonymous_is_sent_to_login(client):
@@ -107,3 +110,28 @@ def test_menu_links(owner_client, pharmacist, client):
     owner_client.logout()
     page = log_in(client, pharmacist).get("/").content.decode()
     assert LIST not in page and "/imports/" in page
+
+
+def test_owner_grants_and_withdraws_read_all_and_each_change_is_audited(owner_client, pharmacy):
+    credential, _ = create_credential(pharmacy, "LGO")
+    page = owner_client.get(LIST).content.decode()
+    assert reverse("api_credentials:read_scope", args=[credential.pk]) in page
+    scope = reverse("api_credentials:read_scope", args=[credential.pk])
+    for read_all in (True, True, False):  # the repeated grant changes nothing
+        assert owner_client.post(scope, {"read_all": "1" if read_all else "0"}).status_code == 302
+        credential.refresh_from_db()
+        assert credential.read_all is read_all
+    changes = AuditEvent.objects.filter(
+        action="api_credential.read_scope", target_id=str(credential.pk)
+    ).order_by("id")
+    assert [event.details["read_all"] for event in changes] == [True, False]
+
+
+def test_another_pharmacy_credential_read_scope_cannot_be_changed(
+    owner_client, pharmacy, other_pharmacy
+):
+    theirs, _ = create_credential(other_pharmacy, "Their LGO")
+    url = reverse("api_credentials:read_scope", args=[theirs.pk])
+    assert owner_client.post(url, {"read_all": "1"}).status_code == 404
+    assert owner_client.get(url).status_code == 405
+    assert not ApiCredential.objects.filter(read_all=True).exists()

@@ -6,7 +6,7 @@ import json
 import pytest
 from django.test import override_settings
 
-from relais.api.credentials import revoke
+from relais.api.credentials import revoke, set_read_all
 from relais.screening.models import ScreeningTest
 from tests.support.factories import API, ApiClient, make_patient, make_test
 from tests.support.fictitious import api_submission
@@ -97,7 +97,8 @@ def test_another_pharmacy_test_is_not_found(api, their_test):
 
 
 @pytest.mark.django_db
-def test_another_pharmacy_tests_are_not_listed(api, their_test, screening_test):
+def test_another_pharmacy_tests_are_not_listed(api, credential, their_test, screening_test):
+    set_read_all(credential, True)  # every test of its own pharmacy, and no other's
     ids = [item["id"] for item in api.get("/tests").json()["items"]]
     assert ids == [str(screening_test.pk)]
 

@@ -1,6 +1,7 @@
 """The patient's path in a real browser (Debian's chromium): follow the link, enter the
 date of birth, read the result, download the PDF; axe-core finds no WCAG 2.1 A/AA
-violation on any page, on a small phone's screen."""
+violation on any page, on a small phone's screen. The link's token leaves the address bar
+at once and never reaches the browser's history or any Referer."""
 
 import datetime
 from pathlib import Path
@@ -51,10 +52,19 @@ def test_a_patient_opens_the_result_and_downloads_the_pdf(live_server, transacti
             viewport=SMALL_PHONE, locale="fr-FR", accept_downloads=True, bypass_csp=True
         )
         page = context.new_page()
+        sent = []  # every request the browser makes, with the Referer it sends
+        page.on("request", lambda request: sent.append((request.url, request.headers)))
 
         page.goto(f"{live_server.url}/r/{token}")
+        assert page.url == f"{live_server.url}/r/open/"
         assert "Pharmacie Test" in page.content()
+        assert patient.given_names.split()[0] not in page.content()  # before the date check
         assert_accessible(page, "link page")
+        # The session history holds the token-free page only: back leads out of Relais.
+        page.go_back()
+        assert page.url == "about:blank"
+        page.go_forward()
+        assert page.url == f"{live_server.url}/r/open/"
 
         page.get_by_label("Jour").fill("1")
         page.get_by_label("Mois").fill("1")
@@ -89,6 +99,11 @@ def test_a_patient_opens_the_result_and_downloads_the_pdf(live_server, transacti
         page.goto(f"{live_server.url}/r/result/")
         assert "Your result is closed" in page.content()
         browser.close()
+
+    links_followed = [url for url, _ in sent if token in url]
+    assert len(links_followed) == 1, links_followed  # the click on the link, and no other
+    assert [url for url, headers in sent if token in headers.get("referer", "")] == []
+    assert len(sent) > 8, "the browser's requests were not seen"
 
     assert pdf.startswith(b"%PDF-")
     text = pdf_text(pdf)

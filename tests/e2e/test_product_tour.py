@@ -238,7 +238,7 @@ def create_api_credential(page, url, tour) -> str:
 
 def revoke_api_credential(page, url, tour):
     page.goto(f"{url}/api-credentials/")
-    submit(page, "main tbody form", rf"{re.escape(url)}/api-credentials/")
+    submit(page, "main tbody form.credential-revoke", rf"{re.escape(url)}/api-credentials/")
     expect(page.locator("main tbody .badge--cancelled")).to_have_count(1)
     tour.check(page, "api-credentials-revoked")
 

@@ -11,7 +11,7 @@ from relais.patient_access import urls as patient_urls
 from relais.patient_access.middleware import PATIENT_HEADERS
 from relais.patient_access.models import ResultLink
 from tests.support.factories import make_test
-from tests.support.patient_pages import date_fields, open_result
+from tests.support.patient_pages import OPEN_PATH, open_result, post_date
 
 WRONG = {"day": "1", "month": "1", "year": "1999"}
 
@@ -30,9 +30,13 @@ def requests_for(name: str, token: str, locked_token: str) -> list[tuple[str, st
             ("get", f"/r/{stranger}", {}),
             ("get", f"/r/{locked_token}", {}),
             ("post", f"/r/{token}", WRONG),
-            ("post", f"/r/{stranger}", WRONG),
-            ("post", f"/r/{token}", {"day": "nope"}),
             ("put", f"/r/{token}", {}),
+        ],
+        "open": [
+            ("get", OPEN_PATH, {}),
+            ("post", OPEN_PATH, WRONG),
+            ("post", OPEN_PATH, {"day": "nope"}),
+            ("put", OPEN_PATH, {}),
         ],
         "result": [("get", "/r/result/", {}), ("post", "/r/result/", {})],
         "result_pdf": [("get", "/r/result/pdf", {})],
@@ -48,7 +52,7 @@ def test_every_patient_url_pattern_sends_the_headers(client, linked_test, settin
     other_test = make_test(test.patient, test.performed_by)
     _, token = links.issue_links([(other_test, [])])[0]
     names = [p.name for p in patient_urls.urlpatterns if isinstance(p, URLPattern)]
-    assert set(names) == {"link", "result", "result_pdf", "close", "language"}
+    assert set(names) == {"link", "open", "result", "result_pdf", "close", "language"}
     for name in names:
         for method, path, data in requests_for(name, token, locked_token):
             response = getattr(client, method)(path, data)
@@ -65,7 +69,7 @@ def test_every_patient_url_pattern_sends_the_headers(client, linked_test, settin
     assert_patient_headers(pdf, "the PDF")
     assert_patient_headers(client.post("/r/close/"), "close")
     assert_patient_headers(client.get("/r/no/such/page"), "a 404 under /r/")
-    right_date = client.post(f"/r/{token}", date_fields(test.patient.birth_date))
+    right_date = post_date(client, token, test.patient.birth_date)
     assert right_date.status_code == 302
     assert_patient_headers(right_date, "the redirect after the right date")
 

@@ -8,26 +8,33 @@ from django.utils import timezone
 from relais.audit.models import AuditEvent
 from relais.lib.logging import LinkTokenFilter
 from relais.patient_access.models import ResultLink
+from relais.patient_access.views import SESSION_FOLLOWED
 from tests.support.factories import make_test
-from tests.support.patient_pages import BIRTH_DATE, open_result, post_date
+from tests.support.patient_pages import (
+    BIRTH_DATE,
+    OPEN_PATH,
+    follow_link,
+    open_result,
+    post_date,
+)
 
 WRONG_DATE = datetime.date(1985, 3, 15)
 
 
-def test_link_page_shows_pharmacy_and_first_name_with_initial(client, linked_test):
+def test_link_page_names_the_pharmacy_and_not_the_patient(client, linked_test):
+    """Whoever holds the link learns nothing of the patient before the date is right."""
     test, token = linked_test
-    response = client.get(f"/r/{token}")
+    response = follow_link(client, token)
     assert response.status_code == 200
     page = response.content.decode()
     assert "Pharmacie Test" in page
-    assert "Élodie M." in page
-    assert "Martin" not in page and "Lefèvre" not in page
+    assert "Élodie" not in page and "Martin" not in page and "Lefèvre" not in page
     assert 'name="day"' in page and 'name="month"' in page and 'name="year"' in page
 
 
 def test_right_date_opens_a_session_bound_result(client, linked_test):
     test, token = linked_test
-    client.get(f"/r/{token}")
+    follow_link(client, token)
     key_before = client.session.session_key
     response = open_result(client, token)
     assert token not in response["Location"]
@@ -75,13 +82,13 @@ def test_the_link_locks_at_the_limit_and_names_the_pharmacy_phone(client, linked
     response = post_date(client, token, BIRTH_DATE)
     assert response.status_code == 403
     assert response.context["reason"] == "locked"
-    assert client.get(f"/r/{token}").context["reason"] == "locked"
+    assert follow_link(client, token).context["reason"] == "locked"
 
 
 def test_an_expired_link_says_to_contact_the_pharmacy(client, linked_test):
     test, token = linked_test
     ResultLink.objects.filter(test=test).update(expires_at=timezone.now())
-    response = client.get(f"/r/{token}")
+    response = follow_link(client, token)
     assert response.status_code == 403
     assert response.context["reason"] == "expired"
     response = post_date(client, token, BIRTH_DATE)
@@ -111,7 +118,7 @@ def test_a_token_of_patient_a_does_not_open_with_patient_b_date(
 def test_a_token_altered_by_one_character_opens_nothing(client, linked_test):
     test, token = linked_test
     altered = token[:-1] + ("A" if token[-1] != "A" else "B")
-    assert client.get(f"/r/{altered}").status_code == 404
+    assert follow_link(client, altered).status_code == 404
     response = post_date(client, altered, BIRTH_DATE)
     assert response.status_code == 403
     assert response.context["link"] is None
@@ -121,13 +128,14 @@ def test_a_token_altered_by_one_character_opens_nothing(client, linked_test):
 
 def test_a_malformed_date_is_a_field_error_not_a_try(client, linked_test):
     test, token = linked_test
-    response = client.post(f"/r/{token}", {"day": "31", "month": "2", "year": "1985"})
+    follow_link(client, token)
+    response = client.post(OPEN_PATH, {"day": "31", "month": "2", "year": "1985"})
     assert response.status_code == 400
     assert (
         "This date does not exist." in response.content.decode()
         or response.context["form"].non_field_errors()
     )
-    response = client.post(f"/r/{token}", {"day": "x", "month": "", "year": "1985"})
+    response = client.post(OPEN_PATH, {"day": "x", "month": "", "year": "1985"})
     assert response.status_code == 400
     assert response.context["form"].errors.keys() == {"day", "month"}
     assert ResultLink.objects.get(test=test).failures == 0
@@ -158,3 +166,52 @@ def test_the_logs_never_hold_a_link_token(linked_test):
             assert handler.filter(record)
             assert token not in handler.format(record)
             assert "/r/[link]" in handler.format(record)
+
+
+def test_following_the_link_moves_its_token_out_of_the_address(client, linked_test):
+    """The link's address only hands the token over: a redirect to a token-free page,
+    no Referer, and the session keeps the digest the database has, never the token."""
+    test, token = linked_test
+    response = client.get(f"/r/{token}")
+    assert response.status_code == 302 and response["Location"] == OPEN_PATH
+    assert response["Referrer-Policy"] == "no-referrer"
+    followed = client.session[SESSION_FOLLOWED]
+    assert followed["token_hash"] == ResultLink.objects.get(test=test).token_hash
+    assert token not in repr(dict(client.session))
+    page = client.get(OPEN_PATH)
+    assert page.status_code == 200 and token not in page.content.decode()
+    assert f'action="{OPEN_PATH}"' in page.content.decode()
+    assert page["Referrer-Policy"] == "no-referrer"
+
+
+def test_the_link_address_takes_no_date(client, linked_test):
+    """The date goes to the token-free page only: a POST to /r/<token> would put the
+    token in the request line of the check itself."""
+    test, token = linked_test
+    response = client.post(f"/r/{token}", {"day": "14", "month": "3", "year": "1985"})
+    assert response.status_code == 405
+    assert client.get("/r/result/").status_code == 403
+
+
+def test_the_date_page_needs_a_followed_link(client, linked_test):
+    test, token = linked_test
+    for response in (client.get(OPEN_PATH), client.post(OPEN_PATH, {"day": "1"})):
+        assert response.status_code == 403
+        assert response.templates[0].name == "patient_access/no_session.html"
+    assert ResultLink.objects.get(test=test).failures == 0
+
+
+def test_a_followed_link_leaves_the_session_after_the_session_minutes(
+    client, linked_test, settings
+):
+    test, token = linked_test
+    client.get(f"/r/{token}")
+    session = client.session
+    followed_at = timezone.now() - datetime.timedelta(minutes=settings.PATIENT_SESSION_MINUTES)
+    session[SESSION_FOLLOWED] = {**session[SESSION_FOLLOWED], "at": followed_at.isoformat()}
+    session.save()
+    response = client.post(OPEN_PATH, {"day": "14", "month": "3", "year": "1985"})
+    assert response.status_code == 403
+    assert response.templates[0].name == "patient_access/no_session.html"
+    assert SESSION_FOLLOWED not in client.session
+    assert post_date(client, token, BIRTH_DATE).status_code == 302  # followed again

@@ -13,7 +13,7 @@ from relais.audit.models import AuditEvent
 from relais.patient_access.pdf import result_pdf
 from relais.patient_access.views import SESSION_OPENED_AT
 from tests.support.factories import make_test
-from tests.support.patient_pages import in_english, issue, open_result
+from tests.support.patient_pages import follow_link, in_english, issue, open_result
 from tests.support.pdf import pdf_text
 
 
@@ -92,7 +92,7 @@ def test_a_resend_revokes_the_old_link_and_its_open_session(client, linked_test,
     open_result(client, old_token)
     link, new_token = issue(test)
     assert client.get("/r/result/").status_code == 403
-    response = client.get(f"/r/{old_token}")
+    response = follow_link(client, old_token)
     assert response.status_code == 403 and response.context["reason"] == "revoked"
     open_result(client, new_token)
     assert client.get("/r/result/").status_code == 200
@@ -102,7 +102,7 @@ def test_a_cancelled_test_closes_its_link(client, linked_test):
     test, token = linked_test
     test.cancelled_at = timezone.now()
     test.save()
-    assert client.get(f"/r/{token}").context["reason"] == "revoked"
+    assert follow_link(client, token).context["reason"] == "revoked"
 
 
 def test_the_pdf_holds_the_result_and_nothing_about_the_patient(linked_test):

@@ -7,7 +7,6 @@ The server trusts 127.0.0.30 and 127.0.0.31 as proxies (RELAIS_TRUSTED_PROXIES i
 conftest.py); the forged-header attack in test_patient_links.py keeps proving that other
 addresses cannot spoof X-Forwarded-For."""
 
-import datetime
 import secrets
 
 LOGIN_LOCKOUT = "lock everyone out through the proxy (login)"
@@ -42,10 +41,9 @@ def test_one_guesser_does_not_shut_the_patient_pages_for_everyone(live, attacks)
         guess = attacker.get(f"/r/{secrets.token_urlsafe(32)}", headers=through_proxy(ATTACKER))
         if guess.status_code == 429:
             break
-    birth = datetime.date.fromisoformat(live.personal_data[1]["birth_date"])
-    patient = live.browser(proxy).post(
-        f"/r/{live.seeded['links']['a2']}",
-        data={"day": birth.day, "month": birth.month, "year": birth.year},
+    patient = live.browser(proxy).open_result_link(
+        live.seeded["links"]["a2"],
+        live.personal_data[1]["birth_date"],
         headers=through_proxy(VICTIM),
     )
     attacks.attempt(PATIENT_LOCKOUT, patient.status_code == 429, "a patient is refused (429)")

@@ -14,10 +14,6 @@ MAX_TRIES = 5  # RELAIS_PATIENT_LINK_MAX_TRIES, default
 RATE = 30  # RELAIS_PATIENT_RATE_LIMIT, default (requests a minute per address)
 
 
-def date_form(value: datetime.date) -> dict:
-    return {"day": str(value.day), "month": str(value.month), "year": str(value.year)}
-
-
 def opened(response) -> bool:
     return response.status_code == 302 and response.headers["location"].endswith("/r/result/")
 
@@ -26,13 +22,14 @@ def test_the_date_of_birth_locks_the_link_after_the_limit(live, attacks):
     token = live.seeded["links"]["a1"]
     birth = datetime.date.fromisoformat(live.personal_data[0]["birth_date"])
     attacker = live.browser("127.0.0.11")
+    attacker.follow_result_link(token)
     for day in range(1, MAX_TRIES + 3):
         wrong = birth.replace(year=birth.year + 1, day=day)
-        response = attacker.post(f"/r/{token}", data=date_form(wrong))
+        response = attacker.send_birth_date(wrong.isoformat())
         attacks.attempt(BIRTH_DATES, opened(response), f"wrong date {wrong} opened it")
     # The right date, once locked, opens nothing either (from any address).
     for source in ("127.0.0.11", "127.0.0.12"):
-        response = live.browser(source).post(f"/r/{token}", data=date_form(birth))
+        response = live.browser(source).open_result_link(token, birth.isoformat())
         attacks.attempt(BIRTH_DATES, opened(response), f"locked link opened from {source}")
         assert response.status_code == 403
     result = attacker.get("/r/result/")
@@ -53,7 +50,7 @@ def test_random_tokens_open_nothing(live, attacks):
     for guess in guesses:
         for response in (
             attacker.get(f"/r/{guess}"),
-            attacker.post(f"/r/{guess}", data=date_form(birth)),
+            attacker.send_birth_date(birth.isoformat()),
         ):
             leaked = live.personal_data[0]["given_names"].split()[0] in response.text
             attacks.attempt(

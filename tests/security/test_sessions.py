@@ -60,11 +60,8 @@ def test_a_session_the_server_issued_anonymously_is_replaced_at_login(live, atta
     """An anonymous session the server itself created (a patient opening a result on
     the counter PC) must not become the pharmacist's session."""
     browser = live.browser()
-    data = live.personal_data[1]
-    day, month, year = data["birth_date"][8:], data["birth_date"][5:7], data["birth_date"][:4]
-    opened = browser.post(
-        f"/r/{live.seeded['links']['a2']}", data={"day": day, "month": month, "year": year}
-    )
+    birth = live.personal_data[1]["birth_date"]
+    opened = browser.open_result_link(live.seeded["links"]["a2"], birth)
     assert opened.status_code == 302, opened.status_code
     anonymous_key = browser.cookies["sessionid"]
     assert browser.log_in("a_spare2").status_code == 302

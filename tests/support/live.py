@@ -261,6 +261,22 @@ class Browser:
         data = {**(data or {}), "csrfmiddlewaretoken": self.csrf_token()}
         return self.post(path, data=data, **kwargs)
 
+    def follow_result_link(self, token: str, headers: dict | None = None):
+        """What a click on a result link does: /r/<token> hands the token to the session
+        and redirects to the token-free date page. Returns the redirect."""
+        return self.get(f"/r/{token}", headers=headers)
+
+    def send_birth_date(self, birth: str, headers: dict | None = None):
+        """The date form of the followed link (`birth` as YYYY-MM-DD)."""
+        year, month, day = birth.split("-")
+        date = {"day": str(int(day)), "month": str(int(month)), "year": year}
+        return self.post("/r/open/", data=date, headers=headers)
+
+    def open_result_link(self, token: str, birth: str, headers: dict | None = None):
+        """Follow the link, then send `birth`; returns the date form's answer."""
+        self.follow_result_link(token, headers=headers)
+        return self.send_birth_date(birth, headers=headers)
+
     def log_in(self, key: str, password=None, code=None, path=None, headers=None):
         user = self.server.user(key)
         return self.post_form(

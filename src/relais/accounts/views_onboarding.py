@@ -75,16 +75,25 @@ def swap_token_for_session(request, purpose: str):
 def opened_by_link(purpose: str):
     """For a page that a link in an e-mail opens: the link's token is swapped for the
     session, and the view gets the session's token as its second argument; without a
-    usable one, the link-invalid page."""
+    usable one, the link-invalid page.
+
+    The answers to an address holding a token (the swap's redirect, the invalid-link
+    page) send no Referer at all. The token-free form page keeps the site's same-origin
+    policy: under `no-referrer` browsers post its form with `Origin: null`, which the CSRF
+    check refuses, and its address has nothing to hide."""
 
     def decorator(view: Callable[[HttpRequest, AccountToken], HttpResponse]):
         @wraps(view)
         def opened(request: HttpRequest) -> HttpResponse:
             if "t" in request.GET:
-                return swap_token_for_session(request, purpose)
+                response = swap_token_for_session(request, purpose)
+                response["Referrer-Policy"] = "no-referrer"
+                return response
             account_token = tokens.from_session(request, purpose)
             if account_token is None:
-                return link_invalid(request)
+                response = link_invalid(request)
+                response["Referrer-Policy"] = "no-referrer"
+                return response
             return view(request, account_token)
 
         return opened

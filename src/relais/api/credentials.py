@@ -15,6 +15,7 @@ from django.utils import timezone
 from relais.accounts.models import User
 from relais.api.models import ApiCredential
 from relais.lib.tokens import token_digest
+from relais.screening.models import ScreeningTest
 
 TOKEN_PREFIX = "rl_"  # noqa: S105 (not a secret: the visible start of every token)
 PREFIX_LENGTH = 8
@@ -29,7 +30,9 @@ def new_prefix() -> str:
 
 
 @transaction.atomic
-def create_credential(pharmacy, name: str, created_by=None) -> tuple[ApiCredential, str]:
+def create_credential(
+    pharmacy, name: str, created_by=None, read_all: bool = False
+) -> tuple[ApiCredential, str]:
     """Returns the credential and its token, which is shown once and never stored."""
     prefix = new_prefix()
     while ApiCredential.objects.filter(prefix=prefix).exists():
@@ -48,6 +51,7 @@ def create_credential(pharmacy, name: str, created_by=None) -> tuple[ApiCredenti
         secret_hash=token_digest(secret),
         service_user=service_user,
         created_by=created_by,
+        read_all=read_all,
     )
     return credential, f"{TOKEN_PREFIX}{prefix}_{secret}"
 
@@ -99,3 +103,21 @@ def revoke(credential: ApiCredential) -> bool:
         revoked_at=timezone.now()
     )
     return updated == 1
+
+
+def set_read_all(credential: ApiCredential, read_all: bool) -> bool:
+    """Grant or withdraw reading every test of the pharmacy; False when it was already so.
+    The caller audits the change (the owner's page, the command)."""
+    updated = ApiCredential.objects.filter(pk=credential.pk).exclude(read_all=read_all)
+    changed = updated.update(read_all=read_all) == 1
+    credential.read_all = read_all
+    return changed
+
+
+def readable_tests(credential: ApiCredential):
+    """The tests `credential` may read: those recorded through it (its service user
+    performed them), or every test of its pharmacy when the owner granted `read_all`."""
+    tests = ScreeningTest.objects.for_pharmacy(credential.pharmacy)
+    if credential.read_all:
+        return tests
+    return tests.filter(performed_by=credential.service_user)

@@ -17,6 +17,10 @@ class ApiCredential(models.Model):
     the owner), the secret is 256 random bits. Tests recorded through the API are
     performed by `service_user`, an inactive account that cannot log in, so every test
     and audit event names the credential that wrote it.
+
+    A credential reads only the tests it wrote (`performed_by` is its service user) unless
+    the pharmacy owner grants it `read_all`: a leaked credential then shows only what the
+    software sent through it, never the pharmacy's whole history.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -33,6 +37,7 @@ class ApiCredential(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    read_all = models.BooleanField(_("reads every test of the pharmacy"), default=False)
 
     objects = PharmacyScopedQuerySet.as_manager()
 

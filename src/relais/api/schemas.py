@@ -87,8 +87,10 @@ class TransmissionOut(Schema):
 
 
 class TestOut(Schema):
+    """A test as the API shows it: no identity, and no patient id (reading a test must not
+    tie it to a person the caller may not have identified)."""
+
     id: uuid.UUID
-    patient_id: uuid.UUID
     kind: str
     device: str
     specimen: str
@@ -106,6 +108,10 @@ class TestOut(Schema):
 
 class TestCreated(TestOut):
     patient_created: bool = Field(description="A new patient record was created.")
+    patient_id: uuid.UUID | None = Field(
+        description="The patient's id when this request created the patient or gave its "
+        "NIR; null when a stored patient was found by name and birth date."
+    )
 
 
 class TestCorrected(TestOut):

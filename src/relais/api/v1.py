@@ -26,7 +26,7 @@ from ninja import Header, NinjaAPI, Query
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 
-from relais.api import idempotency
+from relais.api import credentials, idempotency
 from relais.api.auth import CredentialAuth
 from relais.api.problems import (
     CONTENT_TYPE,
@@ -264,6 +264,17 @@ def test_body(test: ScreeningTest, schema=TestOut, **extra) -> dict:
     return schema.model_validate({**data, **extra}).model_dump(mode="json")
 
 
+def disclosed_patient_id(checked: submissions.Checked) -> uuid.UUID | None:
+    """The patient's id only when the caller created the patient or named it by its NIR:
+    an id given for a name and birth date would let a leaked credential tie a person to
+    the pharmacy's records of them."""
+    patient = checked.recorded_test.patient
+    typed_nir = checked.patient_form.cleaned_data.get("nir") if checked.patient_form else ""
+    if checked.patient_created or (typed_nir and patient.nir == typed_nir):
+        return patient.pk
+    return None
+
+
 def submission_problem(checked: submissions.Checked) -> Problem:
     """The refused submission's errors as one problem: 409 when the NIR or identity
     belongs to another stored patient, else 422."""
@@ -295,6 +306,11 @@ def caller_of(request) -> submissions.Caller:
 
 
 def audit(action: str, request, target=None, **details):
+    audit_each(action, request, [target], **details)
+
+
+def audit_each(action: str, request, targets: list, **details):
+    """One event per target (one insert), so the log tells which records were read."""
     caller = caller_of(request)
     record_many(
         [
@@ -306,12 +322,17 @@ def audit(action: str, request, target=None, **details):
                 target=target,
                 details={**caller.details, **details},
             )
+            for target in targets
         ]
     )
 
 
-def get_test_or_404(request, test_id) -> ScreeningTest:
-    return ScreeningTest.objects.get_for_pharmacy_or_404(request.auth.pharmacy, pk=test_id)
+def readable_test_or_404(request, test_id) -> ScreeningTest:
+    """A test the credential may read; any other answers 404, exactly like a missing one."""
+    test = credentials.readable_tests(request.auth).filter(pk=test_id).first()
+    if test is None:
+        raise Http404
+    return test
 
 
 def idempotent(request, key: str | None, handler) -> tuple[int, str]:
@@ -372,7 +393,10 @@ def create_test(request, payload: TestSubmission, idempotency_key: str | None = 
         if not checked.ok:
             raise submission_problem(checked)
         return 201, test_body(
-            checked.recorded_test, TestCreated, patient_created=checked.patient_created
+            checked.recorded_test,
+            TestCreated,
+            patient_created=checked.patient_created,
+            patient_id=disclosed_patient_id(checked),
         )
 
     status, body = idempotent(request, idempotency_key, submit)
@@ -391,10 +415,11 @@ def list_tests(
     cursor: str | None = CURSOR,
     limit: int = LIMIT,
 ):
-    """Tests of the credential's pharmacy, oldest recorded first, with their
-    transmission state."""
+    """Tests recorded through this credential (every test of the pharmacy if the owner
+    granted the credential "read all"), oldest recorded first, with their transmission
+    state. Each test listed is written to the audit log."""
     refuse_unknown_parameters(request, {"since", "cursor", "limit"})
-    tests = ScreeningTest.objects.for_pharmacy(request.auth.pharmacy)
+    tests = credentials.readable_tests(request.auth)
     if since is not None:
         tests = tests.filter(created_at__gte=parse_since(since))
     if cursor:
@@ -405,7 +430,7 @@ def list_tests(
     page = list(with_transmissions(tests.order_by("created_at", "id"))[: limit + 1])
     more = len(page) > limit
     page = page[:limit]
-    audit("test.list", request, count=len(page))
+    audit_each("test.api_list", request, page)
     body = {
         "items": [test_body(test) for test in page],
         "next_cursor": make_cursor(page[-1]) if more else None,
@@ -462,8 +487,9 @@ def read_cursor(cursor: str) -> tuple[datetime.datetime, uuid.UUID]:
 )
 def get_test(request, test_id: uuid.UUID):
     """The test and its transmission to SI-DEP: state, next attempt, and SI-DEP's reason
-    when it rejected the message."""
-    test = get_test_or_404(request, test_id)
+    when it rejected the message. Only a test recorded through this credential (any test
+    of the pharmacy with "read all"); another answers 404."""
+    test = readable_test_or_404(request, test_id)
     audit("test.view", request, test)
     return stored_response(200, test_body(test))
 

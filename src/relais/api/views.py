@@ -1,5 +1,5 @@
 """The owner's pages for the pharmacy's API credentials: create (secret shown once),
-see when each was last used, revoke."""
+see when each was last used, grant or withdraw reading every test, revoke."""
 
 from django.contrib import messages
 from django.shortcuts import redirect, render
@@ -47,4 +47,27 @@ def credential_revoke(request: PharmacyRequest, credential_id):
         messages.success(
             request, _("The credential “%(name)s” is revoked.") % {"name": credential.name}
         )
+    return redirect("api_credentials:list")
+
+
+@require_POST
+@pharmacy_permission_required("api.manage")
+def credential_read_scope(request: PharmacyRequest, credential_id):
+    """The owner grants the credential reading every test of the pharmacy (not only the
+    tests recorded through it), or withdraws it."""
+    credential = ApiCredential.objects.get_for_pharmacy_or_404(request.pharmacy, pk=credential_id)
+    read_all = request.POST.get("read_all") == "1"
+    if not credential.is_revoked and credentials.set_read_all(credential, read_all):
+        record(
+            "api_credential.read_scope",
+            request=request,
+            target=credential,
+            details={"read_all": read_all},
+        )
+        message = (
+            _("The credential “%(name)s” now reads every test of the pharmacy.")
+            if read_all
+            else _("The credential “%(name)s” now reads only the tests it recorded.")
+        )
+        messages.success(request, message % {"name": credential.name})
     return redirect("api_credentials:list")

@@ -7,4 +7,5 @@ app_name = "api_credentials"
 urlpatterns = [
     path("", views.credential_list, name="list"),
     path("<uuid:credential_id>/revoke/", views.credential_revoke, name="revoke"),
+    path("<uuid:credential_id>/read-scope/", views.credential_read_scope, name="read_scope"),
 ]

@@ -35,6 +35,7 @@ ACTIONS = {
     "staff.removed": _("Staff member removed"),
     "api_credential.create": _("API credential created"),
     "api_credential.revoke": _("API credential revoked"),
+    "api_credential.read_scope": _("API credential read scope changed"),
     # Patients and results
     "patient.search": _("Patients searched"),
     "patient.view": _("Patient record viewed"),
@@ -42,6 +43,7 @@ ACTIONS = {
     "patient.update": _("Patient record changed"),
     "test.list": _("Day's tests listed"),
     "test.view": _("Test result viewed"),
+    "test.api_list": _("Test result listed through the API"),
     "test.create": _("Test result recorded"),
     "test.correct": _("Test result corrected"),
     "test.cancel": _("Test result cancelled"),

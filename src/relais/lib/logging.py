@@ -8,6 +8,8 @@ message, its arguments, any traceback and any stack:
 - PersonalDataFilter: social security numbers (NIR), e-mail addresses, phone numbers.
 - LinkTokenFilter: patient link tokens. Django logs the path of every 4xx answer, and a
   patient link's path holds its secret token.
+- UrlSecretFilter (for the web server's access and error logs, see access_log.py): link
+  tokens and every query string, where activation and reset links carry theirs.
 """
 
 import logging
@@ -28,9 +30,13 @@ PHONE = re.compile(
     r"|0[1-9](?:[ .-]?\d\d){4})(?!\d)"
 )
 MASK = "[redacted]"
-# A path segment after /r/ that looks like a token (the app's own pages are short words).
-LINK_PATH = re.compile(r"/r/[A-Za-z0-9_-]{16,}")
+# Whatever follows /r/ but the patient pages' own names is a link token (percent-encoded
+# or cut short, it is still masked).
+LINK_PATH = re.compile(r"/r/(?!(?:open|result|close|language)/)[^\s\"'?#]+")
 LINK_MASK = "/r/[link]"
+# A URL's query string, as a request line or a Referer carries it.
+QUERY_STRING = re.compile(r"\?[^\s\"']+")
+QUERY_MASK = "?[query]"
 
 
 def scrub(text: str) -> str:
@@ -41,6 +47,11 @@ def scrub(text: str) -> str:
 
 def scrub_links(text: str) -> str:
     return LINK_PATH.sub(LINK_MASK, text)
+
+
+def scrub_urls(text: str) -> str:
+    """Link tokens and query strings out of a log line about a request."""
+    return QUERY_STRING.sub(QUERY_MASK, scrub_links(text))
 
 
 def scrub_record(record: logging.LogRecord, clean: Callable[[str], str]) -> None:
@@ -67,4 +78,10 @@ class PersonalDataFilter(logging.Filter):
 class LinkTokenFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         scrub_record(record, scrub_links)
+        return True
+
+
+class UrlSecretFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        scrub_record(record, lambda text: scrub_urls(scrub(text)))
         return True

@@ -85,9 +85,14 @@ def forget_purged_patients(sender, patient_ids, **kwargs) -> None:
 
 
 def find_link(token: str) -> ResultLink | None:
+    return find_link_by_hash(token_digest(token))
+
+
+def find_link_by_hash(token_hash: str) -> ResultLink | None:
+    """The link whose token has this digest (what the link page keeps in the session)."""
     return (
         ResultLink.objects.select_related("test__patient", "test__pharmacy", "test__performed_by")
-        .filter(token_hash=token_digest(token))
+        .filter(token_hash=token_hash)
         .first()
     )
 
@@ -114,9 +119,9 @@ class DateCheck:
     tries_left: int
 
 
-def check_birth_date(token: str, typed: datetime.date) -> DateCheck:
-    """Compare `typed` with the birth date behind `token`, counting failures."""
-    token_hash = token_digest(token)
+def check_birth_date(token_hash: str, typed: datetime.date) -> DateCheck:
+    """Compare `typed` with the birth date behind the token of digest `token_hash`,
+    counting failures."""
     with transaction.atomic():
         link = (
             ResultLink.objects.select_for_update(of=("self",))

@@ -12,5 +12,7 @@ urlpatterns = [
     path("r/result/pdf", views.result_pdf_download, name="result_pdf"),
     path("r/close/", views.close, name="close"),
     path("r/language/", views.language, name="language"),
-    path("r/<str:token>", views.link_page, name="link"),
+    path("r/open/", views.link_page, name="open"),
+    # The link sent to the patient; it only hands its token over to /r/open/.
+    path("r/<str:token>", views.follow_link, name="link"),
 ]

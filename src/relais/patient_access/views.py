@@ -1,5 +1,12 @@
 """The patient's pages: the link, the date-of-birth check, the result and its PDF.
 
+The link's token leaves the address bar on first use: `/r/<token>` only keeps the
+token's digest in the (server-side) session and redirects to `/r/open/`, which shows the
+date form. So the token stays out of the browser's history, any Referer, and the access
+logs of every request after the first (whose log line the shipped gunicorn configuration
+redacts, see relais.gunicorn_config). The form names the pharmacy, never the patient:
+whoever holds the link learns nothing before the date of birth is right.
+
 These views are exempt from CSRF on purpose. Their pages send `Referrer-Policy:
 no-referrer`, so browsers post their forms with `Origin: null`, which Django's CSRF
 check refuses. Nothing here is worth forging: the date form needs the secret token (a
@@ -25,6 +32,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from relais.accounts.http import PharmacyRequest
 from relais.accounts.permissions import pharmacy_permission_required
 from relais.audit.events import record
+from relais.lib.tokens import token_digest
 from relais.patient_access import links
 from relais.patient_access.forms import BirthDateForm
 from relais.patient_access.middleware import PATIENT_PREFIX
@@ -34,20 +42,14 @@ from relais.screening.models import ScreeningTest
 
 SESSION_LINK = "patient_access.link_id"
 SESSION_OPENED_AT = "patient_access.opened_at"
-
-
-def display_name(patient) -> str:
-    """First name and the initial of the last name: "Élodie M."."""
-    first = patient.given_names.split()[0] if patient.given_names else ""
-    last = (patient.used_name or patient.birth_name).strip()
-    return f"{first} {last[:1].upper()}." if last else first
+# The followed link's token digest and when it was followed, until the date is right.
+SESSION_FOLLOWED = "patient_access.followed_link"
 
 
 def link_context(link, form, **extra) -> dict:
     context = {"form": form, "link": link, **extra}
     if link is not None:
         context["pharmacy"] = link.test.pharmacy
-        context["patient_name"] = display_name(link.test.patient)
     return context
 
 
@@ -65,12 +67,42 @@ def audit_access(request, action: str, link, reason: str = "", **details) -> Non
     )
 
 
+@require_http_methods(["GET"])
+def follow_link(request, token):
+    """The link from the message: its token goes into the session (as the digest the
+    database keeps) and the browser moves on to a token-free address at once. Nothing is
+    looked up here: every token gets the same answer."""
+    request.session[SESSION_FOLLOWED] = {
+        "token_hash": token_digest(token),
+        "at": timezone.now().isoformat(),
+    }
+    return redirect("patient_access:open")
+
+
+def followed_token_hash(request) -> str | None:
+    """The digest of the link this browser followed, for PATIENT_SESSION_MINUTES."""
+    followed = request.session.get(SESSION_FOLLOWED)
+    if not isinstance(followed, dict):
+        return None
+    try:
+        at = datetime.datetime.fromisoformat(followed["at"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if timezone.now() - at > datetime.timedelta(minutes=settings.PATIENT_SESSION_MINUTES):
+        request.session.pop(SESSION_FOLLOWED, None)
+        return None
+    return followed.get("token_hash")
+
+
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
-def link_page(request, token):
+def link_page(request):
+    token_hash = followed_token_hash(request)
+    if token_hash is None:
+        return render_no_session(request)
     if request.method == "POST":
-        return check_date(request, token)
-    link = links.find_link(token)
+        return check_date(request, token_hash)
+    link = links.find_link_by_hash(token_hash)
     if link is None:
         audit_access(request, "patient_link.refused", None, "unknown")
         return render(request, "patient_access/link.html", link_context(None, None), status=404)
@@ -91,17 +123,18 @@ def render_closed(request, link, reason: str):
     )
 
 
-def check_date(request, token):
+def check_date(request, token_hash: str):
     form = BirthDateForm(request.POST)
     if not form.is_valid():
         # Not a try: nothing was compared. The page looks the same for every token.
-        link = links.find_link(token)
+        link = links.find_link_by_hash(token_hash)
         return render(request, "patient_access/link.html", link_context(link, form), status=400)
-    result = links.check_birth_date(token, form.cleaned_data["birth_date"])
+    result = links.check_birth_date(token_hash, form.cleaned_data["birth_date"])
     link = result.link
     if result.opened and link is not None:
         audit_access(request, "patient_link.opened", link)
         request.session.cycle_key()
+        request.session.pop(SESSION_FOLLOWED, None)
         request.session[SESSION_LINK] = str(link.pk)
         request.session[SESSION_OPENED_AT] = timezone.now().isoformat()
         return redirect("patient_access:result")

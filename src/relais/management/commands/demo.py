@@ -19,10 +19,9 @@ def processes(port: str) -> dict[str, list[str]]:
     python = sys.executable
     return {
         "web": [
-            python, "-m", "gunicorn", "relais.wsgi", "--bind", f"127.0.0.1:{port}",
-            "--workers", "2", "--no-control-socket", "--access-logfile", "-", "--access-logformat",
-            # No path: patient links carry their token in the URL.
-            '%(h)s "%(m)s" %(s)s %(M)sms',
+            # The shipped settings: an access log without link tokens or query strings.
+            python, "-m", "gunicorn", "-c", "python:relais.gunicorn_config", "relais.wsgi",
+            "--bind", f"127.0.0.1:{port}", "--workers", "2", "--no-control-socket",
         ],
         "worker": [python, "-m", "relais", "worker"],
         **simulator_process(python),
