@@ -2,9 +2,11 @@
 the encrypted fields: pending CSV imports (and keyed idempotency digests)."""
 
 import pytest
+from django.apps import apps
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db.models import BinaryField
 from django.utils import timezone
 
 from relais.api.idempotency import DIGEST_PURPOSE
@@ -68,3 +70,22 @@ def test_drop_old_keeps_the_prf_key_of_live_idempotency_digests(own_keyset, phar
     IdempotencyKey.objects.all().delete()  # they expire after 24 hours
     dropped, kept = rotation.drop_unused_keys()
     assert dropped == [old_prf] and kept == []
+
+
+def test_every_binary_column_is_known_to_rotation():
+    """Ciphertext outside EncryptedField must be registered, or rotation skips it and
+    drop-old destroys its key: any binary column is an encrypted field or a BlobColumn."""
+    rotated = {
+        (spec.model._meta.label, f.name)
+        for spec in rotation.encrypted_models()
+        for f in [*spec.encrypted, *(blob.field for blob in spec.blobs)]
+    }
+    binary = {
+        (model._meta.label, f.name)
+        for model in apps.get_models()
+        for f in model._meta.concrete_fields
+        if isinstance(f, BinaryField)
+    }
+    assert binary - rotated == set()
+    assert ("imports.ImportChunk", "content") in rotated
+    assert {("accounts.QueuedEmail", "body"), ("patient_access.Notification", "token")} <= rotated
