@@ -40,14 +40,17 @@ def full(tiny_disk, request):
     shutil.rmtree(work)
 
 
-def run_relais(*args: str, var_dir: Path):
+def start_relais(var_dir: Path) -> subprocess.CompletedProcess:
+    """A demo `relais` process in `var_dir`: every command starts by loading the settings,
+    which make the secret key on a first start (`version` then does nothing else)."""
     env = clean_env(RELAIS_DEMO="1", RELAIS_VAR_DIR=str(var_dir))
-    return subprocess.run(
-        [sys.executable, "-m", "relais", *args], env=env, capture_output=True, text=True
-    )
+    command = [sys.executable, "-m", "relais", "version"]
+    return subprocess.run(command, env=env, capture_output=True, text=True)
 
 
-def test_a_backup_onto_a_full_disk_leaves_no_file_and_says_why(db, full, settings, tmp_path):
+# A backup sets its own isolation level (PostgreSQL): not inside the test's transaction.
+@pytest.mark.django_db(transaction=True)
+def test_a_backup_onto_a_full_disk_leaves_no_file_and_says_why(full, settings, tmp_path):
     key = tmp_path / "backup-key.json"
     key.write_text(new_backup_keyset_json())
     settings.BACKUP_KEY_FILE = str(key)
@@ -66,7 +69,7 @@ def test_a_backup_onto_a_full_disk_leaves_no_file_and_says_why(db, full, setting
 def test_a_first_start_on_a_full_disk_refuses_clearly_then_starts_once_freed(full):
     var_dir = full / "var"
     var_dir.mkdir()
-    first = run_relais("check", var_dir=var_dir)
+    first = start_relais(var_dir)
     assert first.returncode != 0
     assert first.stderr.strip() == (
         f"relais: cannot start: Cannot create the secret key file {var_dir / 'secret_key'}: "
@@ -74,14 +77,14 @@ def test_a_first_start_on_a_full_disk_refuses_clearly_then_starts_once_freed(ful
     )
     assert list(var_dir.iterdir()) == []  # no empty secret_key, no temporary file
     (full / "filler").unlink()
-    second = run_relais("check", var_dir=var_dir)
+    second = start_relais(var_dir)
     assert second.returncode == 0, second.stderr
     assert len((var_dir / "secret_key").read_text().strip()) >= 50
 
 
 def test_an_empty_secret_file_refuses_to_start(tmp_path):
     (tmp_path / "secret_key").write_text("")
-    started = run_relais("check", var_dir=tmp_path)
+    started = start_relais(tmp_path)
     assert started.returncode != 0
     assert "secret key file" in started.stderr and "is empty" in started.stderr
     assert "Traceback" not in started.stderr
