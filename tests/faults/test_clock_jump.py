@@ -98,3 +98,20 @@ def test_a_second_factor_lock_recorded_during_a_clock_jump_ends_with_it(client, 
     later = now + datetime.timedelta(minutes=1)
     with time_machine.travel(later, tick=False):
         assert login(client, pharmacist, later).status_code == 302
+
+
+def test_a_login_lockout_recorded_during_a_clock_jump_lasts_no_longer_than_usual(
+    client, pharmacist, settings
+):
+    jumped = timezone.now() + JUMP
+    with time_machine.travel(jumped, tick=False):
+        for _ in range(settings.LOGIN_MAX_FAILURES):
+            form = {"email": pharmacist.email, "password": "wrong", "otp_token": "000000"}
+            client.post(reverse("accounts:login"), form)
+    now = timezone.now()
+    with time_machine.travel(now, tick=False):
+        assert login(client, pharmacist, now).status_code == 200  # locked, as usual
+    lockout = datetime.timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
+    after = now + lockout + datetime.timedelta(minutes=1)
+    with time_machine.travel(after, tick=False):  # unclamped: locked for 100 more days
+        assert login(client, pharmacist, after).status_code == 302
