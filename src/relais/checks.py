@@ -84,7 +84,16 @@ def secret_key_rule(conf: Any) -> list[CheckMessage]:
 
 
 def keyset_file_rule(conf: Any) -> list[CheckMessage]:
-    if Path(conf.KEYSET_FILE).is_file():
+    path = Path(conf.KEYSET_FILE)
+    if path.is_file() and path.stat().st_size == 0:
+        return [
+            _error(
+                16,
+                f"The keyset file {conf.KEYSET_FILE} is empty.",
+                "Restore it from its copy; a new keyset cannot read the existing data.",
+            )
+        ]
+    if path.is_file():
         return []
     return [
         _error(

@@ -20,6 +20,8 @@ def init_keyset(argv: list[str]) -> None:
         write_keys(Path(args.out), new_keys(), args.wrapping_key_file)
     except FileExistsError:
         sys.exit(f"{args.out} already exists; refusing to overwrite keys.")
+    except OSError as error:  # nothing is left under the name (written atomically)
+        sys.exit(f"cannot write {args.out}: {error.strerror}")
     print(f"Keyset written to {args.out} (mode 0600).")
 
 
@@ -36,6 +38,8 @@ def init_single_keyset(kind: str, argv: list[str]) -> None:
         write_private_file(Path(args.out), make())
     except FileExistsError:
         sys.exit(f"{args.out} already exists; refusing to overwrite keys.")
+    except OSError as error:
+        sys.exit(f"cannot write {args.out}: {error.strerror}")
     print(f"{kind.capitalize()} key written to {args.out} (mode 0600). Keep a copy off this host.")
 
 
@@ -47,7 +51,14 @@ def main() -> None:
         init_single_keyset(sys.argv[2].removeprefix("init-"), sys.argv[3:])
         return
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "relais.settings")
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
+
+    try:
+        _ = settings.INSTALLED_APPS  # loads the settings: a refusal to start is one line
+    except ImproperlyConfigured as error:
+        sys.exit(f"relais: cannot start: {error}")
 
     argv = list(sys.argv)
     argv[0] = "relais"

@@ -9,8 +9,10 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from relais.api.idempotency import purge_expired, replay
+from relais.api.idempotency import DIGEST_PURPOSE, canonical_request, purge_expired, replay
 from relais.api.models import IdempotencyKey
+from relais.crypto.blind_index import blind_index, index_key_id
+from relais.crypto.blobs import data_key_ids
 from relais.lib.jobs import registered
 from relais.screening.models import Patient, ScreeningTest
 from tests.support.factories import ApiClient
@@ -86,10 +88,13 @@ def test_a_key_without_its_answer_is_not_replayed_as_a_none_status(pharmacy):
     # Key and answer are saved in one transaction, so only a hand-edited database holds
     # such a row; replaying it must fail loudly, not answer with status None.
     IdempotencyKey.objects.create(
-        pharmacy=pharmacy, key="order-1", request_hash="h", created_at=timezone.now()
+        pharmacy=pharmacy,
+        key="order-1",
+        request_hash=blind_index(DIGEST_PURPOSE, str(pharmacy.pk), "the request"),
+        created_at=timezone.now(),
     )
     with pytest.raises(RuntimeError, match="without its answer"):
-        replay(pharmacy, "order-1", "h")
+        replay(pharmacy, "order-1", "the request")
 
 
 @pytest.mark.django_db
@@ -127,3 +132,17 @@ def test_concurrent_retries_make_exactly_one_test(credential_and_token):
     assert len({content for _, content in answers}) == 1
     assert ScreeningTest.objects.count() == 1
     assert Patient.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_stored_request_is_a_keyed_digest_not_a_plain_hash(api, pharmacy):
+    """Issue 13, item 6: the request holds a NIR and a name; an unsalted hash of it would
+    be found by hashing guessed identities. The row holds a PRF digest (data keys)."""
+    assert with_key(api, api_submission(), "order-1").status_code == 201
+    stored = IdempotencyKey.objects.get(key="order-1").request_hash
+    assert index_key_id(stored) in data_key_ids()["prf"]
+    # Keyed and scoped: the same request gives unrelated digests in two pharmacies.
+    guessed = canonical_request("POST", "/api/v1/tests", api_submission())
+    assert blind_index(DIGEST_PURPOSE, str(pharmacy.pk), guessed) != blind_index(
+        DIGEST_PURPOSE, "another pharmacy", guessed
+    )

@@ -12,8 +12,14 @@ from django.core.management.base import CommandError
 from relais.audit import chain
 from relais.audit.events import record
 from relais.audit.models import AuditEvent
-from relais.backup.dump import BackupError, backed_up_models, restore_backup, write_backup
-from relais.crypto.keyset import new_backup_keyset_json
+from relais.backup.dump import (
+    BackupError,
+    backed_up_models,
+    non_empty_tables,
+    restore_backup,
+    write_backup,
+)
+from relais.crypto.keyset import get_keys, new_backup_keyset_json, new_keys, write_keys
 from relais.screening.models import Patient, ScreeningTest
 from tests.support.factories import make_patient, make_test
 from tests.support.fictitious import PATIENT_DATA
@@ -119,6 +125,27 @@ def test_backup_made_with_another_key_is_refused(backup_key, source_data, settin
     with pytest.raises(BackupError, match="another backup key"):
         restore_backup(io.BytesIO(stream.getvalue()))
     assert not Patient.objects.exists()
+
+
+def test_restore_with_another_data_keyset_is_refused_and_writes_nothing(
+    backup_key, source_data, settings, tmp_path, capsys
+):
+    """Issue 13, item 7: the ciphertext would be restored, and nobody could read it."""
+    out = tmp_path / "relais.backup"
+    call_command("backup", "--out", str(out))
+    empty_the_database()
+    other = tmp_path / "other-keyset.json"
+    write_keys(other, new_keys())
+    settings.KEYSET_FILE = other
+    get_keys.cache_clear()
+    try:
+        with pytest.raises(CommandError, match="keys absent from the current keyset") as refused:
+            call_command("restore", str(out))
+    finally:
+        get_keys.cache_clear()
+    assert "nothing written" in str(refused.value) and "\n" not in str(refused.value)
+    assert not Patient.objects.exists() and non_empty_tables() == []
+    assert apps.get_model("contenttypes", "ContentType").objects.exists()  # rolled back
 
 
 def test_commands_write_a_private_file_and_restore_it(backup_key, source_data, tmp_path):

@@ -1,5 +1,3 @@
-import shutil
-
 import pytest
 import tink
 from django.core.management import call_command
@@ -13,19 +11,14 @@ from relais.screening.models import Patient
 from relais.screening.services import find_patients, update_patient
 from tests.support.factories import make_patient
 from tests.support.fictitious import PATIENT_DATA
+from tests.support.keysets import keyset_copy
 
 
 @pytest.fixture
 def own_keyset(settings, tmp_path, monkeypatch):
     """A copy of the keyset for this test, so rotations stay here."""
-    copy = tmp_path / "keyset.json"
-    shutil.copy(settings.KEYSET_FILE, copy)
-    copy.chmod(0o600)
-    settings.KEYSET_FILE = copy
-    monkeypatch.setattr(rotation, "RELOAD_CHECK_SECONDS", 0)
-    get_keys.cache_clear()
-    yield copy
-    get_keys.cache_clear()
+    with keyset_copy(settings, tmp_path, monkeypatch) as copy:
+        yield copy
 
 
 def stored_key_ids(patient_id) -> set[int]:

@@ -157,11 +157,14 @@ def days_ago(days: int) -> datetime.datetime:
 
 
 def old_patient(pharmacy, user, *test_ages: int, acknowledged=True, **identity):
-    """A patient registered 400 days ago, with a test sampled that many days ago for each
-    age of `test_ages`, acknowledged by SI-DEP unless `acknowledged` is False."""
+    """A patient registered 400 days ago, with a test sampled (and recorded) that many days
+    ago for each age of `test_ages`, acknowledged by SI-DEP unless `acknowledged` is False."""
     patient = make_patient(pharmacy, user, **identity)
     Patient.objects.filter(pk=patient.pk).update(created_at=days_ago(400))
     tests = [make_test(patient, user, sampled_at=days_ago(age)) for age in test_ages]
+    for test in tests:
+        test.created_at = test.sampled_at  # in memory too: a later save() writes it back
+        ScreeningTest.objects.filter(pk=test.pk).update(created_at=test.created_at)
     if acknowledged:
         Transmission.objects.filter(test__in=tests).update(state=Transmission.State.ACKNOWLEDGED)
     return patient, tests

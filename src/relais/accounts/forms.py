@@ -3,6 +3,7 @@ from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from relais.accounts.otp import verify_device_token
 from relais.phone import normalise_phone
 
 
@@ -124,7 +125,7 @@ class ActivationForm(SetPasswordForm):
         super().clean()
         cleaned = self.cleaned_data
         # Checked last: a wrong code slows down the next try (django-otp throttling).
-        if not self.errors and not self.device.verify_token(cleaned["otp_token"]):
+        if not self.errors and not verify_device_token(self.device, cleaned["otp_token"]):
             self.add_error(
                 "otp_token",
                 _("This code does not match: check the app's clock and enter the current code."),

@@ -20,6 +20,7 @@ def throttle_keys(email: str, address: str) -> list[str]:
 
 def locked_until(keys: list[str]) -> datetime | None:
     now = timezone.now()
+    _clamp_future_times(keys, now)
     until = (
         LoginThrottle.objects.filter(key__in=keys, locked_until__gt=now)
         .order_by("-locked_until")
@@ -27,6 +28,17 @@ def locked_until(keys: list[str]) -> datetime | None:
         .first()
     )
     return until
+
+
+def _clamp_future_times(keys: list[str], now: datetime) -> None:
+    """A lock ending after the longest one a failure sets now, or a failure stamped in the
+    future, was written while this host's clock ran ahead (a bad NTP step): unclamped, a
+    100-day jump would lock the account for 100 days. Bring them back to now (as
+    accounts.otp does for django-otp's throttle)."""
+    window = timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
+    mine = LoginThrottle.objects.filter(key__in=keys)
+    mine.filter(locked_until__gt=now + window).update(locked_until=now + window)
+    mine.filter(first_failure_at__gt=now).update(first_failure_at=now)
 
 
 def record_failure(keys: list[str]) -> None:

@@ -11,6 +11,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from relais.accounts import throttle
 from relais.accounts.forms import LoginForm
+from relais.accounts.otp import verify_device_token
 from relais.accounts.permissions import signed_in_required
 from relais.audit.events import record
 from relais.lib.http import client_address
@@ -18,7 +19,7 @@ from relais.lib.http import client_address
 
 def verify_totp(user, token: str) -> TOTPDevice | None:
     for device in TOTPDevice.objects.devices_for_user(user, confirmed=True):
-        if device.verify_token(token):
+        if verify_device_token(device, token):
             return device
     return None
 
@@ -28,7 +29,7 @@ def verify_second_factor(user, token: str):
     if token.isdigit():
         return verify_totp(user, token)
     for device in StaticDevice.objects.devices_for_user(user, confirmed=True):
-        if device.verify_token(token):
+        if verify_device_token(device, token):
             return device
     return None
 

@@ -5,10 +5,15 @@ concurrent retry's insert waits on the unique constraint (PostgreSQL) or on the 
 lock (SQLite) until the first transaction ends; then it either reads the committed
 answer, or, if the first one rolled back, goes ahead itself. So concurrent retries end
 with exactly one test.
+
+The request (which holds a NIR and a name) is stored only as a keyed digest: the
+blind-index PRF over the canonical request, scoped to the pharmacy. An unsalted hash
+could be reversed by hashing guessed identities; this one needs the data keys. A retry
+after a key rotation still matches (every key of the keyset is tried), and `relais keys
+drop-old` keeps a PRF key while digests made with it live (at most LIFETIME).
 """
 
 import datetime
-import hashlib
 import json
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -18,15 +23,25 @@ from django.utils.translation import gettext_lazy as _
 
 from relais.api.models import IdempotencyKey
 from relais.api.problems import Problem, field_error
+from relais.crypto.blind_index import blind_index, blind_index_candidates
 
 LIFETIME = datetime.timedelta(hours=24)
 MAX_KEY_LENGTH = 255
 HEADER = "Idempotency-Key"
+DIGEST_PURPOSE = "api.idempotency"
 
 
-def request_fingerprint(method: str, path: str, payload) -> str:
-    canonical = json.dumps([method, path, payload], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def canonical_request(method: str, path: str, payload) -> str:
+    """The request as one text, kept in memory only: rows store `_digest` of it."""
+    return json.dumps([method, path, payload], sort_keys=True, separators=(",", ":"))
+
+
+def _digest(pharmacy, canonical: str) -> str:
+    return blind_index(DIGEST_PURPOSE, str(pharmacy.pk), canonical)
+
+
+def _same_request(pharmacy, canonical: str, stored: str) -> bool:
+    return stored in blind_index_candidates(DIGEST_PURPOSE, str(pharmacy.pk), canonical)
 
 
 def read_key(request) -> str | None:
@@ -42,7 +57,7 @@ def read_key(request) -> str | None:
     return key
 
 
-def run_once(pharmacy, key: str | None, fingerprint: str, handler) -> tuple[int, str]:
+def run_once(pharmacy, key: str | None, canonical: str, handler) -> tuple[int, str]:
     """Runs `handler() -> (status, body)` once per key, in one transaction with the key;
     returns the status and the body as JSON text, the same text for every retry."""
     if key is None:
@@ -57,12 +72,15 @@ def run_once(pharmacy, key: str | None, fingerprint: str, handler) -> tuple[int,
         try:
             with transaction.atomic():
                 row = IdempotencyKey.objects.create(
-                    pharmacy=pharmacy, key=key, request_hash=fingerprint, created_at=now
+                    pharmacy=pharmacy,
+                    key=key,
+                    request_hash=_digest(pharmacy, canonical),
+                    created_at=now,
                 )
         except IntegrityError:
             row = None
         if row is None:
-            return replay(pharmacy, key, fingerprint)
+            return replay(pharmacy, key, canonical)
         status, body = handler()
         row.status_code, row.response_body = status, to_json(body)
         row.save(update_fields=["status_code", "response_body"])
@@ -73,9 +91,9 @@ def to_json(body: dict) -> str:
     return json.dumps(body, cls=DjangoJSONEncoder)
 
 
-def replay(pharmacy, key: str, fingerprint: str) -> tuple[int, str]:
+def replay(pharmacy, key: str, canonical: str) -> tuple[int, str]:
     row = IdempotencyKey.objects.get(pharmacy=pharmacy, key=key)
-    if row.request_hash != fingerprint:
+    if not _same_request(pharmacy, canonical, row.request_hash):
         raise Problem(
             "idempotency-key-reused",
             _("This Idempotency-Key was already used for a different request."),

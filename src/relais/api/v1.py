@@ -337,10 +337,10 @@ def readable_test_or_404(request, test_id) -> ScreeningTest:
 
 def idempotent(request, key: str | None, handler) -> tuple[int, str]:
     key = idempotency.read_key(request) if key is not None else None
-    fingerprint = idempotency.request_fingerprint(
+    canonical = idempotency.canonical_request(
         request.method, request.path, getattr(request, "relais_payload", None)
     )
-    return idempotency.run_once(request.auth.pharmacy, key, fingerprint, handler)
+    return idempotency.run_once(request.auth.pharmacy, key, canonical, handler)
 
 
 IDEMPOTENCY_KEY = Header(

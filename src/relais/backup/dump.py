@@ -11,6 +11,11 @@ binds table, column and row id, so a restore must keep the ids and use the same
 data keyset), audit events keep their chain. Restore goes into an empty database
 migrated to the same migrations, in one transaction, so a refused file leaves
 nothing behind.
+
+The header names the data keys (AEAD and PRF key ids) of the keyset in use; restore
+checks the key id of every ciphertext and blind index it inserts against the current
+keyset and refuses, before committing, when one is missing: another keyset would
+"restore" records nobody can read.
 """
 
 import base64
@@ -29,8 +34,16 @@ from django.core.management.color import no_style
 from django.db import connection, models, transaction
 from django.db.migrations.recorder import MigrationRecorder
 
-from relais.crypto.blobs import CryptoError, backup_decrypting_stream, backup_encrypting_stream
+from relais.crypto.blind_index import index_key_id
+from relais.crypto.blobs import (
+    CryptoError,
+    backup_decrypting_stream,
+    backup_encrypting_stream,
+    blob_key_id,
+    data_key_ids,
+)
 from relais.crypto.fields import Ciphertext, EncryptedField
+from relais.crypto.rotation import digest_columns, encrypted_models
 
 FORMAT = "relais-backup-1"
 ASSOCIATED_DATA = b"relais backup " + FORMAT.encode()
@@ -82,7 +95,7 @@ def _encode(field: models.Field, value):
 
 
 def _lines() -> Iterator[dict | list]:
-    yield {"format": FORMAT, "migrations": applied_migrations()}
+    yield {"format": FORMAT, "migrations": applied_migrations(), "data_keys": data_key_ids()}
     total = 0
     for model in backed_up_models():
         fields = model._meta.concrete_fields
@@ -171,6 +184,58 @@ def non_empty_tables() -> list[str]:
     ]
 
 
+class KeyCheck:
+    """Which restored columns hold data-key material, and the key ids found in them that
+    the current keyset lacks."""
+
+    def __init__(self):
+        current = data_key_ids()
+        self.current = {"aead": set(current["aead"]), "prf": set(current["prf"])}
+        self.kinds: dict[tuple[str, str], str] = {}
+        for spec in encrypted_models():
+            for f in [*spec.encrypted, *(blob.field for blob in spec.blobs)]:
+                self.kinds[(spec.model._meta.label_lower, f.attname)] = "aead"
+            for f in spec.indexes:
+                self.kinds[(spec.model._meta.label_lower, f.attname)] = "prf"
+        for digests in digest_columns():
+            self.kinds[(digests.model._meta.label_lower, digests.field.attname)] = "prf"
+        self.missing: dict[str, set] = {"aead": set(), "prf": set()}
+
+    def columns(self, model: type[models.Model], columns: list[str]) -> list[tuple[int, str]]:
+        label = model._meta.label_lower
+        return [
+            (i, self.kinds[(label, c)]) for i, c in enumerate(columns) if (label, c) in self.kinds
+        ]
+
+    def check(self, keyed: list[tuple[int, str]], rows: list[list]) -> None:
+        for row in rows:
+            for i, kind in keyed:
+                value = row[i]
+                if not value:
+                    continue
+                if kind == "aead":
+                    key_id = blob_key_id(base64.b64decode(value))
+                else:
+                    key_id = index_key_id(value)
+                if key_id not in self.current[kind]:
+                    self.missing[kind].add(key_id)
+
+    def refuse_if_missing(self, header: dict) -> None:
+        if not any(self.missing.values()):
+            return
+        named = ", ".join(
+            f"{kind.upper()} {key_id}"
+            for kind in ("aead", "prf")
+            for key_id in sorted(self.missing[kind], key=lambda k: -1 if k is None else k)
+        )
+        made_with = header.get("data_keys")
+        hint = f" (the backup was made with {made_with})" if made_with else ""
+        raise BackupError(
+            f"the backup's data uses keys absent from the current keyset: {named}{hint}; "
+            "set RELAIS_KEYSET_FILE to the keyset in use when it was made"
+        )
+
+
 def _insert(model: type[models.Model], columns: list[str], rows: list[list]) -> None:
     fields = [_field_by_attname(model, name) for name in columns]
     quote = connection.ops.quote_name
@@ -212,7 +277,9 @@ def restore_backup(source: BinaryIO, key_file: str | None = None) -> int:
             )
         for label in REGENERATED:
             known[label]._base_manager.all().delete()
+        keys = KeyCheck()
         model, columns, count = None, [], 0
+        keyed: list[tuple[int, str]] = []
         batch: list[list] = []
         for line in lines:
             if isinstance(line, list):
@@ -221,6 +288,7 @@ def restore_backup(source: BinaryIO, key_file: str | None = None) -> int:
                 batch.append(line)
                 count += 1
                 if len(batch) >= INSERT_BATCH:
+                    keys.check(keyed, batch)
                     _insert(model, columns, batch)
                     batch = []
             elif "table" in line:
@@ -228,8 +296,10 @@ def restore_backup(source: BinaryIO, key_file: str | None = None) -> int:
                 if model is None:
                     raise BackupError(f"unknown table {line['table']}: schema differs")
                 columns, count = line["columns"], 0
+                keyed = keys.columns(model, columns)
             elif "end_table" in line:
                 if batch and model is not None:
+                    keys.check(keyed, batch)
                     _insert(model, columns, batch)
                     batch = []
                 if line["rows"] != count:
@@ -242,6 +312,7 @@ def restore_backup(source: BinaryIO, key_file: str | None = None) -> int:
                 finished = True
         if not finished:
             raise BackupError("the backup is incomplete")
+        keys.refuse_if_missing(header)  # inside the transaction: refused means nothing written
         _reset_sequences()
     return restored
 

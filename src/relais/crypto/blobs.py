@@ -18,9 +18,19 @@ from typing import BinaryIO
 import tink
 from tink import secret_key_access, streaming_aead
 
-from relais.crypto.keyset import get_keys
+from relais.crypto.keyset import ciphertext_key_id, get_keys, key_ids
 
 CryptoError = tink.TinkError
+
+# The data key a stored blob (or encrypted field value) was made with, read from its prefix.
+blob_key_id = ciphertext_key_id
+
+
+def data_key_ids() -> dict[str, list[int]]:
+    """The ids of the data keys in the current keyset: AEAD (fields, blobs) and PRF
+    (blind indexes), as a backup header records them."""
+    keys = get_keys()
+    return {"aead": key_ids(keys.aead_handle), "prf": key_ids(keys.prf_handle)}
 
 
 def encrypt_blob(plaintext: bytes, associated_data: bytes) -> bytes:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import tink
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from tink import aead, prf, secret_key_access, signature, streaming_aead
 from tink.proto import tink_pb2
 
@@ -194,29 +195,20 @@ def write_keys(path: Path, keys: Keys, wrapping_key_file: str | None = None) -> 
 def replace_keys(path: Path, keys: Keys, wrapping_key_file: str | None = None) -> None:
     """Replace the keyset file atomically (a reader sees the old file or the new one)."""
     content = serialize(keys, _wrapping_aead(wrapping_key_file))
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    write_private_file(path, content, replace=True)
     _cache.clear()
 
 
 def load_keys() -> Keys:
     """Read the configured keyset file now (no cache)."""
     path = Path(settings.KEYSET_FILE)
-    return parse(path.read_text(), _wrapping_aead(settings.KEYSET_WRAPPING_KEY_FILE))
+    text = path.read_text()
+    if not text.strip():
+        # Never "no keys": that would read as a fresh start and orphan every ciphertext.
+        raise ImproperlyConfigured(
+            f"The keyset file {path} is empty: restore it from its copy (never regenerate it)."
+        )
+    return parse(text, _wrapping_aead(settings.KEYSET_WRAPPING_KEY_FILE))
 
 
 class _KeyCache:
@@ -239,6 +231,10 @@ class _KeyCache:
                     write_keys(path, new_keys(), settings.KEYSET_WRAPPING_KEY_FILE)
                 except FileExistsError:
                     pass  # another demo process created it first
+                except OSError as error:  # a full disk: no file at all, never an empty one
+                    raise ImproperlyConfigured(
+                        f"Cannot create the keyset file {path}: {error.strerror}."
+                    ) from None
             status = path.stat()
             stamp = (str(path), status.st_ino, status.st_mtime_ns, status.st_size)
             if self.keys is None or stamp != self.stamp:

@@ -11,6 +11,12 @@ decryption); `drop_unused_keys()` removes old keys that no row uses any more.
 
 Blind indexes: a model with a `refresh_indexes()` method has its `*_index` columns
 recomputed from the decrypted values.
+
+Key material outside those fields is registered by the app that stores it (in its
+AppConfig.ready, since crypto imports no app): a BlobColumn holds `encrypt_blob`
+ciphertext (pending CSV imports), which rotation re-encrypts like a field; a
+DigestColumn holds PRF digests that cannot be recomputed (no plaintext is kept), which
+usage counts so that drop-old keeps their key until they expire.
 """
 
 import time
@@ -24,6 +30,7 @@ from django.conf import settings
 from django.db import connection, models, transaction
 
 from relais.crypto.blind_index import KEY_ID_HEX, index_key_id
+from relais.crypto.blobs import decrypt_blob, encrypt_blob
 from relais.crypto.fields import Ciphertext, EncryptedField
 from relais.crypto.keyset import (
     AEAD_TEMPLATE,
@@ -44,11 +51,57 @@ from relais.crypto.keyset import (
 BATCH_SIZE = 500
 
 
+@dataclass(frozen=True)
+class BlobColumn:
+    """A column of `encrypt_blob` ciphertext (Tink-prefixed), bound to `associated_data(row)`."""
+
+    model: type[models.Model]
+    field_name: str
+    associated_data: Callable[[models.Model], bytes]
+
+    @property
+    def field(self) -> models.Field:
+        return cast(models.Field, self.model._meta.get_field(self.field_name))
+
+
+@dataclass(frozen=True)
+class DigestColumn:
+    """A column of keyed digests in the blind-index layout (PRF key id first), kept only
+    for a while: they are counted, never rewritten; `expiry` tells the operator when the
+    last ones under an old key go."""
+
+    model: type[models.Model]
+    field_name: str
+    expiry: str
+
+    @property
+    def field(self) -> models.Field:
+        return cast(models.Field, self.model._meta.get_field(self.field_name))
+
+
+_blob_columns: dict[tuple[str, str], BlobColumn] = {}
+_digest_columns: dict[tuple[str, str], DigestColumn] = {}
+
+
+def register_blob_column(column: BlobColumn) -> None:
+    """Registering the same column again replaces it (ready() may run twice)."""
+    _blob_columns[(column.model._meta.label, column.field_name)] = column
+
+
+def register_digest_column(column: DigestColumn) -> None:
+    _digest_columns[(column.model._meta.label, column.field_name)] = column
+
+
+def digest_columns() -> list[DigestColumn]:
+    return list(_digest_columns.values())
+
+
 @dataclass
 class EncryptedModel:
     model: type[models.Model]
     encrypted: list[EncryptedField]
     indexes: list[models.CharField]
+    blobs: list[BlobColumn] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -59,7 +112,8 @@ def encrypted_models() -> list[EncryptedModel]:
     found = []
     for model in apps.get_models():
         encrypted = [f for f in model._meta.concrete_fields if isinstance(f, EncryptedField)]
-        if not encrypted:
+        blobs = [c for c in _blob_columns.values() if c.model is model]
+        if not encrypted and not blobs:
             continue
         indexes = []
         if callable(getattr(model, "refresh_indexes", None)):
@@ -68,7 +122,7 @@ def encrypted_models() -> list[EncryptedModel]:
                 for f in model._meta.concrete_fields
                 if isinstance(f, models.CharField) and f.name.endswith("_index")
             ]
-        found.append(EncryptedModel(model, encrypted, indexes))
+        found.append(EncryptedModel(model, encrypted, indexes, blobs))
     return found
 
 
@@ -102,6 +156,12 @@ def _stale_updates(row: models.Model, spec: EncryptedModel, aead_id: int, prf_id
         raw = row.__dict__.get(f.attname)
         if isinstance(raw, Ciphertext) and ciphertext_key_id(raw) != aead_id:
             updates[f.attname] = f.encrypt(row, getattr(row, f.attname))
+    for blob in spec.blobs:
+        attname = blob.field.attname
+        raw = getattr(row, attname)
+        if raw is not None and ciphertext_key_id(bytes(raw)) != aead_id:
+            ad = blob.associated_data(row)
+            updates[attname] = encrypt_blob(decrypt_blob(bytes(raw), ad), ad)
     stored = {f.attname: getattr(row, f.attname) for f in spec.indexes}
     if any(value and index_key_id(value) != prf_id for value in stored.values()):
         # Only models that define refresh_indexes have index fields (encrypted_models).
@@ -216,20 +276,43 @@ def usage() -> Usage:
     for spec in encrypted_models():
         table = spec.model._meta.db_table
         per_model = result.rows.setdefault(spec.label, Counter())
-        for f in spec.encrypted:
-            for prefix, count in _grouped(table, f.column, 4, 2):
+        ciphertext_columns = [f.column for f in spec.encrypted]
+        ciphertext_columns += [_column(blob.field) for blob in spec.blobs]
+        for column in ciphertext_columns:
+            for prefix, count in _grouped(table, column, 4, 2):
                 key_id = ciphertext_key_id(b"\x01" + bytes(prefix)) if prefix else None
                 result.aead[key_id] += count
-                per_model[f"{f.column}: AEAD key {key_id}"] += count
+                per_model[f"{column}: AEAD key {key_id}"] += count
         for index in spec.indexes:
-            column = _column(index)
-            for prefix, count in _grouped(table, column, KEY_ID_HEX, 1):
-                if not prefix:
-                    continue  # empty index (no value to index)
-                key_id = int(prefix, 16) if len(prefix) == KEY_ID_HEX else None
-                result.prf[key_id] += count
-                per_model[f"{column}: PRF key {key_id}"] += count
+            _count_digests(result, spec.model, _column(index))
+    for digests in digest_columns():
+        _count_digests(result, digests.model, _column(digests.field))
     return result
+
+
+def _count_digests(result: Usage, model: type[models.Model], column: str) -> None:
+    per_model = result.rows.setdefault(model._meta.label, Counter())
+    for prefix, count in _grouped(model._meta.db_table, column, KEY_ID_HEX, 1):
+        if not prefix:
+            continue  # empty index (no value to index)
+        key_id = int(prefix, 16) if len(prefix) == KEY_ID_HEX else None
+        result.prf[key_id] += count
+        per_model[f"{column}: PRF key {key_id}"] += count
+
+
+def where_used(counts: Usage, key_id: int) -> list[str]:
+    """`model: column (count)` for every place that stores values under `key_id`."""
+    places = []
+    for label, per_column in counts.rows.items():
+        for what, count in sorted(per_column.items()):
+            column, _, key = what.partition(": ")
+            if key.endswith(f" key {key_id}"):
+                places.append(f"{label}.{column} ({count})")
+    return places
+
+
+def digest_expiries() -> list[str]:
+    return [f"{c.model._meta.label}.{c.field.column}: {c.expiry}" for c in digest_columns()]
 
 
 def drop_unused_keys() -> tuple[list[int], list[int]]:

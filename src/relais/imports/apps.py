@@ -6,7 +6,12 @@ class ImportsConfig(AppConfig):
     label = "imports"
 
     def ready(self):
-        from relais.imports.bulk_import import purge_expired
+        from relais.crypto.rotation import BlobColumn, register_blob_column
+        from relais.imports.bulk_import import chunk_row_ad, purge_expired
+        from relais.imports.models import ImportChunk
         from relais.lib import jobs
 
         jobs.register("expired import batches", purge_expired, order=60)
+        # Checked rows wait encrypted under the data keys: `keys rotate` re-encrypts them
+        # and `keys drop-old` keeps their key while a batch waits.
+        register_blob_column(BlobColumn(ImportChunk, "content", chunk_row_ad))

@@ -194,6 +194,11 @@ def chunk_ad(batch_id, kind: str, position: int) -> bytes:
     return f"imports.chunk.{batch_id}.{kind}.{position}".encode()
 
 
+def chunk_row_ad(chunk) -> bytes:
+    """The associated data of a stored ImportChunk (what key rotation re-encrypts with)."""
+    return chunk_ad(chunk.batch_id, chunk.kind, chunk.position)
+
+
 class ChunkWriter:
     """Appends JSON lines; every CHUNK_BYTES they are encrypted into one ImportChunk."""
 

@@ -77,8 +77,20 @@ class Command(BaseCommand):
         record("keys.drop_old", details={"dropped": dropped, "kept_in_use": kept})
         for key_id in dropped:
             self.stdout.write(f"Dropped key {key_id}")
-        for key_id in kept:
-            self.stdout.write(f"Kept key {key_id}: rows still use it (run `relais keys rotate`)")
+        if dropped:
+            self.stdout.write(
+                "Backups made before the last rotation need the dropped keys: restore them "
+                "with the keyset of their time."
+            )
+        if kept:
+            counts = rotation.usage()
+            for key_id in kept:
+                places = ", ".join(rotation.where_used(counts, key_id))
+                self.stdout.write(f"Kept key {key_id}: still used by {places}")
+            self.stdout.write(
+                "Run `relais keys rotate` to re-encrypt; keyed digests cannot be re-keyed and "
+                "go by themselves (" + "; ".join(rotation.digest_expiries()) + ")."
+            )
         if not dropped and not kept:
             self.stdout.write("No old key to drop.")
         if kept:

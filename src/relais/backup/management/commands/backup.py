@@ -1,14 +1,22 @@
-"""`relais backup [--out FILE]`: an encrypted backup of the database (stdout by default)."""
+"""`relais backup [--out FILE]`: an encrypted backup of the database (stdout by default).
+
+A file is written as FILE.partial, fsynced, then renamed: FILE exists only complete. On
+any failure (a full disk, a database error) the partial file is removed and the command
+exits non-zero with one line naming the reason.
+"""
 
 import sys
 import time
 from pathlib import Path
+from typing import BinaryIO, cast
 
 from django.core.management.base import BaseCommand, CommandError
 
 from relais.audit.events import record
 from relais.backup.dump import BackupError, write_backup
-from relais.env import write_private_file
+from relais.env import private_file_writer
+
+PARTIAL_SUFFIX = ".partial"
 
 
 class Command(BaseCommand):
@@ -25,12 +33,16 @@ class Command(BaseCommand):
                     raise CommandError("refusing to write a backup to a terminal: use --out")
                 rows = write_backup(sys.stdout.buffer)
             else:
-                write_private_file(Path(out), "")  # 0600, and never over an existing file
-                with open(out, "wb") as destination:
-                    rows = write_backup(destination)
-        except FileExistsError:
-            raise CommandError(f"{out} already exists") from None
+                final = Path(out)
+                partial = final.with_name(final.name + PARTIAL_SUFFIX)
+                # 0600, never over an existing file; FILE.partial is removed on failure.
+                with private_file_writer(final, binary=True, temporary=partial) as destination:
+                    rows = write_backup(cast(BinaryIO, destination))
+        except FileExistsError as error:
+            raise CommandError(f"{error.filename or out} already exists") from None
         except BackupError as error:
             raise CommandError(str(error)) from None
+        except OSError as error:
+            raise CommandError(f"backup failed, no file written: {error.strerror}") from None
         record("backup.create", details={"rows": rows, "to": "stdout" if out == "-" else "file"})
         self.stderr.write(f"Backup of {rows} row(s) written in {time.monotonic() - started:.1f} s")
