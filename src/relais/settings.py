@@ -32,6 +32,9 @@ SECRET_KEY = config.SECRET_KEY
 KEYSET_FILE = config.KEYSET_FILE
 KEYSET_WRAPPING_KEY_FILE = config.KEYSET_WRAPPING_KEY_FILE
 BACKUP_KEY_FILE = config.BACKUP_KEY_FILE
+AUDIT_KEY = config.AUDIT_KEY
+AUDIT_ANCHOR_FILE = config.AUDIT_ANCHOR_FILE
+AUDIT_ANCHOR_MINUTES = config.AUDIT_ANCHOR_MINUTES
 
 # --- Hosts and HTTP -------------------------------------------------------------------
 ALLOWED_HOSTS = config.ALLOWED_HOSTS
@@ -147,6 +150,7 @@ TEMPLATES = [
 
 # --- Database and cache (the cache is shared by every process: rate limits) -------------
 DATABASE_URL = config.DATABASE_URL
+DATABASE_URL_FROM_FILE = config.DATABASE_URL_FROM_FILE
 DATABASES = config.DATABASES
 if not DATABASE_URL:
     VAR_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)  # SQLite's file lives there

@@ -304,6 +304,7 @@ def live_server(database_url: str, inbox: SmtpInbox):
     env.update(
         {
             "RELAIS_SECRET_KEY": secrets.token_urlsafe(64),
+            "RELAIS_AUDIT_KEY": secrets.token_urlsafe(48),
             "RELAIS_KEYSET_FILE": str(keys / "keyset.json"),
             "RELAIS_KEYSET_WRAPPING_KEY_FILE": str(keys / "wrap.json"),
             "RELAIS_VAR_DIR": str(root / "var"),
