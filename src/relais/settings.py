@@ -56,6 +56,8 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
 DATA_UPLOAD_MAX_MEMORY_SIZE = config.DATA_UPLOAD_MAX_MEMORY_SIZE
 FILE_UPLOAD_MAX_MEMORY_SIZE = config.FILE_UPLOAD_MAX_MEMORY_SIZE
+# Uploads (CSV files of results) stay in memory, capped, never in a clear temporary file.
+FILE_UPLOAD_HANDLERS = ["relais.lib.uploads.BoundedMemoryFileUploadHandler"]
 API_MAX_BODY_BYTES = config.API_MAX_BODY_BYTES
 API_RATE_LIMIT = config.API_RATE_LIMIT
 IMPORT_MAX_BYTES = config.IMPORT_MAX_BYTES
@@ -219,6 +221,9 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = config.STATIC_ROOT
 WHITENOISE_AUTOREFRESH = config.WHITENOISE_AUTOREFRESH
+# WhiteNoise sends `Access-Control-Allow-Origin: *` by default: no other site needs to
+# read our scripts and styles.
+WHITENOISE_ALLOW_ALL_ORIGINS = False
 # No MEDIA_ROOT: Relais never stores uploaded or generated files.
 
 # --- Logging: no personal data (see relais.lib.logging) -------------------------------
