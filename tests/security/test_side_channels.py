@@ -11,7 +11,8 @@ import secrets
 import statistics
 import time
 
-from tests.support.fictitious import api_submission, csv_text
+from tests.support.fictitious import api_submission
+from tests.support.live import import_file_of
 
 UPLOAD_IN_TMP = "uploaded CSV in clear in the temporary directory"
 LOCKOUT_KEYS = "addresses and e-mails recovered from lockout keys"
@@ -25,20 +26,6 @@ BOUNDARY = "relais-attack-boundary"
 
 
 # --- The uploaded CSV ----------------------------------------------------------------------
-
-
-def csv_of(live, browser, data: dict, padding: int) -> bytes:
-    """An import file holding `data`'s row, then one line of `padding` bytes: larger than
-    Django's 2.5 MB in-memory limit, so Django alone would spool it to a temporary file."""
-    template = browser.get("/imports/template.csv")
-    header = template.text.lstrip("\ufeff").splitlines()[0].split(";")
-    birth = data["birth_date"]
-    row = {**dict.fromkeys(header, ""), **{k: v for k, v in data.items() if k in header}}
-    row["birth_date"] = f"{birth[8:10]}/{birth[5:7]}/{birth[0:4]}"
-    row.update(kind="sars_cov_2_antigen", specimen="nasal_swab", result="negative",
-               sampled_at="01/01/2025 09:30", symptoms="non", consent_transmission="oui",
-               notify_by="none")  # fmt: skip
-    return csv_text([row], columns=header).encode() + b"x" * padding + b"\n"
 
 
 def files_holding(root, needles: list[bytes]) -> list[str]:
@@ -55,7 +42,8 @@ def files_holding(root, needles: list[bytes]) -> list[str]:
 def test_the_uploaded_csv_never_sits_in_the_temporary_directory(live, attacks):
     browser = live.login("a_pharmacist")
     data = live.personal_data[0]
-    content = csv_of(live, browser, data, padding=3 * MB)
+    # Larger than Django's 2.5 MB in-memory limit: Django alone would spool it to a file.
+    content = import_file_of(browser, data).encode() + b"x" * (3 * MB) + b"\n"
     body = (
         (
             f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="csrfmiddlewaretoken"\r\n\r\n'
