@@ -9,6 +9,10 @@ import tempfile
 os.environ["RELAIS_DEMO"] = "1"
 os.environ.setdefault("RELAIS_VAR_DIR", tempfile.mkdtemp(prefix="relais-test-"))
 os.environ["RELAIS_HTTPS"] = "0"
+# Each test's database changes are rolled back, a file's are not: an anchor one test's
+# worker round appended would not match the next test's chain. Tests of anchors point
+# the setting at a file of their own (tests/audit/test_anchors.py).
+os.environ["RELAIS_AUDIT_ANCHOR_FILE"] = ""
 if os.environ.get("RELAIS_TEST_DATABASE_URL"):
     os.environ["RELAIS_DATABASE_URL"] = os.environ["RELAIS_TEST_DATABASE_URL"]
 else:

@@ -12,9 +12,11 @@ import secrets
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import pytest
 from django.core.checks import registry
+from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from relais.checks import check_production_settings
@@ -30,6 +32,18 @@ def production_files(tmp_path_factory):
     write_keys(root / "plain-keyset.json", new_keys())
     for name in ("client.crt", "client.key", "ca.crt", "backup.json"):
         (root / name).write_text("placeholder")
+    for name in ("wrap.json", "client.key", "backup.json"):
+        (root / name).chmod(0o600)
+    (root / "var").mkdir(mode=0o700)
+    (root / "database-url").write_text("postgres://relais:s3cret@db.internal/relais")
+    (root / "database-url").chmod(0o600)
+    # The files an auditor finds readable by everyone.
+    (root / "open").mkdir(mode=0o755)
+    (root / "open").chmod(0o755)
+    write_keys(root / "open" / "keyset.json", new_keys(), str(root / "wrap.json"))
+    (root / "open" / "keyset.json").chmod(0o644)
+    (root / "open" / "client.key").write_text("placeholder")
+    (root / "open" / "client.key").chmod(0o644)
     return root
 
 
@@ -41,7 +55,8 @@ def good_env(production_files):
         "RELAIS_KEYSET_FILE": str(root / "keyset.json"),
         "RELAIS_KEYSET_WRAPPING_KEY_FILE": str(root / "wrap.json"),
         "RELAIS_BACKUP_KEY_FILE": str(root / "backup.json"),
-        "RELAIS_DATABASE_URL": "postgres://relais@db.internal:5432/relais",
+        "RELAIS_AUDIT_KEY": secrets.token_urlsafe(48),
+        "RELAIS_DATABASE_URL": "postgres://relais@db.internal:5432/relais?sslmode=verify-full",
         "RELAIS_ALLOWED_HOSTS": "relais.example.fr",
         "RELAIS_BASE_URL": "https://relais.example.fr",
         "RELAIS_SIDEP_URL": "https://sidep.example.fr/hl7",
@@ -49,7 +64,7 @@ def good_env(production_files):
         "RELAIS_SIDEP_CLIENT_KEY": str(root / "client.key"),
         "RELAIS_SIDEP_CA_FILE": str(root / "ca.crt"),
         "RELAIS_RETENTION_DAYS": "90",
-        "RELAIS_CACHE_URL": "redis://cache.internal:6379/0",
+        "RELAIS_CACHE_URL": "rediss://cache.internal:6379/0",
         "RELAIS_SMS_URL": "https://sms.example.fr/v1/messages",
         "RELAIS_VAR_DIR": str(root / "var"),
     }
@@ -105,7 +120,7 @@ BAD_SETTINGS = [
         {"relais.E016", "relais.E004"},
     ),
     ("base URL over HTTP", {"RELAIS_BASE_URL": "http://relais.example.fr"}, {"relais.E101"}),
-    ("no backup key", {"RELAIS_BACKUP_KEY_FILE": None}, {"relais.W001"}),
+    ("no backup key", {"RELAIS_BACKUP_KEY_FILE": None}, {"relais.E017"}),
 ]
 
 
@@ -114,6 +129,92 @@ BAD_SETTINGS = [
 )
 def test_each_bad_setting_is_listed_and_only_it(good_env, change, expected):
     assert listed_ids({**good_env, **change}) == expected
+
+
+# The auditor's list of 24 weak settings (issue 13, item 14): 15 of them passed before.
+# A case's expected outcome is the ids `check --deploy` lists, or ImproperlyConfigured
+# when the value is refused as soon as the configuration is read (no process starts).
+REPEATED_HALVES = "x7Kq2mP9vL4wN8rT3bY6cH1jF" * 2  # 50 characters, ~232 bits by frequency
+
+
+def weak_settings(files: Path, secret_key: str) -> list[tuple[str, dict, set[str] | type]]:
+    return [
+        ("secret key: 25 random characters twice", {"RELAIS_SECRET_KEY": REPEATED_HALVES},
+         {"relais.E003"}),
+        ("secret key: Django's insecure placeholder",
+         {"RELAIS_SECRET_KEY": "django-insecure-" + secrets.token_urlsafe(48)}, {"relais.E003"}),
+        ("debug on", {"RELAIS_DEBUG": "1"}, {"relais.E002"}),
+        ("HTTPS off (no HSTS, cookies not Secure)", {"RELAIS_HTTPS": "0"},
+         {"relais.E005", "relais.E006"}),
+        ("allowed hosts *", {"RELAIS_ALLOWED_HOSTS": "*"}, {"relais.E008"}),
+        ("SI-DEP over http://", {"RELAIS_SIDEP_URL": "http://sidep.example.fr/hl7"},
+         ImproperlyConfigured),
+        ("SI-DEP client key readable by others",
+         {"RELAIS_SIDEP_CLIENT_KEY": str(files / "open" / "client.key")}, {"relais.E021"}),
+        ("keyset readable by others",
+         {"RELAIS_KEYSET_FILE": str(files / "open" / "keyset.json")}, {"relais.E021"}),
+        ("var dir world-readable", {"RELAIS_VAR_DIR": str(files / "open")}, {"relais.E022"}),
+        ("sessions idle for 8 hours", {"RELAIS_SESSION_IDLE_MINUTES": "480"}, {"relais.E023"}),
+        ("login lockout off", {"RELAIS_LOGIN_MAX_FAILURES": "1000000"}, {"relais.E023"}),
+        ("rate limits off", {"RELAIS_PATIENT_RATE_LIMIT": "100000"}, {"relais.E024"}),
+        ("database without TLS on another host",
+         {"RELAIS_DATABASE_URL": "postgres://relais@db.internal:5432/relais"}, {"relais.E026"}),
+        ("database password in the environment",
+         {"RELAIS_DATABASE_URL": "postgres://relais:s3cret@db.internal/relais?sslmode=require"},
+         {"relais.E027"}),
+        ("e-mail over plain SMTP to another host",
+         {"RELAIS_EMAIL_HOST": "smtp.example.fr", "RELAIS_EMAIL_USE_TLS": "0"}, {"relais.E028"}),
+        ("SMS provider over http://", {"RELAIS_SMS_URL": "http://sms.example.fr/"},
+         {"relais.E015"}),
+        ("Redis over plain TCP on another host",
+         {"RELAIS_CACHE_URL": "redis://cache.internal:6379/0"}, {"relais.E029"}),
+        ("backups unencrypted (no backup key)", {"RELAIS_BACKUP_KEY_FILE": None},
+         {"relais.E017"}),
+        ("audit chain unkeyed", {"RELAIS_AUDIT_KEY": None}, {"relais.E018"}),
+        ("audit anchor unset", {"RELAIS_AUDIT_ANCHOR_FILE": ""}, {"relais.E019"}),
+        ("secret key reused as the audit key", {"RELAIS_AUDIT_KEY": secret_key}, {"relais.E020"}),
+        ("trusted proxies: the whole Internet", {"RELAIS_TRUSTED_PROXIES": "0.0.0.0/0"},
+         {"relais.E030"}),
+        ("retention beyond SI-DEP's 90 days", {"RELAIS_RETENTION_DAYS": "365"}, {"relais.E025"}),
+        ("CSRF trusts a plain-HTTP origin",
+         {"RELAIS_CSRF_TRUSTED_ORIGINS": "http://relais.example.fr"}, {"relais.E031"}),
+    ]  # fmt: skip
+
+
+WEAK_SETTING_NAMES = [case[0] for case in weak_settings(Path("/"), "")]
+
+
+def test_the_auditor_list_has_24_weak_settings():
+    assert len(set(WEAK_SETTING_NAMES)) == 24
+
+
+@pytest.mark.parametrize("name", WEAK_SETTING_NAMES)
+def test_each_weak_setting_of_the_audit_fails_check_deploy(good_env, production_files, name):
+    [(change, expected)] = [
+        (change, expected)
+        for case, change, expected in weak_settings(production_files, good_env["RELAIS_SECRET_KEY"])
+        if case == name
+    ]
+    environ = {**good_env, **change}
+    if expected is ImproperlyConfigured:
+        with pytest.raises(ImproperlyConfigured, match="RELAIS_SIDEP_URL"):
+            listed_ids(environ)
+    else:
+        assert listed_ids(environ) == expected
+
+
+def test_the_database_url_from_a_file_may_hold_the_password(good_env, production_files):
+    environ = {**good_env, "RELAIS_DATABASE_URL": None}
+    environ["RELAIS_DATABASE_URL_FILE"] = str(production_files / "database-url")
+    assert listed_ids(environ) == {"relais.E026"}  # only the missing TLS: its URL has no sslmode
+
+
+def test_the_secret_key_rule_passes_random_keys_of_every_usual_kind():
+    from relais.checks import secret_key_is_weak
+
+    for _ in range(200):
+        assert not secret_key_is_weak(secrets.token_urlsafe(48))
+        assert not secret_key_is_weak(secrets.token_hex(32))
 
 
 def test_unwrapped_keyset_file_is_listed_even_with_a_wrapping_key_set(good_env, production_files):

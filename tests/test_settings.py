@@ -23,11 +23,17 @@ from relais.config import parse, with_demo_secrets
 from relais.crypto.keyset import get_keys, load_keys, new_keys, new_wrapping_keyset_json, write_keys
 
 STRONG_KEY = secrets.token_urlsafe(48)
-SECRET_VARIABLES = ["RELAIS_SECRET_KEY", "RELAIS_SMS_TOKEN", "RELAIS_EMAIL_HOST_PASSWORD"]
+SECRET_VARIABLES = [
+    "RELAIS_SECRET_KEY",
+    "RELAIS_SMS_TOKEN",
+    "RELAIS_EMAIL_HOST_PASSWORD",
+    "RELAIS_AUDIT_KEY",
+]
 SETTING_OF = {
     "RELAIS_SECRET_KEY": "SECRET_KEY",
     "RELAIS_SMS_TOKEN": "SMS_TOKEN",
     "RELAIS_EMAIL_HOST_PASSWORD": "EMAIL_HOST_PASSWORD",
+    "RELAIS_AUDIT_KEY": "AUDIT_KEY",
 }
 
 
@@ -201,18 +207,26 @@ def test_a_secret_and_its_file_together_are_ambiguous(production, tmp_path, vari
         parse(environ)
 
 
-def test_demo_mode_generates_a_private_secret_key_once(tmp_path):
+def test_demo_mode_generates_a_private_secret_key_and_audit_key_once(tmp_path):
     config = parse({"RELAIS_DEMO": "1", "RELAIS_VAR_DIR": str(tmp_path)})
-    first = with_demo_secrets(config).SECRET_KEY
-    assert with_demo_secrets(config).SECRET_KEY == first
-    assert (tmp_path / "secret_key").read_text() == first
-    assert stat.S_IMODE((tmp_path / "secret_key").stat().st_mode) == 0o600
-    assert secret_key_rule(with_demo_secrets(config)) == []  # the generated key is strong
+    first = with_demo_secrets(config)
+    assert with_demo_secrets(config) == first
+    for name, value in (("secret_key", first.SECRET_KEY), ("audit_key", first.AUDIT_KEY)):
+        assert (tmp_path / name).read_text() == value
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
+    assert first.SECRET_KEY != first.AUDIT_KEY
+    assert secret_key_rule(first) == []  # the generated key is strong
     other_dir = tmp_path / "other"
     given = parse(
-        {"RELAIS_DEMO": "1", "RELAIS_VAR_DIR": str(other_dir), "RELAIS_SECRET_KEY": STRONG_KEY}
+        {
+            "RELAIS_DEMO": "1",
+            "RELAIS_VAR_DIR": str(other_dir),
+            "RELAIS_SECRET_KEY": STRONG_KEY,
+            "RELAIS_AUDIT_KEY": STRONG_KEY[::-1],
+        }
     )
     assert with_demo_secrets(given).SECRET_KEY == STRONG_KEY
+    assert with_demo_secrets(given).AUDIT_KEY == STRONG_KEY[::-1]
     assert not other_dir.exists()
 
 

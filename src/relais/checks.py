@@ -12,11 +12,13 @@ command exits non-zero when any of them fails.
 
 import json
 import math
+import stat
 from collections import Counter
 from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
@@ -37,6 +39,29 @@ ONE_YEAR = 365 * 24 * 3600
 # one in five for hex).
 MIN_SECRET_KEY_LENGTH = 50
 MIN_SECRET_KEY_BITS = 200
+# A secret made of a shorter one repeated ("<25 random characters>" twice) keeps a high
+# frequency entropy: no run of this many characters may appear twice. In a random
+# 64-character hex key a repeated 8-character run has a chance of about 1 in 10^6.
+REPEATED_RUN = 8
+# Django's `startproject` marks its throwaway keys with this prefix.
+INSECURE_PREFIX = "django-insecure-"
+# Production bounds of the limits (the defaults sit well inside them).
+MAX_SESSION_IDLE_MINUTES = 30
+MAX_LOGIN_FAILURES = 10
+MIN_LOCKOUT_MINUTES = 5
+RATE_LIMIT_BOUNDS = {
+    # setting: (most allowed, what it counts)
+    "API_RATE_LIMIT": (6000, "API requests a minute per credential"),
+    "PATIENT_RATE_LIMIT": (300, "patient-page requests a minute per address"),
+    "PUBLIC_FORM_RATE_PER_HOUR": (100, "public form submissions an hour per address"),
+    "PATIENT_LINK_MAX_TRIES": (10, "wrong birth dates before a result link locks"),
+}
+MAX_RETENTION_DAYS = 90  # SI-DEP's own legal maximum
+MAX_ANCHOR_MINUTES = 60
+# Narrowest networks of trusted proxies: a wider one lets clients forge their address.
+MIN_PROXY_PREFIX = {4: 16, 6: 48}
+LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1"}
+TLS_SSLMODES = {"require", "verify-ca", "verify-full"}
 
 
 def _error(number: int, message: str, hint: str) -> Error:
@@ -54,11 +79,18 @@ def predictable_steps(secret: str) -> int:
     return sum(1 for left, right in pairwise(secret) if abs(ord(left) - ord(right)) <= 1)
 
 
+def has_repeated_run(secret: str, length: int = REPEATED_RUN) -> bool:
+    runs = [secret[start : start + length] for start in range(len(secret) - length + 1)]
+    return len(set(runs)) < len(runs)
+
+
 def secret_key_is_weak(secret: str) -> bool:
     return (
         len(secret) < MIN_SECRET_KEY_LENGTH
         or estimated_entropy_bits(secret) < MIN_SECRET_KEY_BITS
         or predictable_steps(secret) > (len(secret) - 1) // 2
+        or has_repeated_run(secret)
+        or secret.startswith(INSECURE_PREFIX)
     )
 
 
@@ -75,7 +107,8 @@ def secret_key_rule(conf: Any) -> list[CheckMessage]:
         return [
             _error(
                 3,
-                "RELAIS_SECRET_KEY is too weak: too short, too repetitive or too ordered.",
+                "RELAIS_SECRET_KEY is too weak: too short, too repetitive, too ordered, a "
+                "shorter secret repeated, or Django's insecure placeholder.",
                 f"Use {MIN_SECRET_KEY_LENGTH}+ random characters, e.g. "
                 '`python -c "import secrets; print(secrets.token_urlsafe(48))"`.',
             )
@@ -323,11 +356,255 @@ def base_url_rule(conf: Any) -> list[CheckMessage]:
 def backup_key_rule(conf: Any) -> list[CheckMessage]:
     if conf.BACKUP_KEY_FILE:
         return []
+    # An error, not a warning: without it `relais backup` cannot run, so backups end up
+    # made some other way (pg_dump, disk snapshots), in clear.
     return [
-        Warning(
-            "No backup key: `relais backup` cannot run.",
-            hint="Create one with `relais keys init-backup` and set RELAIS_BACKUP_KEY_FILE.",
-            id="relais.W001",
+        _error(
+            17,
+            "No backup key: `relais backup` cannot run, so backups would be made "
+            "unencrypted by other means.",
+            "Create one with `relais keys init-backup` and set RELAIS_BACKUP_KEY_FILE.",
+        )
+    ]
+
+
+def audit_key_rule(conf: Any) -> list[CheckMessage]:
+    if not conf.AUDIT_KEY:
+        return [
+            _error(
+                18,
+                "RELAIS_AUDIT_KEY is not set: the audit chain cannot be keyed, so a database "
+                "insider could rewrite it unseen.",
+                "Set RELAIS_AUDIT_KEY or RELAIS_AUDIT_KEY_FILE (a random secret kept outside "
+                "the database, never changed).",
+            )
+        ]
+    if secret_key_is_weak(conf.AUDIT_KEY):
+        return [
+            _error(
+                18,
+                "RELAIS_AUDIT_KEY is too weak (the secret key's rules apply).",
+                '`python -c "import secrets; print(secrets.token_urlsafe(48))"` makes one.',
+            )
+        ]
+    return []
+
+
+def audit_anchor_rule(conf: Any) -> list[CheckMessage]:
+    if conf.AUDIT_ANCHOR_FILE and conf.AUDIT_ANCHOR_MINUTES <= MAX_ANCHOR_MINUTES:
+        return []
+    return [
+        _error(
+            19,
+            "Audit anchors are off or rarer than hourly: events cut from the end of the "
+            "chain would go unseen.",
+            "Set RELAIS_AUDIT_ANCHOR_FILE to a file outside the database's reach and "
+            f"RELAIS_AUDIT_ANCHOR_MINUTES to at most {MAX_ANCHOR_MINUTES}.",
+        )
+    ]
+
+
+def reused_secret_rule(conf: Any) -> list[CheckMessage]:
+    secrets = {
+        "RELAIS_SECRET_KEY": conf.SECRET_KEY,
+        "RELAIS_AUDIT_KEY": conf.AUDIT_KEY,
+        "RELAIS_SMS_TOKEN": conf.SMS_TOKEN,
+        "RELAIS_EMAIL_HOST_PASSWORD": conf.EMAIL_HOST_PASSWORD,
+    }
+    names_by_value: dict[str, list[str]] = {}
+    for name, value in secrets.items():
+        if value:
+            names_by_value.setdefault(value, []).append(name)
+    reused = [names for names in names_by_value.values() if len(names) > 1]
+    return [
+        _error(
+            20,
+            f"The same secret is used for {' and '.join(names)}: one leak gives away both.",
+            "Give each its own random value.",
+        )
+        for names in reused
+    ]
+
+
+def readable_by_others(path: str | Path) -> bool:
+    try:
+        return bool(Path(path).stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO))
+    except OSError:
+        return False  # a missing file is the other rules' business
+
+
+def key_file_mode_rule(conf: Any) -> list[CheckMessage]:
+    files = {
+        "RELAIS_KEYSET_FILE": conf.KEYSET_FILE,
+        "RELAIS_KEYSET_WRAPPING_KEY_FILE": conf.KEYSET_WRAPPING_KEY_FILE,
+        "RELAIS_BACKUP_KEY_FILE": conf.BACKUP_KEY_FILE,
+        "RELAIS_SIDEP_CLIENT_KEY": conf.SIDEP_CLIENT_KEY,
+    }
+    exposed = [name for name, path in files.items() if path and readable_by_others(path)]
+    if not exposed:
+        return []
+    return [
+        _error(
+            21,
+            f"Key files readable by other users: {', '.join(exposed)}.",
+            "chmod 600 them (owner only); `relais keys init` creates them so.",
+        )
+    ]
+
+
+def var_dir_mode_rule(conf: Any) -> list[CheckMessage]:
+    if not readable_by_others(conf.VAR_DIR):
+        return []
+    return [
+        _error(
+            22,
+            f"RELAIS_VAR_DIR ({conf.VAR_DIR}) is open to other users.",
+            "chmod 700 it: it holds the anchors, generated secrets and collected files.",
+        )
+    ]
+
+
+def session_and_lockout_rule(conf: Any) -> list[CheckMessage]:
+    problems = []
+    if not 1 <= conf.SESSION_IDLE_MINUTES <= MAX_SESSION_IDLE_MINUTES:
+        problems.append(f"RELAIS_SESSION_IDLE_MINUTES is not 1–{MAX_SESSION_IDLE_MINUTES}")
+    if not 1 <= conf.LOGIN_MAX_FAILURES <= MAX_LOGIN_FAILURES:
+        problems.append(f"RELAIS_LOGIN_MAX_FAILURES is not 1–{MAX_LOGIN_FAILURES}")
+    if conf.LOGIN_LOCKOUT_MINUTES < MIN_LOCKOUT_MINUTES:
+        problems.append(f"RELAIS_LOGIN_LOCKOUT_MINUTES is under {MIN_LOCKOUT_MINUTES}")
+    if not problems:
+        return []
+    return [
+        _error(
+            23,
+            "Sessions or login lockout are too lax: " + "; ".join(problems) + ".",
+            "Counter computers are shared and passwords get guessed: keep the defaults.",
+        )
+    ]
+
+
+def rate_limits_rule(conf: Any) -> list[CheckMessage]:
+    lax = [
+        f"RELAIS_{name} ({what}) is {getattr(conf, name)}, above {most}"
+        for name, (most, what) in RATE_LIMIT_BOUNDS.items()
+        if getattr(conf, name) > most
+    ]
+    if not lax:
+        return []
+    return [
+        _error(
+            24,
+            "Rate limits are effectively off: " + "; ".join(lax) + ".",
+            "Keep the defaults, or raise them within the bounds.",
+        )
+    ]
+
+
+def retention_maximum_rule(conf: Any) -> list[CheckMessage]:
+    if conf.RETENTION_DAYS <= MAX_RETENTION_DAYS:
+        return []
+    return [
+        _error(
+            25,
+            f"RELAIS_RETENTION_DAYS is {conf.RETENTION_DAYS}: identifying data is kept past "
+            f"SI-DEP's own legal maximum of {MAX_RETENTION_DAYS} days.",
+            f"Set it to {MAX_RETENTION_DAYS} or less.",
+        )
+    ]
+
+
+def _remote(host: str | None) -> bool:
+    host = (host or "").strip("[]")
+    return not (host in LOCAL_HOSTS or host.startswith("/") or host.startswith("127."))
+
+
+def database_transport_rule(conf: Any) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    for db in conf.DATABASES.values():
+        if not db["ENGINE"].endswith("postgresql"):
+            continue
+        sslmode = db.get("OPTIONS", {}).get("sslmode", "")
+        if _remote(db.get("HOST")) and sslmode not in TLS_SSLMODES:
+            messages.append(
+                _error(
+                    26,
+                    f"The database at {db.get('HOST')} is reached without TLS: patient data "
+                    "and the password cross the network in clear.",
+                    "Add ?sslmode=verify-full to RELAIS_DATABASE_URL.",
+                )
+            )
+        if db.get("PASSWORD") and not conf.DATABASE_URL_FROM_FILE:
+            messages.append(
+                _error(
+                    27,
+                    "RELAIS_DATABASE_URL holds the database password in the environment "
+                    "(readable in /proc, crash reports and process listings).",
+                    "Put the URL in a file named by RELAIS_DATABASE_URL_FILE (mode 0600), or "
+                    "the password in a .pgpass file.",
+                )
+            )
+    return messages
+
+
+def email_transport_rule(conf: Any) -> list[CheckMessage]:
+    if conf.EMAIL_BACKEND_NAME != "smtp" or conf.EMAIL_USE_TLS or not _remote(conf.EMAIL_HOST):
+        return []
+    return [
+        _error(
+            28,
+            f"E-mail goes to {conf.EMAIL_HOST} over plain SMTP: activation, reset and result "
+            "links cross the network in clear.",
+            "Set RELAIS_EMAIL_USE_TLS=1 (STARTTLS).",
+        )
+    ]
+
+
+def cache_transport_rule(conf: Any) -> list[CheckMessage]:
+    url = urlsplit(conf.CACHE_URL)
+    if url.scheme != "redis" or not _remote(url.hostname):
+        return []
+    return [
+        _error(
+            29,
+            f"Redis at {url.hostname} is reached over plain TCP: its password and the "
+            "rate-limit counters cross the network in clear.",
+            "Use a rediss:// URL (TLS).",
+        )
+    ]
+
+
+def trusted_proxies_rule(conf: Any) -> list[CheckMessage]:
+    wide = [
+        str(network)
+        for network in conf.TRUSTED_PROXIES
+        if network.prefixlen < MIN_PROXY_PREFIX[network.version]
+    ]
+    if not wide:
+        return []
+    return [
+        _error(
+            30,
+            f"RELAIS_TRUSTED_PROXIES is too wide ({', '.join(wide)}): any client in it can "
+            "forge its address, dodging rate limits and lockouts and lying to the audit log.",
+            "List only the reverse proxies' own addresses.",
+        )
+    ]
+
+
+def csrf_origins_rule(conf: Any) -> list[CheckMessage]:
+    plain = [
+        origin
+        for origin in conf.CSRF_TRUSTED_ORIGINS
+        if not origin.startswith("https://") or "*" in origin
+    ]
+    if not plain:
+        return []
+    return [
+        _error(
+            31,
+            f"RELAIS_CSRF_TRUSTED_ORIGINS trusts origins that are not one https host: "
+            f"{', '.join(plain)}.",
+            "List exact https:// origins only.",
         )
     ]
 
@@ -354,6 +631,19 @@ DEPLOY_RULES: list[Rule] = [
     sms_rule,
     base_url_rule,
     backup_key_rule,
+    audit_key_rule,
+    audit_anchor_rule,
+    reused_secret_rule,
+    key_file_mode_rule,
+    var_dir_mode_rule,
+    session_and_lockout_rule,
+    rate_limits_rule,
+    retention_maximum_rule,
+    database_transport_rule,
+    email_transport_rule,
+    cache_transport_rule,
+    trusted_proxies_rule,
+    csrf_origins_rule,
 ]
 
 

@@ -49,6 +49,10 @@ class Config:
     KEYSET_FILE: Path
     KEYSET_WRAPPING_KEY_FILE: str
     BACKUP_KEY_FILE: str
+    # The audit chain's HMAC key ("" when unset: demo mode generates it) and its anchors.
+    AUDIT_KEY: str
+    AUDIT_ANCHOR_FILE: str
+    AUDIT_ANCHOR_MINUTES: int
     # Hosts and HTTP.
     ALLOWED_HOSTS: list[str]
     CSRF_TRUSTED_ORIGINS: list[str]
@@ -73,6 +77,7 @@ class Config:
     LOGIN_LOCKOUT_MINUTES: int
     # Database and cache.
     DATABASE_URL: str
+    DATABASE_URL_FROM_FILE: bool
     DATABASES: dict[str, dict[str, Any]]
     DATABASE_STATEMENT_TIMEOUT: float
     DATABASE_CONNECT_TIMEOUT: int
@@ -136,7 +141,8 @@ def parse(environ: Mapping[str, str]) -> Config:
     https = env_bool(environ, "RELAIS_HTTPS", not demo)
     max_request_bytes = env_int(environ, "RELAIS_MAX_REQUEST_BYTES", 2 * 1024 * 1024)
     session_idle_minutes = env_int(environ, "RELAIS_SESSION_IDLE_MINUTES", 15)
-    database_url = env_str(environ, "RELAIS_DATABASE_URL")
+    # May hold the database password: like the other secrets, it can come from a file.
+    database_url = env_secret(environ, "RELAIS_DATABASE_URL")
     cache_url = env_str(environ, "RELAIS_CACHE_URL")
     statement_timeout = env_float(environ, "RELAIS_DATABASE_STATEMENT_TIMEOUT", 20.0)
     connect_timeout = env_int(environ, "RELAIS_DATABASE_CONNECT_TIMEOUT", 3)
@@ -157,6 +163,14 @@ def parse(environ: Mapping[str, str]) -> Config:
         KEYSET_WRAPPING_KEY_FILE=env_str(environ, "RELAIS_KEYSET_WRAPPING_KEY_FILE"),
         # Tink streaming-AEAD keyset for `relais backup`/`restore`; separate from the data keys.
         BACKUP_KEY_FILE=env_str(environ, "RELAIS_BACKUP_KEY_FILE"),
+        # Keys the audit chain's hashes; lives outside the database like the secret key.
+        AUDIT_KEY=env_secret(environ, "RELAIS_AUDIT_KEY"),
+        # Signed anchors of the chain, appended where the database cannot rewrite them;
+        # "" turns them off (flagged by `check --deploy`).
+        AUDIT_ANCHOR_FILE=env_str(
+            environ, "RELAIS_AUDIT_ANCHOR_FILE", str(var_dir / "audit-anchors.log")
+        ),
+        AUDIT_ANCHOR_MINUTES=env_int(environ, "RELAIS_AUDIT_ANCHOR_MINUTES", 60),
         ALLOWED_HOSTS=env_list(environ, "RELAIS_ALLOWED_HOSTS", ["127.0.0.1", "localhost"]),
         CSRF_TRUSTED_ORIGINS=env_list(environ, "RELAIS_CSRF_TRUSTED_ORIGINS", []),
         TRUSTED_PROXIES=_trusted_proxies(environ),
@@ -178,6 +192,7 @@ def parse(environ: Mapping[str, str]) -> Config:
         LOGIN_MAX_FAILURES=env_int(environ, "RELAIS_LOGIN_MAX_FAILURES", 5),
         LOGIN_LOCKOUT_MINUTES=env_int(environ, "RELAIS_LOGIN_LOCKOUT_MINUTES", 15),
         DATABASE_URL=database_url,
+        DATABASE_URL_FROM_FILE=bool(env_str(environ, "RELAIS_DATABASE_URL_FILE")),
         DATABASES={"default": _database(database_url, var_dir, statement_timeout, connect_timeout)},
         DATABASE_STATEMENT_TIMEOUT=statement_timeout,
         DATABASE_CONNECT_TIMEOUT=connect_timeout,
@@ -256,13 +271,16 @@ def parse(environ: Mapping[str, str]) -> Config:
 
 
 def with_demo_secrets(config: Config) -> Config:
-    """Demo mode: a secret key generated once under var/ (mode 0600) when none is given.
+    """Demo mode: a secret key and an audit key generated once under var/ (mode 0600) when
+    none is given.
 
     A side effect kept out of `parse`; the demo's keyset is created by `relais.crypto`.
     """
-    if config.SECRET_KEY:
-        return config
-    return replace(config, SECRET_KEY=read_or_create_secret(config.VAR_DIR / "secret_key"))
+    return replace(
+        config,
+        SECRET_KEY=config.SECRET_KEY or read_or_create_secret(config.VAR_DIR / "secret_key"),
+        AUDIT_KEY=config.AUDIT_KEY or read_or_create_secret(config.VAR_DIR / "audit_key"),
+    )
 
 
 def _trusted_proxies(
@@ -362,6 +380,8 @@ def _check_consistency(config: Config) -> None:
         )
     if config.WORKER_MAX_FAILED_ROUNDS < 1:
         raise ImproperlyConfigured("RELAIS_WORKER_MAX_FAILED_ROUNDS must be at least 1.")
+    if config.AUDIT_ANCHOR_MINUTES < 1:
+        raise ImproperlyConfigured("RELAIS_AUDIT_ANCHOR_MINUTES must be positive.")
     if config.SMS_BACKEND not in SMS_BACKENDS:
         raise ImproperlyConfigured('RELAIS_SMS_BACKEND must be "http" or "file".')
     if min(config.TRANSMISSION_BACKOFF_BASE_SECONDS, config.TRANSMISSION_MAX_ATTEMPTS) < 1 or (

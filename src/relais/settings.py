@@ -32,6 +32,9 @@ SECRET_KEY = config.SECRET_KEY
 KEYSET_FILE = config.KEYSET_FILE
 KEYSET_WRAPPING_KEY_FILE = config.KEYSET_WRAPPING_KEY_FILE
 BACKUP_KEY_FILE = config.BACKUP_KEY_FILE
+AUDIT_KEY = config.AUDIT_KEY
+AUDIT_ANCHOR_FILE = config.AUDIT_ANCHOR_FILE
+AUDIT_ANCHOR_MINUTES = config.AUDIT_ANCHOR_MINUTES
 
 # --- Hosts and HTTP -------------------------------------------------------------------
 ALLOWED_HOSTS = config.ALLOWED_HOSTS
@@ -53,6 +56,8 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
 DATA_UPLOAD_MAX_MEMORY_SIZE = config.DATA_UPLOAD_MAX_MEMORY_SIZE
 FILE_UPLOAD_MAX_MEMORY_SIZE = config.FILE_UPLOAD_MAX_MEMORY_SIZE
+# Uploads (CSV files of results) stay in memory, capped, never in a clear temporary file.
+FILE_UPLOAD_HANDLERS = ["relais.lib.uploads.BoundedMemoryFileUploadHandler"]
 API_MAX_BODY_BYTES = config.API_MAX_BODY_BYTES
 API_RATE_LIMIT = config.API_RATE_LIMIT
 IMPORT_MAX_BYTES = config.IMPORT_MAX_BYTES
@@ -147,6 +152,7 @@ TEMPLATES = [
 
 # --- Database and cache (the cache is shared by every process: rate limits) -------------
 DATABASE_URL = config.DATABASE_URL
+DATABASE_URL_FROM_FILE = config.DATABASE_URL_FROM_FILE
 DATABASES = config.DATABASES
 # Seconds a statement may run (server-side timeout, plus a client-side deadline for a
 # frozen server: relais.lib.database); 0 turns both off.
@@ -223,6 +229,9 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = config.STATIC_ROOT
 WHITENOISE_AUTOREFRESH = config.WHITENOISE_AUTOREFRESH
+# WhiteNoise sends `Access-Control-Allow-Origin: *` by default: no other site needs to
+# read our scripts and styles.
+WHITENOISE_ALLOW_ALL_ORIGINS = False
 # No MEDIA_ROOT: Relais never stores uploaded or generated files.
 
 # --- Logging: no personal data (see relais.lib.logging) -------------------------------

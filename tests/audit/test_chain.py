@@ -206,7 +206,7 @@ def test_truncated_history_is_caught_by_the_checkpoint(chained, tmp_path):
     call_command("audit", "checkpoint", "--out", str(out))
     raw("DELETE FROM audit_auditevent WHERE chain_seq > 15")
     ChainHead.objects.filter(pk=1).update(last_seq=15, last_hash=chained[14].hash)
-    with pytest.raises(CommandError, match="shorter than the checkpoint"):
+    with pytest.raises(CommandError, match="shorter than the signed checkpoint"):
         call_command("audit", "verify", "--checkpoint", str(out))
 
 

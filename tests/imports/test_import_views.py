@@ -120,3 +120,15 @@ def test_anonymous_is_sent_to_login(client):
     response = client.post(UPLOAD, {"file": csv_file(csv_text([csv_row(1)]))})
     assert response.status_code == 302
     assert ImportBatch.objects.count() == 0
+
+
+def test_a_file_over_the_limit_is_refused_by_size_and_never_kept(pharmacist_client, settings):
+    """The upload handler keeps files in memory up to RELAIS_IMPORT_MAX_BYTES; past it the
+    bytes are dropped and the import names the size (tests/security/test_side_channels.py
+    shows no temporary file is written)."""
+    settings.IMPORT_MAX_BYTES = 100_000
+    text = csv_text([csv_row(1)]) + "x" * 150_000 + "\n"
+    response = upload(pharmacist_client, text)
+    assert response.status_code == 200
+    assert "Le fichier dépasse" in response.content.decode()
+    assert not ImportBatch.objects.exists()

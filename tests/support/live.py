@@ -320,6 +320,7 @@ def live_server(database_url: str, inbox: SmtpInbox):
     env.update(
         {
             "RELAIS_SECRET_KEY": secrets.token_urlsafe(64),
+            "RELAIS_AUDIT_KEY": secrets.token_urlsafe(48),
             "RELAIS_KEYSET_FILE": str(keys / "keyset.json"),
             "RELAIS_KEYSET_WRAPPING_KEY_FILE": str(keys / "wrap.json"),
             "RELAIS_VAR_DIR": str(root / "var"),
@@ -376,19 +377,23 @@ def live_server(database_url: str, inbox: SmtpInbox):
 # --- Objects of pharmacy A, one per kind of id a URL takes ------------------------------------
 
 
-def import_batch_of(live: LiveServer, browser: Browser) -> str:
-    """An import batch of A, through the real upload (holds a patient's row)."""
+def import_file_of(browser: Browser, data: dict) -> str:
+    """A CSV import file (the page's own template's columns) with one test of `data`."""
     template = browser.get("/imports/template.csv")
     assert template.status_code == 200
     header = template.text.lstrip("\ufeff").splitlines()[0].split(";")
-    data = live.personal_data[1]
     birth = data["birth_date"]
     row = {**dict.fromkeys(header, ""), **{k: v for k, v in data.items() if k in header}}
     row["birth_date"] = f"{birth[8:10]}/{birth[5:7]}/{birth[0:4]}"
     row.update(kind="sars_cov_2_antigen", specimen="nasal_swab", result="negative",
                sampled_at="01/01/2025 09:30", symptoms="non", consent_transmission="oui",
                notify_by="none", device="Attack")  # fmt: skip
-    body = csv_text([row], columns=header)
+    return csv_text([row], columns=header)
+
+
+def import_batch_of(live: LiveServer, browser: Browser) -> str:
+    """An import batch of A, through the real upload (holds a patient's row)."""
+    body = import_file_of(browser, live.personal_data[1])
     response = browser.post(
         "/imports/",
         data={"csrfmiddlewaretoken": browser.csrf_token()},

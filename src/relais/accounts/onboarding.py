@@ -146,11 +146,10 @@ def refuse(application_id, admin, reason: str, request) -> PharmacyApplication:
 
 
 def can_sign_in(user) -> bool:
-    return (
-        user.is_active
-        and user.has_usable_password()
-        and TOTPDevice.objects.filter(user=user, confirmed=True).exists()
-    )
+    # The device query runs whatever the account's state (and for an unsaved decoy too):
+    # the password reset must cost the same for every address (views_onboarding).
+    has_device = TOTPDevice.objects.filter(user_id=user.pk, confirmed=True).exists()
+    return user.is_active and user.has_usable_password() and has_device
 
 
 def send_access(user, pharmacy, invited: bool) -> None:

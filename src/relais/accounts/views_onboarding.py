@@ -1,6 +1,5 @@
 """Public pages: the pharmacy application, account activation and password reset."""
 
-import secrets
 from collections.abc import Callable
 from functools import wraps
 
@@ -139,20 +138,31 @@ def password_reset(request):
     return render(request, "accounts/password_reset.html", {"form": form})
 
 
+class _DecoyToken(Exception):
+    """Rolls back the token issued for an address that opens no account."""
+
+
 @transaction.atomic
 def request_reset(request, email: str) -> None:
-    """Same work and same answer for any address: an e-mail is rendered and queued
-    either way (the worker discards the one without a recipient), so the response time
-    does not tell whether an account exists."""
+    """The same queries, writes and rendering for any address, so the response time does
+    not tell whether an account exists: an address that opens no account gets a decoy
+    user (never saved) that goes through the same checks and the same token issue, in a
+    savepoint rolled back at once (foreign keys are checked at commit, so the token row
+    for the decoy is written and then undone), and an e-mail queued for nobody (the
+    worker discards it)."""
     user = User.objects.filter(email=email, is_active=True).first()
-    if user is None or not onboarding.can_sign_in(user):
-        unused_link = tokens.link(secrets.token_urlsafe(32), Purpose.RESET)
-        mail.enqueue("", "reset", reset_context(unused_link))
-        record("password.reset_requested", request=request)
-        return
-    token = tokens.issue(user, Purpose.RESET)
-    mail.enqueue(user.email, "reset", reset_context(tokens.link(token, Purpose.RESET)))
-    record("password.reset_requested", request=request, target=user)
+    target = user or User(email="", is_active=True)  # the decoy: a fresh UUID, no row
+    able = onboarding.can_sign_in(target) and user is not None
+    try:
+        with transaction.atomic():
+            token = tokens.issue(target, Purpose.RESET)
+            if not able:
+                raise _DecoyToken
+    except _DecoyToken:
+        pass
+    recipient = user.email if able and user is not None else ""
+    mail.enqueue(recipient, "reset", reset_context(tokens.link(token, Purpose.RESET)))
+    record("password.reset_requested", request=request, target=user if able else None)
 
 
 def reset_context(link: str) -> dict:

@@ -100,8 +100,39 @@ class BoundedJsonParser(Parser):
             payload = json.loads(raw)
         except ValueError:
             raise Problem("malformed-json", _("The body is not valid JSON (UTF-8).")) from None
+        if (pointer := first_unencodable_text(payload)) is not None:
+            # JSON's \ud800 escapes decode to lone surrogates, which no UTF-8 text (the
+            # database, HL7, the logs) can hold: refused here, not a 500 further down.
+            raise Problem(
+                "validation",
+                _("Some fields are invalid."),
+                [field_error(pointer, "invalid_text", _("Contains an invalid character."))],
+            )
         request.relais_payload = payload
         return payload
+
+
+def first_unencodable_text(value, pointer: str = "") -> str | None:
+    """The JSON pointer of the first key or text that is not valid Unicode, or None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return pointer or "/"
+        return None
+    if isinstance(value, dict):
+        items = list(value.items())
+    elif isinstance(value, list):
+        items = list(enumerate(value))
+    else:
+        return None
+    for key, item in items:
+        name = str(key).replace("~", "~0").replace("/", "~1")
+        if isinstance(key, str) and first_unencodable_text(key) is not None:
+            return f"{pointer}/{name.encode('utf-8', 'replace').decode()}"
+        if (found := first_unencodable_text(item, f"{pointer}/{name}")) is not None:
+            return found
+    return None
 
 
 class RelaisAPI(NinjaAPI):

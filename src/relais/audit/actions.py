@@ -69,6 +69,7 @@ ACTIONS = {
     "retention.unsent_kept": _("Results kept past retention: not yet acknowledged"),
     "audit.view": _("Audit log read"),
     "audit.checkpoint": _("Audit checkpoint signed"),
+    "audit.chain_rekeyed": _("Audit chain re-keyed (keyed hashes start here)"),
     "backup.create": _("Backup written"),
     "backup.restore": _("Backup restored"),
     "keys.rotate": _("Encryption keys rotated"),

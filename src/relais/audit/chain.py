@@ -22,15 +22,20 @@ time and shown by `relais audit verify` and the audit log page.
 import base64
 import datetime
 import hashlib
+import hmac
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.db.models import Count, Min
 from django.utils import timezone
 
 from relais.audit.models import AuditEvent, ChainHead
 from relais.crypto.signing import BadSignature, sign, verify
+from relais.lib.clock import database_now
 
 GENESIS_HASH = "0" * 64
 CHAIN_BATCH = 2000
@@ -39,7 +44,10 @@ HASHED_FIELDS = (
     "request_id", "source", "details",
 )  # fmt: skip
 LINK_SQL = "UPDATE audit_auditevent SET chain_seq = %s, prev_hash = %s, hash = %s WHERE id = %s"
-CHECKPOINT_FORMAT = "relais-audit-checkpoint-1"
+# Format 2: keyed chain, time from the database's clock. Format 1 checkpoints vouched for
+# the unkeyed chain, which migration audit 0003 re-keyed: they no longer apply.
+CHECKPOINT_FORMAT = "relais-audit-checkpoint-2"
+SIGNED_FIELDS = ("format", "sequence", "hash", "database_time")
 
 
 def _text(value) -> str | None:
@@ -67,8 +75,18 @@ def canonical(seq: int, row: tuple) -> bytes:
     ).encode()
 
 
-def link_hash(prev_hash: str, seq: int, row: tuple) -> str:
-    return hashlib.sha256(bytes.fromhex(prev_hash) + canonical(seq, row)).hexdigest()
+def audit_key() -> bytes:
+    key = settings.AUDIT_KEY
+    if not key:
+        raise ImproperlyConfigured(
+            "RELAIS_AUDIT_KEY is not set: the audit chain cannot be built or verified."
+        )
+    return key.encode()
+
+
+def link_hash(prev_hash: str, seq: int, row: tuple, key: bytes | None = None) -> str:
+    message = bytes.fromhex(prev_hash) + canonical(seq, row)
+    return hmac.new(key or audit_key(), message, hashlib.sha256).hexdigest()
 
 
 def _head_for_update() -> ChainHead:
@@ -90,10 +108,11 @@ def chain_pending(batch: int = CHAIN_BATCH) -> int:
         if not rows:
             return 0
         seq, prev = head.last_seq, head.last_hash
+        key = audit_key()
         linked = []
         for row in rows:
             seq += 1
-            digest = link_hash(prev, seq, row)
+            digest = link_hash(prev, seq, row, key)
             linked.append((seq, prev, digest, row[0]))
             prev = digest
         with connection.cursor() as cursor:
@@ -138,9 +157,20 @@ class Verification:
         return self.broken_at is None
 
 
-def verify_chain(checkpoint: dict | None = None) -> Verification:
-    """Walk the whole chain in order; stop at the first broken link."""
-    prev, expected, checkpoint_seen = GENESIS_HASH, 1, False
+def verify_chain(checkpoint: dict | None = None, anchors: Sequence[dict] = ()) -> Verification:
+    """Walk the whole chain in order; stop at the first broken link.
+
+    `checkpoint` (an exported file) and `anchors` (the worker's anchor file) each name a
+    position and its hash: the chain must still hold that hash at that position.
+    """
+    expected_at: dict[int, tuple[str, str]] = {}
+    for anchor in anchors:
+        expected_at[anchor["sequence"]] = (anchor["hash"], "an anchor")
+    if checkpoint:
+        expected_at[checkpoint["sequence"]] = (checkpoint["hash"], "the signed checkpoint")
+    expected_at.pop(0, None)  # an empty chain is a prefix of every chain
+    key = audit_key()
+    prev, expected = GENESIS_HASH, 1
     rows = (
         AuditEvent.objects.filter(chain_seq__isnull=False)
         .order_by("chain_seq")
@@ -155,15 +185,15 @@ def verify_chain(checkpoint: dict | None = None) -> Verification:
         if prev_hash != prev:
             reason = f"{where}: its previous hash does not match the event before it"
             return Verification(seq - 1, seq - 1, prev, seq, reason)
-        digest = link_hash(prev, seq, tuple(fields))
+        digest = link_hash(prev, seq, tuple(fields), key)
         if digest != stored_hash:
             reason = f"{where}: its content does not match its hash (altered)"
             return Verification(seq - 1, seq - 1, prev, seq, reason)
-        if checkpoint and seq == checkpoint["sequence"]:
-            if digest != checkpoint["hash"]:
-                reason = f"{where}: history differs from the signed checkpoint"
+        if seq in expected_at:
+            anchored_hash, what = expected_at.pop(seq)
+            if digest != anchored_hash:
+                reason = f"{where}: history differs from {what}"
                 return Verification(seq - 1, seq - 1, prev, seq, reason)
-            checkpoint_seen = True
         prev, expected = digest, expected + 1
     last = expected - 1
     head = ChainHead.objects.filter(pk=1).first()
@@ -172,8 +202,12 @@ def verify_chain(checkpoint: dict | None = None) -> Verification:
         reason = f"the chain ends at position {last} but its head records position {head_seq}"
         first_wrong = min(last, head_seq) + 1 if head_seq != last else last
         return Verification(last, last, prev, first_wrong, reason)
-    if checkpoint and checkpoint["sequence"] > 0 and not checkpoint_seen:
-        reason = f"the chain is shorter than the checkpoint (position {checkpoint['sequence']})"
+    if expected_at:
+        beyond = max(expected_at)
+        what = expected_at[beyond][1]
+        reason = (
+            f"the chain is shorter than {what} (position {beyond}): events were cut from its end"
+        )
         return Verification(last, last, prev, last + 1, reason)
     return Verification(last, last, prev)
 
@@ -182,22 +216,31 @@ def verify_chain(checkpoint: dict | None = None) -> Verification:
 
 
 def _signed_bytes(checkpoint: dict) -> bytes:
-    fields = {k: checkpoint[k] for k in ("format", "sequence", "hash", "signed_at")}
+    fields = {name: checkpoint[name] for name in SIGNED_FIELDS}
     return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
 
 
-def make_checkpoint(verification: Verification) -> dict:
-    if not verification.ok:
-        raise ValueError("refusing to sign a broken chain")
+def make_checkpoint(sequence: int, head_hash: str) -> dict:
+    """A signed statement that the chain held `head_hash` at `sequence`, at database time."""
     checkpoint = {
         "format": CHECKPOINT_FORMAT,
-        "sequence": verification.last_seq,
-        "hash": verification.last_hash,
-        "signed_at": timezone.now().isoformat(timespec="seconds"),
+        "sequence": sequence,
+        "hash": head_hash,
+        "database_time": database_now().isoformat(timespec="seconds"),
     }
     signature = sign(_signed_bytes(checkpoint))
     checkpoint["signature"] = base64.b64encode(signature).decode()
     return checkpoint
+
+
+def checkpoint_of(verification: Verification) -> dict:
+    if not verification.ok:
+        raise ValueError("refusing to sign a broken chain")
+    return make_checkpoint(verification.last_seq, verification.last_hash)
+
+
+def checkpoint_time(checkpoint: dict) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(checkpoint["database_time"])
 
 
 def read_checkpoint(text: str) -> dict:
@@ -205,13 +248,16 @@ def read_checkpoint(text: str) -> dict:
     try:
         checkpoint = json.loads(text)
         if checkpoint.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError("not a Relais audit checkpoint")
+            raise ValueError("not a Relais audit checkpoint of the keyed chain")
         if not isinstance(checkpoint["sequence"], int) or checkpoint["sequence"] < 0:
             raise ValueError("bad sequence")
+        if not isinstance(checkpoint["hash"], str):
+            raise ValueError("bad hash")
+        checkpoint_time(checkpoint)
         signature = base64.b64decode(checkpoint["signature"], validate=True)
         verify(signature, _signed_bytes(checkpoint))
     except (ValueError, KeyError, TypeError, AttributeError) as error:
-        raise ValueError(f"checkpoint file is invalid: {error}") from None
+        raise ValueError(f"checkpoint is invalid: {error}") from None
     except BadSignature:
         raise ValueError("checkpoint signature is invalid") from None
     return checkpoint

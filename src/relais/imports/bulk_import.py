@@ -1,6 +1,7 @@
 """CSV import of test results, in two passes with bounded memory.
 
-1. `check_file` reads the upload line by line from its temporary file, checks every row
+1. `check_file` reads the upload line by line from memory (relais.lib.uploads: never a
+   temporary file), checks every row
    with the submission service (`screening.submissions.check`: the web form's and the
    API's rules, patient matching and conflicts included), by blocks, and writes,
    encrypted, the valid rows and the error report. Nothing is imported yet.
@@ -72,7 +73,7 @@ class RowError:
 
 
 def binary_stream(upload):
-    """The upload's own file object (its temporary file on disk for large uploads)."""
+    """The upload's own file object (in memory: relais.lib.uploads)."""
     upload.seek(0)
     return getattr(upload.file, "file", upload.file)
 

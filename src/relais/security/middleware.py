@@ -21,6 +21,11 @@ HEADERS = {
 }
 
 
+# Every API answer may carry a result or a patient's data, or an error about them: no
+# browser, proxy or LGO-side HTTP cache may keep any of them.
+NO_STORE_PREFIX = "/api/"
+
+
 class SecurityHeadersMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
@@ -29,6 +34,9 @@ class SecurityHeadersMiddleware:
         response = self.get_response(request)
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
+        if request.path_info.startswith(NO_STORE_PREFIX):
+            add_never_cache_headers(response)  # no-store, private, max-age=0, Expires
+            return response
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated and "Cache-Control" not in response:
             # Signed-in pages show patients: the shared counter PC's browser must not keep them.
