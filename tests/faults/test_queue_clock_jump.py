@@ -1,4 +1,5 @@
-"""Issue 13, item 3 (the queues' part): a worker whose clock jumps 100 days ahead neither
+"""Issue 13, item 3 (the queues' part): rows queued by a host whose clock jumped are due by
+the database's clock; a worker whose clock jumps 100 days ahead neither
 takes rows that are not due, nor steals rows another worker holds under a live lease, nor
 dates leases, retries and sending times from its own clock: the queues go by the
 database's clock (relais.lib.clock.database_now).
@@ -17,6 +18,8 @@ from django.utils import timezone
 from relais.accounts import mail
 from relais.accounts.models import QueuedEmail
 from relais.lib.clock import database_now
+from relais.patient_access.links import issue_links
+from relais.transmission import outbox
 from relais.transmission.models import Transmission
 from relais.transmission.worker import send_due
 
@@ -74,3 +77,17 @@ def test_a_jumped_worker_dates_retries_and_sending_by_the_database(
     # The first retry falls within 5 s (full jitter) of the failure, by the database.
     assert near_database_now(row.next_attempt_at)
     assert near_database_now(row.sent_at)
+
+
+@pytest.mark.django_db
+def test_rows_queued_on_a_jumped_host_are_due_by_the_database(screening_test):
+    """A web host 100 days ahead queues an e-mail, a result message and a notification:
+    each is due now by the database's clock, not in 100 days."""
+    with jumped():
+        email = mail.enqueue("someone@example.org", "reset", {"link": "x"})
+        (message,) = outbox.enqueue([screening_test], Transmission.Kind.CORRECTION)
+        issue_links([(screening_test, ["sms"])])
+    email.refresh_from_db()
+    notification = screening_test.result_links.get(revoked_at__isnull=True).notifications.get()
+    for row in (email, message, notification):
+        assert near_database_now(row.next_attempt_at), row

@@ -10,6 +10,7 @@ import datetime
 import logging
 
 from django.core.mail import EmailMessage
+from django.db.models.functions import Now
 from django.template.loader import render_to_string
 
 from relais.accounts.models import QueuedEmail
@@ -54,7 +55,10 @@ def render(template: str, context: dict) -> tuple[str, str]:
 def enqueue(to: str, template: str, context: dict) -> QueuedEmail:
     """Queues the e-mail; `to` "" queues the same work for nobody (see QueuedEmail)."""
     subject, body = render(template, context)
-    return QueuedEmail.objects.create(recipient=to, subject=subject, body=body)
+    # Due now by the database's clock, the one workers go by (not this host's).
+    return QueuedEmail.objects.create(
+        recipient=to, subject=subject, body=body, next_attempt_at=Now()
+    )
 
 
 def deliver(email: QueuedEmail, now: datetime.datetime) -> None:

@@ -18,6 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from relais.bulk_insert import insert_all
+from relais.lib.clock import database_now
 from relais.lib.tokens import token_digest
 from relais.patient_access.models import Notification, ResultLink
 from relais.screening.models import Patient, ScreeningTest, reachable_channels
@@ -45,6 +46,7 @@ def issue_links(
         test__in=[test.pk for test, _ in tests_channels], revoked_at__isnull=True
     ).update(revoked_at=now)
     issued, notifications = [], []
+    due = database_now()  # the clock workers go by, not this host's
     for test, channels in tests_channels:
         token = secrets.token_urlsafe(32)
         link = ResultLink(
@@ -55,7 +57,7 @@ def issue_links(
         )
         issued.append((link, token))
         notifications += [
-            Notification(link=link, channel=channel, token=token, next_attempt_at=now)
+            Notification(link=link, channel=channel, token=token, next_attempt_at=due)
             for channel in channels
         ]
     insert_all([link for link, _ in issued])
