@@ -20,6 +20,7 @@ def test_every_app_job_is_registered_in_a_fixed_order():
         "expired idempotency keys",
         "expired import batches",
         "audit chain",
+        "audit anchor",
     ]
 
 
