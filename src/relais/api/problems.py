@@ -17,10 +17,12 @@ PROBLEM_TYPES = {
     "method-not-allowed": (405, _("Method not allowed")),
     "test-cancelled": (409, _("The test was cancelled")),
     "patient-conflict": (409, _("The patient conflicts with a stored record")),
+    "precondition-failed": (412, _("The test changed since the version you sent")),
     "payload-too-large": (413, _("Request body too large")),
     "unsupported-media-type": (415, _("Unsupported media type")),
     "validation": (422, _("Invalid request")),
     "idempotency-key-reused": (422, _("Idempotency key reused for another request")),
+    "precondition-required": (428, _("If-Match required")),
     "rate-limited": (429, _("Too many requests")),
     "server-error": (500, _("Internal server error")),
 }
