@@ -15,6 +15,7 @@ from relais.lib.logging import PersonalDataFilter, scrub
 from relais.screening.models import Patient
 from relais.worker import run_round
 from tests.support.factories import (
+    form_guards,
     log_in,
     make_member,
     make_pharmacy,
@@ -61,8 +62,10 @@ def run_flows(client, pharmacy, pharmacist, intruder):
                         "otp_token": totp_code(pharmacist)})  # fmt: skip
     log_in(client, pharmacist)
     new = reverse("screening:patient_new")
-    client.post(new, {**IDENTITY, "nir": "2 79 11 75 056 101 99", "email": "philomene@"})
-    assert client.post(new, IDENTITY).status_code == 302
+    client.post(
+        new, {**IDENTITY, "nir": "2 79 11 75 056 101 99", "email": "philomene@", **form_guards()}
+    )
+    assert client.post(new, {**IDENTITY, **form_guards()}).status_code == 302
     patient = Patient.objects.get(pharmacy=pharmacy)
     search = reverse("screening:patient_search")
     client.post(search, {"nir": IDENTITY["nir"]})
@@ -72,8 +75,8 @@ def run_flows(client, pharmacy, pharmacist, intruder):
     client.post(search, {"nir": "279117505610199"})
     client.get(reverse("screening:patient_detail", args=[patient.pk]))
     edit = reverse("screening:patient_edit", args=[patient.pk])
-    client.post(edit, {**IDENTITY, "birth_date": "2999-01-01"})
-    client.post(edit, {**IDENTITY, "city": "Lyon", "postal_code": "69001"})
+    client.post(edit, {**IDENTITY, "birth_date": "2999-01-01", **form_guards(patient)})
+    client.post(edit, {**IDENTITY, "city": "Lyon", "postal_code": "69001", **form_guards(patient)})
     test_new = reverse("screening:test_new", args=[patient.pk])
     client.post(test_new, screening_test_form(sampled_at="1970-01-01T10:00"))
     client.post(test_new, screening_test_form())
@@ -82,7 +85,7 @@ def run_flows(client, pharmacy, pharmacist, intruder):
     client.post(reverse("accounts:logout"))
     log_in(client, intruder)
     assert client.get(reverse("screening:patient_detail", args=[patient.pk])).status_code == 404
-    client.post(edit, IDENTITY)
+    client.post(edit, {**IDENTITY, **form_guards(patient)})
     client.get("/patients/not-a-uuid/")
     client.post(login, {"email": IDENTITY["email"] * 50, "password": IDENTITY["nir"]})
     run_round()

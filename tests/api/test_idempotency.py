@@ -19,8 +19,8 @@ from tests.support.factories import ApiClient
 from tests.support.fictitious import api_submission
 
 
-def with_key(api, body, key, path="/tests"):
-    return api.post(path, body, headers={"Idempotency-Key": key})
+def with_key(api, body, key, path="/tests", **headers):
+    return api.post(path, body, headers={"Idempotency-Key": key, **headers})
 
 
 @pytest.mark.django_db
@@ -64,9 +64,12 @@ def test_correction_retries(api, screening_test):
         "test"
     ]
     path = f"/tests/{screening_test.pk}/correction"
-    first = with_key(api, body, "fix-1", path)
-    again = with_key(api, body, "fix-1", path)
+    first = with_key(api, body, "fix-1", path, **{"If-Match": '"1"'})
+    # The retry still names version 1, though the first one made version 2: it gets the
+    # first answer, not a 412.
+    again = with_key(api, body, "fix-1", path, **{"If-Match": '"1"'})
     assert first.content == again.content
+    assert first["ETag"] == again["ETag"] == '"2"'
     assert first.json()["changed_fields"] == ["result"]
 
 

@@ -9,7 +9,7 @@ from relais.crypto.fields import associated_data
 from relais.crypto.keyset import ciphertext_key_id, get_keys, load_keys, primary_key_id
 from relais.screening.models import Patient
 from relais.screening.services import find_patients, update_patient
-from tests.support.factories import make_patient
+from tests.support.factories import built_from, make_patient
 from tests.support.fictitious import PATIENT_DATA
 from tests.support.keysets import keyset_copy
 
@@ -59,7 +59,11 @@ def test_rotation_while_writes_continue_loses_nothing(own_keyset, pharmacy, phar
             Patient.objects.filter(pk=stale.pk).update(birth_name=old_aead.encrypt(b"Stale", ad))
             stale_written.append(stale)
         edited = Patient.objects.get(pk=before[len(written) % 10].pk)
-        update_patient(edited, {**PATIENT_DATA, "birth_name": f"Modifie{len(written)}"})
+        update_patient(
+            edited,
+            {**PATIENT_DATA, "nir": edited.nir, "birth_name": f"Modifie{len(written)}"},
+            built_from(edited),
+        )
 
     rotation.rotate(batch_size=3, after_batch=writes_continue)
     assert len(written) > 4 and len(stale_written) == 3

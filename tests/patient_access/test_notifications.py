@@ -12,7 +12,7 @@ from relais import worker
 from relais.patient_access import notify
 from relais.patient_access.models import Notification, ResultLink
 from relais.screening import services
-from tests.support.factories import make_member, make_patient, make_pharmacy, make_test
+from tests.support.factories import built_from, make_member, make_patient, make_pharmacy, make_test
 from tests.support.fictitious import PATIENT_DATA
 from tests.support.patient_pages import in_english, open_result
 
@@ -209,7 +209,7 @@ def test_a_late_worker_does_not_overwrite_the_new_claim(sms_provider, patient, p
 
 def test_a_corrected_result_sends_a_new_link(linked_test, pharmacist):
     test, old_token = linked_test
-    services.correct_test(test, pharmacist, {"result": "negative"})
+    services.correct_test(test, pharmacist, {"result": "negative"}, built_from(test))
     old, new = ResultLink.objects.filter(test=test).order_by("created_at")
     assert old.revoked_at is not None and new.revoked_at is None
     assert new.notifications.get().state == Notification.State.PENDING
@@ -217,7 +217,7 @@ def test_a_corrected_result_sends_a_new_link(linked_test, pharmacist):
 
 def test_a_correction_of_another_field_sends_nothing(linked_test, pharmacist):
     test, old_token = linked_test
-    services.correct_test(test, pharmacist, {"device": "Other device"})
+    services.correct_test(test, pharmacist, {"device": "Other device"}, built_from(test))
     assert ResultLink.objects.filter(test=test).count() == 1
 
 

@@ -5,7 +5,7 @@ from django.utils import timezone
 from relais.patient_access.models import Notification
 from relais.screening.forms import ScreeningTestForm
 from relais.screening.models import ScreeningTest
-from tests.support.factories import make_patient
+from tests.support.factories import form_guards, make_patient
 from tests.support.patient_pages import in_english
 
 
@@ -17,6 +17,7 @@ def form_data(notify_by: str) -> dict:
         "result": "negative",
         "consent_transmission": "on",
         "notify_by": notify_by,
+        **form_guards(),
     }
 
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from relais.api.credentials import create_credential
 from relais.audit.models import AuditEvent
 from relais.screening.models import Patient, ScreeningTest
-from tests.support.factories import ApiClient, log_in, make_patient
+from tests.support.factories import ApiClient, form_guards, log_in, make_patient
 from tests.support.fictitious import csv_text
 
 pytestmark = pytest.mark.django_db
@@ -133,7 +133,9 @@ class Outcome:
 
 
 def through_web(client, case: Case) -> Outcome:
-    response = client.post(reverse("screening:patient_new"), {**TYPED_PATIENT, **case.patient})
+    response = client.post(
+        reverse("screening:patient_new"), {**TYPED_PATIENT, **case.patient, **form_guards()}
+    )
     if response.status_code == 200:
         return Outcome(codes_of(response.context["form"]))
     assert response.status_code == 302
@@ -141,6 +143,7 @@ def through_web(client, case: Case) -> Outcome:
         **typed_test(case),
         "sampled_at": sample_time(case).strftime("%Y-%m-%dT%H:%M"),
         "consent_transmission": "on",
+        **form_guards(),
     }
     response = client.post(response["Location"], test_form)
     if response.status_code == 200:

@@ -2,6 +2,7 @@ from django.urls import reverse
 
 from relais.audit.models import AuditEvent
 from relais.screening.models import Patient
+from tests.support.factories import form_guards
 
 NEW = reverse("screening:patient_new")
 
@@ -22,7 +23,7 @@ FORM = {
 
 
 def test_registers_a_patient_and_goes_to_the_test_form(pharmacist_client, pharmacy):
-    response = pharmacist_client.post(NEW, FORM)
+    response = pharmacist_client.post(NEW, {**FORM, **form_guards()})
     patient = Patient.objects.get()
     assert response.status_code == 302
     assert response["Location"] == reverse("screening:test_new", args=[patient.pk])
@@ -43,7 +44,7 @@ def test_malformed_input_gives_field_errors_and_saves_nothing(pharmacist_client)
         "email": "nope@",
         "postal_code": "ABC",
     }
-    response = pharmacist_client.post(NEW, bad)
+    response = pharmacist_client.post(NEW, {**bad, **form_guards()})
     assert response.status_code == 200
     errors = response.context["form"].errors
     for field in ("birth_name", "birth_date", "nir", "phone", "email", "postal_code"):
@@ -52,16 +53,16 @@ def test_malformed_input_gives_field_errors_and_saves_nothing(pharmacist_client)
 
 
 def test_nir_inconsistent_with_sex_is_refused(pharmacist_client):
-    response = pharmacist_client.post(NEW, {**FORM, "sex": "F"})
+    response = pharmacist_client.post(NEW, {**form_guards(), **FORM, "sex": "F"})
     assert [e.code for e in response.context["form"].errors.as_data()["nir"]] == ["nir_sex"]
     assert not Patient.objects.exists()
 
 
 def test_errors_are_in_french_by_default(pharmacist_client):
-    response = pharmacist_client.post(NEW, {**FORM, "birth_name": ""})
+    response = pharmacist_client.post(NEW, {**form_guards(), **FORM, "birth_name": ""})
     assert "Ce champ est obligatoire." in response.context["form"].errors["birth_name"]
 
 
 def test_anonymous_cannot_register(client, db):
-    assert client.post(NEW, FORM).status_code == 302
+    assert client.post(NEW, {**FORM, **form_guards()}).status_code == 302
     assert not Patient.objects.exists()

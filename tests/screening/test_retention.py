@@ -74,8 +74,8 @@ def test_unsent_results_are_kept_and_reported(pharmacy, pharmacist, capsys):
     assert "1 patient identit(y/ies) erased" in out
     assert "2 result(s) past retention are not acknowledged" in out
     assert str(waiting_tests[0].pk) in out and str(dead_tests[0].pk) in out
-    assert Patient.objects.get(pk=waiting.pk).nir == PATIENT_DATA["nir"]
-    assert Patient.objects.get(pk=dead.pk).nir == PATIENT_DATA["nir"]
+    assert Patient.objects.get(pk=waiting.pk).nir == waiting.nir
+    assert Patient.objects.get(pk=dead.pk).nir == dead.nir
     assert Patient.objects.get(pk=sent.pk).nir == ""
     event = AuditEvent.objects.get(action="retention.unsent_kept")
     assert set(event.details["test_ids"]) == {str(waiting_tests[0].pk), str(dead_tests[0].pk)}

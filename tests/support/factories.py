@@ -15,10 +15,11 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from relais.accounts.models import Membership, Pharmacy, User
-from relais.screening import services
+from relais.screening import form_tokens, services
+from relais.screening.forms import BUILT_FROM_FIELD, built_from_token
 from relais.screening.models import Patient, ScreeningTest
 from relais.transmission.models import Transmission
-from tests.support.fictitious import PATIENT_DATA
+from tests.support.fictitious import PATIENT_DATA, make_nir
 
 PASSWORD = "correct horse battery staple 42"
 API = "/api/v1"
@@ -119,7 +120,14 @@ TEST_DATA = {
 
 
 def make_patient(pharmacy, user, **overrides):
-    return services.create_patient(pharmacy, user, {**PATIENT_DATA, **overrides})
+    """A patient of PATIENT_DATA with `overrides`. One NIR, one record per pharmacy: when
+    the pharmacy already holds the default NIR and none is given, the new patient gets a
+    NIR of its own."""
+    data = {**PATIENT_DATA, **overrides}
+    if "nir" not in overrides and services.find_patients(pharmacy, nir=data["nir"]).exists():
+        order = Patient.objects.for_pharmacy(pharmacy).count() + 1
+        data["nir"] = make_nir(data["sex"], data["birth_date"], order)
+    return services.create_patient(pharmacy, user, data)
 
 
 def new_test_data(**overrides) -> dict:
@@ -130,6 +138,25 @@ def new_test_data(**overrides) -> dict:
 
 def make_test(patient, user, **overrides):
     return services.record_tests(user, [(patient, new_test_data(**overrides))])[0]
+
+
+def form_guards(record=None) -> dict:
+    """The hidden fields a page's form carries: a fresh one-time token and, for the form
+    of an existing patient or test, the state it was built from (the record as it is)."""
+    guards = {form_tokens.FIELD: form_tokens.issue()}
+    if record is not None:
+        record = type(record)._base_manager.get(pk=record.pk)
+    if isinstance(record, Patient):
+        guards[BUILT_FROM_FIELD] = built_from_token(record, services.PATIENT_FIELDS)
+    elif isinstance(record, ScreeningTest):
+        guards[BUILT_FROM_FIELD] = built_from_token(record, services.TEST_FIELDS)
+    return guards
+
+
+def built_from(record) -> services.BuiltFrom:
+    """A change made from `record` as it is (what a form built now would carry)."""
+    fields = services.PATIENT_FIELDS if isinstance(record, Patient) else services.TEST_FIELDS
+    return services.BuiltFrom.of(record, fields)
 
 
 def screening_test_form(**changes) -> dict:
@@ -146,6 +173,7 @@ def screening_test_form(**changes) -> dict:
         "symptom_onset": "",
         "consent_transmission": "on",
         "notify_by": "none",
+        **form_guards(),
         **changes,
     }
 

@@ -12,6 +12,7 @@ import datetime
 import http.cookies
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -28,6 +29,10 @@ from tests.support.fictitious import csv_text, make_nir
 from tests.support.ports import free_port
 from tests.support.servers import PROJECT_DIR, WebServer
 from tests.support.smtp import SmtpInbox
+
+# The pages whose form carries a one-time token (and, to edit, the version it shows).
+GUARDED_FORM = re.compile(r"/(patients/new|tests/new|correct|edit)/$")
+HIDDEN_GUARD = re.compile(r'<input type="hidden" name="(form_token|built_from)" value="([^"]*)">')
 
 PYTHON = sys.executable
 PASSWORD_LENGTH = 24
@@ -257,8 +262,13 @@ class Browser:
         return self.cookies["csrftoken"]
 
     def post_form(self, path: str, data: dict | None = None, **kwargs):
-        """A POST the way the app's own forms send it (valid CSRF token, same origin)."""
+        """A POST the way the app's own forms send it (valid CSRF token, same origin; the
+        hidden one-time token and version of a form that saves a patient or a test, read
+        from its page as a browser would)."""
         data = {**(data or {}), "csrfmiddlewaretoken": self.csrf_token()}
+        if GUARDED_FORM.search(path) and "form_token" not in data:
+            page = self.get(path).text
+            data = {**dict(HIDDEN_GUARD.findall(page)), **data}
         return self.post(path, data=data, **kwargs)
 
     def follow_result_link(self, token: str, headers: dict | None = None):

@@ -11,7 +11,14 @@ from relais.accounts.models import Membership
 from relais.audit.models import AuditEvent
 from relais.screening import services
 from relais.transmission.models import Transmission
-from tests.support.factories import log_in, make_member, make_patient, make_test
+from tests.support.factories import (
+    built_from,
+    form_guards,
+    log_in,
+    make_member,
+    make_patient,
+    make_test,
+)
 from tests.support.fictitious import PATIENT_DATA
 
 pytestmark = pytest.mark.django_db
@@ -34,6 +41,7 @@ def correction_form(test, **changes):
         "result": test.result,
         "consent_transmission": "on",
         "notify_by": "none",
+        **form_guards(test),
     }
     data.update(changes)
     return data
@@ -225,7 +233,9 @@ def test_a_cancelled_test_cannot_be_corrected_or_cancelled_again(pharmacist_clie
 
 def test_a_correction_waits_behind_a_message_in_flight(pharmacist, screening_test):
     set_state(screening_test, State.IN_FLIGHT, sent_at=timezone.now())
-    services.correct_test(screening_test, pharmacist, {"result": "positive"})
+    services.correct_test(
+        screening_test, pharmacist, {"result": "positive"}, built_from(screening_test)
+    )
     kinds = list(screening_test.transmissions.order_by("sequence").values_list("kind", flat=True))
     assert kinds == [Kind.NEW, Kind.CORRECTION]
 
@@ -264,9 +274,9 @@ def patient_edit_url(patient):
     return reverse("screening:patient_edit", args=[patient.pk])
 
 
-def patient_form(**changes):
+def patient_form(patient, **changes):
     data = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in PATIENT_DATA.items()}
-    return {**data, **changes}
+    return {**data, **form_guards(patient), **changes}
 
 
 def test_editing_the_patient_of_an_acknowledged_result_sends_a_correction(
@@ -274,7 +284,8 @@ def test_editing_the_patient_of_an_acknowledged_result_sends_a_correction(
 ):
     acknowledge(screening_test)
     response = pharmacist_client.post(
-        patient_edit_url(screening_test.patient), patient_form(birth_name="Lefebvre")
+        patient_edit_url(screening_test.patient),
+        patient_form(screening_test.patient, birth_name="Lefebvre"),
     )
     assert response.status_code == 302
     first, correction = screening_test.transmissions.order_by("sequence")
@@ -287,14 +298,18 @@ def test_editing_the_patient_of_an_acknowledged_result_sends_a_correction(
 
 
 def test_editing_the_patient_of_an_unsent_result_adds_no_message(pharmacist_client, screening_test):
-    pharmacist_client.post(patient_edit_url(screening_test.patient), patient_form(city="Lyon"))
+    pharmacist_client.post(
+        patient_edit_url(screening_test.patient), patient_form(screening_test.patient, city="Lyon")
+    )
     row = screening_test.transmissions.get()  # built when it goes, with the new address
     assert (row.kind, row.state) == (Kind.NEW, State.PENDING)
 
 
 def test_saving_an_unchanged_patient_sends_and_records_nothing(pharmacist_client, screening_test):
     acknowledge(screening_test)
-    response = pharmacist_client.post(patient_edit_url(screening_test.patient), patient_form())
+    response = pharmacist_client.post(
+        patient_edit_url(screening_test.patient), patient_form(screening_test.patient)
+    )
     assert response.status_code == 302
     assert screening_test.transmissions.count() == 1
     assert not AuditEvent.objects.filter(action="patient.update").exists()
@@ -308,7 +323,7 @@ def test_a_patient_edit_skips_cancelled_and_never_delivered_results(
     services.cancel_test(cancelled, pharmacist, "entered_in_error")
     set_state(rejected, State.REJECTED, sent_at=timezone.now(), ack_code="AR")
     acknowledge(delivered)
-    pharmacist_client.post(patient_edit_url(patient), patient_form(given_names="Élodie"))
+    pharmacist_client.post(patient_edit_url(patient), patient_form(patient, given_names="Élodie"))
     assert [row.kind for row in cancelled.transmissions.order_by("sequence")] == [
         Kind.NEW,
         Kind.CANCELLATION,
@@ -331,7 +346,7 @@ def test_an_assistant_cannot_edit_a_patient_whose_result_sidep_holds(
     acknowledge(screening_test)
     assert patient_edit_url(patient) not in client.get(detail).content.decode()
     assert client.get(patient_edit_url(patient)).status_code == 403
-    response = client.post(patient_edit_url(patient), patient_form(birth_name="Lefebvre"))
+    response = client.post(patient_edit_url(patient), patient_form(patient, birth_name="Lefebvre"))
     assert response.status_code == 403
     patient.refresh_from_db()
     assert patient.birth_name == PATIENT_DATA["birth_name"]

@@ -9,7 +9,7 @@ from relais.screening import services
 from relais.transmission.models import Transmission
 from relais.transmission.services import describe
 from relais.transmission.worker import send_due
-from tests.support.factories import make_test
+from tests.support.factories import built_from, make_test
 from tests.support.fictitious import PATIENT_DATA
 
 pytestmark = pytest.mark.django_db
@@ -91,7 +91,9 @@ def test_a_rejection_is_shown_with_sidep_reason(start_sidep, pharmacist_client, 
 
 def test_a_correction_and_a_cancellation_follow_the_result(sidep, pharmacist, screening_test):
     drain()
-    services.correct_test(screening_test, pharmacist, {"result": "positive"})
+    services.correct_test(
+        screening_test, pharmacist, {"result": "positive"}, built_from(screening_test)
+    )
     drain()
     services.cancel_test(screening_test, pharmacist, "entered_in_error")
     drain()
@@ -147,7 +149,9 @@ def test_a_request_refused_as_a_whole_is_retried_then_dead_lettered(
 def test_a_corrected_patient_identity_follows_the_result(sidep, screening_test):
     drain()
     patient = screening_test.patient
-    services.update_patient(patient, {**PATIENT_DATA, "birth_name": "Lefebvre"})
+    services.update_patient(
+        patient, {**PATIENT_DATA, "birth_name": "Lefebvre"}, built_from(patient)
+    )
     drain()
     rows = list(screening_test.transmissions.order_by("sequence"))
     assert [(row.kind, row.state) for row in rows] == [

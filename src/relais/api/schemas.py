@@ -103,6 +103,10 @@ class TestOut(Schema):
     created_at: datetime.datetime
     updated_at: datetime.datetime
     cancelled_at: datetime.datetime | None
+    version: int = Field(
+        description="Grows by one on each change; the ETag header carries it. Send it back "
+        "as If-Match to correct the test."
+    )
     transmission: TransmissionOut
 
 

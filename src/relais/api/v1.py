@@ -431,7 +431,7 @@ def create_test(request, payload: TestSubmission, idempotency_key: str | None = 
         )
 
     status, body = idempotent(request, idempotency_key, submit)
-    return stored_response(status, body)
+    return with_etag(stored_response(status, body))
 
 
 @api.get(
@@ -522,35 +522,79 @@ def get_test(request, test_id: uuid.UUID):
     of the pharmacy with "read all"); another answers 404."""
     test = readable_test_or_404(request, test_id)
     audit("test.view", request, test)
-    return stored_response(200, test_body(test))
+    return with_etag(stored_response(200, test_body(test)))
+
+
+# --- Versions: ETag and If-Match ----------------------------------------------------------
+#
+# A test's ETag names its version (which grows by one on each change of its recorded data;
+# its transmission state is not part of it). A correction must say which version it was
+# made from: without If-Match it is refused (428), since a correction made from a stale
+# read would silently undo another one (the lost update this rule exists for); with an
+# older version, 412, and the client reads the test again.
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def with_etag(response):
+    """The answer of a read or write of one test, with the test's ETag."""
+    if response.status_code < 300:
+        response["ETag"] = etag(json.loads(response.content)["version"])
+    return response
+
+
+def if_match_version(request) -> int:
+    """The version the If-Match header names (one strong ETag of this API)."""
+    header = request.headers.get("If-Match")
+    if header is None or not re.fullmatch(r'"\d{1,9}"', header.strip()):
+        raise Problem(
+            "precondition-required",
+            _('Send the ETag of the test you corrected as If-Match (e.g. If-Match: "3").'),
+            [field_error("If-Match", "if_match", _("A quoted version from the ETag header."))],
+        )
+    return int(header.strip().strip('"'))
 
 
 @api.post(
     "/tests/{uuid:test_id}/correction",
-    response={200: TestCorrected, **error_responses(*COMMON_ERRORS, *BODY_ERRORS, 404, 409)},
+    response={
+        200: TestCorrected,
+        **error_responses(*COMMON_ERRORS, *BODY_ERRORS, 404, 409, 412, 428),
+    },
     summary="Correct a test result",
     tags=["tests"],
 )
 def correct_test(
     request, test_id: uuid.UUID, payload: TestIn, idempotency_key: str | None = IDEMPOTENCY_KEY
 ):
-    """Send the whole test as it should be. The changed fields are saved and SI-DEP gets
-    the corrected result (as a correction, OBX-11 = C, if it may already hold the first
-    one). A cancelled test cannot be corrected (409)."""
+    """Send the whole test as it should be, with the ETag of the version it was made from
+    as If-Match (428 without it; 412 if the test changed since: read it again). The
+    changed fields are saved and SI-DEP gets the corrected result (as a correction,
+    OBX-11 = C, if it may already hold the first one). A cancelled test cannot be
+    corrected (409)."""
     credential = request.auth
 
     def submit():
         test = ScreeningTest.objects.select_related("patient").get_for_pharmacy_or_404(
             credential.pharmacy, pk=test_id
         )
+        built_from = services.BuiltFrom(if_match_version(request))
         data = validate_correction(test, payload)
         try:
-            changed = services.correct_test(test, credential.service_user, data)
+            changed = services.correct_test(test, credential.service_user, data, built_from)
         except services.TestCancelled:
             raise Problem("test-cancelled", _("This test was cancelled.")) from None
+        except services.ChangedMeanwhile as meanwhile:
+            raise Problem(
+                "precondition-failed",
+                _("The test changed since the version you sent: read it again."),
+                headers={"ETag": etag(meanwhile.current.version)},
+            ) from None
         if changed:
             audit("test.correct", request, test, fields=changed)
         return 200, test_body(test, TestCorrected, changed_fields=changed)
 
     status, body = idempotent(request, idempotency_key, submit)
-    return stored_response(status, body)
+    return with_etag(stored_response(status, body))

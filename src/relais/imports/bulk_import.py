@@ -399,17 +399,24 @@ def import_block(caller: submissions.Caller, rows: list[dict]) -> int:
     many were recorded."""
     if not rows:
         return 0
-    checked = submissions.check(caller, [submission_of(row["cells"]) for row in rows])
-    errors = [
-        error
-        for row, item in zip(rows, checked, strict=True)
-        for error in row_errors(item, row["cells"], row["line"])
-    ]
-    if errors:
-        raise RowsChanged(errors)
-    submissions.record(caller, checked)
+
+    def check_and_record() -> int:
+        with transaction.atomic():
+            checked = submissions.check(caller, [submission_of(row["cells"]) for row in rows])
+            errors = [
+                error
+                for row, item in zip(rows, checked, strict=True)
+                for error in row_errors(item, row["cells"], row["line"])
+            ]
+            if errors:
+                raise RowsChanged(errors)
+            submissions.record(caller, checked)
+        return len(checked)
+
+    # A new patient of the file registered meanwhile by the web or the API is found then.
+    recorded = submissions.found_on_retry(check_and_record)
     gc.collect()
-    return len(checked)
+    return recorded
 
 
 def purge_expired() -> int:

@@ -5,6 +5,7 @@ import re
 from typing import TypeVar
 
 from django import forms
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -12,10 +13,34 @@ from django.utils.translation import gettext_lazy as _
 from relais.phone import normalise_phone
 from relais.screening import catalogue, validation
 from relais.screening.models import NOTIFY_CHANNELS, NotifyBy, Sex, reachable_channels
-from relais.screening.services import CANCEL_REASONS
+from relais.screening.services import CANCEL_REASONS, BuiltFrom
 
 BIRTHPLACE_RE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
 POSTAL_CODE_RE = re.compile(r"^\d{5}$")
+
+
+# The hidden field of correction and patient forms naming the state they were built from.
+BUILT_FROM_FIELD = "built_from"
+BUILT_FROM_SALT = "relais.screening.built-from"
+
+
+def built_from_token(record, fields) -> str:
+    """The record's version and the values the form shows, signed (not secret: the page
+    shows the same values), so that the POST can tell what the user changed."""
+    base = BuiltFrom.of(record, fields)
+    payload = {"id": str(record.pk), "version": base.version, "values": base.values}
+    return signing.dumps(payload, salt=BUILT_FROM_SALT, compress=True)
+
+
+def read_built_from(data, record) -> BuiltFrom | None:
+    """What the posted form was built from, if it is a form of this record Relais built."""
+    try:
+        payload = signing.loads(data.get(BUILT_FROM_FIELD) or "", salt=BUILT_FROM_SALT)
+        if payload["id"] != str(record.pk):
+            return None
+        return BuiltFrom(int(payload["version"]), dict(payload["values"]))
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        return None
 
 
 class PatientForm(forms.Form):

@@ -2,6 +2,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from relais.accounts.models import Pharmacy
@@ -15,13 +16,25 @@ NIR_INDEX = "patient.nir"
 IDENTITY_INDEX = "patient.birth_name+birth_date"
 
 
+class Versioned(models.Model):
+    """A record people edit from forms and the API: `version` names the state a form or an
+    ETag was built from. It grows by one on every change, and only through
+    `screening.services.save_if_version` (a conditional UPDATE), so a stale form cannot
+    silently overwrite a newer state."""
+
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        abstract = True
+
+
 class Sex(models.TextChoices):
     MALE = "M", _("male")
     FEMALE = "F", _("female")
     UNKNOWN = "U", _("unknown")
 
 
-class Patient(models.Model):
+class Patient(Versioned):
     """A person tested at one pharmacy. Every identity trait is encrypted."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -47,6 +60,18 @@ class Patient(models.Model):
 
     objects = PharmacyScopedQuerySet.as_manager()
 
+    class Meta:
+        constraints = [
+            # One record per NIR in a pharmacy: two simultaneous submissions for the same
+            # new person cannot both create it (the second finds the first, see
+            # submissions.submit).
+            models.UniqueConstraint(
+                fields=["pharmacy", "nir_index"],
+                condition=~Q(nir_index=""),
+                name="screening_patient_one_per_nir",
+            )
+        ]
+
     def __str__(self):
         return f"Patient {self.pk}"
 
@@ -64,6 +89,13 @@ class Patient(models.Model):
     @property
     def display_name(self) -> str:
         return f"{(self.used_name or self.birth_name).upper()} {self.given_names}"
+
+
+def is_duplicate_nir(error: Exception) -> bool:
+    """Whether an IntegrityError is the one-patient-per-NIR index refusing a second record
+    (PostgreSQL names the constraint, SQLite its columns)."""
+    text = str(error)
+    return "screening_patient_one_per_nir" in text or "screening_patient.nir_index" in text
 
 
 def identity_key(birth_name: str, birth_date) -> str:
@@ -100,7 +132,7 @@ def reachable_channels(notify_by: str, patient: "Patient") -> list[str]:
     ]
 
 
-class ScreeningTest(models.Model):
+class ScreeningTest(Versioned):
     class Result(models.TextChoices):
         POSITIVE = "positive", _("positive")
         NEGATIVE = "negative", _("negative")
@@ -137,3 +169,23 @@ class ScreeningTest(models.Model):
     @property
     def kind_info(self) -> catalogue.TestKind:
         return catalogue.TEST_KINDS[self.kind]
+
+
+class FormToken(models.Model):
+    """A one-time form token that saved something (see screening.form_tokens): the same
+    form posted again by the same user is shown `outcome` instead of saving twice. Holds
+    no personal data: the token's digest and the address of what it saved."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    digest = models.CharField(max_length=64)
+    outcome = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "digest"], name="screening_formtoken_once")
+        ]
+        indexes = [models.Index(fields=["user", "created_at"])]
+
+    def __str__(self):
+        return f"Form token {self.pk}"

@@ -1,16 +1,27 @@
 """Saving and finding patients and tests. New results enter through `submissions`, which
 checks them and calls `new_patient` and `record_tests` here."""
 
-from collections.abc import Mapping
+import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, models, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from relais.bulk_insert import insert_all
 from relais.crypto.blind_index import blind_index_candidates
-from relais.screening.models import IDENTITY_INDEX, NIR_INDEX, Patient, ScreeningTest, identity_key
+from relais.screening.models import (
+    IDENTITY_INDEX,
+    NIR_INDEX,
+    Patient,
+    ScreeningTest,
+    Versioned,
+    identity_key,
+    is_duplicate_nir,
+)
 from relais.screening.signals import (
     patient_corrected,
     test_cancelled,
@@ -63,17 +74,25 @@ def create_patient(pharmacy, user, data: Mapping[str, Any]) -> Patient:
     return insert_all([new_patient(pharmacy, user, data)])[0]
 
 
-@transaction.atomic
-def update_patient(patient: Patient, data: dict) -> list[str]:
-    """Apply edited identity and contact data; returns the names of the fields that
-    changed. SI-DEP is told through the patient_corrected signal."""
-    changed = [name for name in PATIENT_FIELDS if getattr(patient, name) != (data.get(name) or "")]
-    if not changed:
-        return []
-    for name in changed:
-        setattr(patient, name, data.get(name) or "")
-    patient.save()
-    patient_corrected.send(sender=Patient, patient=patient, fields=changed)
+class NirTaken(Exception):
+    """The edited NIR is another patient's of the same pharmacy (one NIR, one record)."""
+
+
+def update_patient(patient: Patient, data: Mapping[str, Any], built_from: "BuiltFrom") -> list[str]:
+    """Apply edited identity and contact data, made from the record at `built_from`;
+    returns the names of the fields that changed (`patient` gets the saved state). SI-DEP
+    is told through the patient_corrected signal. Raises ChangedMeanwhile or NirTaken."""
+    typed = {name: data.get(name) or "" for name in PATIENT_FIELDS}
+    try:
+        with transaction.atomic():
+            fresh, changed = apply_changes(Patient, patient.pk, PATIENT_FIELDS, typed, built_from)
+            if changed:
+                patient_corrected.send(sender=Patient, patient=fresh, fields=changed)
+    except IntegrityError as error:
+        if is_duplicate_nir(error):
+            raise NirTaken from None
+        raise
+    copy_state(fresh, patient, [*changed, "version"])
     return changed
 
 
@@ -99,29 +118,126 @@ class TestCancelled(Exception):
     """A cancelled test is final: it cannot be corrected or cancelled again."""
 
 
-def locked_test(test: ScreeningTest) -> ScreeningTest:
-    """The test read again under a row lock, so two corrections cannot interleave."""
-    fresh = ScreeningTest.objects.select_for_update().get(pk=test.pk)
-    if fresh.cancelled_at is not None:
-        raise TestCancelled
-    return fresh
+# --- Versions: no change is made from a stale state -----------------------------------------
 
 
-@transaction.atomic
-def correct_test(test: ScreeningTest, user, data: dict) -> list[str]:
-    """Apply corrected data; SI-DEP is told through the test_corrected signal (an
-    unsent message simply goes out corrected, a sent one is followed by a correction).
-    Returns the names of the fields that changed (none: nothing is sent)."""
-    fresh = locked_test(test)
-    changed = [name for name in TEST_FIELDS if name in data and getattr(fresh, name) != data[name]]
-    if not changed:
-        return []
-    for name in changed:
-        setattr(fresh, name, data[name])
-    fresh.save()
-    test_corrected.send(sender=ScreeningTest, test=fresh, user=user, fields=changed)
-    for name in [*changed, "updated_at"]:
-        setattr(test, name, getattr(fresh, name))
+class ChangedMeanwhile(Exception):
+    """The record changed after the form (or ETag) the change was made from. `current`
+    is the record as saved now; `clashes` the fields both changes touched (empty when
+    the caller gave no base values to merge with, as the API)."""
+
+    def __init__(self, current, clashes: Sequence[str]):
+        super().__init__("changed meanwhile")
+        self.current = current
+        self.clashes = list(clashes)
+
+
+@dataclass(frozen=True)
+class BuiltFrom:
+    """What a change was made from: the record's version and, for a form, the values it
+    showed (`values`, as `comparable` gives them), so that only the fields the user
+    changed are applied to a newer version. Without values any newer version refuses."""
+
+    version: int
+    values: Mapping[str, Any] | None = None
+
+    @classmethod
+    def of(cls, record: Versioned, fields: Sequence[str]) -> "BuiltFrom":
+        return cls(record.version, {name: comparable(getattr(record, name)) for name in fields})
+
+
+def comparable(value):
+    """A field's value as plain JSON data (forms carry their base values signed, as JSON)."""
+    if isinstance(value, datetime.datetime):
+        return value.astimezone(datetime.UTC).isoformat()
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return value
+
+
+def fields_to_change(current, data: Mapping[str, Any], fields, built_from: BuiltFrom) -> list[str]:
+    """The fields to write on `current`: those whose typed value differs from it when the
+    form was built from this very version; on a newer version, only those the user
+    changed from what the form showed, and none that the newer version changed too (a
+    clash: ChangedMeanwhile)."""
+    fields = [name for name in fields if name in data]
+    differ = [
+        name for name in fields if comparable(getattr(current, name)) != comparable(data[name])
+    ]
+    if built_from.version == current.version:
+        return differ
+    if built_from.values is None:
+        raise ChangedMeanwhile(current, [])
+    base = built_from.values
+    mine = [name for name in fields if base.get(name) != comparable(data[name])]
+    theirs = {name for name in fields if base.get(name) != comparable(getattr(current, name))}
+    clashes = [name for name in mine if name in theirs and name in differ]
+    if clashes:
+        raise ChangedMeanwhile(current, clashes)
+    return [name for name in mine if name in differ]
+
+
+def save_if_version(record: Versioned, fields: Sequence[str], version: int, **conditions) -> bool:
+    """Write `fields` of `record` with one UPDATE ... WHERE version = `version` (and
+    `conditions`), adding one to the version: the one place a version changes. False
+    when another change came first (nothing is written). Encrypted fields are encrypted
+    under the row's id, as save() does."""
+    model = type(record)
+    values = {}
+    for name in fields:
+        field = model._meta.get_field(name)
+        assert isinstance(field, models.Field)
+        values[field.attname] = field.pre_save(record, False)  # sets auto_now times too
+    updated = model._base_manager.filter(pk=record.pk, version=version, **conditions).update(
+        version=F("version") + 1, **values
+    )
+    if updated:
+        record.version = version + 1
+    return bool(updated)
+
+
+def apply_changes(model, pk, fields, data: Mapping[str, Any], built_from: BuiltFrom, **conditions):
+    """Apply a change made from `built_from` to the row as it is now: (the saved record,
+    the fields changed). A change that lands between our read and our write makes the
+    conditional UPDATE miss; we read again and merge with that one the same way."""
+    while True:
+        current = model._base_manager.get(pk=pk)
+        if isinstance(current, ScreeningTest) and current.cancelled_at is not None:
+            raise TestCancelled  # the condition below then keeps a late cancellation
+        changed = fields_to_change(current, data, fields, built_from)
+        if not changed:
+            return current, []
+        for name in changed:
+            setattr(current, name, data[name])
+        written = list(changed)
+        if isinstance(current, Patient):
+            current.refresh_indexes()
+            written += ["nir_index", "identity_index"]
+        if isinstance(current, ScreeningTest):
+            written.append("updated_at")
+        if save_if_version(current, written, current.version, **conditions):
+            return current, changed
+
+
+def copy_state(source, target, fields) -> None:
+    for name in fields:
+        setattr(target, name, getattr(source, name))
+
+
+def correct_test(
+    test: ScreeningTest, user, data: Mapping[str, Any], built_from: BuiltFrom
+) -> list[str]:
+    """Apply corrected data, made from the test at `built_from`; SI-DEP is told through
+    the test_corrected signal (an unsent message simply goes out corrected, a sent one is
+    followed by a correction). Returns the names of the fields that changed (none:
+    nothing is sent). Raises ChangedMeanwhile, TestCancelled."""
+    with transaction.atomic():
+        fresh, changed = apply_changes(
+            ScreeningTest, test.pk, TEST_FIELDS, data, built_from, cancelled_at__isnull=True
+        )
+        if changed:
+            test_corrected.send(sender=ScreeningTest, test=fresh, user=user, fields=changed)
+    copy_state(fresh, test, [*changed, "updated_at", "version"])
     return changed
 
 
@@ -131,9 +247,12 @@ def cancel_test(test: ScreeningTest, user, reason: str) -> ScreeningTest:
     told through the test_cancelled signal."""
     if reason not in CANCEL_REASONS:
         raise ValueError("unknown cancellation reason")
-    fresh = locked_test(test)
+    fresh = ScreeningTest.objects.select_for_update().get(pk=test.pk)
+    if fresh.cancelled_at is not None:
+        raise TestCancelled
     fresh.cancelled_at = timezone.now()
-    fresh.save(update_fields=["cancelled_at", "updated_at"])
+    # Under the row lock the version cannot move: the condition only keeps the one rule.
+    save_if_version(fresh, ["cancelled_at", "updated_at"], fresh.version)
     test_cancelled.send(sender=ScreeningTest, test=fresh, user=user, reason=reason)
-    test.cancelled_at = fresh.cancelled_at
+    copy_state(fresh, test, ["cancelled_at", "updated_at", "version"])
     return fresh

@@ -17,6 +17,11 @@ it:
 Recording writes, in one transaction, the new patients, the tests and, through the
 `tests_validated` signal, their outbox rows and result links; then the audit events.
 A single submission is a batch of one: every entry point runs the same code.
+
+Patient creation is serialised per identity: a unique index allows one record per NIR
+in a pharmacy. When two submissions for the same new person race (a double click, two
+API calls), the second one's insert waits for the first and fails; it is then checked
+again, and finds the patient the first one created (retry-as-find).
 """
 
 from collections.abc import Iterable, Mapping
@@ -25,7 +30,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
@@ -42,6 +47,7 @@ from relais.screening.models import (
     Patient,
     ScreeningTest,
     identity_key,
+    is_duplicate_nir,
 )
 from relais.screening.validation import normalise_name
 
@@ -248,6 +254,12 @@ def nir_held_by_another(patient: Patient, data: Mapping[str, Any]) -> FieldError
     found, found_by = PatientLookup(patient.pharmacy, [data]).find(data)
     if found is None or found_by != "nir" or found.pk == patient.pk:
         return None
+    return nir_taken()
+
+
+def nir_taken() -> FieldError:
+    """The error of an edited NIR another patient of the pharmacy holds (found before
+    saving, or refused by the one-patient-per-NIR index when both edits raced)."""
     message = _("This NIR is registered for another patient of the pharmacy.")
     return FieldError("patient", "nir", "nir_taken", str(message))
 
@@ -312,22 +324,48 @@ def record(caller: Caller, checked: list[Checked]) -> None:
 
 
 def submit(caller: Caller, submissions: list[Submission]) -> list[Checked]:
-    """Check, then record those without errors, in one transaction."""
-    with transaction.atomic():
-        checked = check(caller, submissions)
-        valid = [item for item in checked if item.ok]
-        if valid:
-            record(caller, valid)
-    return checked
+    """Check, then record those without errors, in one transaction; checked again once
+    if another submission created one of the new patients meanwhile."""
+
+    def check_and_record() -> list[Checked]:
+        with transaction.atomic():
+            checked = check(caller, submissions)
+            valid = [item for item in checked if item.ok]
+            if valid:
+                record(caller, valid)
+        return checked
+
+    return found_on_retry(check_and_record)
 
 
-def register_patient(caller: Caller, data: Mapping[str, Any]) -> Patient:
-    """A new patient from cleaned PatientForm data that `match_patient` found no one
-    for (the web's patient form, before the test)."""
-    with transaction.atomic(savepoint=False):
-        [patient] = insert_all([services.new_patient(caller.pharmacy, caller.user, data)])
-        record_many([audit_event(caller, "patient.create", patient)])
-    return patient
+def found_on_retry(attempt):
+    """`attempt()`, and once more if the one-patient-per-NIR index refused its new
+    patient: the second attempt matches the patient the concurrent one committed (the
+    insert only fails once that one has committed). Each attempt runs in its own
+    savepoint."""
+    try:
+        return attempt()
+    except IntegrityError as error:
+        if not is_duplicate_nir(error):
+            raise
+    return attempt()
+
+
+def find_or_register(caller: Caller, data: Mapping[str, Any]):
+    """The patient cleaned PatientForm data designate, registered if no one matches (the
+    web's patient form, before the test): (patient, created, None), or (None, False, the
+    conflict that forbids using the matching record)."""
+
+    def attempt():
+        found, conflict = match_patient(caller.pharmacy, data)
+        if conflict is not None or found is not None:
+            return found, False, conflict
+        with transaction.atomic():
+            [patient] = insert_all([services.new_patient(caller.pharmacy, caller.user, data)])
+            record_many([audit_event(caller, "patient.create", patient)])
+        return patient, True, None
+
+    return found_on_retry(attempt)
 
 
 def audit_event(caller: Caller, action: str, target):

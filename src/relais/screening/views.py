@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
@@ -12,12 +13,15 @@ from relais.accounts.http import PharmacyRequest
 from relais.accounts.permissions import pharmacy_permission_required, role_allows
 from relais.audit.events import record
 from relais.lib.dates import local_day_bounds, parse_day
-from relais.screening import services, submissions
+from relais.screening import form_tokens, services, submissions
 from relais.screening.forms import (
+    BUILT_FROM_FIELD,
     CancelTestForm,
     PatientForm,
     PatientSearchForm,
     ScreeningTestForm,
+    built_from_token,
+    read_built_from,
 )
 from relais.screening.models import Patient, ScreeningTest
 from relais.transmission.services import (
@@ -95,18 +99,57 @@ def patient_new(request: PharmacyRequest):
         )
     form = PatientForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        found, conflict = submissions.match_patient(request.pharmacy, form.cleaned_data)
-        if conflict is not None:
-            submissions.add_errors(form, [conflict])
-        elif found is not None:
-            # The same person is registered already: their record is used as it is.
-            record("patient.view", request=request, target=found)
-            messages.info(request, _("This patient is already registered: their record is used."))
-            return redirect("screening:test_new", patient_id=found.pk)
-        else:
-            patient = submissions.register_patient(caller(request), form.cleaned_data)
-            return redirect("screening:test_new", patient_id=patient.pk)
+
+        def save():
+            patient, created, conflict = submissions.find_or_register(
+                caller(request), form.cleaned_data
+            )
+            if conflict is not None:
+                submissions.add_errors(form, [conflict])
+                return render(request, "screening/patient_form.html", {"form": form}), ""
+            if not created:
+                # The same person is registered already: their record is used as it is.
+                record("patient.view", request=request, target=patient)
+                messages.info(
+                    request, _("This patient is already registered: their record is used.")
+                )
+            address = reverse("screening:test_new", kwargs={"patient_id": patient.pk})
+            return redirect(address), address
+
+        return once(request, save) or stale_form(
+            request, "screening/patient_form.html", {"form": form}
+        )
     return render(request, "screening/patient_form.html", {"form": form})
+
+
+def once(request, save) -> HttpResponse | None:
+    """`save() -> (response, outcome)` once per one-time form token (see form_tokens):
+    the same form sent again goes to what the first one saved. None when the form
+    carries no valid token."""
+    token = form_tokens.read(request.POST)
+    if token is None:
+        return None
+    response, outcome = form_tokens.once(request.user, token, save)
+    if response is None:
+        messages.info(
+            request,
+            _("This form had already been sent: it was saved once, here is the result."),
+        )
+        return redirect(outcome)
+    return response
+
+
+def stale_form(request, template: str, context: dict, status: int = 200) -> HttpResponse:
+    """A form posted without a valid one-time token (too old, or not from this page) is
+    shown again as typed, with a fresh token: nothing typed is lost, nothing saved twice."""
+    messages.error(
+        request,
+        _(
+            "This form is too old or was not sent from its page: nothing was saved. "
+            "Check it and save again."
+        ),
+    )
+    return render(request, template, context, status=status)
 
 
 def caller(request) -> submissions.Caller:
@@ -146,17 +189,98 @@ def patient_edit(request: PharmacyRequest, patient_id):
     record("patient.view", request=request, target=patient)
     initial = {name: getattr(patient, name) for name in services.PATIENT_FIELDS}
     form = PatientForm(request.POST or None, initial=initial)
+    context = {
+        "form": form,
+        "patient": patient,
+        "built_from": built_from_token(patient, services.PATIENT_FIELDS),
+    }
     if request.method == "POST" and form.is_valid():
+        built_from = read_built_from(request.POST, patient)
         conflict = submissions.nir_held_by_another(patient, form.cleaned_data)
         if conflict is not None:
             submissions.add_errors(form, [conflict])
-            return render(
-                request, "screening/patient_form.html", {"form": form, "patient": patient}
-            )
-        if services.update_patient(patient, form.cleaned_data):
-            record("patient.update", request=request, target=patient)
-        return redirect("screening:patient_detail", patient_id=patient.pk)
-    return render(request, "screening/patient_form.html", {"form": form, "patient": patient})
+            return render(request, "screening/patient_form.html", context)
+
+        def save():
+            assert built_from is not None
+            try:
+                changed = services.update_patient(patient, form.cleaned_data, built_from)
+            except services.NirTaken:
+                submissions.add_errors(form, [submissions.nir_taken()])
+                return render(request, "screening/patient_form.html", context), ""
+            except services.ChangedMeanwhile as meanwhile:
+                typed = {
+                    name: form.cleaned_data.get(name) or "" for name in services.PATIENT_FIELDS
+                }
+                page = changed_meanwhile(
+                    request, "screening/patient_form.html", form, typed, meanwhile, built_from,
+                    services.PATIENT_FIELDS, context,
+                )  # fmt: skip
+                return page, ""
+            if changed:
+                record("patient.update", request=request, target=patient)
+            address = reverse("screening:patient_detail", kwargs={"patient_id": patient.pk})
+            return redirect(address), address
+
+        if built_from is not None:
+            context["built_from"] = request.POST[BUILT_FROM_FIELD]  # keep what it was made from
+        return (built_from and once(request, save)) or stale_form(
+            request, "screening/patient_form.html", context
+        )
+    return render(request, "screening/patient_form.html", context)
+
+
+def changed_meanwhile(
+    request, template, form, typed, meanwhile, built_from, fields, context
+) -> HttpResponse:
+    """The record changed after the form was built, on a field the user changed too: show
+    both versions, and the form again built from the saved one, holding the saved values
+    but the user's changes, for the user to apply consciously (or cancel). `typed` is
+    the data the change was made of."""
+    current = meanwhile.current
+    base = built_from.values or {}
+    mine = {
+        name
+        for name in fields
+        if name in typed and base.get(name) != services.comparable(typed[name])
+    }
+    rows = [
+        {
+            "label": form.fields[name].label,
+            "saved": shown(form.fields[name], getattr(current, name)),
+            "yours": shown(form.fields[name], typed.get(name)),
+            "clash": name in meanwhile.clashes,
+        }
+        for name in fields
+        if name in mine or name in meanwhile.clashes
+    ]
+    initial = {name: typed[name] if name in mine else getattr(current, name) for name in fields}
+    review = type(form)(initial=initial, **form_options(form))
+    context = {
+        **context,
+        "form": review,
+        "built_from": built_from_token(current, fields),
+        "changed_meanwhile": rows,
+    }
+    return render(request, template, context, status=409)
+
+
+def form_options(form) -> dict:
+    return {"patient": form.patient} if isinstance(form, ScreeningTestForm) else {}
+
+
+def shown(field, value) -> str:
+    """A field's value as the review page shows it."""
+    if value in (None, ""):
+        return "—"
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if isinstance(value, datetime.datetime):
+        return timezone.localtime(value).strftime("%d/%m/%Y %H:%M")
+    if isinstance(value, datetime.date):
+        return value.strftime("%d/%m/%Y")
+    choices = dict(getattr(field, "choices", None) or ())
+    return str(choices.get(value, value))
 
 
 @require_http_methods(["GET", "POST"])
@@ -165,12 +289,23 @@ def test_new(request: PharmacyRequest, patient_id):
     patient = Patient.objects.get_for_pharmacy_or_404(request.pharmacy, pk=patient_id)
     record("patient.view", request=request, target=patient)
     if request.method == "POST":
-        submission = submissions.Submission(test=request.POST, stored_patient=patient)
-        [checked] = submissions.submit(caller(request), [submission])
-        if checked.ok:
+
+        def save():
+            submission = submissions.Submission(test=request.POST, stored_patient=patient)
+            [checked] = submissions.submit(caller(request), [submission])
+            if not checked.ok:
+                context = {"form": checked.test_form, "patient": patient}
+                return render(request, "screening/test_form.html", context), ""
             messages.success(request, _("The result is saved and will be sent to SI-DEP."))
-            return redirect("screening:day")
-        form = checked.test_form
+            test_id = checked.recorded_test.pk
+            return redirect("screening:day"), reverse(
+                "screening:test_detail", kwargs={"test_id": test_id}
+            )
+
+        form = ScreeningTestForm(request.POST, patient=patient)
+        return once(request, save) or stale_form(
+            request, "screening/test_form.html", {"form": form, "patient": patient}
+        )
     else:
         initial = {"sampled_at": timezone.localtime().replace(second=0, microsecond=0)}
         form = ScreeningTestForm(initial=initial, patient=patient)
@@ -217,25 +352,49 @@ def test_correct(request: PharmacyRequest, test_id):
         return refusal
     initial = {name: getattr(test, name) for name in services.TEST_FIELDS}
     form = ScreeningTestForm(request.POST or None, initial=initial, patient=test.patient)
+    context = {
+        "form": form,
+        "test": test,
+        "patient": test.patient,
+        "transmission": describe(test),
+        "built_from": built_from_token(test, services.TEST_FIELDS),
+    }
     if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
-        # The form shows minutes: an untouched time keeps its stored seconds.
-        if data["sampled_at"] == test.sampled_at.replace(second=0, microsecond=0):
-            data["sampled_at"] = test.sampled_at
-        try:
-            changed = services.correct_test(test, request.user, data)
-        except services.TestCancelled:
-            return refuse_cancelled(request, test)
-        if changed:
-            record("test.correct", request=request, target=test, details={"fields": changed})
-            messages.success(request, _("The correction is saved and will be sent to SI-DEP."))
-        elif resend_rejected(test):
-            record("test.resend", request=request, target=test)
-            messages.success(request, _("The result will be sent to SI-DEP again."))
-        else:
-            messages.warning(request, _("Nothing was changed."))
-        return redirect("screening:test_detail", test_id=test.pk)
-    context = {"form": form, "test": test, "patient": test.patient, "transmission": describe(test)}
+        built_from = read_built_from(request.POST, test)
+
+        def save():
+            assert built_from is not None and built_from.values is not None
+            data = dict(form.cleaned_data)
+            # The form shows minutes: an untouched time keeps the seconds it was shown with.
+            shown_at = datetime.datetime.fromisoformat(built_from.values["sampled_at"])
+            if data["sampled_at"] == shown_at.replace(second=0, microsecond=0):
+                data["sampled_at"] = shown_at
+            try:
+                changed = services.correct_test(test, request.user, data, built_from)
+            except services.TestCancelled:
+                return refuse_cancelled(request, test), ""
+            except services.ChangedMeanwhile as meanwhile:
+                page = changed_meanwhile(
+                    request, "screening/test_correct.html", form, data, meanwhile, built_from,
+                    services.TEST_FIELDS, context,
+                )  # fmt: skip
+                return page, ""
+            if changed:
+                record("test.correct", request=request, target=test, details={"fields": changed})
+                messages.success(request, _("The correction is saved and will be sent to SI-DEP."))
+            elif resend_rejected(test):
+                record("test.resend", request=request, target=test)
+                messages.success(request, _("The result will be sent to SI-DEP again."))
+            else:
+                messages.warning(request, _("Nothing was changed."))
+            address = reverse("screening:test_detail", kwargs={"test_id": test.pk})
+            return redirect(address), address
+
+        if built_from is not None:
+            context["built_from"] = request.POST[BUILT_FROM_FIELD]  # keep what it was made from
+        return (built_from and once(request, save)) or stale_form(
+            request, "screening/test_correct.html", context
+        )
     return render(request, "screening/test_correct.html", context)
 
 

@@ -107,10 +107,52 @@
     update();
   }
 
+  /* ---------- Submit once ----------
+     A form marked data-submit-once (the forms that save a patient or a test) is sent
+     once: a second click or Enter is ignored and its submit buttons are disabled while
+     the page changes. The server refuses a repeat anyway (one-time form tokens); this
+     spares the user the question. Coming back to the page (back button, kept in the
+     browser's cache) enables the form again. */
+
+  function setUpSubmitOnce(form) {
+    form.addEventListener("submit", function (event) {
+      if (form.hasAttribute("data-submitting")) {
+        event.preventDefault();
+        return;
+      }
+      form.setAttribute("data-submitting", "");
+      /* Disabled after the event: a button disabled now would leave the form data. */
+      window.setTimeout(function () {
+        var buttons = form.querySelectorAll("button[type=submit], input[type=submit]");
+        for (var i = 0; i < buttons.length; i += 1) {
+          buttons[i].disabled = true;
+        }
+      }, 0);
+    });
+  }
+
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) {
+      return;
+    }
+    var forms = document.querySelectorAll("form[data-submitting]");
+    for (var i = 0; i < forms.length; i += 1) {
+      forms[i].removeAttribute("data-submitting");
+      var buttons = forms[i].querySelectorAll("button[type=submit], input[type=submit]");
+      for (var j = 0; j < buttons.length; j += 1) {
+        buttons[j].disabled = false;
+      }
+    }
+  });
+
   function init() {
     var wrappers = document.querySelectorAll("[data-depends-on]");
     for (var i = 0; i < wrappers.length; i += 1) {
       setUpDependentField(wrappers[i]);
+    }
+    var forms = document.querySelectorAll("form[data-submit-once]");
+    for (var k = 0; k < forms.length; k += 1) {
+      setUpSubmitOnce(forms[k]);
     }
   }
 

@@ -1,0 +1,170 @@
+"""Issue 13, item 5: a form or an API call sent twice saves once.
+
+The faults injected: the same page's form posted twice (a double click that got past the
+browser, a page sent again from history), twice at the same instant from two threads,
+two API calls at the same instant for two tests of the same new person, and a real
+double click in Chromium. What is checked: one test, one outbox message, one patient
+notification, one patient.
+"""
+
+import threading
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.urls import reverse
+from playwright.sync_api import sync_playwright
+
+from relais.api.credentials import create_credential
+from relais.patient_access.models import Notification
+from relais.screening.models import FormToken, Patient, ScreeningTest
+from relais.transmission.models import Transmission
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.factories import (
+    form_guards,
+    log_in,
+    make_patient,
+    screening_test_form,
+)
+from tests.support.fictitious import api_submission
+
+NEW_PATIENT = {
+    "birth_name": "Durand",
+    "used_name": "",
+    "given_names": "Marc",
+    "birth_date": "1970-07-01",
+    "sex": "M",
+    "birthplace_code": "2A004",
+    "nir": "1 70 07 2A 004 001 72",
+    "address": "",
+    "postal_code": "",
+    "city": "",
+    "phone": "06 12 34 56 78",
+    "email": "",
+}
+
+
+def post_at_once(clients_and_posts, **kwargs) -> list:
+    """Each (client, path, data) posted by its own thread (its own database connection)
+    at the same instant, with `kwargs`; the responses."""
+    barrier = threading.Barrier(len(clients_and_posts))
+    responses = []
+
+    def post(client, path, data):
+        try:
+            barrier.wait()
+            responses.append(client.post(path, data, **kwargs))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post, args=args) for args in clients_and_posts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(responses) == len(clients_and_posts)
+    return responses
+
+
+@pytest.mark.django_db
+def test_the_new_test_form_posted_twice_records_one_test(pharmacist_client, patient):
+    path = reverse("screening:test_new", args=[patient.pk])
+    form = screening_test_form(notify_by="sms")
+    first = pharmacist_client.post(path, form)
+    again = pharmacist_client.post(path, form, follow=True)
+    test = ScreeningTest.objects.get()
+    assert first["Location"] == reverse("screening:day")
+    # The second one is shown what the first saved, and says so.
+    assert again.redirect_chain[-1][0] == reverse("screening:test_detail", args=[test.pk])
+    assert "already been sent" in again.content.decode()
+    assert Transmission.objects.filter(test=test).count() == 1
+    assert Notification.objects.filter(link__test=test).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_form_with_errors_keeps_its_token_for_the_corrected_form(pharmacist_client, patient):
+    path = reverse("screening:test_new", args=[patient.pk])
+    form = screening_test_form(specimen="throat_swab")  # not a specimen for this test
+    assert pharmacist_client.post(path, form).status_code == 200
+    assert not FormToken.objects.exists()  # nothing saved: the token is free again
+    corrected = {**form, "specimen": "nasal_swab"}
+    assert pharmacist_client.post(path, corrected).status_code == 302
+    assert pharmacist_client.post(path, corrected).status_code == 302
+    assert ScreeningTest.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_form_without_a_valid_token_saves_nothing_and_keeps_what_was_typed(
+    pharmacist_client, patient
+):
+    path = reverse("screening:test_new", args=[patient.pk])
+    form = {**screening_test_form(device="Typé AG"), "form_token": "forged:token"}
+    response = pharmacist_client.post(path, form)
+    assert response.status_code == 200
+    assert response.context["form"]["device"].value() == "Typé AG"
+    assert not ScreeningTest.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_new_patient_form_posted_twice_registers_one_patient(pharmacist_client):
+    form = {**NEW_PATIENT, **form_guards()}
+    first = pharmacist_client.post(reverse("screening:patient_new"), form)
+    again = pharmacist_client.post(reverse("screening:patient_new"), form)
+    patient = Patient.objects.get()
+    assert first["Location"] == again["Location"]
+    assert first["Location"] == reverse("screening:test_new", args=[patient.pk])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_form_posted_twice_at_once_records_one_test(pharmacy, pharmacist):
+    patient = make_patient(pharmacy, pharmacist)
+    path = reverse("screening:test_new", args=[patient.pk])
+    form = screening_test_form()
+    clients = [log_in(Client(), pharmacist) for _ in range(2)]  # two tabs, one user
+    responses = post_at_once([(client, path, form) for client in clients])
+    assert sorted(response.status_code for response in responses) == [302, 302]
+    assert ScreeningTest.objects.count() == 1
+    assert Transmission.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_api_calls_at_once_for_one_new_person_make_one_patient(pharmacy, pharmacist):
+    _, token = create_credential(pharmacy, "LGO", created_by=pharmacist)
+    # Two results of one person the pharmacy has never seen, sent by two LGO workstations.
+    calls = [(Client(), "/api/v1/tests", api_submission(device=device)) for device in "AB"]
+    responses = post_at_once(
+        calls, content_type="application/json", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert sorted(response.status_code for response in responses) == [201, 201]
+    assert Patient.objects.count() == 1
+    assert ScreeningTest.objects.count() == 2
+    assert sorted(response.json()["patient_created"] for response in responses) == [False, True]
+
+
+@pytest.mark.slow  # a browser
+@pytest.mark.django_db(transaction=True)
+def test_a_double_click_on_save_sends_the_form_once(live_server, pharmacy, pharmacist, monkeypatch):
+    patient = make_patient(pharmacy, pharmacist)
+    session = log_in(Client(), pharmacist).cookies["sessionid"].value
+    path = reverse("screening:test_new", args=[patient.pk])
+    # Playwright's sync API runs an event loop in this thread; the ORM calls below are
+    # ordinary blocking calls made between its steps.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    posts = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context()
+            context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
+            page = context.new_page()
+            page.on(
+                "request", lambda request: request.method == "POST" and posts.append(request.url)
+            )
+            page.goto(f"{live_server.url}{path}")
+            page.check("input[name=result][value=negative]")
+            page.dblclick("form.test-form button[type=submit]")
+            page.wait_for_url(f"{live_server.url}{reverse('screening:day')}")
+        finally:
+            browser.close()
+    assert posts == [f"{live_server.url}{path}"]
+    assert ScreeningTest.objects.filter(patient=patient).count() == 1
