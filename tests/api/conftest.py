@@ -1,6 +1,7 @@
 import pytest
 
 from relais.api.credentials import create_credential
+from tests.support import factories
 from tests.support.factories import ApiClient
 
 
@@ -22,3 +23,10 @@ def api(client, credential_and_token):
 @pytest.fixture
 def other_api(client, other_pharmacy, other_pharmacist):
     return ApiClient(client, create_credential(other_pharmacy, "Other LGO")[1])
+
+
+@pytest.fixture
+def screening_test(patient, credential):
+    """A test the pharmacy's software recorded through `credential`: the tests a credential
+    reads and corrects (without "read all")."""
+    return factories.make_test(patient, credential.service_user)

@@ -13,7 +13,7 @@ from relais.screening import services
 from relais.transmission.models import Transmission
 from relais.transmission.services import describe, resend_rejected
 from relais.transmission.worker import send_due
-from tests.support.factories import make_test
+from tests.support.factories import built_from, make_test
 
 pytestmark = pytest.mark.django_db
 State = Transmission.State
@@ -137,7 +137,7 @@ def test_stored_then_error_goes_again_under_the_same_control_id(start_sidep, pat
     assert {row.state for row in Transmission.objects.all()} == {State.PENDING}
     # "Correct and resend" is no new result here: the message may be at SI-DEP.
     assert not resend_rejected(corrected)
-    services.correct_test(corrected, pharmacist, {"result": "positive"})
+    services.correct_test(corrected, pharmacist, {"result": "positive"}, built_from(corrected))
     drain()
     rows = Transmission.objects.order_by("test", "sequence")
     assert {row.state for row in rows} == {State.ACKNOWLEDGED}

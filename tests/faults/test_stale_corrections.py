@@ -188,10 +188,11 @@ def test_simultaneous_corrections_merge_or_stop_never_overwrite(pharmacy, pharma
 
 @pytest.mark.django_db
 def test_an_api_correction_from_an_old_read_is_refused_with_412(
-    client, pharmacy, pharmacist, screening_test
+    client, pharmacy, pharmacist, patient
 ):
-    _, token = create_credential(pharmacy, "LGO", created_by=pharmacist)
+    credential, token = create_credential(pharmacy, "LGO", created_by=pharmacist)
     api = ApiClient(client, token)
+    screening_test = make_test(patient, credential.service_user)  # a test it recorded
     read = api.get(f"/tests/{screening_test.pk}")
     assert read["ETag"] == '"1"'
     path = f"/tests/{screening_test.pk}/correction"

@@ -55,6 +55,14 @@ def test_a_leaked_credential_reads_only_what_it_recorded(live, attacks):
     for what, test_id in targets.items():
         response = leaked.get(f"/api/v1/tests/{test_id}")
         attacks.attempt(READ_SCOPE, response.status_code != 404, f"{what}: {response.status_code}")
+    for what, test_id in targets.items():
+        # A correction answers with the test: it is a read too (and a write it never had).
+        body = api_submission(result="positive")["test"]
+        response = leaked.post(
+            f"/api/v1/tests/{test_id}/correction", json=body, headers={"If-Match": '"1"'}
+        )
+        attacks.attempt(READ_SCOPE, response.status_code != 404, f"{what} corrected: "
+                        f"{response.status_code}")  # fmt: skip
     seen = {item["id"] for item in listed(leaked)}
     for what, test_id in targets.items():
         attacks.attempt(READ_SCOPE, test_id in seen, f"{what} listed")

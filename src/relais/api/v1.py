@@ -360,7 +360,12 @@ def audit_each(action: str, request, targets: list, **details):
 
 def readable_test_or_404(request, test_id) -> ScreeningTest:
     """A test the credential may read; any other answers 404, exactly like a missing one."""
-    test = credentials.readable_tests(request.auth).filter(pk=test_id).first()
+    test = (
+        credentials.readable_tests(request.auth)
+        .select_related("patient")
+        .filter(pk=test_id)
+        .first()
+    )
     if test is None:
         raise Http404
     return test
@@ -577,9 +582,9 @@ def correct_test(
     credential = request.auth
 
     def submit():
-        test = ScreeningTest.objects.select_related("patient").get_for_pharmacy_or_404(
-            credential.pharmacy, pk=test_id
-        )
+        # A credential corrects only what it may read (a leaked one cannot touch the
+        # pharmacy's web tests unless the owner granted it "read all").
+        test = readable_test_or_404(request, test_id)
         built_from = services.BuiltFrom(if_match_version(request))
         data = validate_correction(test, payload)
         try:
