@@ -29,7 +29,7 @@ def test_account_locks_after_repeated_failures_and_says_until_when(client, pharm
     )
     assert "_auth_user_id" not in client.session
     until = timezone.localtime(LoginThrottle.objects.order_by("-locked_until")[0].locked_until)
-    assert until.strftime("%H:%M") in response.context["error"]
+    assert until.strftime("%H:%M") in " ".join(response.context["form"].non_field_errors())
 
 
 def test_twenty_wrong_passwords_never_get_in(client, pharmacist):
@@ -51,7 +51,7 @@ def test_source_is_locked_across_accounts(client, pharmacist, settings):
         address="192.0.2.44",
     )
     assert "_auth_user_id" not in client.session
-    assert response.context["error"]
+    assert " ".join(response.context["form"].non_field_errors())
 
 
 def test_lock_expires(client, pharmacist, settings):

@@ -38,7 +38,6 @@ def verify_second_factor(user, token: str):
 @csrf_protect
 def login(request):
     form = LoginForm(request.POST or None)
-    error = None
     if request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"]
         keys = throttle.throttle_keys(email, client_address(request))
@@ -57,13 +56,15 @@ def login(request):
             record("login.refused_locked", request=request)
         if until is not None:
             local = timezone.localtime(until)
-            error = _("Too many failed attempts. Try again after %(time)s.") % {
-                "time": formats.time_format(local, "H:i")
-            }
+            form.add_error(
+                None,
+                _("Too many failed attempts. Try again after %(time)s.")
+                % {"time": formats.time_format(local, "H:i")},
+            )
         else:
             # One message for every failure: it must not tell which factor was wrong.
-            error = _("E-mail, password or authenticator code is incorrect.")
-    return render(request, "accounts/login.html", {"form": form, "error": error})
+            form.add_error(None, _("E-mail, password or authenticator code is incorrect."))
+    return render(request, "accounts/login.html", {"form": form})
 
 
 def finish_login(request, user, device, keys):
