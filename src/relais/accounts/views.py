@@ -43,6 +43,7 @@ def login(request):
         keys = throttle.throttle_keys(email, client_address(request))
         until = throttle.locked_until(keys)
         if until is None:
+            throttle.slow_down(keys)
             user = auth.authenticate(
                 request, username=email.lower(), password=form.cleaned_data["password"]
             )
