@@ -255,3 +255,14 @@ def test_the_real_command_passes_a_production_environment_and_fails_a_bad_one(go
     assert {"relais.E005", "relais.E006", "relais.E008"} <= {
         word.strip("():") for word in failed.stderr.split() if word.startswith("(relais.")
     }
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"RELAIS_LOGIN_SOURCE_MAX_FAILURES": "100000"},  # a sprayer is never blocked
+        {"RELAIS_LOGIN_SOURCE_MAX_DELAY_SECONDS": "600"},  # a wait holds a web thread
+    ],
+)
+def test_an_address_lockout_too_lax_or_a_wait_too_long_fails_check_deploy(good_env, change):
+    assert listed_ids({**good_env, **change}) == {"relais.E023"}

@@ -49,6 +49,11 @@ INSECURE_PREFIX = "django-insecure-"
 MAX_SESSION_IDLE_MINUTES = 30
 MAX_LOGIN_FAILURES = 10
 MIN_LOCKOUT_MINUTES = 5
+# An address may carry a whole pharmacy team, so it is blocked far later than an account,
+# but still blocked: beyond this a sprayer tries too many accounts per window.
+MAX_LOGIN_SOURCE_FAILURES = 200
+# A slowed attempt holds a web worker thread while it waits.
+MAX_LOGIN_SOURCE_DELAY_SECONDS = 10
 RATE_LIMIT_BOUNDS = {
     # setting: (most allowed, what it counts)
     "API_RATE_LIMIT": (6000, "API requests a minute per credential"),
@@ -472,6 +477,12 @@ def session_and_lockout_rule(conf: Any) -> list[CheckMessage]:
         problems.append(f"RELAIS_LOGIN_MAX_FAILURES is not 1–{MAX_LOGIN_FAILURES}")
     if conf.LOGIN_LOCKOUT_MINUTES < MIN_LOCKOUT_MINUTES:
         problems.append(f"RELAIS_LOGIN_LOCKOUT_MINUTES is under {MIN_LOCKOUT_MINUTES}")
+    if not 1 <= conf.LOGIN_SOURCE_MAX_FAILURES <= MAX_LOGIN_SOURCE_FAILURES:
+        problems.append(f"RELAIS_LOGIN_SOURCE_MAX_FAILURES is not 1–{MAX_LOGIN_SOURCE_FAILURES}")
+    if not 0 <= conf.LOGIN_SOURCE_MAX_DELAY_SECONDS <= MAX_LOGIN_SOURCE_DELAY_SECONDS:
+        problems.append(
+            f"RELAIS_LOGIN_SOURCE_MAX_DELAY_SECONDS is not 0–{MAX_LOGIN_SOURCE_DELAY_SECONDS}"
+        )
     if not problems:
         return []
     return [

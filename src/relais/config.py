@@ -75,6 +75,9 @@ class Config:
     SESSION_COOKIE_AGE: int
     LOGIN_MAX_FAILURES: int
     LOGIN_LOCKOUT_MINUTES: int
+    LOGIN_SOURCE_SLOW_AFTER: int
+    LOGIN_SOURCE_MAX_DELAY_SECONDS: float
+    LOGIN_SOURCE_MAX_FAILURES: int
     # Database and cache.
     DATABASE_URL: str
     DATABASE_URL_FROM_FILE: bool
@@ -191,6 +194,11 @@ def parse(environ: Mapping[str, str]) -> Config:
         SESSION_COOKIE_AGE=session_idle_minutes * 60,
         LOGIN_MAX_FAILURES=env_int(environ, "RELAIS_LOGIN_MAX_FAILURES", 5),
         LOGIN_LOCKOUT_MINUTES=env_int(environ, "RELAIS_LOGIN_LOCKOUT_MINUTES", 15),
+        LOGIN_SOURCE_SLOW_AFTER=env_int(environ, "RELAIS_LOGIN_SOURCE_SLOW_AFTER", 5),
+        LOGIN_SOURCE_MAX_DELAY_SECONDS=env_float(
+            environ, "RELAIS_LOGIN_SOURCE_MAX_DELAY_SECONDS", 4.0
+        ),
+        LOGIN_SOURCE_MAX_FAILURES=env_int(environ, "RELAIS_LOGIN_SOURCE_MAX_FAILURES", 50),
         DATABASE_URL=database_url,
         DATABASE_URL_FROM_FILE=bool(env_str(environ, "RELAIS_DATABASE_URL_FILE")),
         DATABASES={"default": _database(database_url, var_dir, statement_timeout, connect_timeout)},

@@ -72,6 +72,11 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 LOGIN_MAX_FAILURES = config.LOGIN_MAX_FAILURES
 LOGIN_LOCKOUT_MINUTES = config.LOGIN_LOCKOUT_MINUTES
+# A source address (a pharmacy's one public address, or a proxy's client) is only slowed
+# by its failures, then blocked far later than an account: see accounts/throttle.py.
+LOGIN_SOURCE_SLOW_AFTER = config.LOGIN_SOURCE_SLOW_AFTER
+LOGIN_SOURCE_MAX_DELAY_SECONDS = config.LOGIN_SOURCE_MAX_DELAY_SECONDS
+LOGIN_SOURCE_MAX_FAILURES = config.LOGIN_SOURCE_MAX_FAILURES
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "screening:day"
 

@@ -70,7 +70,7 @@ def test_a_session_the_server_issued_anonymously_is_replaced_at_login(live, atta
     attacks.assert_none(FIXATION)
 
 
-def test_password_guessing_locks_the_account_and_the_address(live, attacks):
+def test_password_guessing_locks_the_account_but_only_slows_the_address(live, attacks):
     attacker = live.browser("127.0.0.5")
     for _ in range(MAX_FAILURES + 2):
         response = attacker.log_in("a_victim1", password=secrets.token_urlsafe(12))
@@ -79,10 +79,11 @@ def test_password_guessing_locks_the_account_and_the_address(live, attacks):
     for source in ("127.0.0.5", "127.0.0.6"):
         response = live.browser(source).log_in("a_victim1")
         attacks.attempt(PASSWORD_BRUTE_FORCE, response.status_code == 302, f"locked, {source}")
-    # ...and the attacker's address is locked for every account.
-    response = attacker.log_in("a_bystander")
-    attacks.attempt(PASSWORD_BRUTE_FORCE, response.status_code == 302, "address locked")
     attacks.assert_none(PASSWORD_BRUTE_FORCE)
+    # ...but the address is only slowed (it may be a pharmacy's one public address): a
+    # colleague's right password and code from it still get in. An address spraying many
+    # accounts is blocked (RELAIS_LOGIN_SOURCE_MAX_FAILURES): tests/accounts/test_throttle.py.
+    assert live.browser("127.0.0.5").log_in("a_bystander").status_code == 302
 
 
 def test_code_guessing_with_the_right_password_locks_the_account(live, attacks):

@@ -38,12 +38,12 @@ def verify_second_factor(user, token: str):
 @csrf_protect
 def login(request):
     form = LoginForm(request.POST or None)
-    error = None
     if request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"]
         keys = throttle.throttle_keys(email, client_address(request))
         until = throttle.locked_until(keys)
         if until is None:
+            throttle.slow_down(keys)
             user = auth.authenticate(
                 request, username=email.lower(), password=form.cleaned_data["password"]
             )
@@ -57,13 +57,15 @@ def login(request):
             record("login.refused_locked", request=request)
         if until is not None:
             local = timezone.localtime(until)
-            error = _("Too many failed attempts. Try again after %(time)s.") % {
-                "time": formats.time_format(local, "H:i")
-            }
+            form.add_error(
+                None,
+                _("Too many failed attempts. Try again after %(time)s.")
+                % {"time": formats.time_format(local, "H:i")},
+            )
         else:
             # One message for every failure: it must not tell which factor was wrong.
-            error = _("E-mail, password or authenticator code is incorrect.")
-    return render(request, "accounts/login.html", {"form": form, "error": error})
+            form.add_error(None, _("E-mail, password or authenticator code is incorrect."))
+    return render(request, "accounts/login.html", {"form": form})
 
 
 def finish_login(request, user, device, keys):
