@@ -2,7 +2,6 @@
 one) and tries every pharmacy page with whatever that gives: nothing."""
 
 from tests.support import routes
-from tests.support.live import PYTHON, run
 
 ATTACK = "self-registration reaching data"
 APPLICANT = {"pharmacy_name": "Pharmacie Intruse", "finess": "750000404",
@@ -42,7 +41,7 @@ def test_an_application_opens_no_pharmacy_page(live, attacks, ids_of_a):
         attacks.attempt(ATTACK, response.status_code == 302, "the applicant logged in")
     reset = stranger.post_form("/accounts/password-reset/", {"email": APPLICANT["owner_email"]})
     assert reset.status_code in (302, 429)
-    run([PYTHON, "-m", "relais", "worker", "--once"], live.env, live.root / "run")  # sends mail
+    live.send_queued_email()
     mailed = [m for m in live.inbox.raw if b"intrus@evil.example" in m or b"squat@" in m]
     attacks.attempt(ATTACK, bool(mailed), "an e-mail with a link went to the applicant")
     a = live.query("SELECT status, name FROM accounts_pharmacy WHERE finess = %s",
