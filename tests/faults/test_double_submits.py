@@ -168,3 +168,43 @@ def test_a_double_click_on_save_sends_the_form_once(live_server, pharmacy, pharm
             browser.close()
     assert posts == [f"{live_server.url}{path}"]
     assert ScreeningTest.objects.filter(patient=patient).count() == 1
+
+
+@pytest.mark.slow  # a browser
+@pytest.mark.django_db(transaction=True)
+def test_once_sent_the_form_disables_its_button_and_ignores_another_submit(
+    live_server, pharmacy, pharmacist, monkeypatch
+):
+    """relais.js itself: the page's own submit listener runs first; a listener added after
+    it counts the submits it let through and keeps the page from leaving, so the button
+    can be looked at while the first POST would be on its way."""
+    patient = make_patient(pharmacy, pharmacist)
+    session = log_in(Client(), pharmacist).cookies["sessionid"].value
+    path = reverse("screening:test_new", args=[patient.pk])
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    button = "form.test-form button[type=submit]"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context()
+            context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
+            page = context.new_page()
+            page.goto(f"{live_server.url}{path}")
+            page.evaluate(
+                """() => {
+                    window.submitsLetThrough = 0;
+                    document.querySelector("form.test-form").addEventListener("submit", (e) => {
+                        if (!e.defaultPrevented) window.submitsLetThrough += 1;
+                        e.preventDefault();
+                    });
+                }"""
+            )
+            page.check("input[name=result][value=negative]")
+            page.click(button)
+            page.wait_for_function(f"document.querySelector({button!r}).disabled")
+            page.click(button, force=True)  # the impatient second click: a disabled button
+            page.evaluate("document.querySelector('form.test-form').requestSubmit()")  # Enter
+            assert page.evaluate("window.submitsLetThrough") == 1
+        finally:
+            browser.close()
+    assert not ScreeningTest.objects.filter(patient=patient).exists()  # nothing left the page
