@@ -22,7 +22,9 @@ $(STAMP): $(LOCKS) pyproject.toml
 demo: install
 	RELAIS_DEMO=1 $(BIN)/relais demo
 
-test: install lint browser
+# CHECKS= skips the lint and browser set-up (CI runs them once, then both suites at once).
+CHECKS ?= lint browser
+test: install $(CHECKS)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The browser tests' tools: Debian's chromium, and axe-core pinned in package-lock.json.
