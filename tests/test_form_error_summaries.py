@@ -14,9 +14,6 @@ TEMPLATES = Path(relais.__file__).parent / "templates"
 SUMMARY = "includes/form_errors.html"
 FIELD_OF = re.compile(r'\{%\s*include\s+"includes/field\.html"\s+with\s+field=(\w+)\.')
 SUMMARY_FOR = re.compile(r'\{%\s*include\s+"includes/form_errors\.html"(?:\s+with\s+form=(\w+))?')
-# A colleague is rewriting the screening forms (issue 13): these two still write their own
-# summary (patient_search) or none (test_cancel) until that work lands.
-SCREENING_PAGES_IN_PROGRESS = {"screening/patient_search.html", "screening/test_cancel.html"}
 
 
 def pages(root: Path) -> dict[str, str]:
@@ -41,12 +38,7 @@ def pages_missing_the_summary(root: Path = TEMPLATES) -> set[str]:
 
 
 def test_every_page_with_form_fields_uses_the_shared_error_summary():
-    assert pages_missing_the_summary() <= SCREENING_PAGES_IN_PROGRESS
-
-
-def test_the_exemptions_are_still_needed():
-    """Once the screening pages use the include, this list must shrink with them."""
-    assert pages_missing_the_summary() >= SCREENING_PAGES_IN_PROGRESS
+    assert pages_missing_the_summary() == set()
 
 
 def test_the_rule_catches_a_page_that_writes_its_own_summary(tmp_path):
