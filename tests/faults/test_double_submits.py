@@ -8,6 +8,7 @@ notification, one patient.
 """
 
 import threading
+from contextlib import contextmanager
 
 import pytest
 from django.db import connection
@@ -141,32 +142,40 @@ def test_two_api_calls_at_once_for_one_new_person_make_one_patient(pharmacy, pha
     assert sorted(response.json()["patient_created"] for response in responses) == [False, True]
 
 
-@pytest.mark.slow  # a browser
-@pytest.mark.django_db(transaction=True)
-def test_a_double_click_on_save_sends_the_form_once(live_server, pharmacy, pharmacist, monkeypatch):
-    patient = make_patient(pharmacy, pharmacist)
+SAVE = "form.test-form button[type=submit]"
+
+
+@contextmanager
+def new_test_page(live_server, pharmacist, patient, monkeypatch):
+    """Chromium on the new-test form of `patient`, logged in as `pharmacist`: (the page,
+    the form's address)."""
     session = log_in(Client(), pharmacist).cookies["sessionid"].value
-    path = reverse("screening:test_new", args=[patient.pk])
-    # Playwright's sync API runs an event loop in this thread; the ORM calls below are
-    # ordinary blocking calls made between its steps.
+    address = f"{live_server.url}{reverse('screening:test_new', args=[patient.pk])}"
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the tests
+    # make are ordinary blocking calls made between its steps.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    posts = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             context = browser.new_context()
             context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
-            page = context.new_page()
-            page.on(
-                "request", lambda request: request.method == "POST" and posts.append(request.url)
-            )
-            page.goto(f"{live_server.url}{path}")
-            page.check("input[name=result][value=negative]")
-            page.dblclick("form.test-form button[type=submit]")
-            page.wait_for_url(f"{live_server.url}{reverse('screening:day')}")
+            yield context.new_page(), address
         finally:
             browser.close()
-    assert posts == [f"{live_server.url}{path}"]
+
+
+@pytest.mark.slow  # a browser
+@pytest.mark.django_db(transaction=True)
+def test_a_double_click_on_save_sends_the_form_once(live_server, pharmacy, pharmacist, monkeypatch):
+    patient = make_patient(pharmacy, pharmacist)
+    posts = []
+    with new_test_page(live_server, pharmacist, patient, monkeypatch) as (page, address):
+        page.on("request", lambda request: request.method == "POST" and posts.append(request.url))
+        page.goto(address)
+        page.check("input[name=result][value=negative]")
+        page.dblclick(SAVE)
+        page.wait_for_url(f"{live_server.url}{reverse('screening:day')}")
+    assert posts == [address]
     assert ScreeningTest.objects.filter(patient=patient).count() == 1
 
 
@@ -179,32 +188,21 @@ def test_once_sent_the_form_disables_its_button_and_ignores_another_submit(
     it counts the submits it let through and keeps the page from leaving, so the button
     can be looked at while the first POST would be on its way."""
     patient = make_patient(pharmacy, pharmacist)
-    session = log_in(Client(), pharmacist).cookies["sessionid"].value
-    path = reverse("screening:test_new", args=[patient.pk])
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    button = "form.test-form button[type=submit]"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context()
-            context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
-            page = context.new_page()
-            page.goto(f"{live_server.url}{path}")
-            page.evaluate(
-                """() => {
-                    window.submitsLetThrough = 0;
-                    document.querySelector("form.test-form").addEventListener("submit", (e) => {
-                        if (!e.defaultPrevented) window.submitsLetThrough += 1;
-                        e.preventDefault();
-                    });
-                }"""
-            )
-            page.check("input[name=result][value=negative]")
-            page.click(button)
-            page.wait_for_function(f"document.querySelector({button!r}).disabled")
-            page.click(button, force=True)  # the impatient second click: a disabled button
-            page.evaluate("document.querySelector('form.test-form').requestSubmit()")  # Enter
-            assert page.evaluate("window.submitsLetThrough") == 1
-        finally:
-            browser.close()
+    with new_test_page(live_server, pharmacist, patient, monkeypatch) as (page, address):
+        page.goto(address)
+        page.evaluate(
+            """() => {
+                window.submitsLetThrough = 0;
+                document.querySelector("form.test-form").addEventListener("submit", (e) => {
+                    if (!e.defaultPrevented) window.submitsLetThrough += 1;
+                    e.preventDefault();
+                });
+            }"""
+        )
+        page.check("input[name=result][value=negative]")
+        page.click(SAVE)
+        page.wait_for_function(f"document.querySelector({SAVE!r}).disabled")
+        page.click(SAVE, force=True)  # the impatient second click: a disabled button
+        page.evaluate("document.querySelector('form.test-form').requestSubmit()")  # Enter
+        assert page.evaluate("window.submitsLetThrough") == 1
     assert not ScreeningTest.objects.filter(patient=patient).exists()  # nothing left the page
