@@ -10,7 +10,7 @@ from hl7apy.parser import parse_message
 
 VERSION = "2.5.1"
 MESSAGE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-REQUIRED_SEGMENTS = ("MSH", "PID", "OBR", "OBX", "SPM")
+REQUIRED_SEGMENTS = ("MSH", "PID", "OBR", "SPM")
 RESULT_STATUSES = {"F", "C", "D"}
 _ESCAPES = {"\\": "\\E\\", "|": "\\F\\", "^": "\\S\\", "&": "\\T\\", "~": "\\R\\"}
 _TO_ESCAPE = re.compile(r"[\\|^&~\x00-\x1f\x7f]")
@@ -79,19 +79,35 @@ def validate(raw: str, *, strict: bool = True) -> None:
     for name in REQUIRED_SEGMENTS:
         if len(segments.get(name, [])) != 1:
             raise Invalid(f"exactly one {name} segment is required")
-    obx = segments["OBX"][0]
-    if _field(obx, 2) != "CWE":
-        raise Invalid("OBX-2 must be CWE")
-    if _field(obx, 3).split("^")[2:3] != ["LN"]:
-        raise Invalid("OBX-3 must be a LOINC code")
-    if _field(obx, 5).split("^")[2:3] != ["SCT"]:
-        raise Invalid("OBX-5 must be a SNOMED CT code")
-    if _field(obx, 11) not in RESULT_STATUSES:
-        raise Invalid("OBX-11 must be F, C or D")
+    _validate_observations(segments.get("OBX", []))
     if _field(segments["SPM"][0], 4).split("^")[2:3] != ["SCT"]:
         raise Invalid("SPM-4 must be a SNOMED CT code")
     if not _field(segments["PID"][0], 5):
         raise Invalid("PID-5 (patient name) is required")
+
+
+def _validate_observations(observations: list[list[str]]) -> None:
+    """One OBX per analyte (a multiplex kit has several), numbered 1, 2, ..., each a
+    coded result with the same status, no analyte twice."""
+    if not observations:
+        raise Invalid("at least one OBX segment is required")
+    analytes = set()
+    for number, obx in enumerate(observations, start=1):
+        if _field(obx, 1) != str(number):
+            raise Invalid("OBX-1 must number the observations 1, 2, ...")
+        if _field(obx, 2) != "CWE":
+            raise Invalid("OBX-2 must be CWE")
+        if _field(obx, 3).split("^")[2:3] != ["LN"]:
+            raise Invalid("OBX-3 must be a LOINC code")
+        if _field(obx, 5).split("^")[2:3] != ["SCT"]:
+            raise Invalid("OBX-5 must be a SNOMED CT code")
+        if _field(obx, 11) not in RESULT_STATUSES:
+            raise Invalid("OBX-11 must be F, C or D")
+        analytes.add(_field(obx, 3).split("^")[0])
+    if len(analytes) != len(observations):
+        raise Invalid("an analyte (OBX-3) is reported twice")
+    if len({_field(obx, 11) for obx in observations}) != 1:
+        raise Invalid("every OBX-11 of one message must be the same")
 
 
 def patient_traits(raw: str) -> tuple[str, str]:

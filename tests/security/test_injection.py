@@ -119,7 +119,7 @@ def create_through_the_import(browser) -> None:
     content = io.StringIO()
     writer = csv.writer(content, delimiter=";")
     writer.writerow(names)
-    writer.writerow([row[name] for name in names])
+    writer.writerow([row.get(name, "") for name in names])
     upload = browser.post(
         "/imports/",
         data={"csrfmiddlewaretoken": browser.csrf_token()},

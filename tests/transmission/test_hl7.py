@@ -19,6 +19,7 @@ from relais.transmission.hl7 import (
     parse_acks,
     unescape,
 )
+from sidep_simulator.messages import Invalid, validate
 from tests.support.factories import CREATED_AT, make_patient, make_test, sample_test
 
 MESSAGE_ID = "0F3C2B1A9E8D4C7B8A6F5E4D3C2B1A09"
@@ -47,9 +48,9 @@ def field(message: str, name: str, number: int) -> str:
     return fields[index] if index < len(fields) else ""
 
 
-KINDS_AND_RESULTS = [
-    (kind, result) for kind in catalogue.TEST_KINDS for result in catalogue.RESULTS
-]
+SINGLE_KINDS = [code for code, kind in catalogue.TEST_KINDS.items() if not kind.multiplex]
+MULTIPLEX_KINDS = [code for code, kind in catalogue.TEST_KINDS.items() if kind.multiplex]
+KINDS_AND_RESULTS = [(kind, result) for kind in SINGLE_KINDS for result in catalogue.RESULTS]
 
 
 @pytest.mark.parametrize(("kind", "result"), KINDS_AND_RESULTS)
@@ -71,6 +72,42 @@ def test_every_kind_and_result_builds_a_strictly_valid_message(kind, result):
     assert field(message, "OBX", 11) == "F"
     assert field(message, "OBR", 25) == "F"
     assert field(message, "SPM", 4).split("^") == [specimen.snomed, specimen.snomed_display, "SCT"]
+
+
+@pytest.mark.parametrize("kind", MULTIPLEX_KINDS)
+def test_a_multiplex_kit_sends_one_message_with_one_obx_per_analyte(kind):
+    info = catalogue.TEST_KINDS[kind]
+    readings = ["positive", "negative", "invalid", "negative"][: len(info.analytes)]
+    others = {a.code: r for a, r in zip(info.analytes[1:], readings[1:], strict=True)}
+    test = sample_test(
+        kind=kind, result=readings[0], other_results=others, specimen=info.specimens[0]
+    )
+
+    message = build(test, status="C")
+
+    assert strictly_valid(message)
+    validate(message)  # the simulator's own profile rules
+    observations = [s.split("|") for s in message.split("\r") if s.startswith("OBX|")]
+    order = (
+        [info.loinc, info.loinc_display, "LN"]
+        if info.loinc
+        else [kind, info.loinc_display, "99RLS"]
+    )
+    assert field(message, "OBR", 4).split("^") == order
+    assert [obx[1] for obx in observations] == [str(n) for n in range(1, len(readings) + 1)]
+    assert [obx[3].split("^")[0] for obx in observations] == [a.loinc for a in info.analytes]
+    assert [obx[5].split("^")[0] for obx in observations] == [
+        catalogue.RESULTS[r].snomed for r in readings
+    ]
+    assert {obx[11] for obx in observations} == {"C"}
+
+
+def test_the_simulator_refuses_an_analyte_reported_twice():
+    test = sample_test(kind="influenza_ab_antigen", result="positive")
+    test.other_results = {"influenza_b_antigen": "negative"}
+    message = build(test).replace("80383-3^", "80382-5^")
+    with pytest.raises(Invalid, match="twice"):
+        validate(message)
 
 
 @pytest.mark.parametrize("specimen", list(catalogue.SPECIMENS))

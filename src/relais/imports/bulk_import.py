@@ -33,12 +33,21 @@ from django.utils.translation import gettext as _
 from relais.crypto.blobs import decrypt_blob, encrypt_blob
 from relais.imports.models import ImportBatch, ImportChunk
 from relais.screening import services, submissions
+from relais.screening.forms import OTHER_RESULT_FIELDS
 
-COLUMNS = (*services.PATIENT_FIELDS, *services.TEST_FIELDS)
+# The test's columns every file has; those added later (the device catalogue, lots, the
+# other results of a multiplex kit) may be left out, so that older files still import.
+TEST_COLUMNS = (
+    "kind", "device", "specimen", "sampled_at", "result", "symptoms", "symptom_onset",
+    "consent_transmission", "notify_by",
+)  # fmt: skip
+OPTIONAL_COLUMNS = ("device_code", "lot", "lot_expiry", *OTHER_RESULT_FIELDS)
+REQUIRED_COLUMNS = (*services.PATIENT_FIELDS, *TEST_COLUMNS)
+COLUMNS = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
 BOOLEAN_COLUMNS = ("symptoms", "consent_transmission")
 TRUE_WORDS = {"1", "true", "yes", "y", "oui", "o", "x"}
 FALSE_WORDS = {"", "0", "false", "no", "n", "non"}
-DATE_COLUMNS = ("birth_date", "symptom_onset")
+DATE_COLUMNS = ("birth_date", "symptom_onset", "lot_expiry")
 DATETIME_COLUMNS = ("sampled_at",)
 SEPARATORS = (";", ",")
 CHUNK_BYTES = 256 * 1024
@@ -117,7 +126,7 @@ def read_header(text) -> tuple[str, list[str]]:
 
 
 def check_columns(names: list[str]) -> None:
-    missing = [column for column in COLUMNS if column not in names]
+    missing = [column for column in REQUIRED_COLUMNS if column not in names]
     extra = [name for name in names if name not in COLUMNS]
     repeated = sorted({name for name in names if names.count(name) > 1})
     problems = []
@@ -162,7 +171,7 @@ def submission_of(cells: dict) -> submissions.Submission:
     """The submission a row's cells make: the forms' inputs, with the cells no form can
     read (a yes/no cell saying neither) as errors of their own."""
     patient = {name: cells[name] for name in services.PATIENT_FIELDS}
-    test = {name: cells[name] for name in services.TEST_FIELDS}
+    test = {name: cells.get(name, "") for name in (*TEST_COLUMNS, *OPTIONAL_COLUMNS)}
     unreadable = []
     for name in DATE_COLUMNS + DATETIME_COLUMNS:
         target = patient if name in patient else test
@@ -184,7 +193,7 @@ def row_errors(checked: submissions.Checked, cells: dict, line: int) -> list[Row
 
 
 def row_digest(cells: dict) -> bytes:
-    canonical = "\x1f".join(cells[name].strip().casefold() for name in COLUMNS)
+    canonical = "\x1f".join(cells.get(name, "").strip().casefold() for name in COLUMNS)
     return hashlib.blake2b(canonical.encode(), digest_size=16).digest()
 
 

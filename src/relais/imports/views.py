@@ -154,7 +154,7 @@ def error_report(request: PharmacyRequest, batch_id):
 def template_csv(request: PharmacyRequest):
     """The column header and one example row, for a fictitious patient, that passes the checks."""
     sampled_at = timezone.localtime() - datetime.timedelta(hours=1)
-    example = {
+    example = {name: "" for name in bulk_import.OPTIONAL_COLUMNS} | {
         "birth_name": "Exemple",
         "used_name": "",
         "given_names": "Camille",

@@ -74,7 +74,7 @@ def notify_on_validation(sender, tests: list[ScreeningTest], **kwargs) -> None:
 def notify_on_correction(sender, test: ScreeningTest, fields=(), **kwargs) -> None:
     """Receiver of screening.signals.test_corrected: a changed result (or a newly chosen
     channel) gets a fresh link and message; the old link closes."""
-    if {"result", "notify_by"} & set(fields):
+    if {"result", "other_results", "notify_by"} & set(fields):
         channels = channels_for(test)
         if channels:
             issue_links([(test, channels)])

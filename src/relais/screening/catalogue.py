@@ -14,11 +14,27 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class TestKind:
+    """What a test looks for and how. A multiplex kit's kind (one swab, several results)
+    names the single kinds it reads, in the order the kit shows them: each gives one
+    result and one OBX; the kind's own LOINC code names the panel (OBR-4)."""
+
     code: str
     label: "StrOrPromise"  # translated when shown
-    loinc: str
+    loinc: str  # "" for a panel LOINC does not name (the order then has a local code)
     loinc_display: str
     specimens: tuple[str, ...]
+    panel_of: tuple[str, ...] = ()
+    # The kit's reading time when the device is not in the device catalogue.
+    reading_minutes: int = 15
+
+    @property
+    def analytes(self) -> tuple["TestKind", ...]:
+        """The single kinds whose results this test gives (itself, unless multiplex)."""
+        return tuple(TEST_KINDS[code] for code in self.panel_of) or (self,)
+
+    @property
+    def multiplex(self) -> bool:
+        return bool(self.panel_of)
 
 
 @dataclass(frozen=True)
@@ -74,9 +90,55 @@ TEST_KINDS: dict[str, TestKind] = {
             "78012-2",
             "Streptococcus pyogenes Ag [Presence] in Throat by Rapid immunoassay",
             ("throat_swab",),
+            reading_minutes=5,
+        ),
+        TestKind(
+            "influenza_ab_antigen",
+            _("Influenza A and B antigen (rapid test)"),
+            "80381-7",
+            "Influenza virus A and B Ag panel - Upper respiratory specimen by Rapid immunoassay",
+            ("nasopharyngeal_swab", "nasal_swab"),
+            panel_of=("influenza_a_antigen", "influenza_b_antigen"),
+        ),
+        TestKind(
+            "sars_cov_2_influenza_ab_antigen",
+            _("SARS-CoV-2 + influenza A and B antigen (rapid multiplex test)"),
+            "97099-6",
+            "Influenza virus A and B and SARS-CoV-2 (COVID-19) Ag panel - Upper respiratory "
+            "specimen by Rapid immunoassay",
+            ("nasopharyngeal_swab", "nasal_swab"),
+            panel_of=("sars_cov_2_antigen", "influenza_a_antigen", "influenza_b_antigen"),
+        ),
+        TestKind(
+            "sars_cov_2_influenza_ab_rsv_antigen",
+            _("SARS-CoV-2 + influenza A and B + RSV antigen (rapid multiplex test)"),
+            # LOINC has no antigen panel of these four (95941-1 is by NAA): the order
+            # goes under a local code; each result still carries its LOINC code.
+            "",
+            "SARS-CoV-2 and Influenza virus A and B and Respiratory syncytial virus Ag panel - "
+            "Upper respiratory specimen by Rapid immunoassay",
+            ("nasopharyngeal_swab", "nasal_swab"),
+            panel_of=(
+                "sars_cov_2_antigen",
+                "influenza_a_antigen",
+                "influenza_b_antigen",
+                "rsv_antigen",
+            ),
         ),
     ]
 }
+
+# The analytes a multiplex kit reads after its first one: each has its own result field
+# ("result" holds the first analyte's result, see ScreeningTest.analyte_results).
+SECONDARY_ANALYTES: tuple[str, ...] = tuple(
+    dict.fromkeys(code for kind in TEST_KINDS.values() for code in kind.panel_of[1:])
+)
+
+
+def other_result_field(analyte: str) -> str:
+    """The form field (and CSV column) of a multiplex kit's result for `analyte`."""
+    return f"result__{analyte}"
+
 
 RESULTS: dict[str, Coded] = {
     r.code: r

@@ -136,13 +136,23 @@ class ScreeningTestForm(forms.Form):
     device = forms.CharField(
         label=_("Device (brand and reference)"), max_length=120, required=False
     )
+    lot = forms.CharField(label=_("Lot number"), max_length=40, required=False)
+    lot_expiry = forms.DateField(
+        label=_("Lot expiry date"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
     specimen = forms.ChoiceField(label=_("Specimen"), choices=catalogue.specimen_choices)
     sampled_at = forms.DateTimeField(
         label=_("Sampled at"),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
+    # A multiplex kit's other results are in the fields added below the class.
     result = forms.ChoiceField(
-        label=_("Result"), choices=catalogue.result_choices, widget=forms.RadioSelect
+        label=_("Result"),
+        choices=catalogue.result_choices,
+        widget=forms.RadioSelect,
+        required=False,
     )
     symptoms = forms.BooleanField(label=_("Symptoms"), required=False)
     symptom_onset = forms.DateField(
@@ -160,18 +170,26 @@ class ScreeningTestForm(forms.Form):
         required=False,
     )
 
-    def __init__(self, *args, birth_date=None, patient=None, **kwargs):
+    def __init__(self, *args, birth_date=None, patient=None, require_result=True, **kwargs):
         """`patient`, when given, lets notify_by be checked against the contact details
-        on the record (a channel needs a phone number or an e-mail address)."""
+        on the record (a channel needs a phone number or an e-mail address).
+        `require_result=False` (a test started at the counter) accepts no result at all:
+        the test is then in progress until its reading is entered."""
         self.birth_date = (
             birth_date if birth_date is not None else getattr(patient, "birth_date", None)
         )
         self.patient = patient
+        self.require_result = require_result
         super().__init__(*args, **kwargs)
+
+    def clean_lot(self):
+        return validation.clean_printable(self.cleaned_data["lot"])
 
     def clean(self):
         super().clean()
         data = self.cleaned_data
+        self.clean_results(data)
+        self.check_lot_expiry(data)
         kind, specimen = data.get("kind"), data.get("specimen")
         if kind and specimen and specimen not in catalogue.TEST_KINDS[kind].specimens:
             self.add_error(
@@ -211,6 +229,47 @@ class ScreeningTestForm(forms.Form):
                 )
         return data
 
+    def clean_results(self, data) -> None:
+        """Every result the kit reads (one, or one per analyte of a multiplex kit), or
+        none when the test may stay in progress; `result` then `other_results`."""
+        kind = data.get("kind")
+        if not kind:
+            return
+        analytes = catalogue.TEST_KINDS[kind].analytes
+        fields = {"result": analytes[0].code} | {
+            catalogue.other_result_field(analyte.code): analyte.code for analyte in analytes[1:]
+        }
+        for name in OTHER_RESULT_FIELDS:
+            if name not in fields and data.get(name):
+                self.add_error(
+                    name,
+                    ValidationError(_("This kit does not read this analyte."), code="not_in_kit"),
+                )
+        missing = [name for name in fields if not data.get(name)]
+        if missing and (self.require_result or len(missing) < len(fields)):
+            message = (
+                _("This field is required.")
+                if self.require_result
+                else _("Give every result of the kit, or none to keep the test in progress.")
+            )
+            for name in missing:
+                self.add_error(name, ValidationError(message, code="required"))
+        data["result"] = data.get("result") or ""
+        data["other_results"] = (
+            {} if missing else {fields[name]: data[name] for name in fields if name != "result"}
+        )
+
+    def check_lot_expiry(self, data) -> None:
+        expiry, sampled_at = data.get("lot_expiry"), data.get("sampled_at")
+        if expiry and sampled_at and expiry < timezone.localtime(sampled_at).date():
+            self.add_error(
+                "lot_expiry",
+                ValidationError(
+                    _("This lot had expired when the sample was taken: use an unexpired kit."),
+                    code="lot_expired",
+                ),
+            )
+
     def check_notify_by(self, notify_by: str) -> None:
         if self.patient is None:
             return
@@ -218,6 +277,51 @@ class ScreeningTestForm(forms.Form):
         for channel in NOTIFY_CHANNELS.get(notify_by, ()):
             if channel not in reachable:
                 self.add_error("notify_by", NO_ADDRESS_ERRORS[channel]())
+
+
+def other_result_choice(analyte: str) -> forms.ChoiceField:
+    return forms.ChoiceField(
+        label=catalogue.TEST_KINDS[analyte].label,
+        choices=catalogue.result_choices,
+        widget=forms.RadioSelect,
+        required=False,
+    )
+
+
+# One result field per analyte a multiplex kit reads after its first one, from the
+# catalogue (a declared field per analyte would repeat it).
+OTHER_RESULT_FIELDS = [catalogue.other_result_field(code) for code in catalogue.SECONDARY_ANALYTES]
+for _analyte in catalogue.SECONDARY_ANALYTES:
+    ScreeningTestForm.base_fields[catalogue.other_result_field(_analyte)] = other_result_choice(
+        _analyte
+    )
+
+
+class ResultForm(forms.Form):
+    """The reading of a test in progress: its results only (the rest was entered when
+    the test started)."""
+
+    def __init__(self, *args, test, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kind = test.kind_info
+        analytes = self.kind.analytes
+        self.fields["result"] = other_result_choice(analytes[0].code)
+        for analyte in analytes[1:]:
+            self.fields[catalogue.other_result_field(analyte.code)] = other_result_choice(
+                analyte.code
+            )
+        for field in self.fields.values():
+            field.required = True
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        data["other_results"] = {
+            analyte.code: data[catalogue.other_result_field(analyte.code)]
+            for analyte in self.kind.analytes[1:]
+        }
+        return data
 
 
 class PatientSearchForm(forms.Form):

@@ -142,10 +142,21 @@ class ScreeningTest(Versioned):
     pharmacy = models.ForeignKey(Pharmacy, on_delete=models.PROTECT, related_name="tests")
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="tests")
     kind = models.CharField(max_length=40, choices=catalogue.kind_choices())
+    # The device as shown and sent: the catalogue's label, or the text typed for a device
+    # the catalogue does not list (then device_code is empty: "unlisted").
     device = models.CharField(max_length=120, blank=True)
+    device_code = models.CharField(max_length=20, blank=True)
+    lot = models.CharField(max_length=40, blank=True)
+    lot_expiry = models.DateField(null=True, blank=True)
     specimen = models.CharField(max_length=40, choices=catalogue.specimen_choices())
     sampled_at = models.DateTimeField(db_index=True)
-    result = models.CharField(max_length=16, choices=Result.choices)
+    # The result of the kind's first analyte ("" while the test is in progress); a
+    # multiplex kit's other analytes in other_results ({analyte kind: result}).
+    result = models.CharField(max_length=16, choices=Result.choices, blank=True)
+    other_results = models.JSONField(default=dict, blank=True)
+    # When the result was validated; None while the test is in progress (the kit is
+    # reading): nothing is sent to SI-DEP, nor to the patient, before.
+    validated_at = models.DateTimeField(null=True, blank=True)
     symptoms = models.BooleanField(default=False)
     symptom_onset = models.DateField(null=True, blank=True)
     consent_transmission = models.BooleanField()
@@ -161,7 +172,15 @@ class ScreeningTest(Versioned):
 
     class Meta:
         ordering = ["-sampled_at"]
-        indexes = [models.Index(fields=["pharmacy", "sampled_at"])]
+        indexes = [
+            models.Index(fields=["pharmacy", "sampled_at"]),
+            # The tests in progress of a pharmacy, on top of every day page.
+            models.Index(
+                fields=["pharmacy", "sampled_at"],
+                condition=Q(validated_at__isnull=True, cancelled_at__isnull=True),
+                name="screening_test_in_progress",
+            ),
+        ]
 
     def __str__(self):
         return f"Test {self.pk}"
@@ -169,6 +188,19 @@ class ScreeningTest(Versioned):
     @property
     def kind_info(self) -> catalogue.TestKind:
         return catalogue.TEST_KINDS[self.kind]
+
+    @property
+    def in_progress(self) -> bool:
+        return self.validated_at is None and self.cancelled_at is None
+
+    def analyte_results(self) -> list[tuple[catalogue.TestKind, str]]:
+        """(analyte, result code) for each analyte the test reads, in the kit's order:
+        one for a single test, several for a multiplex kit ("" while in progress)."""
+        analytes = self.kind_info.analytes
+        first, others = analytes[0], analytes[1:]
+        return [(first, self.result)] + [
+            (analyte, (self.other_results or {}).get(analyte.code, "")) for analyte in others
+        ]
 
 
 class FormToken(models.Model):

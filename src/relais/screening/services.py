@@ -41,9 +41,11 @@ CANCEL_REASONS = {
     "not_performed": _("The test was not performed"),
 }
 TEST_FIELDS = (
-    "kind", "device", "specimen", "sampled_at", "result", "symptoms", "symptom_onset",
-    "consent_transmission", "notify_by",
+    "kind", "device", "device_code", "lot", "lot_expiry", "specimen", "sampled_at", "result",
+    "other_results", "symptoms", "symptom_onset", "consent_transmission", "notify_by",
 )  # fmt: skip
+# What entering the reading of a test in progress sets.
+RESULT_FIELDS = ("result", "other_results")
 
 
 def find_patients(pharmacy, *, nir: str = "", birth_name: str = "", birth_date=None):
@@ -96,22 +98,56 @@ def update_patient(patient: Patient, data: Mapping[str, Any], built_from: "Built
     return changed
 
 
-def new_test(patient: Patient, user, data: dict) -> ScreeningTest:
+def new_test(patient: Patient, user, data: dict, now: datetime.datetime) -> ScreeningTest:
+    """An unsaved test; validated at `now` when the data carry its result, else in
+    progress (the forms accept every result of a kit or none)."""
     test = ScreeningTest(pharmacy=patient.pharmacy, patient=patient, performed_by=user)
     for name in TEST_FIELDS:
         if name in data:
             setattr(test, name, data[name])
+    test.validated_at = now if test.result else None
     return test
 
 
 def record_tests(user, rows: list[tuple[Patient, dict[str, Any]]]) -> list[ScreeningTest]:
     """Save tests for (saved patient, cleaned test data) with one insert; the receivers of
-    tests_validated queue their messages and links in the same transaction. Called by
+    tests_validated queue the messages and links of those with a result in the same
+    transaction (a test in progress waits for `validate_test`). Called by
     `submissions.record`, for one test as for a file of them."""
+    now = timezone.now()
     with transaction.atomic(savepoint=False):
-        tests = insert_all([new_test(patient, user, data) for patient, data in rows])
-        tests_validated.send(sender=ScreeningTest, tests=tests)
+        tests = insert_all([new_test(patient, user, data, now) for patient, data in rows])
+        validated = [test for test in tests if test.validated_at is not None]
+        if validated:
+            tests_validated.send(sender=ScreeningTest, tests=validated)
     return tests
+
+
+class AlreadyValidated(Exception):
+    """The test's result was entered meanwhile (by a colleague, or a second click)."""
+
+    def __init__(self, current: ScreeningTest):
+        super().__init__("already validated")
+        self.current = current
+
+
+def validate_test(test: ScreeningTest, data: Mapping[str, Any]) -> None:
+    """Enter the reading of a test in progress (`data`: cleaned RESULT_FIELDS): from now
+    on it is validated, and its message and result link are queued (tests_validated), in
+    one transaction. Raises AlreadyValidated, TestCancelled."""
+    with transaction.atomic():
+        current = ScreeningTest._base_manager.select_for_update().get(pk=test.pk)
+        if current.cancelled_at is not None:
+            raise TestCancelled
+        if current.validated_at is not None:
+            raise AlreadyValidated(current)
+        for name in RESULT_FIELDS:
+            setattr(current, name, data[name])
+        current.validated_at = timezone.now()
+        # Under the row lock the version cannot move: the condition only keeps the one rule.
+        save_if_version(current, [*RESULT_FIELDS, "validated_at", "updated_at"], current.version)
+        tests_validated.send(sender=ScreeningTest, tests=[current])
+    copy_state(current, test, [*RESULT_FIELDS, "validated_at", "updated_at", "version"])
 
 
 class TestCancelled(Exception):
@@ -235,7 +271,8 @@ def correct_test(
         fresh, changed = apply_changes(
             ScreeningTest, test.pk, TEST_FIELDS, data, built_from, cancelled_at__isnull=True
         )
-        if changed:
+        # A test in progress has sent nothing and told no one: its data simply change.
+        if changed and fresh.validated_at is not None:
             test_corrected.send(sender=ScreeningTest, test=fresh, user=user, fields=changed)
     copy_state(fresh, test, [*changed, "updated_at", "version"])
     return changed

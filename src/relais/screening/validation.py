@@ -178,6 +178,14 @@ def clean_person_name(value: str) -> str:
     return name
 
 
+def clean_printable(value: str) -> str:
+    """A short free text (a lot number): trimmed, spaces collapsed, no control character."""
+    text = " ".join(value.split())
+    if any(not char.isprintable() for char in text):
+        raise ValidationError(_("Only printable characters are allowed."), code="printable")
+    return text
+
+
 def check_birth_date(value: datetime.date, today: datetime.date | None = None) -> None:
     """Check that the birth date is neither in the future nor before 1900."""
     if today is None:

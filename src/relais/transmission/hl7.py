@@ -193,6 +193,17 @@ def _orc(test, created_at: datetime) -> str:
     )
 
 
+# HL7 table 0396: "99zzz" names a locally defined coding system.
+LOCAL_CODING_SYSTEM = "99RLS"
+
+
+def _order_code(kind) -> str:
+    """OBR-4: the kind's LOINC code, or its own code where LOINC names no such panel."""
+    if kind.loinc:
+        return _coded(kind.loinc, kind.loinc_display, "LN")
+    return _coded(kind.code, kind.loinc_display, LOCAL_CODING_SYSTEM)
+
+
 def _obr(test, result_status: str, created_at: datetime) -> str:
     kind = catalogue.TEST_KINDS[test.kind]
     order = _order_number(test)
@@ -202,7 +213,7 @@ def _obr(test, result_status: str, created_at: datetime) -> str:
             1: "1",
             2: order,
             3: order,
-            4: _coded(kind.loinc, kind.loinc_display, "LN"),
+            4: _order_code(kind),
             7: _timestamp(test.sampled_at),
             16: _pharmacist_xcn(test.performed_by),
             22: _timestamp(created_at),
@@ -211,16 +222,15 @@ def _obr(test, result_status: str, created_at: datetime) -> str:
     )
 
 
-def _obx(test, result_status: str) -> str:
-    kind = catalogue.TEST_KINDS[test.kind]
-    result = catalogue.RESULTS[test.result]
+def _obx(test, set_id: int, analyte, result_code: str, result_status: str) -> str:
+    result = catalogue.RESULTS[result_code]
     pharmacy = test.pharmacy
     return _segment(
         "OBX",
         {
-            1: "1",
+            1: str(set_id),
             2: "CWE",
-            3: _coded(kind.loinc, kind.loinc_display, "LN"),
+            3: _coded(analyte.loinc, analyte.loinc_display, "LN"),
             5: _coded(result.snomed, result.snomed_display, "SCT"),
             11: result_status,
             14: _timestamp(test.sampled_at),
@@ -231,6 +241,14 @@ def _obx(test, result_status: str) -> str:
             25: _pharmacist_xcn(test.performed_by),
         },
     )
+
+
+def _observations(test, result_status: str) -> list[str]:
+    """One OBX per analyte the test reads: several for a multiplex kit, one swab."""
+    return [
+        _obx(test, set_id, analyte, result_code, result_status)
+        for set_id, (analyte, result_code) in enumerate(test.analyte_results(), start=1)
+    ]
 
 
 def _spm(test) -> str:
@@ -247,7 +265,7 @@ def _spm(test) -> str:
 
 
 def build_oru_r01(test, *, message_id: str, result_status: str, created_at: datetime) -> str:
-    """One ORU^R01 message for one screening test.
+    """One ORU^R01 message for one screening test (a validated one: every result given).
 
     `message_id` (MSH-10) must stay the same for every resend of one transmission, so the
     receiver can de-duplicate. `result_status` is F (final), C (correction) or D (the
@@ -264,7 +282,7 @@ def build_oru_r01(test, *, message_id: str, result_status: str, created_at: date
             _pid(test.patient),
             _orc(test, created_at),
             _obr(test, result_status, created_at),
-            _obx(test, result_status),
+            *_observations(test, result_status),
             _spm(test),
         ]
     )

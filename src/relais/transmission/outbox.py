@@ -66,7 +66,8 @@ def on_tests_validated(sender, tests, **kwargs) -> None:
 # The test's fields SI-DEP receives; changing only the others (the patient's
 # notification choice...) sends nothing.
 REPORTED_FIELDS = {
-    "kind", "device", "specimen", "sampled_at", "result", "symptoms", "symptom_onset",
+    "kind", "device", "device_code", "specimen", "sampled_at", "result", "other_results",
+    "symptoms", "symptom_onset",
 }  # fmt: skip
 
 
