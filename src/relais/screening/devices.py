@@ -191,8 +191,6 @@ def search(query: str, limit: int = 20) -> list[Device]:
     if not words or not limit:
         return []
     exact = query.strip().casefold()
-    found = [
-        d for code, d in DEVICES.items() if all(w in _HAYSTACKS[code] for w in words)
-    ]
+    found = [d for code, d in DEVICES.items() if all(w in _HAYSTACKS[code] for w in words)]
     found.sort(key=lambda d: (d.code.casefold() != exact, not d.active, d.label.casefold()))
     return found[:limit]
