@@ -52,7 +52,7 @@ class Device:
 
     @property
     def label(self) -> str:
-        """ "Manufacturer, Name", as shown and as sent (the EU value set's display)."""
+        """The "Manufacturer, Name" shown and sent (for the EU list, the value set's display)."""
         return f"{self.manufacturer}, {self.name}" if self.manufacturer else self.name
 
 
