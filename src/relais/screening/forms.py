@@ -314,7 +314,8 @@ class ResultForm(forms.Form):
             field.required = True
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if self.errors:
             return data
         data["other_results"] = {
