@@ -44,10 +44,22 @@ class PatientIn(StrictInput):
 
 class TestIn(StrictInput):
     kind: StrictStr = Field(
-        description="Test kind, from the catalogue.",
-        json_schema_extra={"enum": list(catalogue.TEST_KINDS)},
+        "",
+        description="Test kind, from the catalogue (may be left empty with device_code).",
+        json_schema_extra={"enum": ["", *catalogue.TEST_KINDS]},
     )
-    device: StrictStr = Field("", description="Device brand and reference, at most 120 characters.")
+    device_code: StrictStr = Field(
+        "",
+        description="The device's code in the device catalogue (the EU list of rapid "
+        "antigen tests, or a kit of ours, 'FR-...'); it names the kind when kind is empty.",
+    )
+    device: StrictStr = Field(
+        "",
+        description="An unlisted device's brand and reference, at most 120 characters "
+        "(ignored with device_code).",
+    )
+    lot: StrictStr = Field("", description="The kit's lot number, at most 40 characters.")
+    lot_expiry: StrictStr | None = Field(None, description="The lot's expiry date, YYYY-MM-DD.")
     specimen: StrictStr = Field(
         description="Specimen, allowed for the kind.",
         json_schema_extra={"enum": list(catalogue.SPECIMENS)},
@@ -56,7 +68,13 @@ class TestIn(StrictInput):
         description="Sampling time, ISO 8601 with a UTC offset (without one, Europe/Paris time)."
     )
     result: StrictStr = Field(
-        description="Result.", json_schema_extra={"enum": list(catalogue.RESULTS)}
+        description="Result (of the kit's first analyte for a multiplex kit).",
+        json_schema_extra={"enum": list(catalogue.RESULTS)},
+    )
+    other_results: dict[str, StrictStr] = Field(
+        {},
+        description="A multiplex kit's other results, by analyte (e.g. "
+        '{"influenza_a_antigen": "negative", "influenza_b_antigen": "positive"}).',
     )
     symptoms: StrictBool = Field(False, description="The patient has symptoms.")
     symptom_onset: StrictStr | None = Field(
@@ -92,10 +110,17 @@ class TestOut(Schema):
 
     id: uuid.UUID
     kind: str
+    device_code: str
     device: str
+    lot: str
+    lot_expiry: datetime.date | None
     specimen: str
     sampled_at: datetime.datetime
-    result: str
+    result: str = Field(description="Empty while the test is in progress (see validated_at).")
+    other_results: dict[str, str]
+    validated_at: datetime.datetime | None = Field(
+        description="When the result was entered; null while the test is in progress."
+    )
     symptoms: bool
     symptom_onset: datetime.date | None
     consent_transmission: bool

@@ -49,7 +49,7 @@ from relais.api.schemas import (
 )
 from relais.audit.events import event, record_many
 from relais.lib.database import RETRY_AFTER_SECONDS
-from relais.screening import services, submissions
+from relais.screening import catalogue, services, submissions
 from relais.screening.forms import CheckingScreeningTestForm
 from relais.screening.models import ScreeningTest
 from relais.transmission.services import describe, with_transmissions
@@ -287,6 +287,27 @@ def form_data(schema) -> dict:
     return {name: value for name, value in schema.model_dump().items() if value is not None}
 
 
+def test_form_data(schema: TestIn) -> dict:
+    """The test form's data: a multiplex kit's other results go in their own fields
+    (an analyte the kit does not read is then refused by the form)."""
+    data = form_data(schema)
+    for analyte, result in data.pop("other_results", {}).items():
+        if analyte not in catalogue.SECONDARY_ANALYTES:
+            raise Problem(
+                "validation",
+                _("Some fields are invalid."),
+                [
+                    field_error(
+                        f"/test/other_results/{analyte}",
+                        "not_in_kit",
+                        _("No kit reads this analyte after its first one."),
+                    )
+                ],
+            )
+        data[catalogue.other_result_field(analyte)] = result
+    return data
+
+
 def test_body(test: ScreeningTest, schema=TestOut, **extra) -> dict:
     data = {
         field: getattr(test, field) for field in TestOut.model_fields if field != "transmission"
@@ -319,7 +340,7 @@ def submission_problem(checked: submissions.Checked) -> Problem:
 
 
 def validate_correction(test: ScreeningTest, corrected: TestIn) -> dict:
-    form = CheckingScreeningTestForm(data=form_data(corrected), patient=test.patient)
+    form = CheckingScreeningTestForm(data=test_form_data(corrected), patient=test.patient)
     if not form.is_valid():
         raise Problem("validation", _("Some fields are invalid."), form_field_errors(form, ""))
     return form.cleaned_data
@@ -423,7 +444,7 @@ def create_test(request, payload: TestSubmission, idempotency_key: str | None = 
 
     def submit():
         submission = submissions.Submission(
-            patient=form_data(payload.patient), test=form_data(payload.test)
+            patient=form_data(payload.patient), test=test_form_data(payload.test)
         )
         [checked] = submissions.submit(caller_of(request), [submission])
         if not checked.ok:

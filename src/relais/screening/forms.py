@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from relais.phone import normalise_phone
-from relais.screening import catalogue, validation
+from relais.screening import catalogue, devices, validation
 from relais.screening.models import NOTIFY_CHANNELS, NotifyBy, Sex, reachable_channels
 from relais.screening.services import CANCEL_REASONS, BuiltFrom
 
@@ -132,9 +132,11 @@ NO_ADDRESS_ERRORS = {
 
 
 class ScreeningTestForm(forms.Form):
-    kind = forms.ChoiceField(label=_("Test"), choices=catalogue.kind_choices)
+    # Not required: a device chosen from the catalogue says which test it is.
+    kind = forms.ChoiceField(label=_("Test"), choices=catalogue.kind_choices, required=False)
+    device_code = forms.CharField(label=_("Device"), max_length=20, required=False)
     device = forms.CharField(
-        label=_("Device (brand and reference)"), max_length=120, required=False
+        label=_("Device not in the list (brand and reference)"), max_length=120, required=False
     )
     lot = forms.CharField(label=_("Lot number"), max_length=40, required=False)
     lot_expiry = forms.DateField(
@@ -188,6 +190,7 @@ class ScreeningTestForm(forms.Form):
     def clean(self):
         super().clean()
         data = self.cleaned_data
+        self.choose_device(data)
         self.clean_results(data)
         self.check_lot_expiry(data)
         kind, specimen = data.get("kind"), data.get("specimen")
@@ -228,6 +231,42 @@ class ScreeningTestForm(forms.Form):
                     ),
                 )
         return data
+
+    def choose_device(self, data) -> None:
+        """A device from the catalogue (its label is what is shown and sent; it names the
+        test when none is chosen) or, for an unlisted one, its name as typed."""
+        code = (data.get("device_code") or "").strip()
+        device = devices.get(code) if code else None
+        if code and device is None:
+            self.add_error(
+                "device_code",
+                ValidationError(_("This device is not in the catalogue."), code="device_unknown"),
+            )
+        if device is not None:
+            data["device_code"], data["device"] = device.code, device.label
+            kind = data.get("kind") or device.kind
+            if kind != device.kind:
+                self.add_error(
+                    "device_code",
+                    ValidationError(
+                        _("This device is a kit for another test: %(kind)s."),
+                        code="device_kind",
+                        params={"kind": catalogue.TEST_KINDS[device.kind].label},
+                    ),
+                )
+            data["kind"] = kind
+            specimen = data.get("specimen")
+            if specimen and specimen not in device.specimens:
+                self.add_error(
+                    "specimen",
+                    ValidationError(
+                        _("This device is not made for this specimen."), code="device_specimen"
+                    ),
+                )
+        else:
+            data["device_code"] = ""
+        if not data.get("kind") and "kind" not in self.errors:
+            self.add_error("kind", ValidationError(_("This field is required."), code="required"))
 
     def clean_results(self, data) -> None:
         """Every result the kit reads (one, or one per analyte of a multiplex kit), or

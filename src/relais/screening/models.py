@@ -1,3 +1,4 @@
+import datetime
 import uuid
 
 from django.conf import settings
@@ -9,7 +10,7 @@ from relais.accounts.models import Pharmacy
 from relais.accounts.scoping import PharmacyScopedQuerySet
 from relais.crypto.blind_index import blind_index
 from relais.crypto.fields import EncryptedDateField, EncryptedTextField
-from relais.screening import catalogue
+from relais.screening import catalogue, devices
 from relais.screening.validation import normalise_name
 
 NIR_INDEX = "patient.nir"
@@ -192,6 +193,17 @@ class ScreeningTest(Versioned):
     @property
     def in_progress(self) -> bool:
         return self.validated_at is None and self.cancelled_at is None
+
+    @property
+    def catalogue_device(self) -> devices.Device | None:
+        return devices.get(self.device_code) if self.device_code else None
+
+    @property
+    def reading_due_at(self) -> datetime.datetime:
+        """When the kit can be read: its device's reading time, else its kind's."""
+        device = self.catalogue_device
+        minutes = device.reading_minutes if device else self.kind_info.reading_minutes
+        return self.sampled_at + datetime.timedelta(minutes=minutes)
 
     def analyte_results(self) -> list[tuple[catalogue.TestKind, str]]:
         """(analyte, result code) for each analyte the test reads, in the kit's order:
