@@ -51,6 +51,11 @@ class Device:
     reading_minutes_assumed: bool = False  # the instructions for use were not found
 
     @property
+    def eu_listed(self) -> bool:
+        """From the EU list of rapid antigen tests (our own kits' codes start "FR-")."""
+        return not self.code.startswith("FR-")
+
+    @property
     def label(self) -> str:
         """The "Manufacturer, Name" shown and sent (for the EU list, the value set's display)."""
         return f"{self.manufacturer}, {self.name}" if self.manufacturer else self.name

@@ -1,6 +1,7 @@
 """Forms for patients and tests. The API and the CSV import use these same forms,
 so every entry point applies one set of rules."""
 
+import json
 import re
 from typing import TypeVar
 
@@ -172,7 +173,15 @@ class ScreeningTestForm(forms.Form):
         required=False,
     )
 
-    def __init__(self, *args, birth_date=None, patient=None, require_result=True, **kwargs):
+    def __init__(
+        self,
+        *args,
+        birth_date=None,
+        patient=None,
+        require_result=True,
+        device_choices=None,
+        **kwargs,
+    ):
         """`patient`, when given, lets notify_by be checked against the contact details
         on the record (a channel needs a phone number or an e-mail address).
         `require_result=False` (a test started at the counter) accepts no result at all:
@@ -182,7 +191,28 @@ class ScreeningTestForm(forms.Form):
         )
         self.patient = patient
         self.require_result = require_result
+        self.device_choices = device_choices
         super().__init__(*args, **kwargs)
+        if device_choices is not None:  # the page's list (never the API's checking form)
+            self.fields["device_code"].widget = forms.Select(choices=device_choices)
+
+    @property
+    def result_fields(self):
+        """The result fields, the first analyte's first, for the page."""
+        return [self["result"], *(self[name] for name in OTHER_RESULT_FIELDS)]
+
+    def kit_data(self) -> dict[str, str]:
+        """What relais.js needs to show only the chosen kit's result fields: each kind's
+        analytes and first analyte's name, each device's kind (JSON in data- attributes)."""
+        kinds = {
+            code: {
+                "analytes": [a.code for a in kind.analytes[1:]],
+                "first": str(kind.analytes[0].label),
+            }
+            for code, kind in catalogue.TEST_KINDS.items()
+        }
+        kits = {code: device.kind for code, device in devices.DEVICES.items()}
+        return {"kinds": json.dumps(kinds), "devices": json.dumps(kits)}
 
     def clean_lot(self):
         return validation.clean_printable(self.cleaned_data["lot"])
@@ -319,6 +349,7 @@ class ScreeningTestForm(forms.Form):
 
 
 def other_result_choice(analyte: str) -> forms.ChoiceField:
+    """A result field named after its analyte."""
     return forms.ChoiceField(
         label=catalogue.TEST_KINDS[analyte].label,
         choices=catalogue.result_choices,

@@ -84,6 +84,9 @@ class Submission:
     # Errors the entry point found in its own format (a CSV cell that is neither yes nor
     # no): the forms' errors on those fields are then left out.
     errors: list["FieldError"] = field(default_factory=list)
+    # A test started at the counter may come without its result: it is then in
+    # progress until the reading is entered (screening.services.validate_test).
+    may_be_in_progress: bool = False
 
 
 @dataclass(frozen=True)
@@ -298,7 +301,10 @@ def check_one(
             elif patient is None:
                 patient, created = services.new_patient(caller.pharmacy, caller.user, data), True
     test_form = CheckingScreeningTestForm(
-        data=submission.test, patient=patient, birth_date=birth_date
+        data=submission.test,
+        patient=patient,
+        birth_date=birth_date,
+        require_result=not submission.may_be_in_progress,
     )
     already = {(error.section, error.field) for error in errors}
     errors += [e for e in form_errors("test", test_form) if (e.section, e.field) not in already]

@@ -12,6 +12,7 @@ urlpatterns = [
     path("patients/<uuid:patient_id>/edit/", views.patient_edit, name="patient_edit"),
     path("patients/<uuid:patient_id>/tests/new/", views.test_new, name="test_new"),
     path("tests/<uuid:test_id>/", views.test_detail, name="test_detail"),
+    path("tests/<uuid:test_id>/result/", views.test_result, name="test_result"),
     path("tests/<uuid:test_id>/correct/", views.test_correct, name="test_correct"),
     path("tests/<uuid:test_id>/cancel/", views.test_cancel, name="test_cancel"),
 ]

@@ -13,12 +13,14 @@ from relais.accounts.http import PharmacyRequest
 from relais.accounts.permissions import pharmacy_permission_required, role_allows
 from relais.audit.events import record
 from relais.lib.dates import local_day_bounds, parse_day
-from relais.screening import form_tokens, services, submissions
+from relais.screening import counter, form_tokens, services, submissions
+from relais.screening.catalogue import other_result_field
 from relais.screening.forms import (
     BUILT_FROM_FIELD,
     CancelTestForm,
     PatientForm,
     PatientSearchForm,
+    ResultForm,
     ScreeningTestForm,
     built_from_token,
     read_built_from,
@@ -266,7 +268,13 @@ def changed_meanwhile(
 
 
 def form_options(form) -> dict:
-    return {"patient": form.patient} if isinstance(form, ScreeningTestForm) else {}
+    if not isinstance(form, ScreeningTestForm):
+        return {}
+    return {
+        "patient": form.patient,
+        "require_result": form.require_result,
+        "device_choices": form.device_choices,
+    }
 
 
 def shown(field, value) -> str:
@@ -286,30 +294,109 @@ def shown(field, value) -> str:
 @require_http_methods(["GET", "POST"])
 @pharmacy_permission_required("test.record")
 def test_new(request: PharmacyRequest, patient_id):
+    """Start a test at the counter: kit, device, lot and sample time, with or without its
+    result. Without one it is in progress, on top of the day page with its timer, until
+    its reading is entered (test_result); with one it is saved and sent at once."""
     patient = Patient.objects.get_for_pharmacy_or_404(request.pharmacy, pk=patient_id)
     record("patient.view", request=request, target=patient)
+    boxes = counter.recent_boxes(request.pharmacy)
     if request.method == "POST":
 
         def save():
-            submission = submissions.Submission(test=request.POST, stored_patient=patient)
+            submission = submissions.Submission(
+                test=request.POST, stored_patient=patient, may_be_in_progress=True
+            )
             [checked] = submissions.submit(caller(request), [submission])
             if not checked.ok:
-                context = {"form": checked.test_form, "patient": patient}
+                form = test_start_form(request.POST, patient, boxes)
+                with_service_errors(form, checked.errors)
+                context = test_form_context(form, patient, boxes)
                 return render(request, "screening/test_form.html", context), ""
-            messages.success(request, _("The result is saved and will be sent to SI-DEP."))
-            test_id = checked.recorded_test.pk
+            test = checked.recorded_test
+            if test.in_progress:
+                due = timezone.localtime(test.reading_due_at).strftime("%H:%M")
+                messages.success(
+                    request,
+                    _("The test is started: read it at %(time)s. It waits on top of this page.")
+                    % {"time": due},
+                )
+            else:
+                messages.success(request, _("The result is saved and will be sent to SI-DEP."))
             return redirect("screening:day"), reverse(
-                "screening:test_detail", kwargs={"test_id": test_id}
+                "screening:test_detail", kwargs={"test_id": test.pk}
             )
 
-        form = ScreeningTestForm(request.POST, patient=patient)
+        form = test_start_form(request.POST, patient, boxes)
         return once(request, save) or stale_form(
-            request, "screening/test_form.html", {"form": form, "patient": patient}
+            request, "screening/test_form.html", test_form_context(form, patient, boxes)
         )
-    else:
-        initial = {"sampled_at": timezone.localtime().replace(second=0, microsecond=0)}
-        form = ScreeningTestForm(initial=initial, patient=patient)
-    return render(request, "screening/test_form.html", {"form": form, "patient": patient})
+    initial = {"sampled_at": timezone.localtime().replace(second=0, microsecond=0)}
+    box = counter.chosen_box(boxes, request.GET.get("box"))
+    if box is not None:
+        initial |= box.initial()
+    form = test_start_form(None, patient, boxes, initial=initial)
+    return render(request, "screening/test_form.html", test_form_context(form, patient, boxes))
+
+
+def with_service_errors(form, errors: list[submissions.FieldError]) -> None:
+    """Show on the page's own form the errors the submission service found beyond the
+    form's checks (those the form finds itself are not repeated)."""
+    form.is_valid()
+    present = {(name, e.code) for name, found in form.errors.as_data().items() for e in found}
+    submissions.add_errors(
+        form, [e for e in errors if (e.field or "__all__", e.code) not in present]
+    )
+
+
+def test_start_form(data, patient, boxes, **kwargs) -> ScreeningTestForm:
+    return ScreeningTestForm(
+        data,
+        patient=patient,
+        require_result=False,
+        device_choices=counter.device_choices(boxes),
+        **kwargs,
+    )
+
+
+def test_form_context(form, patient, boxes) -> dict:
+    return {"form": form, "patient": patient, "boxes": boxes}
+
+
+@require_http_methods(["GET", "POST"])
+@pharmacy_permission_required("test.record")
+def test_result(request: PharmacyRequest, test_id):
+    """Enter the reading of a test in progress: the one screen from the day page."""
+    test = ScreeningTest.objects.select_related("patient").get_for_pharmacy_or_404(
+        request.pharmacy, pk=test_id
+    )
+    if test.cancelled_at:
+        return refuse_cancelled(request, test)
+    address = reverse("screening:test_detail", kwargs={"test_id": test.pk})
+    if test.validated_at is not None:
+        messages.info(request, _("The result of this test was already entered."))
+        return redirect(address)
+    record("test.view", request=request, target=test)
+    form = ResultForm(request.POST or None, test=test)
+    context = {"form": form, "test": test, "patient": test.patient}
+    if request.method == "POST" and form.is_valid():
+
+        def save():
+            try:
+                services.validate_test(test, form.cleaned_data)
+            except services.TestCancelled:
+                return refuse_cancelled(request, test), ""
+            except services.AlreadyValidated:
+                messages.warning(
+                    request,
+                    _("A colleague entered this result meanwhile: yours was not saved. Check it."),
+                )
+                return redirect(address), ""
+            record("test.validate", request=request, target=test)
+            messages.success(request, _("The result is saved and will be sent to SI-DEP."))
+            return redirect("screening:day"), address
+
+        return once(request, save) or stale_form(request, "screening/test_result.html", context)
+    return render(request, "screening/test_result.html", context)
 
 
 @pharmacy_permission_required("patient.view")
@@ -350,8 +437,17 @@ def test_correct(request: PharmacyRequest, test_id):
     test, refusal = test_for_change(request, test_id)
     if refusal:
         return refusal
-    initial = {name: getattr(test, name) for name in services.TEST_FIELDS}
-    form = ScreeningTestForm(request.POST or None, initial=initial, patient=test.patient)
+    initial = {name: getattr(test, name) for name in services.TEST_FIELDS} | {
+        other_result_field(analyte): result for analyte, result in test.other_results.items()
+    }
+    form = ScreeningTestForm(
+        request.POST or None,
+        initial=initial,
+        patient=test.patient,
+        # A test in progress may still be corrected before its reading is entered.
+        require_result=not test.in_progress,
+        device_choices=counter.device_choices(counter.recent_boxes(request.pharmacy)),
+    )
     context = {
         "form": form,
         "test": test,
@@ -365,6 +461,8 @@ def test_correct(request: PharmacyRequest, test_id):
         def save():
             assert built_from is not None and built_from.values is not None
             data = dict(form.cleaned_data)
+            if test.in_progress:  # its reading is entered on its own page (test_result)
+                data["result"], data["other_results"] = "", {}
             # The form shows minutes: an untouched time keeps the seconds it was shown with.
             shown_at = datetime.datetime.fromisoformat(built_from.values["sampled_at"])
             if data["sampled_at"] == shown_at.replace(second=0, microsecond=0):
