@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from relais.accounts.drafts import form_data
 from relais.accounts.http import PharmacyRequest
 from relais.accounts.permissions import pharmacy_permission_required, role_allows
 from relais.audit.events import record
@@ -68,11 +69,11 @@ def day(request: PharmacyRequest):
 
 
 @require_http_methods(["GET", "POST"])
-@pharmacy_permission_required("patient.view")
+@pharmacy_permission_required("patient.view", keeps_drafts=True)
 def patient_search(request: PharmacyRequest):
     # POST, not GET: an NIR or a name in a URL would stay in the counter PC's history and
     # in every access log on the way.
-    form = PatientSearchForm(request.POST or None)
+    form = PatientSearchForm(form_data(request))
     patients = None
     if request.method == "POST" and form.is_valid():
         patients = list(services.find_patients(request.pharmacy, **form.cleaned_data))
@@ -89,7 +90,7 @@ def patient_search(request: PharmacyRequest):
 
 
 @require_http_methods(["GET", "POST"])
-@pharmacy_permission_required("patient.edit")
+@pharmacy_permission_required("patient.edit", keeps_drafts=True)
 def patient_new(request: PharmacyRequest):
     if "prefill" in request.POST:
         # From a search that found no one: start the form with what was searched for.
@@ -97,7 +98,7 @@ def patient_new(request: PharmacyRequest):
         return render(
             request, "screening/patient_form.html", {"form": PatientForm(initial=initial)}
         )
-    form = PatientForm(request.POST or None)
+    form = PatientForm(form_data(request))
     if request.method == "POST" and form.is_valid():
 
         def save():
@@ -180,7 +181,7 @@ def may_correct_patient(request, patient) -> bool:
 
 
 @require_http_methods(["GET", "POST"])
-@pharmacy_permission_required("patient.edit")
+@pharmacy_permission_required("patient.edit", keeps_drafts=True)
 def patient_edit(request: PharmacyRequest, patient_id):
     patient = Patient.objects.get_for_pharmacy_or_404(request.pharmacy, pk=patient_id)
     # The edit would correct results SI-DEP holds: the same right as correcting them.
@@ -188,7 +189,7 @@ def patient_edit(request: PharmacyRequest, patient_id):
         raise PermissionDenied
     record("patient.view", request=request, target=patient)
     initial = {name: getattr(patient, name) for name in services.PATIENT_FIELDS}
-    form = PatientForm(request.POST or None, initial=initial)
+    form = PatientForm(form_data(request), initial=initial)
     context = {
         "form": form,
         "patient": patient,
@@ -284,7 +285,7 @@ def shown(field, value) -> str:
 
 
 @require_http_methods(["GET", "POST"])
-@pharmacy_permission_required("test.record")
+@pharmacy_permission_required("test.record", keeps_drafts=True)
 def test_new(request: PharmacyRequest, patient_id):
     patient = Patient.objects.get_for_pharmacy_or_404(request.pharmacy, pk=patient_id)
     record("patient.view", request=request, target=patient)
@@ -308,7 +309,7 @@ def test_new(request: PharmacyRequest, patient_id):
         )
     else:
         initial = {"sampled_at": timezone.localtime().replace(second=0, microsecond=0)}
-        form = ScreeningTestForm(initial=initial, patient=patient)
+        form = ScreeningTestForm(form_data(request), initial=initial, patient=patient)
     return render(request, "screening/test_form.html", {"form": form, "patient": patient})
 
 
@@ -344,14 +345,14 @@ def refuse_cancelled(request, test):
 
 
 @require_http_methods(["GET", "POST"])
-@pharmacy_permission_required("test.record")
+@pharmacy_permission_required("test.record", keeps_drafts=True)
 def test_correct(request: PharmacyRequest, test_id):
     """Correct a result; SI-DEP gets the corrected version (see transmission.outbox)."""
     test, refusal = test_for_change(request, test_id)
     if refusal:
         return refusal
     initial = {name: getattr(test, name) for name in services.TEST_FIELDS}
-    form = ScreeningTestForm(request.POST or None, initial=initial, patient=test.patient)
+    form = ScreeningTestForm(form_data(request), initial=initial, patient=test.patient)
     context = {
         "form": form,
         "test": test,
@@ -399,13 +400,13 @@ def test_correct(request: PharmacyRequest, test_id):
 
 
 @require_http_methods(["GET", "POST"])
-@pharmacy_permission_required("test.record")
+@pharmacy_permission_required("test.record", keeps_drafts=True)
 def test_cancel(request: PharmacyRequest, test_id):
     """Cancel a test recorded in error; SI-DEP is told to delete it (OBX-11 D)."""
     test, refusal = test_for_change(request, test_id)
     if refusal:
         return refusal
-    form = CancelTestForm(request.POST or None)
+    form = CancelTestForm(form_data(request))
     if request.method == "POST" and form.is_valid():
         reason = form.cleaned_data["reason"]
         try:
