@@ -8,6 +8,7 @@ import time
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import connections
 from django.urls import reverse
 from playwright.sync_api import sync_playwright
 
@@ -94,6 +95,8 @@ def test_a_form_sent_after_the_session_ended_comes_back_after_login(
             page.wait_for_url(f"{live_server.url}{reverse('screening:day')}")
         finally:
             browser.close()
+            # The ORM calls made among Playwright's steps have a connection of their own.
+            connections.close_all()
 
     test = ScreeningTest.objects.get()
     assert (test.patient_id, test.result, test.device) == (patient.pk, "positive", DEVICE)
