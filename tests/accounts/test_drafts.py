@@ -2,6 +2,7 @@
 for its own user only, and given back after a full login (relais.accounts.drafts)."""
 
 import datetime
+import re
 
 import pytest
 from django.conf import settings
@@ -11,6 +12,7 @@ from django.core import signing
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from relais.accounts import drafts
 from relais.accounts.models import FormDraft
@@ -288,3 +290,43 @@ def test_a_draft_moved_to_another_page_does_not_decrypt(counter, pharmacist, pha
     page = client.get(moved)
     assert page.context["form"].is_bound is False and DEVICE not in page.content.decode()
     assert not FormDraft.objects.exists()
+
+
+HIDDEN = re.compile(r'<input type="hidden" name="(form_token|built_from)" value="([^"]*)">')
+
+
+def correction(test, page, **typed) -> dict:
+    return {
+        "kind": test.kind,
+        "device": test.device,
+        "specimen": test.specimen,
+        "sampled_at": timezone.localtime(test.sampled_at).strftime("%Y-%m-%dT%H:%M"),
+        "result": test.result,
+        "consent_transmission": "on",
+        "notify_by": test.notify_by,
+        **dict(HIDDEN.findall(page.content.decode())),
+        **typed,
+    }
+
+
+@pytest.mark.django_db
+def test_a_correction_given_back_still_sees_a_change_made_meanwhile(
+    client, pharmacist, pharmacy, screening_test
+):
+    path = reverse("screening:test_correct", args=[screening_test.pk])
+    english(log_in(client, pharmacist))
+    typed = correction(screening_test, client.get(path), result="invalid")
+    session_ends()
+    client.post(path, typed)
+    colleague = english(log_in(Client(), make_member(pharmacy, "colleague@example.org")))
+    theirs = correction(screening_test, colleague.get(path), result="positive")
+    assert colleague.post(path, theirs).status_code == 302
+
+    assert log_in_again(client, pharmacist)["Location"] == path
+    page = client.get(path)
+    assert page.context["form"]["result"].value() == "invalid"
+    assert dict(HIDDEN.findall(page.content.decode()))["built_from"] == typed["built_from"]
+    review = client.post(path, correction(screening_test, page, result="invalid"))
+    assert review.status_code == 409
+    screening_test.refresh_from_db()
+    assert screening_test.result == "positive"

@@ -195,6 +195,7 @@ def patient_edit(request: PharmacyRequest, patient_id):
         "patient": patient,
         "built_from": built_from_token(patient, services.PATIENT_FIELDS),
     }
+    keep_restored_built_from(request, patient, context)
     if request.method == "POST" and form.is_valid():
         built_from = read_built_from(request.POST, patient)
         conflict = submissions.nir_held_by_another(patient, form.cleaned_data)
@@ -229,6 +230,14 @@ def patient_edit(request: PharmacyRequest, patient_id):
             request, "screening/patient_form.html", context
         )
     return render(request, "screening/patient_form.html", context)
+
+
+def keep_restored_built_from(request, record, context: dict) -> None:
+    """A form given back after a login (accounts.drafts) keeps the version it was typed
+    from, so that a change saved by someone else meanwhile is still shown as a clash."""
+    restored = form_data(request) if request.method == "GET" else None
+    if restored is not None and read_built_from(restored, record) is not None:
+        context["built_from"] = restored[BUILT_FROM_FIELD]
 
 
 def changed_meanwhile(
@@ -360,6 +369,7 @@ def test_correct(request: PharmacyRequest, test_id):
         "transmission": describe(test),
         "built_from": built_from_token(test, services.TEST_FIELDS),
     }
+    keep_restored_built_from(request, test, context)
     if request.method == "POST" and form.is_valid():
         built_from = read_built_from(request.POST, test)
 
