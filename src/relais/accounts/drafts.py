@@ -183,11 +183,11 @@ def take(request: HttpRequest) -> None:
     """On the GET that follows the login: the draft set to be restored, if it was kept
     for this user and this page, becomes `request.restored_form` (and is deleted)."""
     draft_id = request.session.get(RESTORE_SESSION_KEY)
-    if not draft_id:
+    if not draft_id or request.user.pk is None:
         return
     del request.session[RESTORE_SESSION_KEY]
     draft = FormDraft.objects.filter(
-        pk=draft_id, user=request.user, expires_at__gt=database_now()
+        pk=draft_id, user_id=request.user.pk, expires_at__gt=database_now()
     ).first()
     if draft is None or draft.path != request.path:
         return
@@ -195,7 +195,7 @@ def take(request: HttpRequest) -> None:
     draft.delete()  # given back once, whatever follows
     try:
         content = decrypt_blob(
-            draft.content, _associated_data(draft_id, request.user.pk, draft.path)
+            bytes(draft.content), _associated_data(draft_id, request.user.pk, draft.path)
         )
         fields = json.loads(content)["fields"]
     except (CryptoError, ValueError, KeyError, TypeError):
