@@ -73,6 +73,7 @@ class Config:
     # Sessions and login.
     SESSION_IDLE_MINUTES: int
     SESSION_COOKIE_AGE: int
+    DRAFT_MINUTES: int
     LOGIN_MAX_FAILURES: int
     LOGIN_LOCKOUT_MINUTES: int
     LOGIN_SOURCE_SLOW_AFTER: int
@@ -192,6 +193,7 @@ def parse(environ: Mapping[str, str]) -> Config:
         IMPORT_BATCH_MINUTES=env_int(environ, "RELAIS_IMPORT_BATCH_MINUTES", 60),
         SESSION_IDLE_MINUTES=session_idle_minutes,
         SESSION_COOKIE_AGE=session_idle_minutes * 60,
+        DRAFT_MINUTES=env_int(environ, "RELAIS_DRAFT_MINUTES", 30),
         LOGIN_MAX_FAILURES=env_int(environ, "RELAIS_LOGIN_MAX_FAILURES", 5),
         LOGIN_LOCKOUT_MINUTES=env_int(environ, "RELAIS_LOGIN_LOCKOUT_MINUTES", 15),
         LOGIN_SOURCE_SLOW_AFTER=env_int(environ, "RELAIS_LOGIN_SOURCE_SLOW_AFTER", 5),

@@ -67,6 +67,9 @@ IMPORT_BATCH_MINUTES = config.IMPORT_BATCH_MINUTES
 # Counter computers are shared: a session dies after this many idle minutes.
 SESSION_IDLE_MINUTES = config.SESSION_IDLE_MINUTES
 SESSION_COOKIE_AGE = config.SESSION_COOKIE_AGE
+# How long a form posted after its session ended is kept (encrypted) for its user to log
+# in again and find it (relais.accounts.drafts).
+DRAFT_MINUTES = config.DRAFT_MINUTES
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_ENGINE = "django.contrib.sessions.backends.db"

@@ -17,6 +17,7 @@ def test_every_app_job_is_registered_in_a_fixed_order():
         "dead-letter alerts",
         "account e-mails",
         "retention purge",
+        "expired form drafts",
         "expired idempotency keys",
         "expired import batches",
         "audit chain",

@@ -212,3 +212,20 @@ class QueuedEmail(queue.QueuedRow):
 
     def __str__(self):
         return f"QueuedEmail {self.pk}"
+
+
+class FormDraft(models.Model):
+    """A staff form posted after its session ended, kept for its user to log in again and
+    find it filled in (relais.accounts.drafts). The fields are encrypted, bound to the
+    row, its user and its path; the row is deleted once restored, at expiry, or when its
+    user logs out."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    path = models.CharField(max_length=255)
+    content = models.BinaryField()
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self):
+        return f"FormDraft {self.pk}"

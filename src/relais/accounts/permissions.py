@@ -15,9 +15,12 @@ walks every URL and checks the policy. The API authenticates its own callers (ap
 from collections.abc import Callable
 from functools import wraps
 
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
+from django.utils.translation import gettext as _
 
+from relais.accounts import drafts
 from relais.accounts.models import Membership
 
 Role = Membership.Role
@@ -52,23 +55,40 @@ def redirect_to_login(request):
     )
 
 
-def _access_required(view, allowed: Callable, access: str):
-    """The policy itself: login and second factor first, then `allowed(request)`."""
+def _access_required(view, allowed: Callable, access: str, keeps_drafts: bool = False):
+    """The policy itself: login and second factor first, then `allowed(request)`.
+
+    A page that `keeps_drafts` keeps a form posted without a session for its user to
+    find after logging in again, and shows it to them then (relais.accounts.drafts)."""
 
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if not request.user.is_authenticated or not request.user.is_verified():
-            return redirect_to_login(request)
+            response = redirect_to_login(request)
+            if keeps_drafts and request.method == "POST":
+                if drafts.keep(request, response):
+                    message = _("Your session expired: log in again; what you typed is kept.")
+                else:
+                    message = _("Your session expired: log in again.")
+                messages.warning(request, message)
+            return response
         if not allowed(request):
             raise PermissionDenied
-        return view(request, *args, **kwargs)
+        if keeps_drafts and request.method == "GET":
+            drafts.take(request)
+        response = view(request, *args, **kwargs)
+        if access == "pharmacy":
+            drafts.mark_owner(request, response)
+        return response
 
     wrapper.access = access  # type: ignore[attr-defined]  # read by the URL-permission walk
     return wrapper
 
 
-def pharmacy_permission_required(action: str):
-    """Pages of pharmacy staff: a member of an active pharmacy whose role may do `action`."""
+def pharmacy_permission_required(action: str, *, keeps_drafts: bool = False):
+    """Pages of pharmacy staff: a member of an active pharmacy whose role may do `action`.
+    `keeps_drafts`: the page's form survives a session's end (relais.accounts.drafts); its view
+    binds the form to `drafts.form_data(request)`."""
 
     def allowed(request) -> bool:
         membership = getattr(request, "membership", None)
@@ -79,8 +99,9 @@ def pharmacy_permission_required(action: str):
         )
 
     def decorator(view):
-        wrapper = _access_required(view, allowed, "pharmacy")
+        wrapper = _access_required(view, allowed, "pharmacy", keeps_drafts)
         wrapper.required_action = action
+        wrapper.keeps_drafts = keeps_drafts
         return wrapper
 
     return decorator

@@ -9,7 +9,7 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from relais.accounts import throttle
+from relais.accounts import drafts, throttle
 from relais.accounts.forms import LoginForm
 from relais.accounts.otp import verify_device_token
 from relais.accounts.permissions import signed_in_required
@@ -78,6 +78,9 @@ def finish_login(request, user, device, keys):
     record(
         "login.succeeded", request=request, actor=user, pharmacy=membership and membership.pharmacy
     )
+    draft_path = drafts.after_login(request, user)
+    if draft_path is not None:
+        return redirect(draft_path)
     if membership is None and user.is_staff:
         return redirect("platform:applications")
     if membership is None and user.is_auditor:
@@ -89,5 +92,8 @@ def finish_login(request, user, device, keys):
 @signed_in_required
 def logout(request):
     record("logout", request=request)
+    user = request.user
     auth.logout(request)
-    return redirect("accounts:login")
+    response = redirect("accounts:login")
+    drafts.forget(request, user, response)
+    return response

@@ -6,6 +6,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from relais.accounts import onboarding
+from relais.accounts.drafts import form_data
 from relais.accounts.forms import InviteForm
 from relais.accounts.http import PharmacyRequest
 from relais.accounts.models import Membership
@@ -22,9 +23,9 @@ def members_of(pharmacy):
 
 
 @require_http_methods(["GET", "POST"])
-@pharmacy_permission_required("staff.manage")
+@pharmacy_permission_required("staff.manage", keeps_drafts=True)
 def staff(request: PharmacyRequest):
-    form = InviteForm(request.POST or None)
+    form = InviteForm(form_data(request))
     if request.method == "POST" and form.is_valid():
         try:
             onboarding.invite(request.pharmacy, **form.cleaned_data, request=request)

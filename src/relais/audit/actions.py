@@ -20,6 +20,8 @@ ACTIONS = {
     "password.reset": _("Password reset"),
     "account.activated": _("Account activated"),
     "platform_admin.created": _("Platform administrator created"),
+    "form_draft.kept": _("Form posted after the session ended kept for its user"),
+    "form_draft.restored": _("Form kept at the session's end given back after login"),
     # Pharmacies and their staff
     "application.submitted": _("Pharmacy application submitted"),
     "application.duplicate": _("Application for an already registered pharmacy"),

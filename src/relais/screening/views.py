@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from relais.accounts.drafts import form_data
 from relais.accounts.http import PharmacyRequest
 from relais.accounts.permissions import pharmacy_permission_required, role_allows
 from relais.audit.events import record
@@ -70,11 +71,11 @@ def day(request: PharmacyRequest):
 
 
 @require_http_methods(["GET", "POST"])
-@pharmacy_permission_required("patient.view")
+@pharmacy_permission_required("patient.view", keeps_drafts=True)
 def patient_search(request: PharmacyRequest):
     # POST, not GET: an NIR or a name in a URL would stay in the counter PC's history and
     # in every access log on the way.
-    form = PatientSearchForm(request.POST or None)
+    form = PatientSearchForm(form_data(request))
     patients = None
     if request.method == "POST" and form.is_valid():
         patients = list(services.find_patients(request.pharmacy, **form.cleaned_data))
@@ -91,7 +92,7 @@ def patient_search(request: PharmacyRequest):
 
 
 @require_http_methods(["GET", "POST"])
-@pharmacy_permission_required("patient.edit")
+@pharmacy_permission_required("patient.edit", keeps_drafts=True)
 def patient_new(request: PharmacyRequest):
     if "prefill" in request.POST:
         # From a search that found no one: start the form with what was searched for.
@@ -99,7 +100,7 @@ def patient_new(request: PharmacyRequest):
         return render(
             request, "screening/patient_form.html", {"form": PatientForm(initial=initial)}
         )
-    form = PatientForm(request.POST or None)
+    form = PatientForm(form_data(request))
     if request.method == "POST" and form.is_valid():
 
         def save():
@@ -182,7 +183,7 @@ def may_correct_patient(request, patient) -> bool:
 
 
 @require_http_methods(["GET", "POST"])
-@pharmacy_permission_required("patient.edit")
+@pharmacy_permission_required("patient.edit", keeps_drafts=True)
 def patient_edit(request: PharmacyRequest, patient_id):
     patient = Patient.objects.get_for_pharmacy_or_404(request.pharmacy, pk=patient_id)
     # The edit would correct results SI-DEP holds: the same right as correcting them.
@@ -190,12 +191,13 @@ def patient_edit(request: PharmacyRequest, patient_id):
         raise PermissionDenied
     record("patient.view", request=request, target=patient)
     initial = {name: getattr(patient, name) for name in services.PATIENT_FIELDS}
-    form = PatientForm(request.POST or None, initial=initial)
+    form = PatientForm(form_data(request), initial=initial)
     context = {
         "form": form,
         "patient": patient,
         "built_from": built_from_token(patient, services.PATIENT_FIELDS),
     }
+    keep_restored_built_from(request, patient, context)
     if request.method == "POST" and form.is_valid():
         built_from = read_built_from(request.POST, patient)
         conflict = submissions.nir_held_by_another(patient, form.cleaned_data)
@@ -230,6 +232,14 @@ def patient_edit(request: PharmacyRequest, patient_id):
             request, "screening/patient_form.html", context
         )
     return render(request, "screening/patient_form.html", context)
+
+
+def keep_restored_built_from(request, record, context: dict) -> None:
+    """A form given back after a login (accounts.drafts) keeps the version it was typed
+    from, so that a change saved by someone else meanwhile is still shown as a clash."""
+    restored = form_data(request) if request.method == "GET" else None
+    if restored is not None and read_built_from(restored, record) is not None:
+        context["built_from"] = restored[BUILT_FROM_FIELD]
 
 
 def changed_meanwhile(
@@ -292,7 +302,7 @@ def shown(field, value) -> str:
 
 
 @require_http_methods(["GET", "POST"])
-@pharmacy_permission_required("test.record")
+@pharmacy_permission_required("test.record", keeps_drafts=True)
 def test_new(request: PharmacyRequest, patient_id):
     """Start a test at the counter: kit, device, lot and sample time, with or without its
     result. Without one it is in progress, on top of the day page with its timer, until
@@ -334,7 +344,7 @@ def test_new(request: PharmacyRequest, patient_id):
     box = counter.chosen_box(boxes, request.GET.get("box"))
     if box is not None:
         initial |= box.initial()
-    form = test_start_form(None, patient, boxes, initial=initial)
+    form = test_start_form(form_data(request), patient, boxes, initial=initial)
     return render(request, "screening/test_form.html", test_form_context(form, patient, boxes))
 
 
@@ -363,7 +373,7 @@ def test_form_context(form, patient, boxes) -> dict:
 
 
 @require_http_methods(["GET", "POST"])
-@pharmacy_permission_required("test.record")
+@pharmacy_permission_required("test.record", keeps_drafts=True)
 def test_result(request: PharmacyRequest, test_id):
     """Enter the reading of a test in progress: the one screen from the day page."""
     test = ScreeningTest.objects.select_related("patient").get_for_pharmacy_or_404(
@@ -376,7 +386,7 @@ def test_result(request: PharmacyRequest, test_id):
         messages.info(request, _("The result of this test was already entered."))
         return redirect(address)
     record("test.view", request=request, target=test)
-    form = ResultForm(request.POST or None, test=test)
+    form = ResultForm(form_data(request), test=test)
     context = {"form": form, "test": test, "patient": test.patient}
     if request.method == "POST" and form.is_valid():
 
@@ -431,7 +441,7 @@ def refuse_cancelled(request, test):
 
 
 @require_http_methods(["GET", "POST"])
-@pharmacy_permission_required("test.record")
+@pharmacy_permission_required("test.record", keeps_drafts=True)
 def test_correct(request: PharmacyRequest, test_id):
     """Correct a result; SI-DEP gets the corrected version (see transmission.outbox)."""
     test, refusal = test_for_change(request, test_id)
@@ -441,7 +451,7 @@ def test_correct(request: PharmacyRequest, test_id):
         other_result_field(analyte): result for analyte, result in test.other_results.items()
     }
     form = ScreeningTestForm(
-        request.POST or None,
+        form_data(request),
         initial=initial,
         patient=test.patient,
         # A test in progress may still be corrected before its reading is entered.
@@ -455,6 +465,7 @@ def test_correct(request: PharmacyRequest, test_id):
         "transmission": describe(test),
         "built_from": built_from_token(test, services.TEST_FIELDS),
     }
+    keep_restored_built_from(request, test, context)
     if request.method == "POST" and form.is_valid():
         built_from = read_built_from(request.POST, test)
 
@@ -497,13 +508,13 @@ def test_correct(request: PharmacyRequest, test_id):
 
 
 @require_http_methods(["GET", "POST"])
-@pharmacy_permission_required("test.record")
+@pharmacy_permission_required("test.record", keeps_drafts=True)
 def test_cancel(request: PharmacyRequest, test_id):
     """Cancel a test recorded in error; SI-DEP is told to delete it (OBX-11 D)."""
     test, refusal = test_for_change(request, test_id)
     if refusal:
         return refusal
-    form = CancelTestForm(request.POST or None)
+    form = CancelTestForm(form_data(request))
     if request.method == "POST" and form.is_valid():
         reason = form.cleaned_data["reason"]
         try:

@@ -145,7 +145,35 @@
     }
   });
 
+  /* ---------- Session ending ----------
+     On staff pages, the body carries data-session-seconds (the idle timeout) and
+     data-session-notice: a minute before the session would end with no page sent,
+     the notice is shown among the page's messages. What is posted after the end is
+     kept by the server for the user to find after logging in again. */
+
+  function setUpSessionNotice(body) {
+    var seconds = parseInt(body.getAttribute("data-session-seconds"), 10);
+    var text = body.getAttribute("data-session-notice");
+    var messages = document.querySelector(".messages");
+    if (!seconds || !text || !messages) {
+      return;
+    }
+    window.setTimeout(function () {
+      if (document.querySelector("[data-session-ending]")) {
+        return;
+      }
+      var notice = document.createElement("p");
+      notice.className = "message message--warning";
+      notice.setAttribute("data-session-ending", "");
+      notice.textContent = text;
+      messages.appendChild(notice);
+    }, Math.max(0, seconds - 60) * 1000);
+  }
+
   function init() {
+    if (document.body && document.body.hasAttribute("data-session-seconds")) {
+      setUpSessionNotice(document.body);
+    }
     var wrappers = document.querySelectorAll("[data-depends-on]");
     for (var i = 0; i < wrappers.length; i += 1) {
       setUpDependentField(wrappers[i]);
