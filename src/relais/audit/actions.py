@@ -48,6 +48,7 @@ ACTIONS = {
     "test.api_list": _("Test result listed through the API"),
     "test.create": _("Test result recorded"),
     "test.correct": _("Test result corrected"),
+    "test.validate": _("Test result entered (test in progress)"),
     "test.cancel": _("Test result cancelled"),
     "test.resend": _("Test result sent to SI-DEP again"),
     "import.check": _("CSV file checked"),

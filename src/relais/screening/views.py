@@ -38,12 +38,24 @@ from relais.transmission.services import (
 
 @pharmacy_permission_required("patient.view")
 def day(request: PharmacyRequest):
-    """The day's tests: the pharmacist's home page."""
+    """The day's tests: the pharmacist's home page. The tests in progress, of any day,
+    come first with their reading timers: none is lost, every colleague sees them."""
     date = parse_day(request.GET.get("date"))
     start, end = local_day_bounds(date)
+    today_start, _today_end = local_day_bounds(timezone.localdate())
+    in_progress = list(
+        ScreeningTest.objects.for_pharmacy(request.pharmacy)
+        .filter(validated_at__isnull=True, cancelled_at__isnull=True)
+        .select_related("patient")
+        .order_by("sampled_at")
+    )
+    for test in in_progress:
+        # Started before today and never read: the kit cannot be read any more.
+        test.abandoned = test.sampled_at < today_start
     tests = with_transmissions(
         ScreeningTest.objects.for_pharmacy(request.pharmacy)
         .filter(sampled_at__gte=start, sampled_at__lt=end)
+        .exclude(validated_at__isnull=True, cancelled_at__isnull=True)
         .select_related("patient", "performed_by")
         .order_by("-sampled_at")
     )
@@ -51,17 +63,20 @@ def day(request: PharmacyRequest):
     for test in tests:
         test.transmission = describe(test)
     # The list shows each patient's name: record which tests were read, not just how many.
+    shown = in_progress + tests
     record(
         "test.list",
         request=request,
         details={
             "date": date.isoformat(),
-            "count": len(tests),
-            "test_ids": [str(test.pk) for test in tests],
+            "count": len(shown),
+            "test_ids": [str(test.pk) for test in shown],
         },
     )
     context = {
         "tests": tests,
+        "in_progress": in_progress,
+        "now": timezone.now(),
         "date": date,
         "previous_day": date - datetime.timedelta(days=1),
         "next_day": date + datetime.timedelta(days=1),

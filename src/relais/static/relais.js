@@ -170,7 +170,132 @@
     }, Math.max(0, seconds - 60) * 1000);
   }
 
+  /* ---------- Tests in progress: reading timers ----------
+     Each item marked data-due (an ISO time) counts down to its kit's reading time,
+     on the server's clock (data-server-now on the list: a counter PC's clock may be
+     wrong), and is marked is-due, with its text saying so, once it may be read. */
+
+  function setUpCountdowns(list) {
+    var offset = Date.parse(list.getAttribute("data-server-now")) - Date.now();
+    var items = list.querySelectorAll("[data-due]");
+    function tick() {
+      var now = Date.now() + (isNaN(offset) ? 0 : offset);
+      for (var i = 0; i < items.length; i += 1) {
+        var item = items[i];
+        var counter = item.querySelector("[data-countdown]");
+        if (!counter) {
+          continue;
+        }
+        var left = Math.round((Date.parse(item.getAttribute("data-due")) - now) / 1000);
+        if (left <= 0) {
+          if (!item.classList.contains("is-due")) {
+            item.classList.add("is-due");
+          }
+          counter.textContent = counter.getAttribute("data-label-due");
+        } else {
+          var minutes = Math.floor(left / 60);
+          var seconds = left % 60;
+          counter.textContent =
+            minutes + ":" + (seconds < 10 ? "0" : "") + seconds + " " +
+            counter.getAttribute("data-label-left");
+        }
+      }
+    }
+    tick();
+    window.setInterval(tick, 1000);
+  }
+
+  /* ---------- The kit chooser of the test form ----------
+     The search box filters the device list by name or code; the result fields shown
+     are those of the chosen kit (its kind's analytes), the first one named after its
+     analyte. Without this script every field shows and the server checks them. */
+
+  function fold(text) {
+    return text.normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
+  }
+
+  function setUpDeviceSearch(input) {
+    var select = document.getElementById(input.getAttribute("data-device-search"));
+    if (!select) {
+      return;
+    }
+    input.addEventListener("input", function () {
+      var words = fold(input.value).split(/\s+/).filter(Boolean);
+      var first = null;
+      var options = select.querySelectorAll("option");
+      for (var i = 0; i < options.length; i += 1) {
+        var option = options[i];
+        var text = fold(option.textContent + " " + option.value);
+        var match = !option.value || words.every(function (word) {
+          return text.indexOf(word) !== -1;
+        });
+        option.hidden = !match;
+        if (match && option.value && first === null) {
+          first = option;
+        }
+      }
+      if (first !== null && words.length) {
+        select.value = first.value;
+        select.dispatchEvent(new Event("change", { bubbles: true }));
+      }
+    });
+  }
+
+  function setUpKitChooser(fieldset) {
+    var form = fieldset.form || fieldset.closest("form");
+    var results = form && form.querySelector("[data-kit-results]");
+    var kinds, kits;
+    try {
+      kinds = JSON.parse(fieldset.getAttribute("data-kinds"));
+      kits = JSON.parse(fieldset.getAttribute("data-devices"));
+    } catch (error) {
+      return;
+    }
+    var device = form.querySelector("[name=device_code]");
+    var kind = form.querySelector("[name=kind]");
+    var firstLegend = results && results.querySelector("[data-result-field=result] legend");
+    var generic = firstLegend ? firstLegend.textContent : "";
+    function update() {
+      var code = (device && device.value && kits[device.value]) || (kind && kind.value);
+      var info = kinds[code];
+      if (!results) {
+        return;
+      }
+      var wrappers = results.querySelectorAll("[data-result-field]");
+      for (var i = 0; i < wrappers.length; i += 1) {
+        var name = wrappers[i].getAttribute("data-result-field");
+        if (name === "result") {
+          continue;
+        }
+        var analyte = name.replace(/^result__/, "");
+        wrappers[i].hidden = !(info && info.analytes.indexOf(analyte) !== -1);
+      }
+      if (firstLegend) {
+        firstLegend.textContent = info && info.analytes.length ? info.first : generic;
+      }
+    }
+    if (device) {
+      device.addEventListener("change", update);
+    }
+    if (kind) {
+      kind.addEventListener("change", update);
+    }
+    update();
+  }
+
   function init() {
+    var countdowns = document.querySelectorAll("[data-server-now]");
+    for (var c = 0; c < countdowns.length; c += 1) {
+      setUpCountdowns(countdowns[c]);
+    }
+    var searches = document.querySelectorAll("[data-device-search]");
+    for (var d = 0; d < searches.length; d += 1) {
+      setUpDeviceSearch(searches[d]);
+    }
+    var choosers = document.querySelectorAll("[data-kit-chooser]");
+    for (var h = 0; h < choosers.length; h += 1) {
+      setUpKitChooser(choosers[h]);
+    }
     if (document.body && document.body.hasAttribute("data-session-seconds")) {
       setUpSessionNotice(document.body);
     }
