@@ -5,6 +5,7 @@ from django.utils import timezone, translation
 
 from relais.accounts.models import Pharmacy
 from relais.lib import queue
+from relais.lib.clock import database_now
 from relais.transmission import retry, transport
 from relais.transmission.models import Transmission
 from relais.transmission.worker import claim, due_ids, record, send_due
@@ -83,7 +84,7 @@ def test_a_follow_up_message_waits_for_the_earlier_one(screening_test):
 @pytest.mark.django_db
 def test_a_lapsed_lease_makes_the_row_due_again(settings, screening_test):
     row = screening_test.transmissions.get()
-    now = timezone.now()
+    now = database_now()  # the clock the row fell due by
     token = claim(10, now)
     row.refresh_from_db()
     assert (row.state, row.attempts, row.claim_token) == (State.IN_FLIGHT, 1, token)
@@ -98,7 +99,7 @@ def test_a_lapsed_lease_makes_the_row_due_again(settings, screening_test):
 def test_a_worker_that_lost_its_lease_records_nothing(settings, screening_test):
     from relais.transmission.worker import Outcome
 
-    now = timezone.now()
+    now = database_now()  # the clock the row fell due by
     first = claim(10, now)
     rows = list(Transmission.objects.filter(claim_token=first))
     claim(10, now + datetime.timedelta(seconds=settings.TRANSMISSION_LEASE_SECONDS + 1))
@@ -111,7 +112,7 @@ def test_a_worker_that_lost_its_lease_records_nothing(settings, screening_test):
 def test_a_row_lost_by_crashing_workers_too_often_is_dead_lettered(settings, screening_test):
     settings.TRANSMISSION_MAX_ATTEMPTS = 2
     lease = datetime.timedelta(seconds=settings.TRANSMISSION_LEASE_SECONDS + 1)
-    now = timezone.now()
+    now = database_now()  # the clock the row fell due by
     claim(10, now)
     claim(10, now + lease)
     assert claim(10, now + 2 * lease) is None
