@@ -10,8 +10,11 @@ whoever holds the link learns nothing before the date of birth is right.
 These views are exempt from CSRF on purpose. Their pages send `Referrer-Policy:
 no-referrer`, so browsers post their forms with `Origin: null`, which Django's CSRF
 check refuses. Nothing here is worth forging: the date form needs the secret token (a
-forger who has it can post it himself), and the other forms only close the visitor's
-own session or pick a language.
+forger who has it can post it himself), the short-code form the secret code, and the
+other forms only close the visitor's own session or pick a language.
+
+A printed result slip (`print_slip`, the pharmacist's side) carries a fresh link as a QR
+code and its short code, typed with the date of birth at /r/code/ (`code_page`).
 """
 
 import datetime
