@@ -44,6 +44,8 @@ PUBLIC = {
     "r/result/": "patient result: gated by the link token and the date of birth",
     "r/result/pdf": "patient result PDF: same gate as r/result/",
     "r/close/": "ends the patient's result session",
+    "r/code/": "result slip's short code: gated by the code and the date of birth together",
+    "r/code": "redirects to r/code/",
     "r/language/": "patient pages' language switch",
     "api/v1/docs": "API documentation, no data",
     "api/v1/openapi.json": "OpenAPI description, no data",

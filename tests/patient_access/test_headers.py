@@ -42,6 +42,13 @@ def requests_for(name: str, token: str, locked_token: str) -> list[tuple[str, st
         "result_pdf": [("get", "/r/result/pdf", {})],
         "close": [("post", "/r/close/", {}), ("get", "/r/close/", {})],
         "language": [("post", "/r/language/", {"language": "en", "next": "/r/result/"})],
+        "code": [
+            ("get", "/r/code/", {}),
+            ("post", "/r/code/", {**WRONG, "code": "ABCD-EFGH-JKMN"}),
+            ("post", "/r/code/", {"code": "nope"}),
+            ("put", "/r/code/", {}),
+        ],
+        "code_short": [("get", "/r/code", {})],
     }[name]
 
 
@@ -52,7 +59,9 @@ def test_every_patient_url_pattern_sends_the_headers(client, linked_test, settin
     other_test = make_test(test.patient, test.performed_by)
     _, token = links.issue_links([(other_test, [])])[0]
     names = [p.name for p in patient_urls.urlpatterns if isinstance(p, URLPattern)]
-    assert set(names) == {"link", "open", "result", "result_pdf", "close", "language"}
+    assert set(names) == {
+        "link", "open", "result", "result_pdf", "close", "language", "code", "code_short",
+    }  # fmt: skip
     for name in names:
         for method, path, data in requests_for(name, token, locked_token):
             response = getattr(client, method)(path, data)

@@ -51,6 +51,7 @@ ACTIONS = {
     "test.validate": _("Test result entered (test in progress)"),
     "test.cancel": _("Test result cancelled"),
     "test.resend": _("Test result sent to SI-DEP again"),
+    "test.print": _("Result slip printed (new result link and code)"),
     "import.check": _("CSV file checked"),
     "import.refuse": _("CSV file refused"),
     "import.view_errors": _("CSV import errors viewed"),

@@ -1,5 +1,6 @@
-"""Ways to tell a patient their result is ready. Each one is `send(to, text)`, which
-returns when the provider accepted the message and raises SendError otherwise.
+"""Ways to tell a patient their result is ready. Each one is `send(to, text, subject)`
+(the subject is the e-mail's; an SMS has none), which returns when the provider
+accepted the message and raises SendError otherwise.
 
 Errors carry a code of Notification.Error (and an HTTP status), never the address or
 the text.
@@ -28,12 +29,12 @@ class SendError(Exception):
 
 
 class Channel(Protocol):
-    def send(self, to: str, text: str) -> None: ...
+    def send(self, to: str, text: str, subject: str = "") -> None: ...
 
 
 class EmailChannel:
-    def send(self, to: str, text: str) -> None:
-        message = EmailMessage(subject=_("Your result is ready"), body=text, to=[to])
+    def send(self, to: str, text: str, subject: str = "") -> None:
+        message = EmailMessage(subject=subject or _("Your result is ready"), body=text, to=[to])
         try:
             message.send(fail_silently=False)
         except Exception:  # SMTP and socket errors
@@ -46,7 +47,7 @@ class HttpSmsChannel:
     def __init__(self, url: str, token: str, timeout: float):
         self.url, self.token, self.timeout = url, token, timeout
 
-    def send(self, to: str, text: str) -> None:
+    def send(self, to: str, text: str, subject: str = "") -> None:
         if not self.url:
             raise SendError(Error.SMS_NOT_CONFIGURED)
         try:
@@ -68,7 +69,7 @@ class FileSmsChannel:
     def __init__(self, path):
         self.path = path
 
-    def send(self, to: str, text: str) -> None:
+    def send(self, to: str, text: str, subject: str = "") -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         line = f"{datetime.datetime.now(datetime.UTC).isoformat()} to={to} {text}\n"
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)

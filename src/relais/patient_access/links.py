@@ -20,6 +20,7 @@ from django.utils import timezone
 from relais.bulk_insert import insert_all
 from relais.lib.clock import database_now
 from relais.lib.tokens import token_digest
+from relais.patient_access import codes
 from relais.patient_access.models import Notification, ResultLink
 from relais.screening.models import Patient, ScreeningTest, reachable_channels
 
@@ -33,18 +34,26 @@ def channels_for(test: ScreeningTest) -> list[str]:
     return reachable_channels(test.notify_by, test.patient)
 
 
+Purpose = ResultLink.Purpose
+
+
 @transaction.atomic(savepoint=False)
 def issue_links(
     tests_channels: list[tuple[ScreeningTest, list[str]]],
+    purpose: str = Purpose.RESULT,
+    code_digest: str | None = None,
 ) -> list[tuple[ResultLink, str]]:
-    """A new link for each test (its older links stop working) and a message on each of
-    its channels: one update, two inserts. Returns each (link, token)."""
+    """A new link for each test (its older links stop working, and keep why: `purpose`)
+    and a message on each of its channels: one update, two inserts. Returns each (link,
+    token). `code_digest`, for one test only, is its slip's short code (issue_slip_link)."""
     if not tests_channels:
         return []
+    if code_digest is not None and len(tests_channels) != 1:
+        raise ValueError("a short code belongs to one link")
     now = timezone.now()
     ResultLink.objects.filter(
         test__in=[test.pk for test, _ in tests_channels], revoked_at__isnull=True
-    ).update(revoked_at=now)
+    ).update(revoked_at=now, revoked_for=purpose)
     issued, notifications = [], []
     due = database_now()  # the clock workers go by, not this host's
     for test, channels in tests_channels:
@@ -52,6 +61,8 @@ def issue_links(
         link = ResultLink(
             test=test,
             token_hash=token_digest(token),
+            code_digest=code_digest,
+            issued_for=purpose,
             created_at=now,
             expires_at=now + datetime.timedelta(days=settings.PATIENT_LINK_DAYS),
         )
@@ -65,6 +76,19 @@ def issue_links(
     return issued
 
 
+def may_print(test: ScreeningTest) -> bool:
+    """A result slip only for a validated result that still stands."""
+    return test.validated_at is not None and test.cancelled_at is None
+
+
+def issue_slip_link(test: ScreeningTest) -> tuple[ResultLink, str, str]:
+    """The link a printed result slip carries, with its short code (normalised): the
+    test's older links close, as on any new link. Returns (link, token, code)."""
+    code = codes.new_code()
+    link, token = issue_links([(test, [])], Purpose.SLIP, codes.digest(code))[0]
+    return link, token, code
+
+
 def notify_on_validation(sender, tests: list[ScreeningTest], **kwargs) -> None:
     """Receiver of screening.signals.tests_validated (inside the tests' transaction): a
     link and its messages for each test whose patient chose a channel we can reach."""
@@ -73,11 +97,14 @@ def notify_on_validation(sender, tests: list[ScreeningTest], **kwargs) -> None:
 
 def notify_on_correction(sender, test: ScreeningTest, fields=(), **kwargs) -> None:
     """Receiver of screening.signals.test_corrected: a changed result (or a newly chosen
-    channel) gets a fresh link and message; the old link closes."""
-    if {"result", "other_results", "notify_by"} & set(fields):
+    channel) gets a fresh link and message, which say the result was corrected; the old
+    link closes and, when its page is opened, says it was replaced by a corrected result."""
+    changed = set(fields)
+    if {"result", "other_results", "notify_by"} & changed:
         channels = channels_for(test)
         if channels:
-            issue_links([(test, channels)])
+            corrected = bool({"result", "other_results"} & changed)
+            issue_links([(test, channels)], Purpose.CORRECTION if corrected else Purpose.RESEND)
 
 
 def forget_purged_patients(sender, patient_ids, **kwargs) -> None:
@@ -117,32 +144,42 @@ def birth_date_of(link: ResultLink | None) -> datetime.date:
 class DateCheck:
     link: ResultLink | None
     opened: bool
-    reason: str  # "" when opened; else unknown, wrong_date, locked, expired, revoked
+    reason: str  # "" when opened; else unknown, wrong_date, locked, expired, revoked, corrected
     tries_left: int
+    date_matched: bool = False  # the date was right (the link may still be closed)
 
 
 def check_birth_date(token_hash: str, typed: datetime.date) -> DateCheck:
     """Compare `typed` with the birth date behind the token of digest `token_hash`,
     counting failures."""
+    return _check_date({"token_hash": token_hash}, typed)
+
+
+def check_code(code: str, typed: datetime.date) -> DateCheck:
+    """The same check for the link behind a slip's short code (normalised)."""
+    return _check_date({"code_digest__in": codes.digest_candidates(code)}, typed)
+
+
+def _check_date(lookup: dict, typed: datetime.date) -> DateCheck:
     with transaction.atomic():
         link = (
             ResultLink.objects.select_for_update(of=("self",))
             .select_related("test__patient", "test__pharmacy", "test__performed_by")
-            .filter(token_hash=token_hash)
+            .filter(**lookup)
             .first()
         )
         expected = birth_date_of(link)
         matches = hmac.compare_digest(expected.isoformat(), typed.isoformat())
         reason = "unknown" if link is None else link.closed_reason()
         if link is not None and not reason and matches:
-            return DateCheck(link, True, "", link.tries_left)
+            return DateCheck(link, True, "", link.tries_left, True)
         if reason in ("", "unknown"):
             # The same statement whether the row exists or not (it then touches nothing).
-            ResultLink.objects.filter(token_hash=token_hash).update(failures=F("failures") + 1)
+            ResultLink.objects.filter(**lookup).update(failures=F("failures") + 1)
         if link is None:
             return DateCheck(None, False, reason, 0)
         if reason:
-            return DateCheck(link, False, reason, link.tries_left)
+            return DateCheck(link, False, reason, link.tries_left, matches)
         link.failures += 1
         if link.failures >= settings.PATIENT_LINK_MAX_TRIES:
             link.locked_at = timezone.now()

@@ -13,11 +13,26 @@ from relais.screening.models import ScreeningTest
 
 
 class ResultLink(models.Model):
-    """A link to one test's result. Only the SHA-256 of its 256-bit token is stored."""
+    """A link to one test's result. Only the SHA-256 of its 256-bit token is stored, and
+    for a printed slip the keyed digest of its short code (see relais.patient_access.codes)."""
+
+    class Purpose(models.TextChoices):
+        """Why a link was issued (its message says so; a link it replaces tells why)."""
+
+        RESULT = "result", _("result validated")
+        RESEND = "resend", _("new link sent")
+        CORRECTION = "correction", _("result corrected")
+        SLIP = "slip", _("result slip printed")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     test = models.ForeignKey(ScreeningTest, on_delete=models.CASCADE, related_name="result_links")
     token_hash = models.CharField(max_length=64, unique=True)
+    # The short code printed on a slip, as a blind-index digest (PRF key id first); none
+    # for a link sent by message.
+    code_digest = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    issued_for = models.CharField(max_length=12, choices=Purpose.choices, default=Purpose.RESULT)
+    # The purpose of the link that replaced this one ("" unless it was replaced).
+    revoked_for = models.CharField(max_length=12, choices=Purpose.choices, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     failures = models.PositiveIntegerField(default=0)
@@ -35,10 +50,13 @@ class ResultLink(models.Model):
         return max(settings.PATIENT_LINK_MAX_TRIES - self.failures, 0)
 
     def closed_reason(self, now=None) -> str:
-        """Why the link no longer opens ("" while it does)."""
+        """Why the link no longer opens ("" while it does): revoked, corrected (replaced
+        by the link of a corrected result), locked or expired."""
         now = now or timezone.now()
-        if self.revoked_at is not None or self.test.cancelled_at is not None:
+        if self.test.cancelled_at is not None:
             return "revoked"
+        if self.revoked_at is not None:
+            return "corrected" if self.revoked_for == self.Purpose.CORRECTION else "revoked"
         if self.locked_at is not None:
             return "locked"
         if self.expires_at <= now:

@@ -48,23 +48,46 @@ def first_name(given_names: str) -> str:
     return parts[0] if parts else ""
 
 
-def link_url(token: str) -> str:
-    return settings.BASE_URL + reverse("patient_access:link", kwargs={"token": token})
+def link_url(token: str, base: str | None = None) -> str:
+    """The link's address (from RELAIS_BASE_URL unless `base` is given)."""
+    start = settings.BASE_URL if base is None else base
+    return start + reverse("patient_access:link", kwargs={"token": token})
 
 
 def message_text(link: ResultLink, token: str) -> str:
-    """What the patient reads: first name, pharmacy, link. No result, nothing medical."""
+    """What the patient reads: first name, pharmacy, link. No result, nothing medical;
+    a corrected result says it was corrected (the earlier link then no longer opens)."""
     test = link.test
+    values = {
+        "first_name": first_name(test.patient.given_names),
+        "pharmacy": test.pharmacy.name,
+        "expiry": date_format(timezone.localtime(link.expires_at), "SHORT_DATE_FORMAT"),
+        "url": link_url(token),
+    }
     with translation.override(settings.LANGUAGE_CODE):
-        return _(
-            "Hello %(first_name)s, a result is ready for you at %(pharmacy)s. "
-            "Open it with your date of birth before %(expiry)s: %(url)s"
-        ) % {
-            "first_name": first_name(test.patient.given_names),
-            "pharmacy": test.pharmacy.name,
-            "expiry": date_format(timezone.localtime(link.expires_at), "SHORT_DATE_FORMAT"),
-            "url": link_url(token),
-        }
+        if link.issued_for == ResultLink.Purpose.CORRECTION:
+            return (
+                _(
+                    "Hello %(first_name)s, your result at %(pharmacy)s was corrected. Open the "
+                    "corrected result with your date of birth before %(expiry)s: %(url)s"
+                )
+                % values
+            )
+        return (
+            _(
+                "Hello %(first_name)s, a result is ready for you at %(pharmacy)s. "
+                "Open it with your date of birth before %(expiry)s: %(url)s"
+            )
+            % values
+        )
+
+
+def message_subject(link: ResultLink) -> str:
+    """The e-mail's subject line (an SMS has none)."""
+    with translation.override(settings.LANGUAGE_CODE):
+        if link.issued_for == ResultLink.Purpose.CORRECTION:
+            return _("Your corrected result is ready")
+        return _("Your result is ready")
 
 
 def claim_due(limit: int = BATCH_SIZE) -> list[Notification]:
@@ -100,7 +123,7 @@ def attempt(notification: Notification, now: datetime.datetime) -> None:
     if not address:
         raise SendError(Error.NO_ADDRESS)
     text = message_text(notification.link, notification.token)
-    channel(notification.channel).send(address, text)
+    channel(notification.channel).send(address, text, message_subject(notification.link))
 
 
 def deliver(notification: Notification) -> None:

@@ -8,4 +8,5 @@ app_name = "patient_links"
 
 urlpatterns = [
     path("tests/<uuid:test_id>/resend-link/", views.resend, name="resend"),
+    path("tests/<uuid:test_id>/slip/", views.print_slip, name="slip"),
 ]

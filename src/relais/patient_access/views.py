@@ -10,14 +10,18 @@ whoever holds the link learns nothing before the date of birth is right.
 These views are exempt from CSRF on purpose. Their pages send `Referrer-Policy:
 no-referrer`, so browsers post their forms with `Origin: null`, which Django's CSRF
 check refuses. Nothing here is worth forging: the date form needs the secret token (a
-forger who has it can post it himself), and the other forms only close the visitor's
-own session or pick a language.
+forger who has it can post it himself), the short-code form the secret code, and the
+other forms only close the visitor's own session or pick a language.
+
+A printed result slip (`print_slip`, the pharmacist's side) carries a fresh link as a QR
+code and its short code, typed with the date of birth at /r/code/ (`code_page`).
 """
 
 import datetime
 from collections.abc import Callable
 from functools import wraps
 
+import segno
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -32,11 +36,15 @@ from django.views.decorators.http import require_http_methods, require_POST
 from relais.accounts.http import PharmacyRequest
 from relais.accounts.permissions import pharmacy_permission_required
 from relais.audit.events import record
+from relais.lib import ratelimit
+from relais.lib.http import client_address
 from relais.lib.tokens import token_digest
-from relais.patient_access import links
-from relais.patient_access.forms import BirthDateForm
+from relais.patient_access import codes, links
+from relais.patient_access.advice import advice_for
+from relais.patient_access.forms import BirthDateForm, ShortCodeForm
 from relais.patient_access.middleware import PATIENT_PREFIX
 from relais.patient_access.models import ResultLink
+from relais.patient_access.notify import link_url
 from relais.patient_access.pdf import result_pdf
 from relais.screening.models import ScreeningTest
 
@@ -44,6 +52,9 @@ SESSION_LINK = "patient_access.link_id"
 SESSION_OPENED_AT = "patient_access.opened_at"
 # The followed link's token digest and when it was followed, until the date is right.
 SESSION_FOLLOWED = "patient_access.followed_link"
+# Tries of the short-code page per address and window (see relais.patient_access.codes).
+CODE_TRIES = 10
+CODE_WINDOW_SECONDS = 600
 
 
 def link_context(link, form, **extra) -> dict:
@@ -133,18 +144,60 @@ def check_date(request, token_hash: str):
     link = result.link
     if result.opened and link is not None:
         audit_access(request, "patient_link.opened", link)
-        request.session.cycle_key()
-        request.session.pop(SESSION_FOLLOWED, None)
-        request.session[SESSION_LINK] = str(link.pk)
-        request.session[SESSION_OPENED_AT] = timezone.now().isoformat()
-        return redirect("patient_access:result")
+        return open_result_session(request, link)
     audit_access(request, "patient_link.refused", link, result.reason, failures=_failures(link))
-    if result.reason in ("locked", "expired", "revoked"):
+    if result.reason in CLOSED_REASONS:
         return render_closed(request, link, result.reason)
     context = link_context(
         link, BirthDateForm(), outcome=result.reason, tries_left=result.tries_left
     )
     return render(request, "patient_access/link.html", context, status=403)
+
+
+CLOSED_REASONS = ("locked", "expired", "revoked", "corrected")
+
+
+def open_result_session(request, link: ResultLink):
+    """The date was right: this browser may read the result for a few minutes."""
+    request.session.cycle_key()
+    request.session.pop(SESSION_FOLLOWED, None)
+    request.session[SESSION_LINK] = str(link.pk)
+    request.session[SESSION_OPENED_AT] = timezone.now().isoformat()
+    return redirect("patient_access:result")
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def code_page(request):
+    """A printed slip's short code and the date of birth, in one form posted together (the
+    code stays out of every URL and log). Until the date is right as well, every refusal
+    reads the same, whether the code exists, is closed or is not one: a guesser learns
+    nothing. Tries are limited per address (CODE_TRIES per CODE_WINDOW_SECONDS), and a
+    known code's wrong dates count against its link like the link's own."""
+    if request.method == "GET":
+        return render(request, "patient_access/code.html", {"form": ShortCodeForm()})
+    verdict = ratelimit.hit(
+        "patient_code", client_address(request), CODE_TRIES, window_seconds=CODE_WINDOW_SECONDS
+    )
+    if not verdict.allowed:
+        response = render(request, "patient_access/too_many.html", status=429)
+        response["Retry-After"] = str(verdict.retry_after)
+        return response
+    form = ShortCodeForm(request.POST)
+    if not form.is_valid():
+        return render(request, "patient_access/code.html", {"form": form}, status=400)
+    result = links.check_code(form.cleaned_data["code"], form.cleaned_data["birth_date"])
+    link = result.link
+    if result.opened and link is not None:
+        audit_access(request, "patient_link.opened", link, via="code")
+        return open_result_session(request, link)
+    audit_access(
+        request, "patient_link.refused", link, result.reason, failures=_failures(link), via="code"
+    )
+    if link is not None and result.date_matched and result.reason in CLOSED_REASONS:
+        return render_closed(request, link, result.reason)
+    context = {"form": ShortCodeForm(), "refused": True}
+    return render(request, "patient_access/code.html", context, status=403)
 
 
 def _failures(link) -> int:
@@ -201,12 +254,7 @@ def reading_result(action: str):
 @reading_result("patient_result.view")
 def result_page(request, link: ResultLink):
     test = link.test
-    context = {
-        "test": test,
-        "pharmacy": test.pharmacy,
-        "is_positive": test.result == ScreeningTest.Result.POSITIVE,
-        "is_invalid": test.result == ScreeningTest.Result.INVALID,
-    }
+    context = {"test": test, "pharmacy": test.pharmacy, "advice": advice_for(test)}
     return render(request, "patient_access/result.html", context)
 
 
@@ -259,10 +307,61 @@ def resend(request: PharmacyRequest, test_id):
         request.pharmacy, pk=test_id
     )
     channels = links.channels_for(test)
-    if not channels or test.cancelled_at is not None:
-        messages.error(request, _("No message can be sent: no channel was chosen for this test."))
+    if test.cancelled_at is not None:
+        messages.error(request, _("This test was cancelled: no result can be sent."))
         return redirect("screening:test_detail", test_id=test.pk)
-    links.issue_links([(test, channels)])
+    if not channels:
+        messages.error(
+            request,
+            _(
+                "No message can be sent: the patient has no phone number or e-mail address "
+                "for the channel chosen. Print the result slip and give it to them instead."
+            ),
+        )
+        return redirect("screening:test_detail", test_id=test.pk)
+    links.issue_links([(test, channels)], ResultLink.Purpose.RESEND)
     record("patient_link.resend", request=request, target=test, details={"channels": channels})
     messages.success(request, _("A new link will be sent to the patient. The old one is closed."))
     return redirect("screening:test_detail", test_id=test.pk)
+
+
+SLIP_FORMATS = ("a4", "receipt")
+
+
+@require_POST
+@pharmacy_permission_required("patient.view")
+def print_slip(request: PharmacyRequest, test_id):
+    """The result slip for a patient without a phone or e-mail: it issues a fresh link
+    (the test's older links close, as on every new link) and shows it once, as a QR code
+    and a short code, on a page made for printing (A4 or an 80 mm receipt). The answer to
+    this POST is the only place the token and the code ever appear; they are not stored."""
+    test = ScreeningTest.objects.select_related(
+        "patient", "pharmacy", "performed_by"
+    ).get_for_pharmacy_or_404(request.pharmacy, pk=test_id)
+    if not links.may_print(test):
+        messages.error(request, _("A result slip is printed only for a validated result."))
+        return redirect("screening:test_detail", test_id=test.pk)
+    paper = request.POST.get("format")
+    if paper not in SLIP_FORMATS:
+        paper = "a4"
+    link, token, code = links.issue_slip_link(test)
+    record("test.print", request=request, target=test, details={"format": paper})
+    base = settings.BASE_URL or request.build_absolute_uri("/").rstrip("/")
+    url = link_url(token, base)
+    qr = segno.make(url, error="m")
+    context = {
+        "test": test,
+        "patient": test.patient,
+        "pharmacy": test.pharmacy,
+        "advice": advice_for(test),
+        "link": link,
+        "code": codes.grouped(code),
+        "qr_url": url,
+        "code_page_url": base + reverse("patient_access:code"),
+        "qr_svg": qr.svg_inline(scale=2 if paper == "receipt" else 3, svgclass="slip__qr"),
+        "format": paper,
+    }
+    response = render(request, "patient_access/slip.html", context)
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    return response

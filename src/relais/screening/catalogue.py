@@ -26,6 +26,9 @@ class TestKind:
     panel_of: tuple[str, ...] = ()
     # The kit's reading time when the device is not in the device catalogue.
     reading_minutes: int = 15
+    # What the infection is called where space is short ("SARS-CoV-2: positive" in a
+    # table); the label when empty.
+    short_label: "StrOrPromise" = ""
 
     @property
     def analytes(self) -> tuple["TestKind", ...]:
@@ -35,6 +38,10 @@ class TestKind:
     @property
     def multiplex(self) -> bool:
         return bool(self.panel_of)
+
+    @property
+    def short(self) -> "StrOrPromise":
+        return self.short_label or self.label
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,7 @@ TEST_KINDS: dict[str, TestKind] = {
             "94558-4",
             "SARS-CoV-2 (COVID-19) Ag [Presence] in Respiratory specimen by Rapid immunoassay",
             ("nasopharyngeal_swab", "nasal_swab"),
+            short_label=_("SARS-CoV-2"),
         ),
         TestKind(
             "sars_cov_2_rt_pcr",
@@ -62,6 +70,7 @@ TEST_KINDS: dict[str, TestKind] = {
             "SARS-CoV-2 (COVID-19) RNA [Presence] in Respiratory specimen by NAA with probe "
             "detection",
             ("nasopharyngeal_swab", "nasal_swab", "saliva"),
+            short_label=_("SARS-CoV-2"),
         ),
         TestKind(
             "influenza_a_antigen",
@@ -69,6 +78,7 @@ TEST_KINDS: dict[str, TestKind] = {
             "80382-5",
             "Influenza virus A Ag [Presence] in Upper respiratory specimen by Rapid immunoassay",
             ("nasopharyngeal_swab", "nasal_swab"),
+            short_label=_("Influenza A"),
         ),
         TestKind(
             "influenza_b_antigen",
@@ -76,6 +86,7 @@ TEST_KINDS: dict[str, TestKind] = {
             "80383-3",
             "Influenza virus B Ag [Presence] in Upper respiratory specimen by Rapid immunoassay",
             ("nasopharyngeal_swab", "nasal_swab"),
+            short_label=_("Influenza B"),
         ),
         TestKind(
             "rsv_antigen",
@@ -83,6 +94,7 @@ TEST_KINDS: dict[str, TestKind] = {
             "72885-7",
             "Respiratory syncytial virus Ag [Presence] in Nasopharynx by Rapid immunoassay",
             ("nasopharyngeal_swab",),
+            short_label=_("RSV"),
         ),
         TestKind(
             "strep_a_antigen",
@@ -91,6 +103,7 @@ TEST_KINDS: dict[str, TestKind] = {
             "Streptococcus pyogenes Ag [Presence] in Throat by Rapid immunoassay",
             ("throat_swab",),
             reading_minutes=5,
+            short_label=_("Group A strep"),
         ),
         TestKind(
             "influenza_ab_antigen",

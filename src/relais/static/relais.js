@@ -307,6 +307,14 @@
     for (var k = 0; k < forms.length; k += 1) {
       setUpSubmitOnce(forms[k]);
     }
+    // A button that prints the page (the result slip); hidden until this script runs.
+    var printers = document.querySelectorAll("button[data-print]");
+    for (var p = 0; p < printers.length; p += 1) {
+      printers[p].hidden = false;
+      printers[p].addEventListener("click", function () {
+        window.print();
+      });
+    }
   }
 
   if (document.readyState === "loading") {

@@ -3,7 +3,7 @@
 from django import template
 
 from relais.accounts.permissions import role_allows
-from relais.patient_access.links import channels_for
+from relais.patient_access.links import channels_for, may_print
 from relais.patient_access.models import Notification, ResultLink
 
 register = template.Library()
@@ -13,6 +13,7 @@ register = template.Library()
 def patient_link_panel(context, test):
     link = ResultLink.objects.filter(test=test).order_by("-created_at").first()
     membership = context.get("membership")
+    reachable = bool(channels_for(test))
     return {
         "test": test,
         "link": link,
@@ -22,7 +23,11 @@ def patient_link_panel(context, test):
             membership
             and role_allows(membership.role, "test.record")
             and test.cancelled_at is None
-            and channels_for(test)
+            and reachable
+        ),
+        "reachable": reachable,
+        "can_print": bool(
+            membership and role_allows(membership.role, "patient.view") and may_print(test)
         ),
         "csrf_token": context.get("csrf_token"),
     }
