@@ -73,7 +73,7 @@ def _associated_data(draft_id: uuid.UUID, user_id, path: str) -> bytes:
     return f"relais.form-draft|{draft_id}|{user_id}|{path}".encode()
 
 
-def draft_row_ad(draft: FormDraft) -> bytes:
+def draft_row_ad(draft) -> bytes:
     """The associated data of a stored draft (what key rotation re-encrypts with)."""
     return _associated_data(draft.pk, draft.user_id, draft.path)
 
