@@ -15,9 +15,8 @@ from playwright.sync_api import sync_playwright
 from relais.accounts.models import FormDraft
 from relais.audit.models import AuditEvent
 from relais.screening.models import ScreeningTest
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, log_in
 from tests.support.factories import (
-    PASSWORD,
     device_code,
     make_member,
     make_patient,
@@ -29,14 +28,6 @@ pytestmark = pytest.mark.slow  # a browser
 
 IDLE_SECONDS = 3
 DEVICE = "Zorglub rapid test lot 7Q"
-
-
-def log_in(page, url, user, code):
-    page.goto(f"{url}{reverse('accounts:login')}")
-    page.fill("input[name=email]", user.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.fill("input[name=otp_token]", code)
-    page.click("form.login-form button[type=submit]")
 
 
 def test_a_form_sent_after_the_session_ended_comes_back_after_login(

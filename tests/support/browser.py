@@ -1,6 +1,11 @@
-"""Debian's chromium, headless, and axe-core (WCAG 2.1 A/AA) for the browser tests."""
+"""Debian's chromium, headless, axe-core (WCAG 2.1 A/AA), and the staff login page, for
+the browser tests."""
 
 from pathlib import Path
+
+from django.urls import reverse
+
+from tests.support.factories import PASSWORD
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 AXE = PROJECT_DIR / "node_modules" / "axe-core" / "axe.min.js"
@@ -20,6 +25,15 @@ SCREENSHOTS_DIR = PROJECT_DIR / "var" / "screenshots"
 
 def browser_tools_installed() -> bool:
     return Path(CHROMIUM).exists() and AXE.exists()
+
+
+def log_in(page, base_url: str, user, code: str, password: str = PASSWORD) -> None:
+    """Log `user` in on the login page (password and second-factor `code`, one form)."""
+    page.goto(f"{base_url}{reverse('accounts:login')}")
+    page.fill("input[name=email]", user.email)
+    page.fill("input[name=password]", password)
+    page.fill("input[name=otp_token]", code)
+    page.click("form.login-form button[type=submit]")
 
 
 def axe_violations(page) -> tuple[int, list[str]]:

@@ -1,7 +1,9 @@
-"""Draining a large outbox with real `relais worker` processes into a real simulator.
+"""Draining an outbox into a real simulator.
 
-Shared by the crash test (tests/transmission/test_crash.py) and the drain and scale-out
-benchmarks (bench/transmission_drain.py, bench/scale_out.py). Everything runs out of
+`drain_here()` runs the worker's job in the test's own process, on the test database (a
+test's few messages). `Drain` drains a large outbox with real `relais worker` processes:
+shared by the crash test (tests/transmission/test_crash.py) and the drain and scale-out
+benchmarks (bench/transmission_drain.py, bench/scale_out.py), it runs everything out of
 process, on a database of its own: a SQLite file, or a fresh PostgreSQL database created
 on the server of `postgres_url` and dropped afterwards.
 
@@ -34,6 +36,24 @@ from tests.support.servers import (
 TABLE = "transmission_transmission"
 PATIENTS = 200
 CHUNK = 5000
+
+
+def drain_here(max_rounds: int = 50) -> int:
+    """Run the worker's job (relais.transmission.worker.send_due) in this process until
+    nothing waits, making retries due at once (the backoff itself is tested in
+    tests/transmission/test_worker.py). Returns the rounds it took."""
+    from django.utils import timezone
+
+    from relais.transmission.models import Transmission
+    from relais.transmission.worker import send_due
+
+    for rounds in range(1, max_rounds + 1):
+        send_due()
+        waiting = Transmission.objects.filter(state__in=Transmission.WAITING_STATES)
+        if not waiting.exists():
+            return rounds
+        waiting.update(next_attempt_at=timezone.now())
+    raise AssertionError(f"still waiting after {max_rounds} rounds")
 
 
 class Drain:

@@ -3,12 +3,13 @@
 import pytest
 from django.conf import settings
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import translation
 
 from relais.screening import services
 from relais.transmission.models import Transmission
 from relais.transmission.services import describe
 from relais.transmission.worker import send_due
+from tests.support.drain import drain_here
 from tests.support.factories import built_from, make_test
 from tests.support.fictitious import PATIENT_DATA
 
@@ -20,18 +21,6 @@ State = Transmission.State
 def english():
     with translation.override("en"):
         yield
-
-
-def drain(max_rounds=50) -> int:
-    """Run the worker job until nothing is waiting, making retries due at once (the
-    backoff itself is tested in test_worker.py). Returns the rounds it took."""
-    for rounds in range(1, max_rounds + 1):
-        send_due()
-        waiting = Transmission.objects.filter(state__in=Transmission.WAITING_STATES)
-        if not waiting.exists():
-            return rounds
-        waiting.update(next_attempt_at=timezone.now())
-    raise AssertionError(f"still waiting after {max_rounds} rounds")
 
 
 def test_a_recorded_test_is_acknowledged_by_sidep(sidep, screening_test):
@@ -54,7 +43,7 @@ def test_sidep_down_then_up(start_sidep, screening_test):
     assert row.last_error == Transmission.Error.UNREACHABLE
     assert describe(screening_test)["next_attempt_at"] == row.next_attempt_at
     simulator.start()
-    drain()
+    drain_here()
     row.refresh_from_db()
     assert (row.state, row.attempts) == (State.ACKNOWLEDGED, 2)
     assert row.last_error == ""
@@ -68,7 +57,7 @@ def test_a_third_of_requests_failing_with_5xx_still_all_get_acknowledged(
     simulator = start_sidep("--5xx-rate", "0.3", "--seed", "3", "--fast-validation")
     for _ in range(20):
         make_test(patient, pharmacist)
-    drain()
+    drain_here()
     rows = Transmission.objects.all()
     assert {row.state for row in rows} == {State.ACKNOWLEDGED}
     assert sum(row.attempts for row in rows) > 20  # some batches were retried
@@ -90,13 +79,13 @@ def test_a_rejection_is_shown_with_sidep_reason(start_sidep, pharmacist_client, 
 
 
 def test_a_correction_and_a_cancellation_follow_the_result(sidep, pharmacist, screening_test):
-    drain()
+    drain_here()
     services.correct_test(
         screening_test, pharmacist, {"result": "positive"}, built_from(screening_test)
     )
-    drain()
+    drain_here()
     services.cancel_test(screening_test, pharmacist, "entered_in_error")
-    drain()
+    drain_here()
     rows = list(screening_test.transmissions.order_by("sequence"))
     assert [(row.kind, row.state) for row in rows] == [
         ("new", State.ACKNOWLEDGED),
@@ -140,19 +129,19 @@ def test_a_request_refused_as_a_whole_is_retried_then_dead_lettered(
     )
     with translation.override("en"):
         assert row.last_error_text == "SI-DEP refused the request (HTTP 404)"
-    drain()
+    drain_here()
     row.refresh_from_db()
     assert (row.state, row.attempts) == (State.DEAD, 2)
     assert simulator.counts()["received"] == 0
 
 
 def test_a_corrected_patient_identity_follows_the_result(sidep, screening_test):
-    drain()
+    drain_here()
     patient = screening_test.patient
     services.update_patient(
         patient, {**PATIENT_DATA, "birth_name": "Lefebvre"}, built_from(patient)
     )
-    drain()
+    drain_here()
     rows = list(screening_test.transmissions.order_by("sequence"))
     assert [(row.kind, row.state) for row in rows] == [
         ("new", State.ACKNOWLEDGED),

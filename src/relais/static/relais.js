@@ -206,9 +206,10 @@
   }
 
   /* ---------- The kit chooser of the test form ----------
-     The search box filters the device list by name or code; the result fields shown
-     are those of the chosen kit (its kind's analytes), the first one named after its
-     analyte. Without this script every field shows and the server checks them. */
+     The search box filters the device list by name or code; choosing a listed device
+     chooses its test; the result fields shown are those of the chosen kit (its kind's
+     analytes), the first one named after its analyte. Without this script every field
+     shows and the server checks them. */
 
   function fold(text) {
     return text.normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
@@ -275,7 +276,14 @@
       }
     }
     if (device) {
-      device.addEventListener("change", update);
+      device.addEventListener("change", function () {
+        /* A listed device names its test: the test list follows it (else the kind the
+           box or the list showed first would clash with the device chosen). */
+        if (kind && kits[device.value]) {
+          kind.value = kits[device.value];
+        }
+        update();
+      });
     }
     if (kind) {
       kind.addEventListener("change", update);
