@@ -184,3 +184,11 @@ def test_a_test_in_progress_can_be_corrected_without_sending(pharmacist_client, 
     test.refresh_from_db()
     assert test.lot == "ZZ9" and test.in_progress
     assert not Transmission.objects.exists()
+
+
+def test_the_test_page_of_a_test_in_progress_leads_to_its_reading(pharmacist_client, patient):
+    start(pharmacist_client, patient, device="Hand-typed kit")
+    test = ScreeningTest.objects.get()
+    page = pharmacist_client.get(reverse("screening:test_detail", args=[test.pk]))
+    assert result_url(test) in page.text
+    assert "not in the catalogue" in page.text or "pas dans le catalogue" in page.text
