@@ -121,6 +121,20 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
+def _device(entry: dict[str, Any], source: str) -> Device:
+    return Device(
+        code=entry["id"],
+        manufacturer=entry["manufacturer"],
+        name=entry["name"],
+        kind=entry["kind"],
+        specimens=tuple(entry["specimens"]),
+        reading_minutes=int(entry["reading_minutes"]),
+        source=source,
+        active=bool(entry.get("active", True)),
+        reading_minutes_assumed=bool(entry.get("reading_minutes_assumed", False)),
+    )
+
+
 def _load() -> tuple[dict[str, Device], dict[str, Any]]:
     eu = _read(EU_FILE)
     header = eu["source"]
@@ -128,31 +142,11 @@ def _load() -> tuple[dict[str, Device], dict[str, Any]]:
     source = f"EU DCC value set {header['valueSetDate']}"
     devices: dict[str, Device] = {}
     for entry in eu["devices"]:
-        devices[entry["id"]] = Device(
-            code=entry["id"],
-            manufacturer=entry["manufacturer"],
-            name=entry["name"],
-            kind=defaults["kind"],
-            specimens=tuple(defaults["specimens"]),
-            reading_minutes=int(defaults["reading_minutes"]),
-            source=source,
-            active=bool(entry["active"]),
-            reading_minutes_assumed=bool(defaults["reading_minutes_assumed"]),
-        )
+        devices[entry["id"]] = _device({**defaults, **entry}, source)
     for kit in _read(FRENCH_FILE)["kits"]:
         if kit["id"] in devices:
             raise ValueError(f"duplicate device code {kit['id']!r}")
-        devices[kit["id"]] = Device(
-            code=kit["id"],
-            manufacturer=kit["manufacturer"],
-            name=kit["name"],
-            kind=kit["kind"],
-            specimens=tuple(kit["specimens"]),
-            reading_minutes=int(kit["reading_minutes"]),
-            source=kit["source"],
-            active=bool(kit.get("active", True)),
-            reading_minutes_assumed=bool(kit.get("reading_minutes_assumed", False)),
-        )
+        devices[kit["id"]] = _device(kit, kit["source"])
     catalogue_source = {
         "source": f"{header['repository']}:{header['path']}",
         "repository": header["repository"],
