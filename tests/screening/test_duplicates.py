@@ -6,12 +6,15 @@ tests/imports; the cases all three share in test_entry_point_parity.py."""
 import datetime
 
 import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 from django.utils import timezone
 
 from relais.audit.models import AuditEvent
-from relais.screening import submissions
-from relais.screening.models import Patient, ScreeningTest
+from relais.crypto.blind_index import blind_index
+from relais.screening import services, submissions
+from relais.screening.models import IDENTITY_INDEX, Patient, ScreeningTest
 from tests.support.factories import form_guards, make_patient, make_test, screening_test_form
 from tests.support.fictitious import make_nir
 
@@ -118,6 +121,29 @@ def test_a_nir_conflict_names_the_differing_traits(pharmacist_client, pharmacy, 
     for trait in ("birth_date", "sex"):
         assert str(submissions.TRAITS[trait]) in error.messages[0]
     assert Patient.objects.count() == 1
+
+
+@pytest.mark.parametrize("historical", [False, True])
+def test_identity_indexes_made_before_ligatures_were_split_are_recomputed(
+    pharmacy, pharmacist, historical
+):
+    """The migration that split ligatures recomputes the stored indexes (its historical
+    model decrypts like the real one); then "Loeuillet" finds "Lœuillet"."""
+    stored = make_patient(pharmacy, pharmacist, birth_name="Lœuillet", nir="")
+    plain = make_patient(pharmacy, pharmacist, birth_name="Martin", nir="")
+    before = blind_index(IDENTITY_INDEX, str(pharmacy.pk), "LŒUILLET|1985-03-14")
+    Patient.objects.filter(pk=stored.pk).update(identity_index=before)
+    model = Patient
+    if historical:
+        state = MigrationExecutor(connection).loader.project_state(
+            ("screening", "0006_reindex_identities_ligatures")
+        )
+        model = state.apps.get_model("screening", "Patient")
+    assert services.reindex_identities(model) == 1
+    assert services.reindex_identities(model) == 0
+    found = services.find_patients(pharmacy, birth_name="LOEUILLET", birth_date=stored.birth_date)
+    assert list(found) == [stored]
+    assert Patient.objects.get(pk=plain.pk).identity_index == plain.identity_index
 
 
 # --- A second test within 2 hours --------------------------------------------------------

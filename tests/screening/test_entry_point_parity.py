@@ -121,6 +121,12 @@ CASES = [
         web=ASKS_THEN_USES,
     ),
     Case(
+        "duplicate patient: a ligature typed as two letters (Lætitia, Laetitia)",
+        stored={"nir": "", "given_names": "Lætitia"},
+        patient={"nir": "", "given_names": "Laetitia"},
+        web=ASKS_THEN_USES,
+    ),
+    Case(
         "duplicate patient: given names in another order",
         stored={"nir": ""},
         patient={"nir": "", "given_names": "Anne Elodie"},
