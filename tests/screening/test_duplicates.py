@@ -50,7 +50,7 @@ def test_a_typed_identity_that_may_be_a_stored_patient_shows_it_and_asks(
     assert response.status_code == 200
     assert Patient.objects.count() == 1  # nothing saved yet
     page = response.content.decode()
-    assert stored.display_name in page and 'name="duplicate_choice"' in page
+    assert "LEFÈVRE-MÜLLER Éloïse" in page and 'name="duplicate_choice"' in page
     # Using the stored record is what the page proposes.
     assert response.context["duplicate_choice"] == str(stored.pk)
     assert f'value="{stored.pk}" checked' in page

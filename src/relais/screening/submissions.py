@@ -395,9 +395,9 @@ class EarlierTest:
 
     def message(self) -> str:
         text = _(
-            "This patient already has a test reading the same analyte (%(kind)s) sampled at "
-            "%(time)s, less than 2 hours from this one: it may be the same sample entered "
-            "twice. If this is a new sample, say so (new sample) and save again."
+            "This patient already has a test reading the same analyte, sampled at %(time)s: "
+            "%(kind)s. Less than 2 hours apart, it may be the same sample entered twice. If "
+            "this is a new sample, say so (new sample) and save again."
         )
         time = timezone.localtime(self.sampled_at).strftime("%d/%m/%Y %H:%M")
         return str(text % {"kind": catalogue.TEST_KINDS[self.kind].label, "time": time})
