@@ -301,8 +301,9 @@ def check_rows(batch: ImportBatch, caller: submissions.Caller, reader, names: li
     report = ChunkWriter(batch, ImportChunk.Kind.ERRORS)
     seen: dict[bytes, int] = {}
     # The tests of the rows accepted so far: a row repeating an earlier block's test is
-    # caught too (each block still reads the database's with one query).
-    nearby = submissions.TestsNearby()
+    # caught too (each block still reads the database's with one query). Nothing is
+    # recorded yet: no need to lock the patients (the import checks again, locking).
+    nearby = submissions.TestsNearby(lock=False)
     # (line, cells, errors found before the row's submission is checked), in file order.
     block: list[tuple[int, dict, list[RowError]]] = []
     for cells_list in reader:

@@ -424,9 +424,11 @@ class TestsNearby:
     near its sample times, read with one query per batch; then the batch's own tests as
     they are accepted, so that two submissions of one test in a batch are caught too."""
 
-    def __init__(self) -> None:
+    def __init__(self, lock: bool = True) -> None:
+        """`lock=False` for a check that records nothing (a CSV file before its import)."""
         self.by_patient: dict[uuid.UUID, list[EarlierTest]] = {}
         self.loaded: set[uuid.UUID] = set()
+        self.lock = lock
 
     def load(self, pharmacy: Pharmacy, checked: list[Checked]) -> None:
         stored = {
@@ -441,7 +443,7 @@ class TestsNearby:
         ]
         if not stored or not times:
             return
-        if transaction.get_connection().in_atomic_block:
+        if self.lock and transaction.get_connection().in_atomic_block:
             # Two submissions of one test at once (two workstations, a retry) would each
             # miss the other's: the second waits here until the first is committed, and
             # then finds its test (on PostgreSQL; SQLite serialises writing transactions).
