@@ -2,9 +2,9 @@
 
 The faults injected: the same page's form posted twice (a double click that got past the
 browser, a page sent again from history), twice at the same instant from two threads,
-two API calls at the same instant for two tests of the same new person, and a real
-double click in Chromium. What is checked: one test, one outbox message, one patient
-notification, one patient.
+two API calls at the same instant for two tests of the same new person, or for the same
+test of a stored one, and a real double click in Chromium. What is checked: one test, one
+outbox message, one patient notification, one patient.
 """
 
 import threading
@@ -132,7 +132,10 @@ def test_the_same_form_posted_twice_at_once_records_one_test(pharmacy, pharmacis
 def test_two_api_calls_at_once_for_one_new_person_make_one_patient(pharmacy, pharmacist):
     _, token = create_credential(pharmacy, "LGO", created_by=pharmacist)
     # Two results of one person the pharmacy has never seen, sent by two LGO workstations.
-    calls = [(Client(), "/api/v1/tests", api_submission(device=device)) for device in "AB"]
+    calls = [
+        (Client(), "/api/v1/tests", api_submission(kind=kind))
+        for kind in ("sars_cov_2_antigen", "sars_cov_2_rt_pcr")
+    ]
     responses = post_at_once(
         calls, content_type="application/json", headers={"Authorization": f"Bearer {token}"}
     )
@@ -140,6 +143,21 @@ def test_two_api_calls_at_once_for_one_new_person_make_one_patient(pharmacy, pha
     assert Patient.objects.count() == 1
     assert ScreeningTest.objects.count() == 2
     assert sorted(response.json()["patient_created"] for response in responses) == [False, True]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_test_sent_twice_at_once_is_recorded_once(pharmacy, pharmacist):
+    make_patient(pharmacy, pharmacist)
+    _, token = create_credential(pharmacy, "LGO", created_by=pharmacist)
+    # The same result of a stored patient from two workstations (no shared idempotency
+    # key): the second waits for the first, then finds its test.
+    calls = [(Client(), "/api/v1/tests", api_submission(device=device)) for device in "AB"]
+    responses = post_at_once(
+        calls, content_type="application/json", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert sorted(response.status_code for response in responses) == [201, 409]
+    assert ScreeningTest.objects.count() == 1
+    assert Transmission.objects.count() == 1
 
 
 SAVE = "form.test-form button[type=submit]"

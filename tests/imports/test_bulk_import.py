@@ -168,7 +168,13 @@ def test_a_crash_midway_imports_nothing(pharmacy, pharmacist, monkeypatch):
 
 
 def test_same_patient_on_several_rows_is_one_patient(pharmacy, pharmacist):
-    rows = [csv_row(1), csv_row(1, result="positive"), csv_row(1, kind="sars_cov_2_rt_pcr")]
+    # Another sample 3 hours before (not a possible duplicate), and an RT-PCR.
+    earlier = datetime.datetime.now() - datetime.timedelta(hours=5)
+    rows = [
+        csv_row(1),
+        csv_row(1, earlier, result="positive"),
+        csv_row(1, kind="sars_cov_2_rt_pcr"),
+    ]
     batch = check(pharmacy, pharmacist, csv_text(rows))
     import_batch(batch.pk, pharmacy, pharmacist)
     assert Patient.objects.count() == 1
@@ -231,8 +237,9 @@ def test_two_rows_of_one_new_person_make_one_patient_across_blocks(
     pharmacy, pharmacist, monkeypatch
 ):
     monkeypatch.setattr(bulk_import, "IMPORT_BLOCK", 2)
-    # Rows 1 and 4: one new person, two results, in two blocks.
-    rows = [csv_row(1), csv_row(2), csv_row(3), csv_row(1, result="positive")]
+    # Rows 1 and 4: one new person, two results (two samples), in two blocks.
+    earlier = datetime.datetime.now() - datetime.timedelta(hours=5)
+    rows = [csv_row(1), csv_row(2), csv_row(3), csv_row(1, earlier, result="positive")]
     batch = check(pharmacy, pharmacist, csv_text(rows))
     assert batch.valid_count == 4
     import_batch(batch.pk, pharmacy, pharmacist)

@@ -245,6 +245,8 @@ def test_invalid_email(value):
         ("jean--édouard", "JEAN EDOUARD"),
         ("François", "FRANCOIS"),
         ("E\u0301lodie", "ELODIE"),  # accent typed as a combining mark
+        ("Lætitia Cœur", "LAETITIA COEUR"),  # ligatures typed as one letter or two
+        ("ŒUVRARD", "OEUVRARD"),
     ],
 )
 def test_normalise_name(value, expected):

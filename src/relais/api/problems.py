@@ -17,6 +17,7 @@ PROBLEM_TYPES = {
     "method-not-allowed": (405, _("Method not allowed")),
     "test-cancelled": (409, _("The test was cancelled")),
     "patient-conflict": (409, _("The patient conflicts with a stored record")),
+    "possible-duplicate-test": (409, _("Possible duplicate of a recent test")),
     "precondition-failed": (412, _("The test changed since the version you sent")),
     "payload-too-large": (413, _("Request body too large")),
     "unsupported-media-type": (415, _("Unsupported media type")),
@@ -36,19 +37,22 @@ def field_error(field: str, code: str, message) -> dict:
 class Problem(Exception):
     """Raised anywhere in the API; the API turns it into a problem response."""
 
-    def __init__(self, slug: str, detail="", errors: list[dict] | None = None, headers=None):
+    def __init__(
+        self, slug: str, detail="", errors: list[dict] | None = None, headers=None, extra=None
+    ):
         super().__init__(slug)
         self.slug = slug
         self.detail = str(detail)
         self.errors = errors or []
         self.headers = headers or {}
+        self.extra = extra or {}  # extension members of the problem (RFC 9457, 3.2)
 
     @property
     def status(self) -> int:
         return PROBLEM_TYPES[self.slug][0]
 
 
-def problem_body(slug: str, detail="", instance: str = "", errors=None) -> dict:
+def problem_body(slug: str, detail="", instance: str = "", errors=None, extra=None) -> dict:
     status, title = PROBLEM_TYPES[slug]
     return {
         "type": f"{DOCS_PATH}#problem-{slug}",
@@ -57,12 +61,15 @@ def problem_body(slug: str, detail="", instance: str = "", errors=None) -> dict:
         "detail": str(detail) or str(title),
         "instance": instance,
         "errors": errors or [],
+        **(extra or {}),
     }
 
 
-def problem_response(request, slug: str, detail="", errors=None, headers=None) -> HttpResponse:
+def problem_response(
+    request, slug: str, detail="", errors=None, headers=None, extra=None
+) -> HttpResponse:
     instance = request.path if request is not None else ""
-    body = problem_body(slug, detail, instance, errors)
+    body = problem_body(slug, detail, instance, errors, extra)
     return stored_response(body["status"], body, headers)
 
 

@@ -90,9 +90,18 @@ class TestIn(StrictInput):
     )
 
 
+class NewTestIn(TestIn):
+    new_sample: StrictBool = Field(
+        False,
+        description="This is a new sample: record it even though the patient has a test "
+        "reading the same analyte sampled within 2 hours (without it, such a test is "
+        "refused as a possible duplicate, 409 possible-duplicate-test).",
+    )
+
+
 class TestSubmission(StrictInput):
     patient: PatientIn
-    test: TestIn
+    test: NewTestIn
 
 
 class TransmissionOut(Schema):
@@ -171,6 +180,11 @@ class ProblemOut(Schema):
     detail: str
     instance: str
     errors: list[FieldError]
+    earlier_test_id: uuid.UUID | None = Field(
+        None,
+        description="possible-duplicate-test only: the test this one may duplicate, when "
+        "the credential may read it.",
+    )
 
 
 class HealthOut(Schema):

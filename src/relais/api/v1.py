@@ -173,7 +173,7 @@ api = RelaisAPI(
 
 @api.exception_handler(Problem)
 def on_problem(request, exc: Problem):
-    return problem_response(request, exc.slug, exc.detail, exc.errors, exc.headers)
+    return problem_response(request, exc.slug, exc.detail, exc.errors, exc.headers, exc.extra)
 
 
 @api.exception_handler(AuthenticationError)
@@ -327,15 +327,41 @@ def disclosed_patient_id(checked: submissions.Checked) -> uuid.UUID | None:
     return None
 
 
-def submission_problem(checked: submissions.Checked) -> Problem:
+def submission_problem(request, checked: submissions.Checked) -> Problem:
     """The refused submission's errors as one problem: 409 when the NIR or identity
-    belongs to another stored patient, else 422."""
+    belongs to (or may be) another stored patient, or when the only error is a possible
+    duplicate of a recent test (with that test's id if the credential may read it); else
+    422."""
+    earlier = checked.earlier_test
+    # The earlier test is named (id, kind, time) only to a credential that may read it.
+    readable = bool(
+        earlier is not None
+        and earlier.id is not None
+        and credentials.readable_tests(request.auth).filter(pk=earlier.id).exists()
+    )
     errors = [
-        field_error(f"/{error.section}/{error.field}".rstrip("/"), error.code, error.message)
+        field_error(
+            f"/{error.section}/{error.field}".rstrip("/"),
+            error.code,
+            error.message
+            if error.code != submissions.DUPLICATE_TEST or readable
+            else submissions.undisclosed_duplicate_message(),
+        )
         for error in checked.errors
     ]
-    if any(error.code in submissions.CONFLICT_CODES for error in checked.errors):
+    codes = {error.code for error in checked.errors}
+    if codes & submissions.CONFLICT_CODES:
         return Problem("patient-conflict", _("The patient conflicts with a stored record."), errors)
+    if codes == {submissions.DUPLICATE_TEST}:
+        return Problem(
+            "possible-duplicate-test",
+            _(
+                "The patient has a test reading the same analyte sampled within 2 hours: "
+                'send "new_sample": true in the test if this is a new sample.'
+            ),
+            errors,
+            extra={"earlier_test_id": str(earlier.id)} if readable and earlier else None,
+        )
     return Problem("validation", _("Some fields are invalid."), errors)
 
 
@@ -440,7 +466,13 @@ def create_test(request, payload: TestSubmission, idempotency_key: str | None = 
     stored record is not changed when found; a stored patient with the same NIR (or name
     and birth date) but another birth date, sex or birth name is a conflict (409), and
     the test is checked against the stored record (e.g. `notify_by` needs its phone or
-    e-mail)."""
+    e-mail). A new patient whose birth name and birth date are a stored patient's, with
+    the same given names but another NIR, or close given names (another order, fewer),
+    may be that patient: refused (409 patient-conflict; register a second person at the
+    counter). A test of the same patient reading the same analyte as a non-cancelled
+    test sampled within 2 hours is refused as a possible duplicate (409
+    possible-duplicate-test, with `earlier_test_id` when the credential may read that
+    test) unless `test.new_sample` is true."""
 
     def submit():
         submission = submissions.Submission(
@@ -448,7 +480,7 @@ def create_test(request, payload: TestSubmission, idempotency_key: str | None = 
         )
         [checked] = submissions.submit(caller_of(request), [submission])
         if not checked.ok:
-            raise submission_problem(checked)
+            raise submission_problem(request, checked)
         return 201, test_body(
             checked.recorded_test,
             TestCreated,

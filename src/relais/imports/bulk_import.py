@@ -41,10 +41,10 @@ TEST_COLUMNS = (
     "kind", "device", "specimen", "sampled_at", "result", "symptoms", "symptom_onset",
     "consent_transmission", "notify_by",
 )  # fmt: skip
-OPTIONAL_COLUMNS = ("device_code", "lot", "lot_expiry", *OTHER_RESULT_FIELDS)
+OPTIONAL_COLUMNS = ("device_code", "lot", "lot_expiry", *OTHER_RESULT_FIELDS, "new_sample")
 REQUIRED_COLUMNS = (*services.PATIENT_FIELDS, *TEST_COLUMNS)
 COLUMNS = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
-BOOLEAN_COLUMNS = ("symptoms", "consent_transmission")
+BOOLEAN_COLUMNS = ("symptoms", "consent_transmission", "new_sample")
 TRUE_WORDS = {"1", "true", "yes", "y", "oui", "o", "x"}
 FALSE_WORDS = {"", "0", "false", "no", "n", "non"}
 DATE_COLUMNS = ("birth_date", "symptom_onset", "lot_expiry")
@@ -177,7 +177,7 @@ def submission_of(cells: dict) -> submissions.Submission:
         target = patient if name in patient else test
         target[name] = french_to_iso(target[name])
     for name in BOOLEAN_COLUMNS:
-        value = parse_boolean(cells[name])
+        value = parse_boolean(cells.get(name, ""))
         test[name] = bool(value)
         if value is None:
             message = _("Write yes or no (or oui / non, 1 / 0).")
@@ -300,6 +300,10 @@ def check_rows(batch: ImportBatch, caller: submissions.Caller, reader, names: li
     valid = ChunkWriter(batch, ImportChunk.Kind.VALID)
     report = ChunkWriter(batch, ImportChunk.Kind.ERRORS)
     seen: dict[bytes, int] = {}
+    # The tests of the rows accepted so far: a row repeating an earlier block's test is
+    # caught too (each block still reads the database's with one query). Nothing is
+    # recorded yet: no need to lock the patients (the import checks again, locking).
+    nearby = submissions.TestsNearby(lock=False)
     # (line, cells, errors found before the row's submission is checked), in file order.
     block: list[tuple[int, dict, list[RowError]]] = []
     for cells_list in reader:
@@ -323,19 +327,23 @@ def check_rows(batch: ImportBatch, caller: submissions.Caller, reader, names: li
                 seen[digest] = line
                 block.append((line, cells, []))
         if len(block) == IMPORT_BLOCK:
-            check_block(batch, caller, block, valid, report)
+            check_block(batch, caller, block, valid, report, nearby)
             block = []
-    check_block(batch, caller, block, valid, report)
+    check_block(batch, caller, block, valid, report, nearby)
     valid.flush()
     report.flush()
 
 
-def check_block(batch, caller, block, valid: "ChunkWriter", report: "ChunkWriter"):
-    """Check a block of rows with one patient look-up. (Rows of one new person in two
-    blocks are matched only when imported: a contradiction between them then stops the
-    import, with its lines.)"""
+def check_block(
+    batch, caller, block, valid: "ChunkWriter", report: "ChunkWriter", nearby=None
+) -> None:
+    """Check a block of rows with one patient look-up and one look-up of their recent
+    tests. (Rows of one new person in two blocks are matched only when imported: a
+    contradiction between them, or the same test twice, then stops the import, with its
+    lines.)"""
     to_check = [(line, cells) for line, cells, errors in block if not errors]
-    checked = submissions.check(caller, [submission_of(cells) for _, cells in to_check])
+    subs = [submission_of(cells) for _, cells in to_check]
+    checked = submissions.check(caller, subs, nearby)
     results = {line: item for (line, _), item in zip(to_check, checked, strict=True)}
     for line, cells, errors in block:
         item = results.get(line)

@@ -172,6 +172,10 @@ class ScreeningTestForm(forms.Form):
         initial=NotifyBy.NONE,
         required=False,
     )
+    # The answer to the question the submission service asks about a second test of the
+    # same patient and analyte within 2 hours (submissions.check_duplicate_test); the
+    # page shows it only with that question.
+    new_sample = forms.BooleanField(label=_("This is a new sample"), required=False)
 
     def __init__(
         self,

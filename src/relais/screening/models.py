@@ -181,6 +181,9 @@ class ScreeningTest(Versioned):
                 condition=Q(validated_at__isnull=True, cancelled_at__isnull=True),
                 name="screening_test_in_progress",
             ),
+            # A patient's tests near a sample time: the look-up of possible duplicates
+            # (screening.submissions.TestsNearby), one per batch of submissions.
+            models.Index(fields=["patient", "sampled_at"], name="screening_test_patient_time"),
         ]
 
     def __str__(self):

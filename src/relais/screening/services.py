@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from relais.bulk_insert import insert_all
-from relais.crypto.blind_index import blind_index_candidates
+from relais.crypto.blind_index import blind_index, blind_index_candidates
 from relais.screening.models import (
     IDENTITY_INDEX,
     NIR_INDEX,
@@ -58,6 +58,28 @@ def find_patients(pharmacy, *, nir: str = "", birth_name: str = "", birth_date=N
     return patients.filter(
         identity_index__in=blind_index_candidates(IDENTITY_INDEX, str(pharmacy.pk), key)
     )
+
+
+def reindex_identities(model=Patient, batch_size: int = 500) -> int:
+    """Recompute the identity index of every patient whose index no longer matches their
+    birth name and birth date (after a change of `validation.normalise_name`), by
+    batches; returns how many changed. `model` may be a migration's historical Patient
+    (same table and encrypted fields)."""
+    changed = 0
+    rows = model._base_manager.exclude(identity_index="").order_by("pk")
+    batch = []
+    for patient in rows.iterator(chunk_size=batch_size):
+        key = identity_key(patient.birth_name, patient.birth_date)
+        scope = str(patient.pharmacy_id)
+        if patient.identity_index not in blind_index_candidates(IDENTITY_INDEX, scope, key):
+            patient.identity_index = blind_index(IDENTITY_INDEX, scope, key)
+            batch.append(patient)
+        if len(batch) == batch_size:
+            changed += model._base_manager.bulk_update(batch, ["identity_index"])
+            batch = []
+    if batch:
+        changed += model._base_manager.bulk_update(batch, ["identity_index"])
+    return changed
 
 
 def new_patient(pharmacy, user, data: Mapping[str, Any]) -> Patient:

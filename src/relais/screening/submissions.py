@@ -10,9 +10,18 @@ it:
    index) and the same given names, never onto a record whose NIR differs;
 3. refuses a found patient whose identity traits differ from the typed ones (a NIR
    already known for someone else): the result is never attached to another person;
-4. checks the test against the stored record when the patient is found (a notification
+4. refuses to create a patient who may be a stored one: same birth name and birth date,
+   and the same given names with another NIR (`identity_conflict`), or close given names
+   (another order, or fewer: `possible_duplicate_patient`). The API and the CSV import
+   cannot ask; the web's patient form asks instead (`find_or_register`): use the stored
+   record, or confirm another patient;
+5. checks the test against the stored record when the patient is found (a notification
    channel needs a phone number or an e-mail address on that record), else against the
-   new one.
+   new one;
+6. asks before a second test: a non-cancelled test of the same patient reading one of
+   the same analytes, sampled within DUPLICATE_TEST_WINDOW (stored, or an earlier
+   submission of the same batch), refuses the submission (`possible_duplicate_test`)
+   unless it says `new_sample`. One query per batch (`TestsNearby`).
 
 Recording writes, in one transaction, the new patients, the tests and, through the
 `tests_validated` signal, their outbox rows and result links; then the audit events.
@@ -24,6 +33,8 @@ API calls), the second one's insert waits for the first and fails; it is then ch
 again, and finds the patient the first one created (retry-as-find).
 """
 
+import datetime
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,13 +44,14 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from relais.accounts.models import Pharmacy, User
 from relais.audit.events import event, record_many
 from relais.bulk_insert import insert_all
 from relais.crypto.blind_index import blind_index_candidates
-from relais.screening import services
+from relais.screening import catalogue, services
 from relais.screening.forms import CheckingPatientForm, CheckingScreeningTestForm
 from relais.screening.models import (
     IDENTITY_INDEX,
@@ -51,15 +63,24 @@ from relais.screening.models import (
 )
 from relais.screening.validation import normalise_name
 
-# The traits a stored patient must share with a submission to receive its result.
+# The traits a stored patient must share with a submission to receive its result (a NIR
+# only when both have one).
 TRAITS = {
     "birth_date": _("birth date"),
     "sex": _("sex"),
     "birth_name": _("birth name"),
+    "nir": _("NIR"),
 }
 
-# Codes of the errors that name a stored patient the submission contradicts.
-CONFLICT_CODES = frozenset({"nir_conflict", "identity_conflict"})
+# Codes of the errors that name a stored patient the submission contradicts, or may be.
+CONFLICT_CODES = frozenset({"nir_conflict", "identity_conflict", "possible_duplicate_patient"})
+# A second test of the same patient and analyte sampled this close to a first one is
+# asked about: most often the same sample entered twice.
+DUPLICATE_TEST_WINDOW = datetime.timedelta(hours=2)
+DUPLICATE_TEST = "possible_duplicate_test"
+# The choice of the web's patient form that confirms a new patient despite the stored
+# ones it may be (find_or_register).
+NEW_PATIENT = "new"
 
 
 @dataclass(frozen=True)
@@ -109,6 +130,8 @@ class Checked:
     patient_created: bool
     errors: list[FieldError]
     test: ScreeningTest | None = None  # once recorded
+    # The test this one may duplicate: the question asked, or confirmed (new_sample).
+    earlier_test: "EarlierTest | None" = None
 
     @property
     def ok(self) -> bool:
@@ -183,6 +206,19 @@ class PatientLookup:
         found = self.first(self.by_identity, self.identity_keys[key], data)
         return found, "identity" if found is not None else ""
 
+    def near(self, data: Mapping[str, Any]) -> list[Patient]:
+        """The patients this identity may be: same birth name and birth date, and the
+        same or close given names (`close_given_names`), whatever their NIR; in the
+        order found then added."""
+        key = identity_key(data["birth_name"], data["birth_date"])
+        patients = {
+            id(p): p
+            for i in self.identity_keys[key]
+            for p in self.by_identity.get(i, ())
+            if close_given_names(p.given_names, data["given_names"])
+        }
+        return sorted(patients.values(), key=lambda p: self.order[id(p)])
+
 
 def same_person_by_name(candidate: Patient, data: Mapping[str, Any]) -> bool:
     """Same birth name and birth date (the index) is not enough: the given names must
@@ -190,6 +226,14 @@ def same_person_by_name(candidate: Patient, data: Mapping[str, Any]) -> bool:
     if normalise_name(candidate.given_names) != normalise_name(data["given_names"]):
         return False
     return not (candidate.nir and data.get("nir") and candidate.nir != data["nir"])
+
+
+def close_given_names(stored: str, typed: str) -> bool:
+    """The same given names, maybe in another order, or some left out at the end
+    ("Éloïse" for "Eloise Marie"): one person typed twice, more likely than two."""
+    first, second = normalise_name(stored).split(), normalise_name(typed).split()
+    shorter, longer = sorted((first, second), key=len)
+    return sorted(first) == sorted(second) or longer[: len(shorter)] == shorter
 
 
 def differing_traits(stored: Patient, data: Mapping[str, Any]) -> list[str]:
@@ -200,11 +244,14 @@ def differing_traits(stored: Patient, data: Mapping[str, Any]) -> list[str]:
         differing.append("sex")
     if normalise_name(stored.birth_name) != normalise_name(data["birth_name"]):
         differing.append("birth_name")
+    if stored.nir and data.get("nir") and stored.nir != data["nir"]:
+        differing.append("nir")
     return differing
 
 
 def identity_conflict(stored: Patient, data: Mapping[str, Any], found_by: str):
-    """The error for a found patient whose traits differ, or None."""
+    """The error for a found patient (or, found_by "near", a patient with the same
+    identity) whose traits differ, or None."""
     differing = differing_traits(stored, data)
     if not differing:
         return None
@@ -219,7 +266,24 @@ def identity_conflict(stored: Patient, data: Mapping[str, Any], found_by: str):
         "A patient with this name and birth date is registered with another %(traits)s. "
         "Check the identity: nothing was recorded."
     )
-    return FieldError("patient", "sex", "identity_conflict", str(message % {"traits": traits}))
+    name = "nir" if "nir" in differing else "sex"
+    return FieldError("patient", name, "identity_conflict", str(message % {"traits": traits}))
+
+
+def possible_duplicate(stored: Patient, data: Mapping[str, Any]) -> FieldError:
+    """The error for a new patient who may be `stored` (see PatientLookup.near), where no one
+    can be asked (API, CSV): the same given names with another NIR contradict it; close
+    given names may be the same person."""
+    if normalise_name(stored.given_names) == normalise_name(data["given_names"]):
+        conflict = identity_conflict(stored, data, "near")
+        assert conflict is not None  # not found, so the NIRs differ
+        return conflict
+    message = _(
+        "A patient with this birth name and birth date is registered with close given names "
+        "(in another order, or fewer). Send the given names as registered; a different "
+        "person of that name is registered at the counter. Nothing was recorded."
+    )
+    return FieldError("patient", "given_names", "possible_duplicate_patient", str(message))
 
 
 def form_errors(section: str, form: forms.Form) -> list[FieldError]:
@@ -244,7 +308,8 @@ def match_patient(
         lookup = PatientLookup(pharmacy, [data])
     found, found_by = lookup.find(data)
     if found is None:
-        return None, None
+        near = lookup.near(data)
+        return None, possible_duplicate(near[0], data) if near else None
     conflict = identity_conflict(found, data, found_by)
     return (None, conflict) if conflict else (found, None)
 
@@ -267,8 +332,11 @@ def nir_taken() -> FieldError:
     return FieldError("patient", "nir", "nir_taken", str(message))
 
 
-def check(caller: Caller, submissions: list[Submission]) -> list[Checked]:
-    """Check every submission; nothing is written."""
+def check(
+    caller: Caller, submissions: list[Submission], nearby: "TestsNearby | None" = None
+) -> list[Checked]:
+    """Check every submission; nothing is written. `nearby` carries the tests of earlier
+    batches of the same file (the CSV import checks a file by blocks)."""
     patient_forms = [
         CheckingPatientForm(data=s.patient) if s.stored_patient is None else None
         for s in submissions
@@ -276,10 +344,19 @@ def check(caller: Caller, submissions: list[Submission]) -> list[Checked]:
     lookup = PatientLookup(
         caller.pharmacy, [form.cleaned_data for form in patient_forms if form and form.is_valid()]
     )
-    return [
+    checked = [
         check_one(caller, lookup, submission, patient_form)
         for submission, patient_form in zip(submissions, patient_forms, strict=True)
     ]
+    if nearby is None:
+        nearby = TestsNearby()
+    nearby.load(caller.pharmacy, checked)
+    for item in checked:
+        check_duplicate_test(item, nearby)
+    # A later batch makes patients of its own for the same new people (a CSV file's next
+    # block): this one's are no use to it, and forgetting them bounds the memory.
+    nearby.forget([item.patient for item in checked if item.patient and item.patient_created])
+    return checked
 
 
 def check_one(
@@ -313,6 +390,122 @@ def check_one(
     return Checked(submission, patient_form, test_form, patient, created, errors)
 
 
+@dataclass(frozen=True, slots=True)
+class EarlierTest:
+    """A test a new one may duplicate: stored (`id`), or an earlier submission of the
+    same batch (no id)."""
+
+    kind: str
+    sampled_at: datetime.datetime
+    id: uuid.UUID | None = None
+
+    def message(self) -> str:
+        text = _(
+            "This patient already has a test reading the same analyte, sampled at %(time)s: "
+            "%(kind)s. Less than 2 hours apart, it may be the same sample entered twice. If "
+            "this is a new sample, say so (new sample) and save again."
+        )
+        time = timezone.localtime(self.sampled_at).strftime("%d/%m/%Y %H:%M")
+        return str(text % {"kind": catalogue.TEST_KINDS[self.kind].label, "time": time})
+
+
+def undisclosed_duplicate_message() -> str:
+    """The question without the earlier test's kind and time, for a caller that may not
+    read that test (an API credential without "read all")."""
+    return str(
+        _(
+            "This patient already has a test reading the same analyte sampled less than 2 "
+            "hours from this one: it may be the same sample entered twice. If this is a new "
+            "sample, say so (new sample) and save again."
+        )
+    )
+
+
+def analytes_of(kind: str) -> set[str]:
+    return {analyte.code for analyte in catalogue.TEST_KINDS[kind].analytes}
+
+
+class TestsNearby:
+    """The non-cancelled tests (validated or in progress) of a batch's patients sampled
+    near its sample times, read with one query per batch; then the batch's own tests as
+    they are accepted, so that two submissions of one test in a batch are caught too."""
+
+    def __init__(self, lock: bool = True) -> None:
+        """`lock=False` for a check that records nothing (a CSV file before its import)."""
+        self.by_patient: dict[uuid.UUID, list[EarlierTest]] = {}
+        self.loaded: set[uuid.UUID] = set()
+        self.lock = lock
+
+    def load(self, pharmacy: Pharmacy, checked: list[Checked]) -> None:
+        stored = {
+            item.patient.pk
+            for item in checked
+            if item.patient is not None and not item.patient_created
+        }
+        times = [
+            item.test_form.cleaned_data["sampled_at"]
+            for item in checked
+            if item.patient is not None and item.test_form.cleaned_data.get("sampled_at")
+        ]
+        if not stored or not times:
+            return
+        if self.lock and transaction.get_connection().in_atomic_block:
+            # Two submissions of one test at once (two workstations, a retry) would each
+            # miss the other's: the second waits here until the first is committed, and
+            # then finds its test (on PostgreSQL; SQLite serialises writing transactions).
+            list(Patient.objects.filter(pk__in=stored).select_for_update().values_list("pk"))
+        found = (
+            ScreeningTest.objects.for_pharmacy(pharmacy)
+            .filter(
+                patient_id__in=stored,
+                cancelled_at__isnull=True,
+                sampled_at__gte=min(times) - DUPLICATE_TEST_WINDOW,
+                sampled_at__lte=max(times) + DUPLICATE_TEST_WINDOW,
+            )
+            .values_list("pk", "patient_id", "kind", "sampled_at")
+        )
+        for pk, patient_id, kind, sampled_at in found:
+            if pk in self.loaded:  # read for an earlier batch
+                continue
+            self.loaded.add(pk)
+            self.by_patient.setdefault(patient_id, []).append(EarlierTest(kind, sampled_at, pk))
+
+    def earlier(self, patient: Patient, kind: str, sampled_at) -> EarlierTest | None:
+        """The closest test of `patient` reading an analyte of `kind` within the window."""
+        analytes = analytes_of(kind)
+        close = [
+            test
+            for test in self.by_patient.get(patient.pk, ())
+            if abs(test.sampled_at - sampled_at) <= DUPLICATE_TEST_WINDOW
+            and analytes & analytes_of(test.kind)
+        ]
+        return min(close, key=lambda test: abs(test.sampled_at - sampled_at), default=None)
+
+    def add(self, patient: Patient, kind: str, sampled_at) -> None:
+        self.by_patient.setdefault(patient.pk, []).append(EarlierTest(kind, sampled_at))
+
+    def forget(self, patients: list[Patient]) -> None:
+        for patient in patients:
+            self.by_patient.pop(patient.pk, None)
+
+
+def check_duplicate_test(item: Checked, nearby: TestsNearby) -> None:
+    """Ask before a second test of the same patient and analyte (see DUPLICATE_TEST_WINDOW);
+    the answer is the test's `new_sample`. An accepted test counts for the next ones."""
+    data = item.test_form.cleaned_data
+    kind, sampled_at = data.get("kind"), data.get("sampled_at")
+    if item.patient is None or not kind or not sampled_at:
+        return
+    earlier = nearby.earlier(item.patient, kind, sampled_at)
+    item.earlier_test = earlier
+    if earlier is not None and not data.get("new_sample"):
+        error = FieldError("test", "new_sample", DUPLICATE_TEST, earlier.message())
+        item.errors.append(error)
+        item.test_form.add_error("new_sample", ValidationError(error.message, code=error.code))
+    if item.ok:
+        nearby.add(item.patient, kind, sampled_at)
+
+
 def record(caller: Caller, checked: list[Checked]) -> None:
     """Save checked submissions (all without errors): new patients, tests, their
     outbox rows and links, and the audit events, in one transaction."""
@@ -325,7 +518,12 @@ def record(caller: Caller, checked: list[Checked]) -> None:
             item.test = test
             if item.patient_created:
                 events.append(audit_event(caller, "patient.create", item.patient))
-            events.append(audit_event(caller, "test.create", test))
+            # A second test confirmed as a new sample names the one it is not a copy of.
+            earlier = item.earlier_test
+            details: dict[str, Any] = {"new_sample": True} if earlier else {}
+            if earlier is not None and earlier.id is not None:
+                details["earlier_test"] = str(earlier.id)
+            events.append(audit_event(caller, "test.create", test, details))
         record_many(events)
 
 
@@ -357,31 +555,62 @@ def found_on_retry(attempt):
     return attempt()
 
 
-def find_or_register(caller: Caller, data: Mapping[str, Any]):
-    """The patient cleaned PatientForm data designate, registered if no one matches (the
-    web's patient form, before the test): (patient, created, None), or (None, False, the
-    conflict that forbids using the matching record)."""
+@dataclass
+class Registration:
+    """What the web's patient form leads to: a patient (found, or `created`), or the
+    `conflict` that forbids using the matching record, or a question: the stored
+    `candidates` this identity may be, of which `usable` may receive the result."""
 
-    def attempt():
-        found, conflict = match_patient(caller.pharmacy, data)
-        if conflict is not None or found is not None:
-            return found, False, conflict
+    patient: Patient | None = None
+    created: bool = False
+    conflict: FieldError | None = None
+    candidates: list[Patient] = field(default_factory=list)
+    usable: list[Patient] = field(default_factory=list)
+
+
+def find_or_register(caller: Caller, data: Mapping[str, Any], choice: str = "") -> Registration:
+    """The patient cleaned PatientForm data designate, registered if no one matches (the
+    web's patient form, before the test). A patient found by NIR is used; one the
+    identity may be (`PatientLookup.near`: same birth name, birth date and same or close
+    given names) is a question, answered by `choice`: the id of one of the usable
+    candidates, or NEW_PATIENT to register another patient anyway (audited with the
+    candidates it is not)."""
+
+    def attempt() -> Registration:
+        lookup = PatientLookup(caller.pharmacy, [data])
+        found, found_by = lookup.find(data)
+        if found is not None:
+            conflict = identity_conflict(found, data, found_by)
+            if conflict is not None:
+                return Registration(conflict=conflict)
+            if found_by == "nir":
+                return Registration(found)
+        candidates = lookup.near(data)
+        if found is not None:
+            candidates = [found] + [p for p in candidates if p is not found]
+        if candidates and choice != NEW_PATIENT:
+            usable = [p for p in candidates if not differing_traits(p, data)]
+            chosen = next((p for p in usable if str(p.pk) == choice), None)
+            if chosen is not None:
+                return Registration(chosen)
+            return Registration(candidates=candidates, usable=usable)
+        details = {"confirmed_despite": [str(p.pk) for p in candidates]} if candidates else {}
         with transaction.atomic():
             [patient] = insert_all([services.new_patient(caller.pharmacy, caller.user, data)])
-            record_many([audit_event(caller, "patient.create", patient)])
-        return patient, True, None
+            record_many([audit_event(caller, "patient.create", patient, details)])
+        return Registration(patient, created=True)
 
     return found_on_retry(attempt)
 
 
-def audit_event(caller: Caller, action: str, target):
+def audit_event(caller: Caller, action: str, target, details: Mapping[str, Any] | None = None):
     return event(
         action,
         request=caller.request,
         actor=caller.user,
         pharmacy=caller.pharmacy,
         target=target,
-        details=dict(caller.details),
+        details={**caller.details, **(details or {})},
     )
 
 

@@ -143,15 +143,21 @@ def normalise_email(value: str) -> str:
         raise ValidationError(_("Enter a valid e-mail address."), code="email") from None
 
 
+# Ligatures no Unicode decomposition splits: typed as two letters as often as one.
+_LIGATURES = str.maketrans({"Œ": "OE", "Æ": "AE"})
+
+
 def normalise_name(value: str) -> str:
     """Return the form of a name used for blind-index look-ups.
 
-    Accents, case, apostrophes and hyphens vary with who types the name, so
-    they are removed: "  d'Artagnan-Éloïse " gives "D ARTAGNAN ELOISE".
+    Accents, ligatures, case, apostrophes and hyphens vary with who types the name, so
+    they are removed: "  d'Artagnan-Éloïse " gives "D ARTAGNAN ELOISE", "Lætitia"
+    "LAETITIA". (A change here changes stored identity indexes: a migration recomputes
+    them, see screening.services.reindex_identities.)
     """
     decomposed = unicodedata.normalize("NFKD", value)
     bare = "".join(char for char in decomposed if not unicodedata.combining(char))
-    return _NAME_SEPARATORS.sub(" ", bare.upper()).strip()
+    return _NAME_SEPARATORS.sub(" ", bare.upper().translate(_LIGATURES)).strip()
 
 
 def clean_person_name(value: str) -> str:

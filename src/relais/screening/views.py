@@ -119,13 +119,15 @@ def patient_new(request: PharmacyRequest):
     if request.method == "POST" and form.is_valid():
 
         def save():
-            patient, created, conflict = submissions.find_or_register(
-                caller(request), form.cleaned_data
-            )
-            if conflict is not None:
-                submissions.add_errors(form, [conflict])
+            choice = request.POST.get(DUPLICATE_CHOICE, "")
+            found = submissions.find_or_register(caller(request), form.cleaned_data, choice)
+            if found.conflict is not None:
+                submissions.add_errors(form, [found.conflict])
                 return render(request, "screening/patient_form.html", {"form": form}), ""
-            if not created:
+            if found.patient is None:
+                return possible_duplicates(request, form, found), ""
+            patient = found.patient
+            if not found.created:
                 # The same person is registered already: their record is used as it is.
                 record("patient.view", request=request, target=patient)
                 messages.info(
@@ -138,6 +140,31 @@ def patient_new(request: PharmacyRequest):
             request, "screening/patient_form.html", {"form": form}
         )
     return render(request, "screening/patient_form.html", {"form": form})
+
+
+# The new-patient form's answer to "is this one of these stored patients?": a usable
+# candidate's id, or submissions.NEW_PATIENT.
+DUPLICATE_CHOICE = "duplicate_choice"
+
+
+def possible_duplicates(request, form, found: submissions.Registration) -> HttpResponse:
+    """The typed identity may be stored patients': show them (each view audited) and ask
+    which to use, the first usable one by default, or to register another patient."""
+    for patient in found.candidates:
+        record(
+            "patient.view", request=request, target=patient, details={"as": "possible_duplicate"}
+        )
+    usable = {patient.pk for patient in found.usable}
+    candidates = [{"patient": p, "usable": p.pk in usable} for p in found.candidates]
+    default = str(found.usable[0].pk) if found.usable else submissions.NEW_PATIENT
+    choice = request.POST.get(DUPLICATE_CHOICE, "")
+    context = {
+        "form": form,
+        "duplicates": candidates,
+        "duplicate_choice": choice if choice in {str(pk) for pk in usable} else default,
+        "new_patient": submissions.NEW_PATIENT,
+    }
+    return render(request, "screening/patient_form.html", context)
 
 
 def once(request, save) -> HttpResponse | None:
