@@ -191,4 +191,4 @@ def test_the_test_page_of_a_test_in_progress_leads_to_its_reading(pharmacist_cli
     test = ScreeningTest.objects.get()
     page = pharmacist_client.get(reverse("screening:test_detail", args=[test.pk]))
     assert result_url(test) in page.text
-    assert "not in the catalogue" in page.text or "pas dans le catalogue" in page.text
+    assert "absent du catalogue" in page.text  # French, the default language

@@ -115,12 +115,17 @@ class _KeepOpen(io.RawIOBase):
 
     def __init__(self, target: BinaryIO):
         self.target = target
+        self.error: OSError | None = None  # the destination's own failure (a full disk)
 
     def writable(self):
         return True
 
     def write(self, data):
-        return self.target.write(data)
+        try:
+            return self.target.write(data)
+        except OSError as error:
+            self.error = error
+            raise
 
     def close(self):
         self.target.flush()
@@ -135,15 +140,23 @@ def write_backup(destination: BinaryIO, key_file: str | None = None) -> int:
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        sealing = backup_encrypting_stream(_KeepOpen(destination), ASSOCIATED_DATA, key_path)
-        with sealing as sealed:
-            with gzip.GzipFile(fileobj=sealed, mode="wb", compresslevel=1, mtime=0) as packed:
-                buffer = io.BufferedWriter(packed, buffer_size=1 << 20)
-                for line in _lines():
-                    buffer.write(json.dumps(line, separators=(",", ":")).encode() + b"\n")
-                    if isinstance(line, list):
-                        rows += 1
-                buffer.flush()
+        target = _KeepOpen(destination)
+        sealing = backup_encrypting_stream(target, ASSOCIATED_DATA, key_path)
+        try:
+            with sealing as sealed:
+                with gzip.GzipFile(fileobj=sealed, mode="wb", compresslevel=1, mtime=0) as packed:
+                    buffer = io.BufferedWriter(packed, buffer_size=1 << 20)
+                    for line in _lines():
+                        buffer.write(json.dumps(line, separators=(",", ":")).encode() + b"\n")
+                        if isinstance(line, list):
+                            rows += 1
+                    buffer.flush()
+        except Exception:
+            # Tink wraps a write that fails in its last flush (at close) in an error of
+            # its own: the disk's error is the reason (ENOSPC must read as such).
+            if target.error is not None:
+                raise target.error from None
+            raise
     return rows
 
 
