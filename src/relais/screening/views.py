@@ -13,6 +13,7 @@ from relais.accounts.http import PharmacyRequest
 from relais.accounts.permissions import pharmacy_permission_required, role_allows
 from relais.audit.events import record
 from relais.lib.dates import local_day_bounds, parse_day
+from relais.phone import national_format
 from relais.screening import form_tokens, services, submissions
 from relais.screening.forms import (
     BUILT_FROM_FIELD,
@@ -188,6 +189,7 @@ def patient_edit(request: PharmacyRequest, patient_id):
         raise PermissionDenied
     record("patient.view", request=request, target=patient)
     initial = {name: getattr(patient, name) for name in services.PATIENT_FIELDS}
+    initial["phone"] = national_format(initial["phone"])  # as typed at the counter
     form = PatientForm(request.POST or None, initial=initial)
     context = {
         "form": form,
