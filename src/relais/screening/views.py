@@ -221,6 +221,9 @@ def patient_edit(request: PharmacyRequest, patient_id):
                 return page, ""
             if changed:
                 record("patient.update", request=request, target=patient)
+                messages.success(request, _("The patient record is saved."))
+            else:
+                messages.warning(request, _("Nothing was changed."))
             address = reverse("screening:patient_detail", kwargs={"patient_id": patient.pk})
             return redirect(address), address
 
