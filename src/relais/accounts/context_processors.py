@@ -1,3 +1,30 @@
+from relais.accounts.permissions import ROLE_PERMISSIONS, role_allows
+
+KNOWN_ACTIONS = frozenset().union(*ROLE_PERMISSIONS.values())
+
+
+class UnknownAction(Exception):
+    """A template asked about an action no role has: a typo that would hide a button."""
+
+
+class RoleRights:
+    """What the caller's pharmacy role may do, for templates: `{% if may.staff_manage %}`
+    is role_allows(role, "staff.manage"), the rule the pages' decorators apply, so a button
+    is shown exactly to those its page accepts. Outside a pharmacy, nothing."""
+
+    def __init__(self, role: str | None):
+        self.role = role
+
+    def __getitem__(self, name: str) -> bool:
+        action = name.replace("_", ".", 1)
+        if action not in KNOWN_ACTIONS:
+            raise UnknownAction(name)
+        return self.role is not None and role_allows(self.role, action)
+
+
 def pharmacy(request):
     membership = getattr(request, "membership", None)
-    return {"membership": membership if membership else None}
+    return {
+        "membership": membership if membership else None,
+        "may": RoleRights(membership.role if membership else None),
+    }

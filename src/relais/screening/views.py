@@ -327,6 +327,15 @@ def test_detail(request: PharmacyRequest, test_id):
     return render(request, "screening/test_detail.html", context)
 
 
+def may_change_test(request, test) -> bool:
+    """Whether the caller may correct or cancel `test`: anyone who records tests, until
+    SI-DEP may hold it; then only a role with test.correct (not an assistant). A page
+    showing the Correct / Cancel buttons asks this same question."""
+    return role_allows(request.membership.role, "test.correct") or not may_have_reached_sidep(
+        test
+    )
+
+
 def test_for_change(request, test_id) -> tuple[ScreeningTest, HttpResponse | None]:
     """The test to correct or cancel, and the answer refusing it if it was cancelled
     (None when the change may go ahead; its view is then audited). Once SI-DEP may hold
@@ -335,7 +344,7 @@ def test_for_change(request, test_id) -> tuple[ScreeningTest, HttpResponse | Non
     test = ScreeningTest.objects.select_related("patient").get_for_pharmacy_or_404(
         request.pharmacy, pk=test_id
     )
-    if may_have_reached_sidep(test) and not role_allows(request.membership.role, "test.correct"):
+    if not may_change_test(request, test):
         raise PermissionDenied
     if test.cancelled_at:
         return test, refuse_cancelled(request, test)
