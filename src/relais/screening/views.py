@@ -14,7 +14,7 @@ from relais.accounts.permissions import pharmacy_permission_required, role_allow
 from relais.audit.events import record
 from relais.lib.dates import local_day_bounds, parse_day
 from relais.phone import national_format
-from relais.screening import form_tokens, services, submissions
+from relais.screening import form_tokens, searches, services, submissions
 from relais.screening.forms import (
     BUILT_FROM_FIELD,
     CancelTestForm,
@@ -32,6 +32,10 @@ from relais.transmission.services import (
     resend_rejected,
     with_transmissions,
 )
+
+
+# The results page's parameter: the random key of a search kept server-side.
+SEARCH_PARAMETER = "search"
 
 
 @pharmacy_permission_required("patient.view")
@@ -71,11 +75,29 @@ def day(request: PharmacyRequest):
 @require_http_methods(["GET", "POST"])
 @pharmacy_permission_required("patient.view")
 def patient_search(request: PharmacyRequest):
-    # POST, not GET: an NIR or a name in a URL would stay in the counter PC's history and
-    # in every access log on the way.
-    form = PatientSearchForm(request.POST or None)
+    """POST, not GET: an NIR or a name in a URL would stay in the counter PC's history and
+    in every access log on the way. A valid search is kept server-side and answered with a
+    redirect to its results (Post/Redirect/Get, screening/searches.py): Back and Reload
+    show them again, never send the form again."""
+    if request.method == "POST":
+        form = PatientSearchForm(request.POST)
+        if form.is_valid():
+            birth_date = form.cleaned_data["birth_date"]
+            criteria = {
+                "nir": form.cleaned_data["nir"],
+                "birth_name": form.cleaned_data["birth_name"],
+                "birth_date": birth_date.isoformat() if birth_date else "",
+            }
+            key = searches.keep(request, criteria)
+            return redirect(f"{reverse('screening:patient_search')}?{SEARCH_PARAMETER}={key}")
+        return render(request, "screening/patient_search.html", {"form": form, "patients": None})
+    key = request.GET.get(SEARCH_PARAMETER)
+    criteria = searches.read(request, key) if key else None
+    if key and criteria is None:
+        messages.info(request, _("This search has expired: search again."))
+    form = PatientSearchForm(criteria)
     patients = None
-    if request.method == "POST" and form.is_valid():
+    if criteria is not None and form.is_valid():
         patients = list(services.find_patients(request.pharmacy, **form.cleaned_data))
         record(
             "patient.search",
