@@ -1,6 +1,5 @@
 import pytest
 from django.core.exceptions import ValidationError
-
 from django.template import Context, Template
 
 from relais.phone import can_receive_sms, national_format, normalise_phone
@@ -85,6 +84,7 @@ def test_overseas_numbers_typed_as_in_france_are_overseas():
 )
 def test_national_format(stored, shown):
     assert national_format(stored) == shown
-    assert Template("{% load relais_format %}{{ value|phone }}").render(
-        Context({"value": stored})
-    ) == shown
+    assert (
+        Template("{% load relais_format %}{{ value|phone }}").render(Context({"value": stored}))
+        == shown
+    )

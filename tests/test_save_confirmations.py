@@ -14,7 +14,6 @@ from django.utils import translation
 
 from relais.accounts.models import Membership, Pharmacy, PharmacyApplication
 from relais.api.credentials import create_credential
-from relais.imports.models import ImportBatch
 from relais.transmission.models import Transmission
 from tests.support.factories import (
     form_guards,
@@ -179,4 +178,5 @@ def test_a_successful_save_is_confirmed_on_the_next_page(save, pharmacy, pharmac
     response = save(pharmacy, pharmacist)
     assert response.status_code == 200
     page = response.content.decode()
-    assert SUCCESS in page, f"{save.__name__}: no success message on {response.request['PATH_INFO']}"
+    shown = response.request["PATH_INFO"]
+    assert SUCCESS in page, f"{save.__name__}: no success message on {shown}"

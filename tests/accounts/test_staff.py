@@ -144,7 +144,8 @@ def test_staff_page_shows_last_login(owner_client, pharmacy):
 
 def test_a_former_member_invited_again_starts_afresh(owner_client, pharmacy, smtp_server):
     member = make_member(pharmacy, "back@example.org")
-    owner_client.post(f"/accounts/staff/{Membership.objects.get(user=member).pk}/remove/", CONFIRMED)
+    membership = Membership.objects.get(user=member)
+    owner_client.post(f"/accounts/staff/{membership.pk}/remove/", CONFIRMED)
     invite(owner_client, "back@example.org", "pharmacist")
     member.refresh_from_db()
     assert member.is_active and not member.has_usable_password()

@@ -211,9 +211,7 @@ def test_the_review_page_shows_the_rows_to_import_and_audits_it(pharmacist_clien
     assert 'id="rows-title"' not in pharmacist_client.get(review).content.decode()
 
 
-def test_the_review_page_shows_at_most_a_page_of_rows_and_says_so(
-    pharmacist_client, monkeypatch
-):
+def test_the_review_page_shows_at_most_a_page_of_rows_and_says_so(pharmacist_client, monkeypatch):
     monkeypatch.setattr(import_views, "SHOWN_ROWS", 2)
     review = upload(pharmacist_client, csv_text([csv_row(n) for n in range(1, 5)]))["Location"]
     response = in_english(pharmacist_client).get(review)

@@ -12,8 +12,8 @@ from django.views.decorators.http import require_http_methods
 
 from relais.accounts import onboarding
 from relais.accounts.forms import RefusalForm
-from relais.accounts.models import Membership, Pharmacy, PharmacyApplication
 from relais.accounts.http import CONFIRMED, confirmed
+from relais.accounts.models import Membership, Pharmacy, PharmacyApplication
 from relais.accounts.permissions import platform_admin_required
 from relais.audit.events import record
 from relais.directory.checks import CHECK_NAMES

@@ -26,8 +26,8 @@ import re
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 

@@ -1,4 +1,5 @@
 import uuid
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import models
@@ -124,7 +125,7 @@ NOTIFY_CHANNELS: dict[str, tuple[str, ...]] = {
 CHANNEL_ADDRESS_FIELD = {"sms": "phone", "email": "email"}
 # What makes an address usable by a channel beyond being there: an SMS needs a mobile
 # number (a landline is a valid phone number of the record, but cannot receive one).
-CHANNEL_ADDRESS_USABLE = {"sms": can_receive_sms, "email": bool}
+CHANNEL_ADDRESS_USABLE: dict[str, Callable[[str], bool]] = {"sms": can_receive_sms, "email": bool}
 
 
 def unusable_address(channel: str, patient: "Patient") -> bool:

@@ -33,7 +33,6 @@ from relais.transmission.services import (
     with_transmissions,
 )
 
-
 # The results page's parameter: the random key of a search kept server-side.
 SEARCH_PARAMETER = "search"
 
@@ -83,13 +82,13 @@ def patient_search(request: PharmacyRequest):
         form = PatientSearchForm(request.POST)
         if form.is_valid():
             birth_date = form.cleaned_data["birth_date"]
-            criteria = {
+            typed = {
                 "nir": form.cleaned_data["nir"],
                 "birth_name": form.cleaned_data["birth_name"],
                 "birth_date": birth_date.isoformat() if birth_date else "",
             }
-            key = searches.keep(request, criteria)
-            return redirect(f"{reverse('screening:patient_search')}?{SEARCH_PARAMETER}={key}")
+            kept = searches.keep(request, typed)
+            return redirect(f"{reverse('screening:patient_search')}?{SEARCH_PARAMETER}={kept}")
         return render(request, "screening/patient_search.html", {"form": form, "patients": None})
     key = request.GET.get(SEARCH_PARAMETER)
     criteria = searches.read(request, key) if key else None
@@ -353,9 +352,7 @@ def may_change_test(request, test) -> bool:
     """Whether the caller may correct or cancel `test`: anyone who records tests, until
     SI-DEP may hold it; then only a role with test.correct (not an assistant). A page
     showing the Correct / Cancel buttons asks this same question."""
-    return role_allows(request.membership.role, "test.correct") or not may_have_reached_sidep(
-        test
-    )
+    return role_allows(request.membership.role, "test.correct") or not may_have_reached_sidep(test)
 
 
 def test_for_change(request, test_id) -> tuple[ScreeningTest, HttpResponse | None]:
