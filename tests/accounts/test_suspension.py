@@ -8,6 +8,7 @@ from django.test import Client
 from relais.accounts.models import Membership, Pharmacy
 from relais.audit.models import AuditEvent
 from tests.support.factories import log_in, make_member, make_platform_admin, make_test
+from tests.support.patient_pages import in_english
 
 
 @pytest.fixture
@@ -86,6 +87,7 @@ def test_suspension_goes_through_a_page_that_spells_out_what_follows(admin_clien
     make_member(pharmacy, "one@example.org")
     make_member(pharmacy, "two@example.org")
     url = f"/platform/pharmacies/{pharmacy.pk}/status/"
+    in_english(admin_client)
     listing = admin_client.get("/platform/pharmacies/").content.decode()
     assert f'href="{url}?action=suspend"' in listing
 

@@ -111,7 +111,7 @@ def checked(client, text: str) -> tuple[ImportBatch, list[list]]:
 
 
 def test_the_template_example_row_is_refused_with_what_to_do(pharmacist_client):
-    header, example = template_rows(pharmacist_client)
+    header, example = template_rows(in_english(pharmacist_client))
     batch, errors = checked(pharmacist_client, as_csv(header, example))
     assert (batch.valid_count, batch.error_count) == (0, 1)
     assert [error[4] for error in errors] == ["example_row"]

@@ -9,6 +9,7 @@ from relais.audit.models import AuditEvent
 from relais.screening import searches
 from tests.support.factories import log_in, make_member
 from tests.support.fictitious import PATIENT_DATA
+from tests.support.patient_pages import in_english
 
 SEARCH = reverse("screening:patient_search")
 
@@ -97,7 +98,7 @@ def test_the_criteria_are_kept_encrypted_in_the_session(pharmacist_client, patie
 
 def test_results_are_this_sessions_own(pharmacist_client, patient, client, pharmacy):
     results = pharmacist_client.post(SEARCH, {"nir": PATIENT_DATA["nir"]})["Location"]
-    colleague = log_in(client, make_member(pharmacy, "colleague@example.org"))
+    colleague = in_english(log_in(client, make_member(pharmacy, "colleague@example.org")))
     response = colleague.get(results)
     assert response.context["patients"] is None
     assert "expired" in response.content.decode()
