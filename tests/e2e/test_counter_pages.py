@@ -1,21 +1,29 @@
 """Small things a counter notices, in a real browser (Debian's chromium) against the live
 test server: the cursor starts in the first field of a form; Back after a patient search
 shows the results again without sending the search again; on a phone, every cell of a
-table says which column it belongs to."""
+table says which column it belongs to; axe-core finds nothing on the pages added."""
 
 import datetime
 
 import pytest
 from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 from playwright.sync_api import sync_playwright
 
 from relais.accounts.models import Membership
 from relais.api.credentials import create_credential
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
-from tests.support.factories import log_in, make_member, make_patient, make_pharmacy, make_test
-from tests.support.fictitious import PATIENT_DATA
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, axe_violations
+from tests.support.factories import (
+    log_in,
+    make_member,
+    make_patient,
+    make_pharmacy,
+    make_platform_admin,
+    make_test,
+)
+from tests.support.fictitious import PATIENT_DATA, csv_row, csv_text
 
 pytestmark = pytest.mark.slow  # a browser
 
@@ -31,12 +39,17 @@ def counter(transactional_db):
     patient = make_patient(pharmacy, pharmacist)
     make_test(patient, pharmacist, sampled_at=timezone.now() - datetime.timedelta(minutes=20))
     create_credential(pharmacy, "LGO comptoir")
+    uploader = log_in(Client(), pharmacist)
+    upload = SimpleUploadedFile("r.csv", csv_text([csv_row(1), csv_row(2)]).encode(), "text/csv")
     # Everything the database gives is read now: no ORM call while Playwright's loop runs.
     return {
         "owner": session_of(owner),
-        "pharmacist": session_of(pharmacist),
+        "pharmacist": uploader.cookies[settings.SESSION_COOKIE_NAME].value,
+        "admin": session_of(make_platform_admin()),
         "patient": patient,
         "removal": f"/accounts/staff/{Membership.objects.get(user=pharmacist).pk}/remove/",
+        "suspension": f"/platform/pharmacies/{pharmacy.pk}/status/?action=suspend",
+        "review": uploader.post("/imports/", {"file": upload})["Location"],
     }
 
 
@@ -54,8 +67,9 @@ def browser():
 
 
 def signed_in(browser, live_server, session: str, viewport=DESKTOP):
-    """A page of a browser holding the session `session`."""
-    context = browser.new_context(viewport=viewport, locale="en-GB")
+    """A page of a browser holding the session `session` (bypass_csp: axe-core is injected
+    as a script the pages' CSP rightly refuses)."""
+    context = browser.new_context(viewport=viewport, locale="en-GB", bypass_csp=True)
     context.add_cookies(
         [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
     )
@@ -154,3 +168,21 @@ def test_on_a_phone_every_table_cell_shows_its_column(live_server, counter, brow
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], path
         checked += len(cells)
     assert checked > 15
+
+
+def test_the_new_pages_pass_axe_core(live_server, counter, browser):
+    """WCAG 2.1 A/AA on the pages these changes added: the confirmations and the rows an
+    import would record."""
+    pages = [
+        ("owner", counter["removal"]),
+        ("admin", counter["suspension"]),
+        ("pharmacist", counter["review"]),
+    ]
+    for who, path in pages:
+        page = signed_in(browser, live_server, counter[who])
+        page.goto(live_server.url + path)
+        page.wait_for_load_state("load")
+        assert page.locator("main form").count() >= 1, path
+        passes, violations = axe_violations(page)
+        assert violations == [] and passes > 10, path
+    assert page.locator("table.import-rows tbody tr").count() == 2
