@@ -68,9 +68,11 @@ def run_flows(client, pharmacy, pharmacist, intruder):
     assert client.post(new, {**IDENTITY, **form_guards()}).status_code == 302
     patient = Patient.objects.get(pharmacy=pharmacy)
     search = reverse("screening:patient_search")
-    client.post(search, {"nir": IDENTITY["nir"]})
+    client.post(search, {"nir": IDENTITY["nir"]}, follow=True)
     client.post(
-        search, {"birth_name": IDENTITY["birth_name"], "birth_date": IDENTITY["birth_date"]}
+        search,
+        {"birth_name": IDENTITY["birth_name"], "birth_date": IDENTITY["birth_date"]},
+        follow=True,
     )
     client.post(search, {"nir": "279117505610199"})
     client.get(reverse("screening:patient_detail", args=[patient.pk]))

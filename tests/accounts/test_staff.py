@@ -18,6 +18,8 @@ from tests.accounts.onboarding_helpers import (
 )
 from tests.support.factories import log_in, make_member, next_totp_code
 
+CONFIRMED = {"confirmed": "1"}
+
 
 @pytest.fixture(autouse=True)
 def english(settings):
@@ -90,7 +92,7 @@ def test_removing_a_member_ends_their_open_session_at_once(owner_client, pharmac
     assert UserSession.objects.filter(user=member).count() == 1
     membership = Membership.objects.get(user=member)
 
-    response = owner_client.post(f"/accounts/staff/{membership.pk}/remove/")
+    response = owner_client.post(f"/accounts/staff/{membership.pk}/remove/", CONFIRMED)
     assert response.status_code == 302
     assert not Membership.objects.filter(user=member).exists()
     member_keys = [
@@ -113,7 +115,7 @@ def test_removed_members_pending_invitation_link_stops_working(owner_client, smt
     invite(owner_client)
     link = link_in(delivered(smtp_server, 1)[0])
     membership = Membership.objects.get(user__email="new@example.org")
-    owner_client.post(f"/accounts/staff/{membership.pk}/remove/")
+    owner_client.post(f"/accounts/staff/{membership.pk}/remove/", CONFIRMED)
     assert Client().get(path_of(link)).status_code == 404
     assert not AccountToken.objects.filter(used_at__isnull=True).exists()
 
@@ -122,11 +124,11 @@ def test_owner_cannot_be_removed_and_other_pharmacies_members_are_not_found(
     owner_client, owner, other_pharmacy
 ):
     own = Membership.objects.get(user=owner)
-    owner_client.post(f"/accounts/staff/{own.pk}/remove/")
+    owner_client.post(f"/accounts/staff/{own.pk}/remove/", CONFIRMED)
     assert Membership.objects.filter(pk=own.pk).exists()
     stranger = make_member(other_pharmacy, "stranger@example.org")
     theirs = Membership.objects.get(user=stranger)
-    assert owner_client.post(f"/accounts/staff/{theirs.pk}/remove/").status_code == 404
+    assert owner_client.post(f"/accounts/staff/{theirs.pk}/remove/", CONFIRMED).status_code == 404
     assert Membership.objects.filter(pk=theirs.pk).exists()
 
 
@@ -142,7 +144,8 @@ def test_staff_page_shows_last_login(owner_client, pharmacy):
 
 def test_a_former_member_invited_again_starts_afresh(owner_client, pharmacy, smtp_server):
     member = make_member(pharmacy, "back@example.org")
-    owner_client.post(f"/accounts/staff/{Membership.objects.get(user=member).pk}/remove/")
+    membership = Membership.objects.get(user=member)
+    owner_client.post(f"/accounts/staff/{membership.pk}/remove/", CONFIRMED)
     invite(owner_client, "back@example.org", "pharmacist")
     member.refresh_from_db()
     assert member.is_active and not member.has_usable_password()
@@ -158,3 +161,47 @@ def test_a_member_elsewhere_is_added_with_a_notice_not_a_link(
     assert Membership.objects.filter(user__email="both@example.org").count() == 2
     (message,) = delivered(smtp_server, 1)
     assert "?t=" not in message.get_content()
+
+
+# --- Removal goes through a page that spells out what it does --------------------------------
+
+
+def test_the_removal_page_spells_out_the_consequence_and_changes_nothing(owner_client, pharmacy):
+    member = make_member(pharmacy, "leaving@example.org", Membership.Role.ASSISTANT)
+    member_client = log_in(Client(), member)
+    membership = Membership.objects.get(user=member)
+    url = f"/accounts/staff/{membership.pk}/remove/"
+    staff_page = owner_client.get("/accounts/staff/").content.decode()
+    assert f'href="{url}"' in staff_page  # a link to the page, no button that removes
+
+    page = owner_client.get(url).content.decode()
+    assert "leaving@example.org" in page
+    assert "will lose access to this pharmacy at once" in page
+    assert "their open sessions end now" in page
+    assert "the results they recorded stay" in page
+    assert 'name="confirmed" value="1"' in page
+    # Neither the page nor a POST without the confirmation removes anyone.
+    assert owner_client.post(url).status_code == 200
+    assert owner_client.post(url, {"confirmed": "yes"}).status_code == 200
+    assert Membership.objects.filter(pk=membership.pk).exists()
+    assert member_client.get("/").status_code == 200
+    assert not AuditEvent.objects.filter(action="staff.removed").exists()
+
+
+def test_the_removal_page_of_another_pharmacys_member_or_the_owner_is_refused(
+    owner_client, owner, other_pharmacy
+):
+    stranger = make_member(other_pharmacy, "stranger@example.org")
+    theirs = Membership.objects.get(user=stranger)
+    assert owner_client.get(f"/accounts/staff/{theirs.pk}/remove/").status_code == 404
+    own = Membership.objects.get(user=owner)
+    response = owner_client.get(f"/accounts/staff/{own.pk}/remove/", follow=True)
+    assert "cannot be removed" in response.content.decode()
+    assert Membership.objects.filter(pk=own.pk).exists()
+
+
+def test_a_pharmacist_cannot_open_the_removal_page(pharmacy, owner):
+    pharmacist = make_member(pharmacy, "colleague@example.org")
+    membership = Membership.objects.get(user=owner)
+    response = log_in(Client(), pharmacist).get(f"/accounts/staff/{membership.pk}/remove/")
+    assert response.status_code == 403

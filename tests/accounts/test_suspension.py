@@ -8,6 +8,7 @@ from django.test import Client
 from relais.accounts.models import Membership, Pharmacy
 from relais.audit.models import AuditEvent
 from tests.support.factories import log_in, make_member, make_platform_admin, make_test
+from tests.support.patient_pages import in_english
 
 
 @pytest.fixture
@@ -16,7 +17,9 @@ def admin_client(db):
 
 
 def set_status(client, pharmacy, action):
-    return client.post(f"/platform/pharmacies/{pharmacy.pk}/status/", {"action": action})
+    return client.post(
+        f"/platform/pharmacies/{pharmacy.pk}/status/", {"action": action, "confirmed": "1"}
+    )
 
 
 def test_suspension_cuts_access_at_once_and_reactivation_restores_it(
@@ -78,3 +81,34 @@ def test_suspension_pauses_the_pharmacys_queued_transmissions(admin_client, phar
     assert not queued & set(due_ids(later, 100))
     set_status(admin_client, pharmacy, "reactivate")
     assert queued <= set(due_ids(later, 100))
+
+
+def test_suspension_goes_through_a_page_that_spells_out_what_follows(admin_client, pharmacy):
+    make_member(pharmacy, "one@example.org")
+    make_member(pharmacy, "two@example.org")
+    url = f"/platform/pharmacies/{pharmacy.pk}/status/"
+    in_english(admin_client)
+    listing = admin_client.get("/platform/pharmacies/").content.decode()
+    assert f'href="{url}?action=suspend"' in listing
+
+    page = admin_client.get(url, {"action": "suspend"}).content.decode()
+    assert "its 2 members are refused from their next page" in page
+    assert "results not yet sent to SI-DEP wait" in page
+    assert 'name="confirmed" value="1"' in page
+    # Neither the page nor a POST without the confirmation suspends.
+    assert admin_client.post(url, {"action": "suspend"}).status_code == 200
+    pharmacy.refresh_from_db()
+    assert pharmacy.status == Pharmacy.Status.ACTIVE
+    assert not AuditEvent.objects.filter(action="pharmacy.suspended").exists()
+    # Unknown pharmacy: 404; an action that does not apply: nothing happens.
+    unknown = "/platform/pharmacies/00000000-0000-0000-0000-000000000000/status/"
+    assert admin_client.get(unknown, {"action": "suspend"}).status_code == 404
+    admin_client.post(url, {"action": "reactivate", "confirmed": "1"})
+    pharmacy.refresh_from_db()
+    assert pharmacy.status == Pharmacy.Status.ACTIVE
+
+
+def test_pharmacy_staff_cannot_open_the_suspension_page(pharmacy, pharmacist_client):
+    url = f"/platform/pharmacies/{pharmacy.pk}/status/"
+    assert pharmacist_client.get(url, {"action": "suspend"}).status_code == 403
+    assert pharmacist_client.post(url, {"action": "suspend", "confirmed": "1"}).status_code == 403

@@ -151,7 +151,9 @@ def test_day_list_and_search_record_which_records_were_read(pharmacist_client, s
     pharmacist_client.get(reverse("screening:day"))
     listed = AuditEvent.objects.filter(action="test.list").latest("id")
     assert listed.details["test_ids"] == [str(screening_test.pk)]
-    pharmacist_client.post(reverse("screening:patient_search"), {"nir": screening_test.patient.nir})
+    pharmacist_client.post(
+        reverse("screening:patient_search"), {"nir": screening_test.patient.nir}, follow=True
+    )
     searched = AuditEvent.objects.filter(action="patient.search").latest("id")
     assert searched.details["patient_ids"] == [str(screening_test.patient_id)]
     assert screening_test.patient.nir not in str(searched.details)

@@ -242,6 +242,26 @@ CASES = [
         refused={"notify_no_phone"},
     ),
     Case(
+        "SMS to a landline",
+        stored=None,
+        patient={"phone": "01 23 45 67 89"},
+        test={"notify_by": "sms"},
+        refused={"notify_landline"},
+    ),
+    Case(
+        "SMS and e-mail for a stored patient whose phone is a landline",
+        stored={"phone": "+33123456789"},
+        test={"notify_by": "both"},
+        refused={"notify_landline"},
+    ),
+    Case(
+        "SMS to a mobile of Réunion, typed as in France",
+        stored=None,
+        patient={"phone": "0692 12 34 56"},
+        test={"notify_by": "sms"},
+        creates_patient=True,
+    ),
+    Case(
         "SMS for a stored patient with a phone number, not typed now",
         stored={},
         patient={"phone": ""},

@@ -29,3 +29,14 @@ def test_unknown_id_is_404(pharmacist_client):
 
 def test_anonymous_is_sent_to_login(client, patient):
     assert client.get(url(patient.pk)).status_code == 302
+
+
+def test_phone_numbers_are_shown_in_the_national_format(pharmacist_client, patient):
+    page = pharmacist_client.get(url(patient.pk)).content.decode()
+    assert "06 12 34 56 78" in page and "+33612345678" not in page
+    patient.phone = "+262692123456"
+    patient.save()
+    assert "0692 12 34 56" in pharmacist_client.get(url(patient.pk)).content.decode()
+    # The edit form shows it the same way (PatientForm reads it back to E.164).
+    edit = pharmacist_client.get(reverse("screening:patient_edit", args=[patient.pk]))
+    assert 'value="0692 12 34 56"' in edit.content.decode()

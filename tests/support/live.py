@@ -281,6 +281,12 @@ class Browser:
             data = {**dict(HIDDEN_GUARD.findall(page)), **data}
         return self.post(path, data=data, **kwargs)
 
+    def search_patients(self, criteria: dict):
+        """The patient search as a browser does it: the form's POST, then the results page
+        it redirects to (Post/Redirect/Get); an invalid search answers the form itself."""
+        response = self.post_form("/patients/", criteria)
+        return self.get(response.headers["location"]) if response.status_code == 302 else response
+
     def follow_result_link(self, token: str, headers: dict | None = None):
         """What a click on a result link does: /r/<token> hands the token to the session
         and redirects to the token-free date page. Returns the redirect."""

@@ -1,5 +1,28 @@
 from django.conf import settings
 
+from relais.accounts.permissions import ROLE_PERMISSIONS, role_allows
+
+KNOWN_ACTIONS = frozenset().union(*ROLE_PERMISSIONS.values())
+
+
+class UnknownAction(Exception):
+    """A template asked about an action no role has: a typo that would hide a button."""
+
+
+class RoleRights:
+    """What the caller's pharmacy role may do, for templates: `{% if may.staff_manage %}`
+    is role_allows(role, "staff.manage"), the rule the pages' decorators apply, so a button
+    is shown exactly to those its page accepts. Outside a pharmacy, nothing."""
+
+    def __init__(self, role: str | None):
+        self.role = role
+
+    def __getitem__(self, name: str) -> bool:
+        action = name.replace("_", ".", 1)
+        if action not in KNOWN_ACTIONS:
+            raise UnknownAction(name)
+        return self.role is not None and role_allows(self.role, action)
+
 
 def pharmacy(request):
     membership = getattr(request, "membership", None)
@@ -7,4 +30,5 @@ def pharmacy(request):
         "membership": membership if membership else None,
         # For relais.js, which warns a minute before an idle session ends.
         "session_seconds": settings.SESSION_COOKIE_AGE,
+        "may": RoleRights(membership.role if membership else None),
     }

@@ -19,3 +19,12 @@ class PharmacyRequest(RelaisRequest):
     user: User
     membership: Membership
     pharmacy: Pharmacy
+
+
+# The field a confirmation page's form sends (a page that spells out what an action does
+# before it is done): a POST without it changes nothing.
+CONFIRMED = "confirmed"
+
+
+def confirmed(request: HttpRequest) -> bool:
+    return request.method == "POST" and request.POST.get(CONFIRMED) == "1"

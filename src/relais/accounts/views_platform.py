@@ -8,11 +8,12 @@ from django.db.models import Case, Value, When
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods
 
 from relais.accounts import onboarding
 from relais.accounts.forms import RefusalForm
-from relais.accounts.models import Pharmacy, PharmacyApplication
+from relais.accounts.http import CONFIRMED, confirmed
+from relais.accounts.models import Membership, Pharmacy, PharmacyApplication
 from relais.accounts.permissions import platform_admin_required
 from relais.audit.events import record
 from relais.directory.checks import CHECK_NAMES
@@ -81,17 +82,31 @@ TRANSITIONS = {
     "suspend": (Pharmacy.Status.ACTIVE, Pharmacy.Status.SUSPENDED, "pharmacy.suspended"),
     "reactivate": (Pharmacy.Status.SUSPENDED, Pharmacy.Status.ACTIVE, "pharmacy.reactivated"),
 }
+# The transitions done only from their confirmation page, which spells out what follows.
+CONFIRMED_TRANSITIONS = frozenset({"suspend"})
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @platform_admin_required
 def pharmacy_status(request, pharmacy_id):
     """Suspend or reactivate. A suspended pharmacy's users are refused on their next request
-    (the permission check reads the status every time) and its transmissions pause."""
+    (the permission check reads the status every time) and its transmissions pause.
+    Suspending goes through a confirmation page (GET), then a POST with `confirmed`."""
     pharmacy = get_object_or_404(Pharmacy, pk=pharmacy_id)
-    transition = TRANSITIONS.get(request.POST.get("action", ""))
+    action = (request.POST if request.method == "POST" else request.GET).get("action", "")
+    transition = TRANSITIONS.get(action)
     if transition is None or pharmacy.status != transition[0]:
         messages.error(request, _("This change does not apply to this pharmacy's status."))
+        return redirect("platform:pharmacies")
+    if action in CONFIRMED_TRANSITIONS and not confirmed(request):
+        context = {
+            "pharmacy": pharmacy,
+            "action": action,
+            "confirmed_field": CONFIRMED,
+            "members": Membership.objects.filter(pharmacy=pharmacy).count(),
+        }
+        return render(request, "operations/pharmacy_suspend.html", context)
+    if request.method != "POST":
         return redirect("platform:pharmacies")
     updated = Pharmacy.objects.filter(pk=pharmacy.pk, status=transition[0]).update(
         status=transition[1]

@@ -26,6 +26,11 @@ def credential_list(request: PharmacyRequest):
             request.pharmacy, form.cleaned_data["name"], created_by=request.user
         )
         record("api_credential.create", request=request, target=credential)
+        messages.success(
+            request,
+            _("The credential “%(name)s” is created: copy its secret below now.")
+            % {"name": credential.name},
+        )
         form = CredentialForm()
     context = {
         "form": form,

@@ -55,6 +55,7 @@ ACTIONS = {
     "import.check": _("CSV file checked"),
     "import.refuse": _("CSV file refused"),
     "import.view_errors": _("CSV import errors viewed"),
+    "import.view_rows": _("CSV import rows to be imported viewed"),
     "import.download_errors": _("CSV import error report downloaded"),
     "import.confirm": _("CSV file imported"),
     "import.discard": _("CSV file discarded"),

@@ -26,14 +26,17 @@ import re
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from relais.crypto.blobs import decrypt_blob, encrypt_blob
 from relais.imports.models import ImportBatch, ImportChunk
+from relais.phone import normalise_phone
 from relais.screening import services, submissions
 from relais.screening.forms import OTHER_RESULT_FIELDS
+from relais.screening.validation import normalise_name
 
 # The test's columns every file has; those added later (the device catalogue, lots, the
 # other results of a multiplex kit) may be left out, so that older files still import.
@@ -142,6 +145,84 @@ def check_columns(names: list[str]) -> None:
             _("The header line does not match the template (%(problems)s).")
             % {"problems": "; ".join(problems)},
         )
+
+
+# --- The template's example row --------------------------------------------------------------
+
+# The example row of the template (imports/template.csv): a fictitious patient whose row
+# passes every check, so that it shows what a valid row looks like. It must never be
+# imported as a real result, even edited a little (a sample time brought up to date, a cell
+# reformatted by a spreadsheet): a row sharing two or more of its identity traits is it.
+EXAMPLE_ROW = {
+    "birth_name": "Exemple",
+    "used_name": "",
+    "given_names": "Camille",
+    "birth_date": "14/03/1985",
+    "sex": "F",
+    "birthplace_code": "75056",
+    "nir": "285037505699903",
+    "address": "1 rue de l'Exemple",
+    "postal_code": "75011",
+    "city": "Paris",
+    "phone": "06 99 99 99 99",
+    "email": "camille.exemple@example.org",
+    "kind": "sars_cov_2_antigen",
+    "device": "Exemple AG Rapid",
+    "specimen": "nasal_swab",
+    "result": "negative",
+    "symptoms": "non",
+    "symptom_onset": "",
+    "consent_transmission": "oui",
+    "notify_by": "sms",
+}
+EXAMPLE_TRAITS_NEEDED = 2
+
+
+def _digits(value: str) -> str:
+    return "".join(char for char in value if char.isdigit())
+
+
+def _phone(value: str) -> str:
+    try:
+        return normalise_phone(value) if value.strip() else ""
+    except ValidationError:
+        return value.strip()
+
+
+def _example_traits(cells: dict) -> tuple:
+    """The traits a row is recognised by, each in a form spreadsheets and typing do not
+    change (digits only, case and accents ignored, E.164)."""
+    return (
+        _digits(cells.get("nir", "")) or None,
+        _phone(cells.get("phone", "")) or None,
+        cells.get("email", "").strip().casefold() or None,
+        normalise_name(cells.get("birth_name", "") + " " + cells.get("given_names", "")) or None,
+        normalise_name(cells.get("address", "")) or None,
+    )
+
+
+EXAMPLE_TRAITS = _example_traits(EXAMPLE_ROW)
+
+
+def is_example_row(cells: dict) -> bool:
+    """Whether a row is the template's example row (see EXAMPLE_ROW)."""
+    shared = sum(
+        1
+        for theirs, example in zip(_example_traits(cells), EXAMPLE_TRAITS, strict=True)
+        if theirs is not None and theirs == example
+    )
+    return shared >= EXAMPLE_TRAITS_NEEDED
+
+
+def example_row_error(line: int) -> "RowError":
+    return file_error(
+        line,
+        _(
+            "This is the template's example row (a fictitious patient): delete it from "
+            "the file, nothing of it may be sent to SI-DEP."
+        ),
+        "example_row",
+    )
 
 
 # --- Checking one row ---------------------------------------------------------------------
@@ -320,7 +401,9 @@ def check_rows(batch: ImportBatch, caller: submissions.Caller, reader, names: li
         else:
             cells = {name: value.strip() for name, value in zip(names, cells_list, strict=True)}
             digest = row_digest(cells)
-            if digest in seen:
+            if is_example_row(cells):
+                block.append((line, cells, [example_row_error(line)]))
+            elif digest in seen:
                 message = _("Same as line %(line)d.") % {"line": seen[digest]}
                 block.append((line, cells, [file_error(line, message, "repeated_row")]))
             else:
@@ -357,6 +440,11 @@ def check_block(
         for error in errors:
             report.add(error.as_list())
     gc.collect()  # forms are reference cycles: free each block's at once
+
+
+def valid_rows(batch: ImportBatch):
+    """{"line", "cells"} of every valid row (those an import records), in file order."""
+    return read_chunks(batch, ImportChunk.Kind.VALID)
 
 
 def error_rows(batch: ImportBatch):

@@ -18,8 +18,10 @@ from relais.audit.events import record
 from relais.imports import bulk_import
 from relais.imports.forms import UploadForm
 from relais.imports.models import ImportBatch
+from relais.screening import catalogue
 
 SHOWN_ERRORS = 200
+SHOWN_ROWS = 200  # of the rows to import, shown before the import (the count says how many)
 # The error report's columns (the stored items' order) and their headings.
 REPORT_FIELDS = ("line", "column", "value", "reason", "code")
 REPORT_HEADINGS = (
@@ -72,14 +74,53 @@ def review(request: PharmacyRequest, batch_id):
     if request.method == "POST":
         return confirm(request, batch) if "import" in request.POST else discard(request, batch)
     errors: list[dict] = []
+    rows: list[dict] = []
     if batch.state == ImportBatch.State.CHECKED:
         for item in bulk_import.error_rows(batch):
             if len(errors) == SHOWN_ERRORS:
                 break
             errors.append(dict(zip(REPORT_FIELDS, item, strict=True)))
         record("import.view_errors", request=request, target=batch, details={"shown": len(errors)})
-    context = {"batch": batch, "errors": errors, "more_errors": batch.error_count > len(errors)}
+        for row in bulk_import.valid_rows(batch):
+            if len(rows) == SHOWN_ROWS:
+                break
+            rows.append(shown_row(row["line"], row["cells"]))
+        if rows:
+            # The rows name patients: which lines were read is recorded, as for a list.
+            details = {"shown": len(rows), "lines": [row["line"] for row in rows]}
+            record("import.view_rows", request=request, target=batch, details=details)
+    context = {
+        "batch": batch,
+        "errors": errors,
+        "more_errors": batch.error_count > len(errors),
+        "rows": rows,
+        "more_rows": batch.valid_count > len(rows),
+    }
     return render(request, "imports/import_review.html", context)
+
+
+def shown_row(line: int, cells: dict) -> dict:
+    """A valid row as the review page shows it (the labels of the catalogue's codes)."""
+    kind = catalogue.TEST_KINDS.get(cells.get("kind", ""))
+    result = catalogue.RESULTS.get(cells.get("result", ""))
+    return {
+        "line": line,
+        "birth_name": cells.get("birth_name", ""),
+        "used_name": cells.get("used_name", ""),
+        "given_names": cells.get("given_names", ""),
+        "birth_date": as_read(cells.get("birth_date", ""), datetime.date),
+        "kind": kind.label if kind else cells.get("kind", ""),
+        "sampled_at": as_read(cells.get("sampled_at", ""), datetime.datetime),
+        "result": result.label if result else cells.get("result", ""),
+    }
+
+
+def as_read(cell: str, kind: type[datetime.date]):
+    """A date or time cell as the import reads it (French or ISO), or the text itself."""
+    try:
+        return kind.fromisoformat(bulk_import.french_to_iso(cell))
+    except ValueError:
+        return cell
 
 
 def confirm(request, batch):
@@ -152,31 +193,11 @@ def error_report(request: PharmacyRequest, batch_id):
 @require_GET
 @pharmacy_permission_required("test.record")
 def template_csv(request: PharmacyRequest):
-    """The column header and one example row, for a fictitious patient, that passes the checks."""
+    """The column header and one example row: a fictitious patient whose row would pass the
+    checks, recognised and refused by the import (bulk_import.EXAMPLE_ROW)."""
     sampled_at = timezone.localtime() - datetime.timedelta(hours=1)
-    example = {name: "" for name in bulk_import.OPTIONAL_COLUMNS} | {
-        "birth_name": "Exemple",
-        "used_name": "",
-        "given_names": "Camille",
-        "birth_date": "14/03/1985",
-        "sex": "F",
-        "birthplace_code": "75056",
-        "nir": "285037505612306",
-        "address": "1 rue de l'Exemple",
-        "postal_code": "75011",
-        "city": "Paris",
-        "phone": "0612345678",
-        "email": "camille.exemple@example.org",
-        "kind": "sars_cov_2_antigen",
-        "device": "Exemple AG Rapid",
-        "specimen": "nasal_swab",
-        "sampled_at": sampled_at.strftime("%d/%m/%Y %H:%M"),
-        "result": "negative",
-        "symptoms": "non",
-        "symptom_onset": "",
-        "consent_transmission": "oui",
-        "notify_by": "sms",
-    }
+    example = {name: "" for name in bulk_import.COLUMNS} | bulk_import.EXAMPLE_ROW
+    example["sampled_at"] = sampled_at.strftime("%d/%m/%Y %H:%M")
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="relais-import-template.csv"'
     response.write("\ufeff")

@@ -13,7 +13,13 @@ from django.utils.translation import gettext_lazy as _
 
 from relais.phone import normalise_phone
 from relais.screening import catalogue, devices, validation
-from relais.screening.models import NOTIFY_CHANNELS, NotifyBy, Sex, reachable_channels
+from relais.screening.models import (
+    NOTIFY_CHANNELS,
+    NotifyBy,
+    Sex,
+    reachable_channels,
+    unusable_address,
+)
 from relais.screening.services import CANCEL_REASONS, BuiltFrom
 
 BIRTHPLACE_RE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
@@ -120,7 +126,16 @@ class PatientForm(forms.Form):
         return data
 
 
-# A chosen channel whose address the patient record lacks.
+# A chosen channel whose address the patient record lacks, or cannot be reached through.
+UNUSABLE_ADDRESS_ERRORS = {
+    "sms": lambda: ValidationError(
+        _(
+            "The patient's phone number is not a mobile number: it cannot receive an SMS. "
+            "Enter a mobile number on the patient record or choose e-mail."
+        ),
+        code="notify_landline",
+    ),
+}
 NO_ADDRESS_ERRORS = {
     "sms": lambda: ValidationError(
         _("The patient record has no mobile phone number to send an SMS to."),
@@ -349,7 +364,12 @@ class ScreeningTestForm(forms.Form):
         reachable = reachable_channels(notify_by, self.patient)
         for channel in NOTIFY_CHANNELS.get(notify_by, ()):
             if channel not in reachable:
-                self.add_error("notify_by", NO_ADDRESS_ERRORS[channel]())
+                errors = (
+                    UNUSABLE_ADDRESS_ERRORS
+                    if unusable_address(channel, self.patient)
+                    else NO_ADDRESS_ERRORS
+                )
+                self.add_error("notify_by", errors[channel]())
 
 
 def other_result_choice(analyte: str) -> forms.ChoiceField:

@@ -1,5 +1,6 @@
 import datetime
 import uuid
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import models
@@ -10,6 +11,7 @@ from relais.accounts.models import Pharmacy
 from relais.accounts.scoping import PharmacyScopedQuerySet
 from relais.crypto.blind_index import blind_index
 from relais.crypto.fields import EncryptedDateField, EncryptedTextField
+from relais.phone import can_receive_sms
 from relais.screening import catalogue, devices
 from relais.screening.validation import normalise_name
 
@@ -122,14 +124,24 @@ NOTIFY_CHANNELS: dict[str, tuple[str, ...]] = {
     NotifyBy.BOTH: ("sms", "email"),
 }
 CHANNEL_ADDRESS_FIELD = {"sms": "phone", "email": "email"}
+# What makes an address usable by a channel beyond being there: an SMS needs a mobile
+# number (a landline is a valid phone number of the record, but cannot receive one).
+CHANNEL_ADDRESS_USABLE: dict[str, Callable[[str], bool]] = {"sms": can_receive_sms, "email": bool}
+
+
+def unusable_address(channel: str, patient: "Patient") -> bool:
+    """The record has an address for `channel`, but one the channel cannot reach."""
+    address = getattr(patient, CHANNEL_ADDRESS_FIELD[channel])
+    return bool(address) and not CHANNEL_ADDRESS_USABLE[channel](address)
 
 
 def reachable_channels(notify_by: str, patient: "Patient") -> list[str]:
-    """The channels `notify_by` means for which the patient record has an address."""
+    """The channels `notify_by` means for which the patient record has a usable address."""
     return [
         channel
         for channel in NOTIFY_CHANNELS.get(notify_by, ())
         if getattr(patient, CHANNEL_ADDRESS_FIELD[channel])
+        and not unusable_address(channel, patient)
     ]
 
 

@@ -14,7 +14,8 @@ from relais.accounts.http import PharmacyRequest
 from relais.accounts.permissions import pharmacy_permission_required, role_allows
 from relais.audit.events import record
 from relais.lib.dates import local_day_bounds, parse_day
-from relais.screening import counter, form_tokens, services, submissions
+from relais.phone import national_format
+from relais.screening import counter, form_tokens, searches, services, submissions
 from relais.screening.catalogue import other_result_field
 from relais.screening.forms import (
     BUILT_FROM_FIELD,
@@ -34,6 +35,9 @@ from relais.transmission.services import (
     resend_rejected,
     with_transmissions,
 )
+
+# The results page's parameter: the random key of a search kept server-side.
+SEARCH_PARAMETER = "search"
 
 
 @pharmacy_permission_required("patient.view")
@@ -88,11 +92,30 @@ def day(request: PharmacyRequest):
 @require_http_methods(["GET", "POST"])
 @pharmacy_permission_required("patient.view", keeps_drafts=True)
 def patient_search(request: PharmacyRequest):
-    # POST, not GET: an NIR or a name in a URL would stay in the counter PC's history and
-    # in every access log on the way.
-    form = PatientSearchForm(form_data(request))
+    """POST, not GET: an NIR or a name in a URL would stay in the counter PC's history and
+    in every access log on the way. A valid search is kept server-side and answered with a
+    redirect to its results (Post/Redirect/Get, screening/searches.py): Back and Reload
+    show them again, never send the form again."""
+    if request.method == "POST":
+        form = PatientSearchForm(request.POST)
+        if form.is_valid():
+            birth_date = form.cleaned_data["birth_date"]
+            typed = {
+                "nir": form.cleaned_data["nir"],
+                "birth_name": form.cleaned_data["birth_name"],
+                "birth_date": birth_date.isoformat() if birth_date else "",
+            }
+            kept = searches.keep(request, typed)
+            return redirect(f"{reverse('screening:patient_search')}?{SEARCH_PARAMETER}={kept}")
+        return render(request, "screening/patient_search.html", {"form": form, "patients": None})
+    key = request.GET.get(SEARCH_PARAMETER)
+    criteria = searches.read(request, key) if key else None
+    if key and criteria is None:
+        messages.info(request, _("This search has expired: search again."))
+    # A search typed when the session ended comes back as a draft, to be sent again.
+    form = PatientSearchForm(criteria if criteria is not None else form_data(request))
     patients = None
-    if request.method == "POST" and form.is_valid():
+    if criteria is not None and form.is_valid():
         patients = list(services.find_patients(request.pharmacy, **form.cleaned_data))
         record(
             "patient.search",
@@ -233,6 +256,7 @@ def patient_edit(request: PharmacyRequest, patient_id):
         raise PermissionDenied
     record("patient.view", request=request, target=patient)
     initial = {name: getattr(patient, name) for name in services.PATIENT_FIELDS}
+    initial["phone"] = national_format(initial["phone"])  # as typed at the counter
     form = PatientForm(form_data(request), initial=initial)
     context = {
         "form": form,
@@ -265,6 +289,9 @@ def patient_edit(request: PharmacyRequest, patient_id):
                 return page, ""
             if changed:
                 record("patient.update", request=request, target=patient)
+                messages.success(request, _("The patient record is saved."))
+            else:
+                messages.warning(request, _("Nothing was changed."))
             address = reverse("screening:patient_detail", kwargs={"patient_id": patient.pk})
             return redirect(address), address
 
@@ -461,6 +488,13 @@ def test_detail(request: PharmacyRequest, test_id):
     return render(request, "screening/test_detail.html", context)
 
 
+def may_change_test(request, test) -> bool:
+    """Whether the caller may correct or cancel `test`: anyone who records tests, until
+    SI-DEP may hold it; then only a role with test.correct (not an assistant). A page
+    showing the Correct / Cancel buttons asks this same question."""
+    return role_allows(request.membership.role, "test.correct") or not may_have_reached_sidep(test)
+
+
 def test_for_change(request, test_id) -> tuple[ScreeningTest, HttpResponse | None]:
     """The test to correct or cancel, and the answer refusing it if it was cancelled
     (None when the change may go ahead; its view is then audited). Once SI-DEP may hold
@@ -469,7 +503,7 @@ def test_for_change(request, test_id) -> tuple[ScreeningTest, HttpResponse | Non
     test = ScreeningTest.objects.select_related("patient").get_for_pharmacy_or_404(
         request.pharmacy, pk=test_id
     )
-    if may_have_reached_sidep(test) and not role_allows(request.membership.role, "test.correct"):
+    if not may_change_test(request, test):
         raise PermissionDenied
     if test.cancelled_at:
         return test, refuse_cancelled(request, test)

@@ -291,6 +291,94 @@
     update();
   }
 
+  /* ---------- First field ----------
+     On a page with a form to fill in (inside <main>), the cursor starts in its first field,
+     so that the counter can type at once. When the form came back with errors, it starts
+     at the first field in error, or on the error summary (includes/form_errors.html) when
+     the error is about the whole form. Left alone: a form marked data-autofocus="off"
+     (a confirmation page: buttons only), a GET form (a filter over a list, whose keyboard
+     shortcuts work only outside form fields), and a page where something has the focus
+     already (an autofocus attribute, or the user was quicker). */
+
+  var FIELDS = "input, select, textarea";
+  var NOT_TYPED = { hidden: true, submit: true, button: true, reset: true, image: true };
+
+  function isFillable(field) {
+    if (field.disabled || field.readOnly || NOT_TYPED[field.type]) {
+      return false;
+    }
+    if (field.type === "radio" && !field.checked && field.form) {
+      /* A radio list is entered at its checked choice, if one is. */
+      var group = field.form.querySelectorAll("input[type=radio]");
+      for (var i = 0; i < group.length; i += 1) {
+        if (group[i].name === field.name && group[i].checked) {
+          return false;
+        }
+      }
+    }
+    return field.getClientRects().length > 0;
+  }
+
+  function firstFillable(scope) {
+    var fields = scope.querySelectorAll(FIELDS);
+    for (var i = 0; i < fields.length; i += 1) {
+      if (isFillable(fields[i])) {
+        return fields[i];
+      }
+    }
+    return null;
+  }
+
+  function fillableForms() {
+    var main = document.querySelector("main");
+    if (!main) {
+      return [];
+    }
+    var forms = main.querySelectorAll("form");
+    var kept = [];
+    for (var i = 0; i < forms.length; i += 1) {
+      var form = forms[i];
+      if (form.getAttribute("data-autofocus") === "off") {
+        continue;
+      }
+      if ((form.getAttribute("method") || "get").toLowerCase() === "get") {
+        continue;
+      }
+      kept.push(form);
+    }
+    return kept;
+  }
+
+  function focusFirstField() {
+    var active = document.activeElement;
+    if (active && active !== document.body && active !== document.documentElement) {
+      return;
+    }
+    var forms = fillableForms();
+    for (var i = 0; i < forms.length; i += 1) {
+      var summary = forms[i].querySelector(".form-errors");
+      if (!summary) {
+        continue;
+      }
+      var wrong = forms[i].querySelector(".field--error");
+      var field = wrong ? firstFillable(wrong) : null;
+      if (field) {
+        field.focus();
+      } else {
+        summary.setAttribute("tabindex", "-1");
+        summary.focus();
+      }
+      return;
+    }
+    for (var j = 0; j < forms.length; j += 1) {
+      var first = firstFillable(forms[j]);
+      if (first) {
+        first.focus();
+        return;
+      }
+    }
+  }
+
   function init() {
     var countdowns = document.querySelectorAll("[data-server-now]");
     for (var c = 0; c < countdowns.length; c += 1) {
@@ -323,6 +411,8 @@
         window.print();
       });
     }
+    /* After the dependent fields: a field they hide is not the first one. */
+    focusFirstField();
   }
 
   if (document.readyState === "loading") {
