@@ -128,11 +128,6 @@ def test_an_assistant_is_shown_nothing_they_may_not_use(pharmacy, counter):
     assert "/api-credentials/" not in client.get("/").content.decode()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="screening/test_detail.html shows Correct / Cancel to an assistant for a result "
-    "SI-DEP holds (views.may_change_test answers no); that page is being changed elsewhere",
-)
 def test_an_assistant_is_not_offered_to_change_a_result_sidep_holds(pharmacy, counter):
     _, refused = crawl(assistant_client(pharmacy), "assistant", f"/tests/{counter['sent'].pk}/")
     assert refused == []

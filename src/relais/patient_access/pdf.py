@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from fpdf import FPDF
 
 from relais.patient_access.advice import advice_for
+from relais.phone import national_format
 from relais.screening import catalogue
 from relais.screening.display import analyte_results
 from relais.screening.models import ScreeningTest
@@ -59,7 +60,7 @@ def result_rows(test: ScreeningTest) -> list[tuple[str, str]]:
         (_("Sampled at"), sampled_at),
         (_("Pharmacy"), pharmacy.name),
         (_("Address"), pharmacy.address),
-        (_("Phone"), pharmacy.phone or "-"),
+        (_("Phone"), national_format(pharmacy.phone) if pharmacy.phone else "-"),
         (_("Performed by"), test.performed_by.full_name or "-"),
     ]
 

@@ -156,6 +156,8 @@ def patient_new(request: PharmacyRequest):
                 messages.info(
                     request, _("This patient is already registered: their record is used.")
                 )
+            else:
+                messages.success(request, _("The patient is registered."))
             address = reverse("screening:test_new", kwargs={"patient_id": patient.pk})
             return redirect(address), address
 
@@ -484,7 +486,12 @@ def test_detail(request: PharmacyRequest, test_id):
         request.pharmacy, pk=test_id
     )
     record("test.view", request=request, target=test)
-    context = {"test": test, "title": _("Test"), "transmission": describe(test)}
+    context = {
+        "test": test,
+        "title": _("Test"),
+        "transmission": describe(test),
+        "can_change": may_change_test(request, test) and not test.cancelled_at,
+    }
     return render(request, "screening/test_detail.html", context)
 
 
