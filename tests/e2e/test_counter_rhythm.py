@@ -426,8 +426,9 @@ def test_what_recording_a_test_costs_at_the_counter(monkeypatch, live_server, tr
         user.press("Space")
         user.tab_to(page.locator("form.test-form button[type=submit]"))
         user.press("Enter")
-        # A redirect keeps the address's fragment: the skip link's #main stays.
-        page.wait_for_url(f"{day}#main")
+        # A redirect keeps the address's fragment: the skip link's #main stays, when it
+        # was used (a page whose first field has the focus on arrival needs no skip link).
+        page.wait_for_url(re.compile(rf"^{re.escape(day)}(#main)?$"))
         expect(page.locator(".messages")).to_contain_text("The result is saved")
         figures["keyboard_only"] = user.figures()
 
