@@ -171,14 +171,19 @@ def test_the_counters_rhythm(
         expect(page.locator("input[name=lot]")).to_have_value("PB24A117")
         page.fill("#device-search", "cov-grip")
         expect(page.locator("select[name=device_code]")).to_have_value(COV_GRIP)
-        # The test follows the device (the box had set it to the antigen test).
+        # The test follows the device (the box had set it to the antigen test), and the
+        # Panbio box's lot does not stay on another kit.
         expect(page.locator("select[name=kind]")).to_have_value(devices.get(COV_GRIP).kind)
+        expect(page.locator("input[name=lot]")).to_have_value("")
         # The kit's three result fields show (optional: left empty while it reads).
         for analyte in ("influenza_a_antigen", "influenza_b_antigen"):
             expect(page.locator(f"[data-result-field=result__{analyte}]")).to_be_visible()
         tour_pages.check(page, "counter-new-test-multiplex")
         start_test(page, url, multiplex, search="cov-grip", code=COV_GRIP, lot="CG2611",
                    sampled_at=past)  # fmt: skip
+        page.goto(f"{url}{reverse('screening:test_new', args=[later.pk])}")
+        page.fill("#device-search", PANBIO)  # back to a device of a box in use: its lot again
+        expect(page.locator("input[name=lot]")).to_have_value("PB24A117")
         start_test(page, url, later, search=PANBIO, code=PANBIO, lot="PB24A117", sampled_at=now)
 
         tests = {

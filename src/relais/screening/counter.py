@@ -2,6 +2,7 @@
 the pharmacy opened lately first (their lot and expiry typed once, offered again)."""
 
 import datetime
+import json
 from dataclasses import dataclass
 
 from django.utils import timezone
@@ -71,6 +72,17 @@ def chosen_box(boxes: list[Box], choice: str | None) -> Box | None:
     if choice is not None and choice.isdigit() and int(choice) < len(boxes):
         return boxes[int(choice)]
     return boxes[0] if boxes else None
+
+
+def box_lots(boxes: list[Box]) -> str:
+    """The latest box's lot and expiry of each listed device, as JSON: relais.js offers
+    them again when that device is chosen (and clears the lot for another)."""
+    lots: dict[str, dict[str, str]] = {}
+    for box in boxes:
+        if box.device_code and box.device_code not in lots:
+            expiry = box.lot_expiry.isoformat() if box.lot_expiry else ""
+            lots[box.device_code] = {"lot": box.lot, "expiry": expiry}
+    return json.dumps(lots)
 
 
 def device_choices(boxes: list[Box]) -> list:

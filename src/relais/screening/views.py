@@ -440,7 +440,7 @@ def test_start_form(data, patient, boxes, **kwargs) -> ScreeningTestForm:
 
 
 def test_form_context(form, patient, boxes) -> dict:
-    return {"form": form, "patient": patient, "boxes": boxes}
+    return {"form": form, "patient": patient, "boxes": boxes, "box_lots": counter.box_lots(boxes)}
 
 
 @require_http_methods(["GET", "POST"])

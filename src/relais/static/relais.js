@@ -245,13 +245,16 @@
   function setUpKitChooser(fieldset) {
     var form = fieldset.form || fieldset.closest("form");
     var results = form && form.querySelector("[data-kit-results]");
-    var kinds, kits;
+    var kinds, kits, boxes;
     try {
       kinds = JSON.parse(fieldset.getAttribute("data-kinds"));
       kits = JSON.parse(fieldset.getAttribute("data-devices"));
+      boxes = JSON.parse(fieldset.getAttribute("data-boxes") || "{}");
     } catch (error) {
       return;
     }
+    var lot = form.querySelector("[name=lot]");
+    var expiry = form.querySelector("[name=lot_expiry]");
     var device = form.querySelector("[name=device_code]");
     var kind = form.querySelector("[name=kind]");
     var firstLegend = results && results.querySelector("[data-result-field=result] legend");
@@ -281,6 +284,14 @@
            box or the list showed first would clash with the device chosen). */
         if (kind && kits[device.value]) {
           kind.value = kits[device.value];
+        }
+        /* A lot belongs to its box: another device gets its own box's lot, or none. */
+        var box = boxes[device.value];
+        if (lot) {
+          lot.value = box ? box.lot : "";
+        }
+        if (expiry) {
+          expiry.value = box ? box.expiry : "";
         }
         update();
       });
