@@ -27,9 +27,11 @@ _MALE_DIGITS = "137"
 _FEMALE_DIGITS = "248"
 # NIA (temporary numbers) start with 7 or 8: their year and month are not reliable.
 _NIA_DIGITS = "78"
-# Months 20 to 42 are used when the birth month is unknown or for special
-# registrations; they say nothing about the actual month.
-_SPECIAL_MONTHS = range(20, 43)
+# Months 20 to 42 and 50 to 99 are given when the birth month is unknown or the civil
+# record incomplete (registrations from abroad among them): they say nothing about the
+# actual month. 00, 13 to 19 and 43 to 49 are never given. (python-stdnum's fr.nir checks
+# only the characters and the key, not the month.)
+_SPECIAL_MONTHS = frozenset((*range(20, 43), *range(50, 100)))
 
 _NAME_SEPARATORS = re.compile(r"['’‘ʼ.\-‐‑–—\s]+")
 _NAME_PUNCTUATION = frozenset(" '’-.")
