@@ -75,11 +75,37 @@ def test_empty_file(pharmacy, pharmacist):
     assert ImportBatch.objects.count() == 0
 
 
-def test_latin1_file_is_accepted(pharmacy, pharmacist):
-    batch = check(pharmacy, pharmacist, csv_text([csv_row(1, birth_name="Lefèvre")]), "latin-1")
-    assert batch.encoding == "latin-1" and batch.valid_count == 1
+def test_windows_1252_file_is_read_as_such(pharmacy, pharmacist):
+    # Excel's "CSV (séparateur: point-virgule)" in France: ’ œ Œ € are bytes 0x92 0x9C
+    # 0x8C 0x80, control characters in Latin-1.
+    row = csv_row(1, birth_name="L’Œillet", given_names="Lœtitia", address="2 € rue d’Hôte")
+    content = csv_text([row]).encode("cp1252")
+    assert b"\x92" in content and b"\x9c" in content and b"\x8c" in content
+    assert b"\x80" in content
+    batch = check(pharmacy, pharmacist, content)
+    assert batch.encoding == "cp1252" and batch.valid_count == 1, list(error_rows(batch))
     import_batch(batch.pk, pharmacy, pharmacist)
-    assert Patient.objects.get().birth_name == "Lefèvre"
+    patient = Patient.objects.get()
+    assert (patient.birth_name, patient.given_names) == ("L’Œillet", "Lœtitia")
+    assert patient.address == "2 € rue d’Hôte"
+
+
+def test_utf8_file_with_the_same_characters(pharmacy, pharmacist):
+    row = csv_row(1, birth_name="L’Œillet", given_names="Lœtitia")
+    batch = check(pharmacy, pharmacist, csv_text([row]))
+    assert batch.encoding == "utf-8" and batch.valid_count == 1
+    import_batch(batch.pk, pharmacy, pharmacist)
+    assert Patient.objects.get().birth_name == "L’Œillet"
+
+
+@pytest.mark.parametrize("byte", [b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d"])
+def test_bytes_undefined_in_windows_1252_are_a_file_error(pharmacy, pharmacist, byte):
+    content = csv_text([csv_row(1, birth_name="Lefèvre")]).encode("cp1252")
+    content = content.replace(b"Lef", b"Le" + byte)
+    with pytest.raises(FileError) as error:
+        check(pharmacy, pharmacist, content)
+    assert error.value.code == "encoding" and "UTF-8" in error.value.message
+    assert ImportBatch.objects.count() == 0
 
 
 def test_utf8_with_bom_is_accepted(pharmacy, pharmacist):

@@ -90,8 +90,15 @@ def binary_stream(upload):
     return getattr(upload.file, "file", upload.file)
 
 
+# Bytes Windows-1252 leaves undefined: a file holding one is in no encoding a French
+# spreadsheet writes.
+CP1252_UNDEFINED = frozenset(b"\x81\x8d\x8f\x90\x9d")
+
+
 def detect_encoding(stream) -> str:
-    """UTF-8 (with or without BOM) when the whole file decodes strictly, else Latin-1."""
+    """UTF-8 (with or without BOM) when the whole file decodes strictly, else
+    Windows-1252: what Excel's "CSV (point-virgule)" writes in France (’ œ € … where
+    Latin-1 has control characters). A file neither can read is a FileError."""
     stream.seek(0)
     if stream.read(3) == codecs.BOM_UTF8:
         encoding = "utf-8-sig"
@@ -104,7 +111,18 @@ def detect_encoding(stream) -> str:
             decoder.decode(block)
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        encoding = "latin-1"
+        encoding = "cp1252"
+        stream.seek(0)
+        for block in iter(lambda: stream.read(READ_BYTES), b""):
+            if not CP1252_UNDEFINED.isdisjoint(block):
+                stream.seek(0)
+                raise FileError(
+                    "encoding",
+                    _(
+                        "The file's encoding cannot be read: save it as CSV UTF-8, or as "
+                        "the spreadsheet's CSV (semicolon separated)."
+                    ),
+                ) from None
     stream.seek(0)
     return encoding
 
