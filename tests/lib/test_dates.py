@@ -1,8 +1,10 @@
 import datetime
 
 import pytest
-from django.utils import timezone
+from django.core.exceptions import ValidationError
+from django.utils import timezone, translation
 
+from relais.lib import dates
 from relais.lib.dates import local_day_bounds, parse_day
 
 
@@ -40,3 +42,47 @@ def test_a_missing_or_malformed_day_is_today(value):
 
 def test_an_iso_day_is_read():
     assert parse_day("2026-02-28") == datetime.date(2026, 2, 28)
+
+
+# --- The fields every typed date goes through ---------------------------------------------
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_a_date_is_read_day_first_in_every_language(language):
+    with translation.override(language):
+        field = dates.DateField()
+        assert field.clean("05/06/2026") == datetime.date(2026, 6, 5)
+        assert field.clean("2026-06-05") == datetime.date(2026, 6, 5)
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+@pytest.mark.parametrize("value", ["05/06/20", "5/6/20", "05.06.20", "05-06-20"])
+def test_a_two_digit_year_is_refused_in_every_language(language, value):
+    with translation.override(language), pytest.raises(ValidationError) as error:
+        dates.DateField().clean(value)
+    assert error.value.code == "two_digit_year"
+    with translation.override(language), pytest.raises(ValidationError) as error:
+        dates.DateTimeField().clean(value + " 09:30")
+    assert error.value.code == "two_digit_year"
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_month_first_dates_are_not_read(language):
+    with translation.override(language), pytest.raises(ValidationError) as error:
+        dates.DateField().clean("06/25/2026")  # no 25th month: never read as 25 June
+    assert error.value.code == "invalid"
+
+
+@pytest.mark.parametrize("value", ["2026-06-05", "05/06/2026", " 05/06/2026 "])
+def test_a_date_without_its_time_is_not_midnight(value):
+    with pytest.raises(ValidationError) as error:
+        dates.DateTimeField().clean(value)
+    assert error.value.code == "no_time"
+
+
+@pytest.mark.parametrize(
+    "value", ["2026-06-05T09:30", "2026-06-05T09:30:00+02:00", "05/06/2026 09:30"]
+)
+def test_a_date_and_time_is_read(value):
+    moment = timezone.localtime(dates.DateTimeField().clean(value))
+    assert (moment.date(), moment.hour, moment.minute) == (datetime.date(2026, 6, 5), 9, 30)

@@ -18,6 +18,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
+from stdnum.fr import nir as stdnum_nir
 
 from relais.api.credentials import create_credential
 from relais.audit.models import AuditEvent
@@ -91,6 +92,9 @@ ELOISE = {"birth_name": "Lefèvre-Müller", "given_names": "Éloïse", "nir": ""
 ELOISE_TYPED = {"birth_name": "LEFEVRE MULLER", "given_names": "eloise", "nir": ""}
 ASKS_THEN_USES = Web(asks_patient=True)
 ANOTHER_NIR = make_nir("F", datetime.date(1985, 3, 14), 124)
+# INSEE writes 20 to 42 or 50 to 99 for the month when the civil record has none.
+NIR_UNKNOWN_MONTH = "28562" + "75056" + "123"
+NIR_UNKNOWN_MONTH += stdnum_nir.calc_check_digits(NIR_UNKNOWN_MONTH)
 
 
 CASES = [
@@ -262,6 +266,44 @@ CASES = [
         creates_patient=True,
     ),
     Case(
+        "SMS to a mobile of Mayotte, typed as in France",
+        stored=None,
+        patient={"phone": "0639 01 23 45"},
+        test={"notify_by": "sms"},
+        creates_patient=True,
+    ),
+    Case(
+        "SMS to a mobile of Martinique, typed as in France",
+        stored=None,
+        patient={"phone": "0697 12 34 56"},
+        test={"notify_by": "sms"},
+        creates_patient=True,
+    ),
+    Case(
+        "NIR with birth month code 62 (month unknown to the civil record)",
+        stored=None,
+        patient={"nir": NIR_UNKNOWN_MONTH},
+        creates_patient=True,
+    ),
+    Case(
+        "birth date with a two-digit year",
+        stored=None,
+        patient={"birth_date": "14/03/85"},
+        refused={"two_digit_year"},
+    ),
+    Case(
+        "sample time with a two-digit year",
+        stored={},
+        test={"sampled_at": "two_digit_year"},
+        refused={"two_digit_year"},
+    ),
+    Case(
+        "sample date without its time (never read as midnight)",
+        stored={},
+        test={"sampled_at": "date_only"},
+        refused={"no_time"},
+    ),
+    Case(
         "SMS for a stored patient with a phone number, not typed now",
         stored={},
         patient={"phone": ""},
@@ -275,6 +317,22 @@ def sample_time(case: Case) -> datetime.datetime:
     hours = 2 if case.test.get("sampled_at") == "future" else -1
     now = timezone.localtime().replace(second=0, microsecond=0)
     return now + datetime.timedelta(hours=hours)
+
+
+# How each entry point writes the sample time, or (the case's test "sampled_at") with a
+# two-digit year (Django read "05/06/26 09:30" as 5 June in French, 6 May in English), or
+# without its time (once read as midnight).
+SAMPLE_TIME_FORMATS = {"web": "%Y-%m-%dT%H:%M", "api": "iso", "csv": "%d/%m/%Y %H:%M"}
+
+
+def written_sample_time(case: Case, entry_point: str) -> str:
+    written = SAMPLE_TIME_FORMATS[entry_point]
+    if case.test.get("sampled_at") == "two_digit_year":
+        written = "%d/%m/%y %H:%M"
+    elif case.test.get("sampled_at") == "date_only":
+        written = "%d/%m/%Y" if entry_point == "csv" else "%Y-%m-%d"
+    moment = sample_time(case)
+    return moment.isoformat() if written == "iso" else moment.strftime(written)
 
 
 def typed_test(case: Case) -> dict:
@@ -332,7 +390,7 @@ def through_web(client, case: Case) -> Outcome:
     assert response.status_code == 302
     test_form = {
         **typed_test(case),
-        "sampled_at": sample_time(case).strftime("%Y-%m-%dT%H:%M"),
+        "sampled_at": written_sample_time(case, "web"),
         "consent_transmission": "on",
         **({"new_sample": "on"} if case.test.get("new_sample") else {}),
         **form_guards(),
@@ -358,7 +416,7 @@ def through_api(client, case: Case, pharmacy, user) -> Outcome:
         "patient": {**TYPED_PATIENT, **case.patient},
         "test": {
             **typed_test(case),
-            "sampled_at": sample_time(case).isoformat(),
+            "sampled_at": written_sample_time(case, "api"),
             "symptoms": False,
             "consent_transmission": True,
             **({"new_sample": True} if case.test.get("new_sample") else {}),
@@ -376,7 +434,7 @@ def through_csv(client, case: Case) -> Outcome:
         **TYPED_PATIENT,
         **case.patient,
         **typed_test(case),
-        "sampled_at": sample_time(case).strftime("%d/%m/%Y %H:%M"),
+        "sampled_at": written_sample_time(case, "csv"),
         "symptoms": "non",
         "symptom_onset": "",
         "consent_transmission": "oui",

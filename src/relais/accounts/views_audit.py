@@ -16,6 +16,7 @@ from relais.audit import actions
 from relais.audit.chain import chain_lag
 from relais.audit.events import record
 from relais.audit.models import AuditEvent, ChainHead
+from relais.lib import dates
 from relais.lib.dates import local_day_bounds
 
 PAGE_SIZE = 50
@@ -32,10 +33,10 @@ class AuditFilterForm(forms.Form):
         max_length=64,
         help_text=_("An action, or its beginning: “patient.” lists every patient action."),
     )
-    date_from = forms.DateField(
+    date_from = dates.DateField(
         label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-    date_to = forms.DateField(
+    date_to = dates.DateField(
         label=_("To (included)"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
 

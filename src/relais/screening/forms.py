@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from relais.lib import dates
 from relais.phone import normalise_phone
 from relais.screening import catalogue, devices, validation
 from relais.screening.models import (
@@ -54,7 +55,7 @@ class PatientForm(forms.Form):
     birth_name = forms.CharField(label=_("Birth name"), max_length=100)
     used_name = forms.CharField(label=_("Used name"), max_length=100, required=False)
     given_names = forms.CharField(label=_("Given names"), max_length=100)
-    birth_date = forms.DateField(
+    birth_date = dates.DateField(
         label=_("Birth date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
     )
     # No default: a sex chosen for the user would silently falsify the INS identity.
@@ -155,14 +156,17 @@ class ScreeningTestForm(forms.Form):
         label=_("Device not in the list (brand and reference)"), max_length=120, required=False
     )
     lot = forms.CharField(label=_("Lot number"), max_length=40, required=False)
-    lot_expiry = forms.DateField(
+    lot_expiry = dates.DateField(
         label=_("Lot expiry date"),
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     specimen = forms.ChoiceField(label=_("Specimen"), choices=catalogue.specimen_choices)
-    sampled_at = forms.DateTimeField(
+    sampled_at = dates.DateTimeField(
         label=_("Sampled at"),
+        error_messages={
+            "no_time": _("Give the time of the sample as well as its date (e.g. 05/06/2026 09:30).")
+        },
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
     # A multiplex kit's other results are in the fields added below the class.
@@ -173,7 +177,7 @@ class ScreeningTestForm(forms.Form):
         required=False,
     )
     symptoms = forms.BooleanField(label=_("Symptoms"), required=False)
-    symptom_onset = forms.DateField(
+    symptom_onset = dates.DateField(
         label=_("Symptom onset"),
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
@@ -422,7 +426,7 @@ class ResultForm(forms.Form):
 class PatientSearchForm(forms.Form):
     nir = forms.CharField(label=_("NIR"), max_length=21, required=False)
     birth_name = forms.CharField(label=_("Birth name"), max_length=100, required=False)
-    birth_date = forms.DateField(
+    birth_date = dates.DateField(
         label=_("Birth date"),
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
