@@ -38,10 +38,13 @@ def test_phone_region():
         "06 12 34 56 78",
         "07 81 23 45 67",
         "0692 12 34 56",  # Réunion
-        "0690 12 34 56",  # Guadeloupe
+        "0693 12 34 56",  # Réunion
+        "0690 12 34 56",  # Guadeloupe (Saint-Martin, Saint-Barthélemy)
+        "0691 28 34 56",  # Guadeloupe
         "0639 01 23 45",  # Mayotte
         "0694 20 12 34",  # French Guiana
         "0696 20 12 34",  # Martinique
+        "0697 12 34 56",  # Martinique
         "+1 202 555 0143",  # FIXED_LINE_OR_MOBILE: the plan does not tell
     ],
 )
@@ -65,6 +68,11 @@ def test_overseas_numbers_typed_as_in_france_are_overseas():
     assert normalise_phone("0692 12 34 56") == "+262692123456"
     assert normalise_phone("0690 12 34 56") == "+590690123456"
     assert normalise_phone("0639 01 23 45") == "+262639012345"
+    assert normalise_phone("0693 12 34 56") == "+262693123456"
+    assert normalise_phone("0691 28 34 56") == "+590691283456"
+    assert normalise_phone("0694 20 12 34") == "+594694201234"
+    assert normalise_phone("0696 20 12 34") == "+596696201234"
+    assert normalise_phone("0697 12 34 56") == "+596697123456"
 
 
 # --- Shown in the national format ---------------------------------------------------------
