@@ -98,6 +98,13 @@ def test_utf8_file_with_the_same_characters(pharmacy, pharmacist):
     assert Patient.objects.get().birth_name == "L’Œillet"
 
 
+def test_the_report_names_an_invisible_character(pharmacy, pharmacist):
+    batch = check(pharmacy, pharmacist, csv_text([csv_row(1, given_names="Jean\x07")]))
+    [(line, column, value, reason, code)] = list(error_rows(batch))
+    assert (line, column, value, code) == (2, "given_names", "Jean\x07", "name")
+    assert 'U+0007 "\\x07"' in reason
+
+
 @pytest.mark.parametrize("byte", [b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d"])
 def test_bytes_undefined_in_windows_1252_are_a_file_error(pharmacy, pharmacist, byte):
     content = csv_text([csv_row(1, birth_name="Lefèvre")]).encode("cp1252")

@@ -10,6 +10,7 @@ from relais.screening.validation import (
     check_nir_consistency,
     check_sampled_at,
     clean_person_name,
+    clean_printable,
     normalise_email,
     normalise_name,
     normalise_nir,
@@ -280,6 +281,28 @@ def test_clean_person_name_accepts(value, expected):
 )
 def test_clean_person_name_rejects(value):
     assert_invalid("name", clean_person_name, value)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("Marie@", "“@” (U+0040 COMMERCIAL AT)"),
+        ("Jean\x07", 'U+0007 "\\x07"'),  # a control character: invisible on the page
+        ("Jean\u200bPierre", "U+200B ZERO WIDTH SPACE"),
+        ("L\x92Hôpital", 'U+0092 "\\x92"'),  # ’ of a Windows file read as Latin-1
+    ],
+)
+def test_a_refused_name_names_the_character_visibly(value, shown):
+    with pytest.raises(ValidationError) as excinfo:
+        clean_person_name(value)
+    assert shown in excinfo.value.messages[0]
+
+
+def test_a_refused_lot_names_the_character_visibly():
+    with pytest.raises(ValidationError) as excinfo:
+        clean_printable("AB\x1b12")
+    assert excinfo.value.code == "printable"
+    assert 'U+001B "\\x1b"' in excinfo.value.messages[0]
 
 
 # check_birth_date

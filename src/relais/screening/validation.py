@@ -176,10 +176,15 @@ def clean_person_name(value: str) -> str:
         )
     if any(char.isdigit() for char in name):
         raise ValidationError(_("A name cannot contain digits."), code="name")
-    if not all(char.isalpha() or char in _NAME_PUNCTUATION for char in name):
+    refused = next((c for c in name if not (c.isalpha() or c in _NAME_PUNCTUATION)), None)
+    if refused is not None:
         raise ValidationError(
-            _("A name can only contain letters, spaces, apostrophes, hyphens and periods."),
+            _(
+                "A name can only contain letters, spaces, apostrophes, hyphens and periods, "
+                "not %(character)s."
+            ),
             code="name",
+            params={"character": describe_character(refused)},
         )
     if not any(char.isalpha() for char in name):
         raise ValidationError(_("A name must contain at least one letter."), code="name")
@@ -189,9 +194,26 @@ def clean_person_name(value: str) -> str:
 def clean_printable(value: str) -> str:
     """A short free text (a lot number): trimmed, spaces collapsed, no control character."""
     text = " ".join(value.split())
-    if any(not char.isprintable() for char in text):
-        raise ValidationError(_("Only printable characters are allowed."), code="printable")
+    refused = next((char for char in text if not char.isprintable()), None)
+    if refused is not None:
+        raise ValidationError(
+            _("Only printable characters are allowed, not %(character)s."),
+            code="printable",
+            params={"character": describe_character(refused)},
+        )
     return text
+
+
+def describe_character(char: str) -> str:
+    """A refused character as a message can show it, even when it is invisible (a control
+    character, a zero-width space) or looks like another: “€” (U+20AC EURO SIGN),
+    U+0007 "\\x07"."""
+    code = f"U+{ord(char):04X}"
+    name = unicodedata.name(char, "")
+    if char.isprintable() and not char.isspace():
+        return f"“{char}” ({code} {name})" if name else f"“{char}” ({code})"
+    escaped = char.encode("unicode_escape").decode("ascii")
+    return f"{code} {name}" if name else f'{code} "{escaped}"'
 
 
 def check_birth_date(value: datetime.date, today: datetime.date | None = None) -> None:
