@@ -71,6 +71,31 @@ def test_error_report_neutralises_spreadsheet_formulas(pharmacist_client):
     assert lines[1][:3] == ["2", "sex", "'" + formula]
 
 
+def test_a_character_a_name_cannot_hold_is_named_on_the_page_and_in_the_report(
+    pharmacist_client,
+):
+    response = upload(pharmacist_client, csv_text([csv_row(1, birth_name="Dupont\x07")]))
+    review = pharmacist_client.get(response["Location"])
+    page = review.content.decode()
+    assert "U+0007" in page and "\\x07" in page
+    batch_id = response["Location"].rstrip("/").split("/")[-1]
+    report = pharmacist_client.get(reverse("imports:error_report", args=[batch_id]))
+    text = b"".join(report.streaming_content).decode("utf-8-sig")
+    [_, row] = list(csv.reader(io.StringIO(text), delimiter=";"))
+    assert row[:3] == ["2", "birth_name", "Dupont\x07"]
+    assert 'U+0007 "\\x07"' in row[3]
+
+
+def test_a_file_in_no_encoding_is_refused_on_the_form(pharmacist_client):
+    content = (
+        csv_text([csv_row(1, birth_name="Lefèvre")]).encode("cp1252").replace(b"\xe8", b"\x81")
+    )
+    response = pharmacist_client.post(UPLOAD, {"file": SimpleUploadedFile("r.csv", content)})
+    assert response.status_code == 200
+    assert "UTF-8" in " ".join(response.context["form"].errors["file"])
+    assert ImportBatch.objects.count() == 0
+
+
 def test_discard_deletes_the_batch(pharmacist_client):
     response = upload(pharmacist_client, csv_text([csv_row(1)]))
     pharmacist_client.post(response["Location"], {"discard": "1"})
