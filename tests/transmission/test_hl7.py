@@ -91,7 +91,7 @@ def test_a_multiplex_kit_sends_one_message_with_one_obx_per_analyte(kind):
     order = (
         [info.loinc, info.loinc_display, "LN"]
         if info.loinc
-        else [kind, info.loinc_display, "99RLS"]
+        else [info.local_code, info.loinc_display, "99RLS"]
     )
     assert field(message, "OBR", 4).split("^") == order
     assert [obx[1] for obx in observations] == [str(n) for n in range(1, len(readings) + 1)]
