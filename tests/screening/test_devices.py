@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from relais.screening import devices
-from relais.screening.models import ScreeningTest
 from relais.screening.devices import (
     CATALOGUE_SOURCE,
     DEVICES,
@@ -20,6 +19,7 @@ from relais.screening.devices import (
     search,
     split_display,
 )
+from relais.screening.models import ScreeningTest
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -38,8 +38,8 @@ LENGTH_ERRATA: dict[str, int] = {
     # v2.5), DTM, TS... have 3 letters; v2.6 lists it with 3.
     "OBX-2": 3,
 }
-# Table 0396: "99zzz" is any locally defined coding system.
-LOCAL_CODING_SYSTEM = re.compile(r"99[A-Za-z0-9]{1,3}")
+# Table 0396: "99zzz" is any locally defined coding system, "HL7nnnn" HL7 table nnnn.
+LOCAL_CODING_SYSTEM = re.compile(r"99[A-Za-z0-9]{1,3}|HL7[0-9]{4}")
 
 
 @cache

@@ -1,6 +1,7 @@
 """Every message kind, each filled field checked against its v2.5.1 length and HL7 table,
 and the fields that were over-long or missing, read back from the message."""
 
+import datetime
 import uuid
 
 import pytest
@@ -8,7 +9,7 @@ import pytest
 from relais.screening import catalogue, devices
 from relais.transmission.hl7 import MESSAGE_PROFILE, build_oru_r01, order_id
 from relais.transmission.models import new_message_id
-from sidep_simulator.messages import validate
+from sidep_simulator.messages import Invalid, validate
 from tests.support.factories import CREATED_AT, sample_test
 from tests.support.hl7_v251 import check_message
 
@@ -130,12 +131,12 @@ def test_obx_17_carries_the_catalogue_device_id_and_its_coding_system():
     eu = next(d for d in devices.DEVICES.values() if d.eu_listed)
     french = next(d for d in devices.DEVICES.values() if not d.eu_listed)
     for device, system in [(eu, "99DCC"), (french, "99RLS")]:
+        others = {a.code: "negative" for a in catalogue.TEST_KINDS[device.kind].analytes[1:]}
         test = sample_test(kind=device.kind, specimen=device.specimens[0],
                            device_code=device.code, device=device.label,
-                           other_results={a.code: "negative"
-                                          for a in catalogue.TEST_KINDS[device.kind].analytes[1:]})  # fmt: skip
+                           other_results=others)  # fmt: skip
         message = build(test)
-        for obx in fields_of(message, "OBX"):
+        for obx in fields_of(message, "OBX")[:-1]:  # the results, not "symptomatic: no"
             code, text, coding = obx[17].split("^")
             assert (code, coding) == (device.code, system)
             assert text and device.label.startswith(text.replace("\\T\\", "&")[:20])
@@ -152,3 +153,90 @@ def test_a_long_device_label_is_cut_to_fit_ce_2():
     message = build(sample_test(device="x&" * 150, device_code=""))
     assert len(fields_of(message, "OBX")[0][17]) <= 250
     assert problems(message) == []
+
+
+# --- Symptoms ------------------------------------------------------------------------------
+
+ONSET = datetime.date(2026, 11, 20)
+
+
+def test_symptoms_and_their_onset_are_sent_after_the_results():
+    others = {"influenza_b_antigen": "negative"}
+    test = sample_test(kind="influenza_ab_antigen", other_results=others, symptoms=True,
+                       symptom_onset=ONSET)  # fmt: skip
+    message = build(test, "C")
+
+    observations = fields_of(message, "OBX")
+    assert [obx[1] for obx in observations] == ["1", "2", "3", "4"]
+    symptomatic, onset = observations[2], observations[3]
+    assert symptomatic[2:6] == [
+        "CWE",
+        "95419-8^Whether the patient has symptoms related to condition of interest^LN",
+        "",
+        "Y^Yes^HL70136",
+    ]
+    assert onset[2:6] == ["DT", "65222-2^Date and time of symptom onset^LN", "", "20261120"]
+    assert {obx[11] for obx in observations} == {"C"}
+    assert problems(message) == []
+    validate(message)
+
+
+def test_no_symptoms_is_sent_as_no_without_an_onset():
+    message = build(sample_test(symptoms=False, symptom_onset=None))
+    observations = fields_of(message, "OBX")
+    assert [obx[3].split("^")[0] for obx in observations] == ["94558-4", "95419-8"]
+    assert observations[1][5] == "N^No^HL70136"
+    validate(message)
+
+
+def test_a_correction_of_only_the_onset_date_changes_the_message():
+    test = sample_test(symptoms=True, symptom_onset=ONSET)
+    before = build(test, "C", message_id="M" * 20)
+    test.symptom_onset = ONSET - datetime.timedelta(days=2)
+    after = build(test, "C", message_id="M" * 20)
+    assert before != after
+    assert fields_of(after, "OBX")[-1][5] == "20261118"
+
+
+def replace_obx(message: str, number: int, change) -> str:
+    segments = message.split("\r")
+    found = [i for i, s in enumerate(segments) if s.startswith(f"OBX|{number}|")]
+    segments[found[0]] = change(segments[found[0]])
+    return "\r".join(segments)
+
+
+BROKEN_QUESTIONS = {
+    "yes-no not of table 0136": (lambda s: s.replace("Y^Yes^HL70136", "Y^Yes^L"), "0136"),
+    "yes-no neither Y nor N": (lambda s: s.replace("Y^Yes^HL70136", "U^Unknown^HL70136"), "0136"),
+    "onset not a date": (lambda s: s.replace("|20261120|", "|20261340|"), "a date"),
+    "onset as text": (lambda s: s.replace("|DT|", "|CWE|"), "must be DT"),
+}
+
+
+@pytest.mark.parametrize("breakage", list(BROKEN_QUESTIONS))
+def test_the_simulator_checks_the_answers(breakage):
+    change, reason = BROKEN_QUESTIONS[breakage]
+    message = build(sample_test(symptoms=True, symptom_onset=ONSET))
+    number = 2 if "yes-no" in breakage else 3
+    with pytest.raises(Invalid, match=reason):
+        validate(replace_obx(message, number, change), strict=False)
+
+
+def test_the_simulator_keeps_one_result_obx_per_analyte_and_answers_after_them():
+    message = build(sample_test(symptoms=True, symptom_onset=ONSET))
+    segments = message.split("\r")
+    obx = [i for i, s in enumerate(segments) if s.startswith("OBX|")]
+    result, symptomatic, onset = (segments[i] for i in obx)
+    questions_only = [s for s in segments if s not in (result,)]
+    renumbered = "\r".join(questions_only).replace("OBX|2|", "OBX|1|").replace("OBX|3|", "OBX|2|")
+    with pytest.raises(Invalid, match="at least one result OBX"):
+        validate(renumbered, strict=False)
+    swapped = list(segments)
+    swapped[obx[0]] = symptomatic.replace("OBX|2|", "OBX|1|", 1)
+    swapped[obx[1]] = result.replace("OBX|1|", "OBX|2|", 1)
+    with pytest.raises(Invalid, match="follow the results"):
+        validate("\r".join(swapped), strict=False)
+    twice = list(segments)
+    twice[obx[2]] = symptomatic.replace("OBX|2|", "OBX|3|", 1)
+    with pytest.raises(Invalid, match="twice"):
+        validate("\r".join(twice), strict=False)

@@ -292,12 +292,52 @@ def _obx(test, set_id: int, analyte, result_code: str, result_status: str) -> st
     )
 
 
-def _observations(test, result_status: str) -> list[str]:
-    """One OBX per analyte the test reads: several for a multiplex kit, one swab."""
+# The questions asked at the counter, sent after the results as OBX of their own (as the
+# US ELR and the HL7 At-Home In-Vitro Test Report IG send them: value set
+# "at-home-in-vitro-patient-questions", https://hl7.org/fhir/us/home-lab-report/, LOINC 2.72):
+# 95419-8 "Whether the patient has symptoms related to condition of interest" (Y/N, HL7
+# table 0136) and 65222-2 "Date and time of symptom onset" (11368-8 is any illness or
+# injury's onset, less precise).
+SYMPTOMATIC = ("95419-8", "Whether the patient has symptoms related to condition of interest")
+SYMPTOM_ONSET = ("65222-2", "Date and time of symptom onset")
+YES_NO = {True: ("Y", "Yes"), False: ("N", "No")}
+
+
+def _question(test, set_id: int, question: tuple[str, str], value_type: str, value: str,
+              result_status: str) -> str:  # fmt: skip
+    return _segment(
+        "OBX",
+        {
+            1: str(set_id),
+            2: value_type,
+            3: _coded(*question, "LN"),
+            5: value,
+            11: result_status,
+            14: _timestamp(test.sampled_at),
+        },
+    )
+
+
+def _questions(test, first_set_id: int, result_status: str) -> list[str]:
+    """Symptomatic yes or no, and the onset date when known."""
+    code, text = YES_NO[bool(test.symptoms)]
+    answers = [(SYMPTOMATIC, "CWE", _coded(code, text, "HL70136"))]
+    if test.symptoms and test.symptom_onset:
+        answers.append((SYMPTOM_ONSET, "DT", _date(test.symptom_onset)))
     return [
+        _question(test, set_id, question, value_type, value, result_status)
+        for set_id, (question, value_type, value) in enumerate(answers, start=first_set_id)
+    ]
+
+
+def _observations(test, result_status: str) -> list[str]:
+    """One OBX per analyte the test reads (several for a multiplex kit, one swab), then
+    one per question asked at the counter."""
+    results = [
         _obx(test, set_id, analyte, result_code, result_status)
         for set_id, (analyte, result_code) in enumerate(test.analyte_results(), start=1)
     ]
+    return results + _questions(test, len(results) + 1, result_status)
 
 
 def _spm(test) -> str:

@@ -22,7 +22,6 @@ from relais.accounts.scoping import PharmacyScopedQuerySet
 from relais.lib import queue
 from relais.screening.models import ScreeningTest
 
-
 MESSAGE_ID_LENGTH = 20
 
 
