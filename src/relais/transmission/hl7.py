@@ -273,13 +273,14 @@ def _device(test) -> str:
 
 def _obx(test, set_id: int, analyte, result_code: str, result_status: str) -> str:
     result = catalogue.RESULTS[result_code]
+    loinc, loinc_display = analyte.observation(test.specimen)
     pharmacy = test.pharmacy
     return _segment(
         "OBX",
         {
             1: str(set_id),
             2: "CWE",
-            3: _coded(*analyte.observation(test.specimen), "LN"),
+            3: _coded(loinc, loinc_display, "LN"),
             5: _coded(result.snomed, result.snomed_display, "SCT"),
             11: result_status,
             14: _timestamp(test.sampled_at),
