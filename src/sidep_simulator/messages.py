@@ -86,26 +86,60 @@ def validate(raw: str, *, strict: bool = True) -> None:
         raise Invalid("PID-5 (patient name) is required")
 
 
+# Questions asked at the counter, sent as OBX after the results: their LOINC code and value
+# type. Any other OBX is a result (one per analyte).
+QUESTIONS = {"95419-8": "CWE", "65222-2": "DT"}
+YES_NO = {"Y", "N"}
+
+
+def _validate_question(obx: list[str]) -> None:
+    code = _field(obx, 3).split("^")[0]
+    value = _field(obx, 5)
+    if _field(obx, 2) != QUESTIONS[code]:
+        raise Invalid(f"OBX-2 of question {code} must be {QUESTIONS[code]}")
+    if code == "95419-8":
+        parts = value.split("^")
+        if parts[0] not in YES_NO or parts[2:3] != ["HL70136"]:
+            raise Invalid("OBX-5 of 95419-8 must be Y or N of HL7 table 0136")
+        return
+    try:
+        datetime.strptime(value, "%Y%m%d")
+    except ValueError:
+        raise Invalid(f"OBX-5 of {code} must be a date (YYYYMMDD)") from None
+
+
+def _validate_result(obx: list[str]) -> None:
+    if _field(obx, 2) != "CWE":
+        raise Invalid("OBX-2 must be CWE")
+    if _field(obx, 3).split("^")[2:3] != ["LN"]:
+        raise Invalid("OBX-3 must be a LOINC code")
+    if _field(obx, 5).split("^")[2:3] != ["SCT"]:
+        raise Invalid("OBX-5 must be a SNOMED CT code")
+
+
 def _validate_observations(observations: list[list[str]]) -> None:
-    """One OBX per analyte (a multiplex kit has several), numbered 1, 2, ..., each a
-    coded result with the same status, no analyte twice."""
-    if not observations:
-        raise Invalid("at least one OBX segment is required")
-    analytes = set()
-    for number, obx in enumerate(observations, start=1):
+    """One result OBX per analyte (a multiplex kit has several), then the answers to the
+    questions (symptoms), numbered 1, 2, ... across both, all with the same status, no
+    analyte and no question twice."""
+    codes = [_field(obx, 3).split("^")[0] for obx in observations]
+    results = [obx for obx, code in zip(observations, codes, strict=True) if code not in QUESTIONS]
+    if not results:
+        raise Invalid("at least one result OBX segment is required")
+    for number, (obx, code) in enumerate(zip(observations, codes, strict=True), start=1):
         if _field(obx, 1) != str(number):
             raise Invalid("OBX-1 must number the observations 1, 2, ...")
-        if _field(obx, 2) != "CWE":
-            raise Invalid("OBX-2 must be CWE")
         if _field(obx, 3).split("^")[2:3] != ["LN"]:
             raise Invalid("OBX-3 must be a LOINC code")
-        if _field(obx, 5).split("^")[2:3] != ["SCT"]:
-            raise Invalid("OBX-5 must be a SNOMED CT code")
+        if code in QUESTIONS:
+            if number <= len(results):
+                raise Invalid("the answers to questions follow the results")
+            _validate_question(obx)
+        else:
+            _validate_result(obx)
         if _field(obx, 11) not in RESULT_STATUSES:
             raise Invalid("OBX-11 must be F, C or D")
-        analytes.add(_field(obx, 3).split("^")[0])
-    if len(analytes) != len(observations):
-        raise Invalid("an analyte (OBX-3) is reported twice")
+    if len(set(codes)) != len(codes):
+        raise Invalid("an analyte or a question (OBX-3) is reported twice")
     if len({_field(obx, 11) for obx in observations}) != 1:
         raise Invalid("every OBX-11 of one message must be the same")
 

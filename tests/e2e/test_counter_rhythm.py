@@ -32,7 +32,9 @@ from playwright.sync_api import expect, sync_playwright
 from relais.accounts.models import FormDraft
 from relais.screening import catalogue, devices
 from relais.screening.models import ScreeningTest
+from relais.transmission.hl7 import order_id
 from relais.transmission.models import Transmission
+from sidep_simulator.messages import QUESTIONS
 from sidep_simulator.store import Store
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, log_in
 from tests.support.drain import drain_here
@@ -285,17 +287,19 @@ def test_the_counters_rhythm(
         assert parsed.validate()
         [obr] = segments(body, "OBR")
         by_test[obr[2].split("^")[0]] = [
-            (obx[3].split("^")[0], obx[5].split("^")[0]) for obx in segments(body, "OBX")
+            (obx[3].split("^")[0], obx[5].split("^")[0])
+            for obx in segments(body, "OBX")
+            if obx[3].split("^")[0] not in QUESTIONS  # the results, not the symptom answers
         ]
     snomed = {code: coded.snomed for code, coded in catalogue.RESULTS.items()}
     assert by_test == {
-        str(readings[first.pk].pk): [(loinc("sars_cov_2_antigen"), snomed["negative"])],
-        str(readings[multiplex.pk].pk): [
+        order_id(readings[first.pk]): [(loinc("sars_cov_2_antigen"), snomed["negative"])],
+        order_id(readings[multiplex.pk]): [
             (loinc("sars_cov_2_antigen"), snomed["positive"]),
             (loinc("influenza_a_antigen"), snomed["negative"]),
             (loinc("influenza_b_antigen"), snomed["negative"]),
         ],
-        str(readings[later.pk].pk): [(loinc("sars_cov_2_antigen"), snomed["positive"])],
+        order_id(readings[later.pk]): [(loinc("sars_cov_2_antigen"), snomed["positive"])],
     }
 
 

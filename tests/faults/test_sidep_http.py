@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from relais.screening import services
+from relais.transmission.hl7 import order_id
 from relais.transmission.models import Transmission
 from relais.transmission.services import describe, resend_rejected
 from relais.transmission.worker import send_due
@@ -42,8 +43,8 @@ def drain(seconds: float = DRAIN_SECONDS) -> None:
 def assert_held_once(simulator, tests) -> None:
     """SI-DEP holds one result (one F message) per test, and nothing else."""
     held = simulator.statuses_by_order()
-    assert {str(test.pk): held.get(str(test.pk)) for test in tests} == {
-        str(test.pk): ["F"] for test in tests
+    assert {order_id(test): held.get(order_id(test)) for test in tests} == {
+        order_id(test): ["F"] for test in tests
     }
     assert len(held) == len(tests)
 
@@ -143,6 +144,6 @@ def test_stored_then_error_goes_again_under_the_same_control_id(start_sidep, pat
     assert {row.state for row in rows} == {State.ACKNOWLEDGED}
     assert first_ids <= {row.message_id for row in rows}
     held = simulator.statuses_by_order()
-    assert held == {str(kept.pk): ["F"], str(corrected.pk): ["F", "C"]}
+    assert held == {order_id(kept): ["F"], order_id(corrected): ["F", "C"]}
     # 2 results stored at once, then 2 resends counted twice each, then the correction.
     assert simulator.counts() == {"accepted": 3, "distinct_message_ids": 3, "received": 7}

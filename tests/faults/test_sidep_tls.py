@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.html import escape
 
+from relais.transmission.hl7 import order_id
 from relais.transmission.models import Transmission
 from relais.transmission.services import describe
 from relais.transmission.worker import send_due
@@ -88,4 +89,4 @@ def test_a_failed_handshake_is_named_apart_from_an_outage_then_recovered(
     assert send_due() == 1
     row.refresh_from_db()
     assert (row.state, row.last_error) == (State.ACKNOWLEDGED, "")
-    assert fixed.statuses_by_order() == {str(screening_test.pk): ["F"]}
+    assert fixed.statuses_by_order() == {order_id(screening_test): ["F"]}

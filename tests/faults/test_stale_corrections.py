@@ -66,8 +66,8 @@ def send_everything():
 
 
 def last_result_sent(sidep) -> str:
-    """OBX-5 of the last message SI-DEP stored."""
-    observations = [line for line in sidep.dump().splitlines() if line.startswith("OBX|")]
+    """OBX-5 of the result (OBX 1) of the last message SI-DEP stored."""
+    observations = [line for line in sidep.dump().splitlines() if line.startswith("OBX|1|")]
     return observations[-1].split("|")[5]
 
 

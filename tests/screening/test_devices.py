@@ -19,6 +19,7 @@ from relais.screening.devices import (
     search,
     split_display,
 )
+from relais.screening.models import ScreeningTest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -210,6 +211,13 @@ def test_every_french_kit_is_coded_and_sourced():
         assert device.label == f"{kit['manufacturer']}, {kit['name']}"
 
 
+def test_every_device_code_fits_the_test_column_and_obx_17():
+    # ScreeningTest.device_code holds it, and OBX-17.1 (CE-1) allows 20 characters.
+    column = ScreeningTest._meta.get_field("device_code").max_length
+    assert column == 20
+    assert [code for code in DEVICES if len(code) > column] == []
+
+
 def test_every_device_names_a_catalogue_kind_and_specimens():
     for device in DEVICES.values():
         assert device.kind in TEST_KINDS
@@ -226,8 +234,8 @@ def test_strep_a_kits_take_a_throat_swab():
 
 
 def test_search_by_partial_name_and_maker():
-    assert [d.code for d in search("panbio")] == ["1232", "FR-ABBOTT-PANBIO-COVID-FLU"]
-    assert "FR-AAZ-ALL-IN-TRIPLEX" in [d.code for d in search("trip")]
+    assert [d.code for d in search("panbio")] == ["1232", "FR-PANBIO-COVID-FLU"]
+    assert "FR-AAZ-TRIPLEX" in [d.code for d in search("trip")]
     assert [d.code for d in search("clongene")] == ["1363", "1365"]
 
 

@@ -92,7 +92,9 @@ def test_a_multiplex_kit_from_the_catalogue_needs_every_result(pharmacist_client
         ("influenza_b_antigen", "negative"),
     ]
     message = build_oru_r01(test, message_id="M1", result_status="F", created_at=timezone.now())
-    assert message.count("\rOBX|") == 3
+    # Three results, then the answer "symptomatic" (95419-8).
+    assert message.count("\rOBX|") == 4
+    assert "\rOBX|4|CWE|95419-8^" in message
 
 
 def test_part_of_a_kit_s_results_is_refused_at_the_start(pharmacist_client, patient):

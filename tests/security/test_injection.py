@@ -23,7 +23,8 @@ SEGMENT = "\rPID|1||EVIL"
 RAW_HTML = [SCRIPT, "<img src=x onerror=alert(1)>", "<script>", "onerror=alert(1)>"]
 LONG_PAYLOAD = f"{SQL} {SCRIPT} {IMG} {DELIMITERS}{SEGMENT}"  # free text up to 200
 SHORT_PAYLOAD = f"{IMG} {DELIMITERS}{SEGMENT}"  # free text up to 100
-SEGMENTS = ["MSH", "SFT", "PID", "ORC", "OBR", "OBX", "SPM"]
+# The result's OBX, then the answer "symptomatic: no" (95419-8).
+SEGMENTS = ["MSH", "SFT", "PID", "ORC", "OBR", "OBX", "OBX", "SPM"]
 
 WEB_PATIENT = identity("Vauquelinard", "", "Héloïse", "1972-05-30", "F", 318, "+33611223347",
                       "heloise.vauquelinard@example.org", LONG_PAYLOAD)  # fmt: skip

@@ -183,7 +183,7 @@ def test_fast_validation_keeps_the_profile_checks_only(start_sidep, post):
     assert [(a.message_id, a.code) for a in acks] == [
         ("FAST-1", "AA"), ("FAST-2", "AE"), ("FAST-3", "AA"),
     ]  # fmt: skip
-    assert acks[1].text == "at least one OBX segment is required"
+    assert acks[1].text == "at least one result OBX segment is required"
 
 
 def test_injected_http_errors_come_in_turn_with_retry_after_then_stop(start_sidep, post):

@@ -210,7 +210,7 @@ class Simulator:
 
     def statuses_by_order(self) -> dict[str, list[str]]:
         """What SI-DEP holds per result: the OBX-11 status (F, C, D) of each message it
-        stored, in the order received, by order number (OBR-2: the test's id)."""
+        stored, in the order received, by order number (OBR-2: hl7.order_id of the test)."""
         held: dict[str, list[str]] = {}
         # Read in this process (no interpreter start, no hl7apy import, as `dump` costs).
         for _message_id, _received_at, body in Store(self.db).messages():

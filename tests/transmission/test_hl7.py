@@ -19,7 +19,7 @@ from relais.transmission.hl7 import (
     parse_acks,
     unescape,
 )
-from sidep_simulator.messages import Invalid, validate
+from sidep_simulator.messages import QUESTIONS, Invalid, validate
 from tests.support.factories import CREATED_AT, make_patient, make_test, sample_test
 
 MESSAGE_ID = "0F3C2B1A9E8D4C7B8A6F5E4D3C2B1A09"
@@ -37,6 +37,8 @@ def strictly_valid(message: str) -> bool:
 
 def segment(message: str, name: str) -> list[str]:
     found = [s.split("|") for s in message.split("\r") if s.startswith(name + "|")]
+    if name == "OBX":  # the result: the answers to the symptom questions follow it
+        found = [obx for obx in found if obx[3].split("^")[0] not in QUESTIONS]
     assert len(found) == 1, f"expected one {name} segment"
     return found[0]
 
@@ -61,7 +63,7 @@ def test_every_kind_and_result_builds_a_strictly_valid_message(kind, result):
 
     assert strictly_valid(message)
     assert [s[:3] for s in message.split("\r") if s] == [
-        "MSH", "SFT", "PID", "ORC", "OBR", "OBX", "SPM",
+        "MSH", "SFT", "PID", "ORC", "OBR", "OBX", "OBX", "SPM",
     ]  # fmt: skip
     assert message.endswith("\r") and "\n" not in message
     assert field(message, "OBR", 4).split("^") == [info.loinc, info.loinc_display, "LN"]
@@ -87,11 +89,15 @@ def test_a_multiplex_kit_sends_one_message_with_one_obx_per_analyte(kind):
 
     assert strictly_valid(message)
     validate(message)  # the simulator's own profile rules
-    observations = [s.split("|") for s in message.split("\r") if s.startswith("OBX|")]
+    observations = [
+        obx
+        for obx in (s.split("|") for s in message.split("\r") if s.startswith("OBX|"))
+        if obx[3].split("^")[0] not in QUESTIONS
+    ]
     order = (
         [info.loinc, info.loinc_display, "LN"]
         if info.loinc
-        else [kind, info.loinc_display, "99RLS"]
+        else [info.local_code, info.loinc_display, "99RLS"]
     )
     assert field(message, "OBR", 4).split("^") == order
     assert [obx[1] for obx in observations] == [str(n) for n in range(1, len(readings) + 1)]
@@ -249,7 +255,7 @@ def test_delimiters_in_names_and_addresses_are_escaped_and_stay_valid():
     assert strictly_valid(message)
     # Nothing the patient typed can add or cut a segment.
     assert [s[:3] for s in message.split("\r") if s] == [
-        "MSH", "SFT", "PID", "ORC", "OBR", "OBX", "SPM",
+        "MSH", "SFT", "PID", "ORC", "OBR", "OBX", "OBX", "SPM",
     ]  # fmt: skip
     birth_name, used_name = field(message, "PID", 5).split("~")
     assert unescape(birth_name.split("^")[0]) == HOSTILE

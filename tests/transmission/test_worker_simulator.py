@@ -93,8 +93,8 @@ def test_a_correction_and_a_cancellation_follow_the_result(sidep, pharmacist, sc
         ("cancellation", State.ACKNOWLEDGED),
     ]
     stored = sidep.dump()
-    # OBX-11 of each message, in the order SI-DEP received them.
-    statuses = [line.split("|")[11] for line in stored.splitlines() if line.startswith("OBX|")]
+    # OBX-11 of each message's result, in the order SI-DEP received them.
+    statuses = [line.split("|")[11] for line in stored.splitlines() if line.startswith("OBX|1|")]
     assert statuses == ["F", "C", "D"]
 
 
@@ -149,5 +149,5 @@ def test_a_corrected_patient_identity_follows_the_result(sidep, screening_test):
     ]
     stored = sidep.dump().splitlines()
     names = [line.split("|")[5].split("^")[0] for line in stored if line.startswith("PID|")]
-    statuses = [line.split("|")[11] for line in stored if line.startswith("OBX|")]
+    statuses = [line.split("|")[11] for line in stored if line.startswith("OBX|1|")]
     assert (names, statuses) == ([PATIENT_DATA["birth_name"], "Lefebvre"], ["F", "C"])

@@ -29,11 +29,24 @@ class TestKind:
     # What the infection is called where space is short ("SARS-CoV-2: positive" in a
     # table); the label when empty.
     short_label: "StrOrPromise" = ""
+    # (specimen, LOINC code, display) where the specimen makes it another observation:
+    # LOINC names the specimen, so RT-PCR on saliva is not RT-PCR on a respiratory swab.
+    loinc_by_specimen: tuple[tuple[str, str, str], ...] = ()
+    # The order's local code (OBR-4, coding system 99RLS) when LOINC names no such panel:
+    # at most 20 characters (CE-1).
+    local_code: str = ""
 
     @property
     def analytes(self) -> tuple["TestKind", ...]:
         """The single kinds whose results this test gives (itself, unless multiplex)."""
         return tuple(TEST_KINDS[code] for code in self.panel_of) or (self,)
+
+    def observation(self, specimen: str) -> tuple[str, str]:
+        """(LOINC code, display) of this observation on `specimen` (OBR-4, OBX-3)."""
+        for code, loinc, display in self.loinc_by_specimen:
+            if code == specimen:
+                return loinc, display
+        return self.loinc, self.loinc_display
 
     @property
     def multiplex(self) -> bool:
@@ -71,6 +84,14 @@ TEST_KINDS: dict[str, TestKind] = {
             "detection",
             ("nasopharyngeal_swab", "nasal_swab", "saliva"),
             short_label=_("SARS-CoV-2"),
+            loinc_by_specimen=(
+                (
+                    "saliva",
+                    "94845-5",
+                    "SARS-CoV-2 (COVID-19) RNA [Presence] in Saliva (oral fluid) by NAA with "
+                    "probe detection",
+                ),
+            ),
         ),
         TestKind(
             "influenza_a_antigen",
@@ -131,6 +152,7 @@ TEST_KINDS: dict[str, TestKind] = {
             "SARS-CoV-2 and Influenza virus A and B and Respiratory syncytial virus Ag panel - "
             "Upper respiratory specimen by Rapid immunoassay",
             ("nasopharyngeal_swab", "nasal_swab"),
+            local_code="COV2-FLUAB-RSV-AG",
             panel_of=(
                 "sars_cov_2_antigen",
                 "influenza_a_antigen",

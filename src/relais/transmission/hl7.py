@@ -5,6 +5,8 @@ used only by the tests (and the simulator) to prove each message passes its stri
 validation, which keeps building fast. Segments end with "\\r".
 """
 
+import base64
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -20,7 +22,13 @@ SOFTWARE_VERSION = "0.1.0"
 RECEIVER = "SI-DEP"
 RESULT_STATUSES = {"F", "C", "D"}
 # MSH-10: what a message id may look like, in what we send and in what we accept back.
+# v2.5.1 allows 20 characters, and new ids have 20 (transmission.models.new_message_id);
+# ids of up to 32 were given before: a message first sent with one keeps it when sent again,
+# so SI-DEP still de-duplicates it. Acknowledgements may echo any such id.
 MESSAGE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+# MSH-21: the message profile. No OID is registered for Relais, so the profile is named
+# in Relais's own namespace (EI-1 and EI-2); an OID would go in EI-3 with EI-4 "ISO".
+MESSAGE_PROFILE = "SIDEP-ORU-R01-1.0"
 # OBR-25 (HL7 table 0123) has no "deleted": a cancelled result means no result for the order.
 ORDER_STATUS = {"F": "F", "C": "C", "D": "X"}
 
@@ -100,6 +108,7 @@ def _msh(test, message_id: str, created_at: datetime) -> str:
         # MSH-15/16 left empty: original acknowledgement mode, answered AA, AE or AR.
         17: "FRA",
         18: "UNICODE UTF-8",
+        21: _components(MESSAGE_PROFILE, SENDING_APPLICATION),
     }
     # MSH-1 is the field separator itself, so MSH-n sits where other segments put field n-1.
     return _segment("MSH", {number - 1: value for number, value in fields.items()})
@@ -173,9 +182,23 @@ def _pid(patient) -> str:
     return _segment("PID", fields)
 
 
+# ORC-2/3 and OBR-2/3 are EI of at most 22 characters: "<order id>^Relais" leaves 15.
+ORDER_ID_LENGTH = 15
+
+
+def order_id(test) -> str:
+    """The test's order number: 15 base32 characters (75 bits) of the SHA-256 of its id.
+
+    Stable (the same test always gives the same number, so a correction names the order it
+    corrects) and unique in practice: two of 10 million tests share one with a probability
+    near 10^-9. The test's UUID (36 characters) does not fit the field."""
+    digest = hashlib.sha256(str(test.pk).encode()).digest()
+    return base64.b32encode(digest).decode()[:ORDER_ID_LENGTH]
+
+
 def _order_number(test) -> str:
-    # EI: the test's id, assigned by Relais; ORC and OBR carry it as placer and filler.
-    return _components(escape(test.pk), SENDING_APPLICATION)
+    # EI: assigned by Relais; ORC and OBR carry it as placer and filler.
+    return _components(order_id(test), SENDING_APPLICATION)
 
 
 def _orc(test, created_at: datetime) -> str:
@@ -197,11 +220,12 @@ def _orc(test, created_at: datetime) -> str:
 LOCAL_CODING_SYSTEM = "99RLS"
 
 
-def _order_code(kind) -> str:
+def _order_code(kind, specimen: str) -> str:
     """OBR-4: the kind's LOINC code, or its own code where LOINC names no such panel."""
-    if kind.loinc:
-        return _coded(kind.loinc, kind.loinc_display, "LN")
-    return _coded(kind.code, kind.loinc_display, LOCAL_CODING_SYSTEM)
+    loinc, display = kind.observation(specimen)
+    if loinc:
+        return _coded(loinc, display, "LN")
+    return _coded(kind.local_code, display, LOCAL_CODING_SYSTEM)
 
 
 def _obr(test, result_status: str, created_at: datetime) -> str:
@@ -213,7 +237,7 @@ def _obr(test, result_status: str, created_at: datetime) -> str:
             1: "1",
             2: order,
             3: order,
-            4: _order_code(kind),
+            4: _order_code(kind, test.specimen),
             7: _timestamp(test.sampled_at),
             16: _pharmacist_xcn(test.performed_by),
             22: _timestamp(created_at),
@@ -222,19 +246,45 @@ def _obr(test, result_status: str, created_at: datetime) -> str:
     )
 
 
+# OBX-17 coding systems (HL7 table 0396, "99zzz": local) of the device catalogue's ids: the
+# EU DCC value set "covid-19-lab-test-manufacturer-and-name" (its name, 39 characters,
+# does not fit CE-3's 20), and Relais's own "FR-..." kit codes.
+DEVICE_CODING_SYSTEM_EU = "99DCC"
+DEVICE_CODING_SYSTEM_LOCAL = LOCAL_CODING_SYSTEM
+CE_TEXT_LENGTH = 199  # CE-2
+
+
+def _fit(text: str, length: int) -> str:
+    """`text` escaped, cut so its escaped form holds in `length` characters."""
+    while len(escape(text)) > length:
+        text = text[:-1]
+    return escape(text)
+
+
+def _device(test) -> str:
+    """OBX-17 (CE): the catalogue device's id, label and coding system; else the text only."""
+    device = test.catalogue_device
+    if device is not None:
+        system = DEVICE_CODING_SYSTEM_EU if device.eu_listed else DEVICE_CODING_SYSTEM_LOCAL
+        return _components(escape(device.code), _fit(test.device or device.label, CE_TEXT_LENGTH),
+                           system)  # fmt: skip
+    return _components("", _fit(test.device, CE_TEXT_LENGTH)) if test.device else ""
+
+
 def _obx(test, set_id: int, analyte, result_code: str, result_status: str) -> str:
     result = catalogue.RESULTS[result_code]
+    loinc, loinc_display = analyte.observation(test.specimen)
     pharmacy = test.pharmacy
     return _segment(
         "OBX",
         {
             1: str(set_id),
             2: "CWE",
-            3: _coded(analyte.loinc, analyte.loinc_display, "LN"),
+            3: _coded(loinc, loinc_display, "LN"),
             5: _coded(result.snomed, result.snomed_display, "SCT"),
             11: result_status,
             14: _timestamp(test.sampled_at),
-            17: _components("", escape(test.device)) if test.device else "",
+            17: _device(test),
             19: _timestamp(test.sampled_at),
             23: _pharmacy_xon(pharmacy),
             24: escape(pharmacy.address),
@@ -243,12 +293,52 @@ def _obx(test, set_id: int, analyte, result_code: str, result_status: str) -> st
     )
 
 
-def _observations(test, result_status: str) -> list[str]:
-    """One OBX per analyte the test reads: several for a multiplex kit, one swab."""
+# The questions asked at the counter, sent after the results as OBX of their own (as the
+# US ELR and the HL7 At-Home In-Vitro Test Report IG send them: value set
+# "at-home-in-vitro-patient-questions", https://hl7.org/fhir/us/home-lab-report/, LOINC 2.72):
+# 95419-8 "Whether the patient has symptoms related to condition of interest" (Y/N, HL7
+# table 0136) and 65222-2 "Date and time of symptom onset" (11368-8 is any illness or
+# injury's onset, less precise).
+SYMPTOMATIC = ("95419-8", "Whether the patient has symptoms related to condition of interest")
+SYMPTOM_ONSET = ("65222-2", "Date and time of symptom onset")
+YES_NO = {True: ("Y", "Yes"), False: ("N", "No")}
+
+
+def _question(test, set_id: int, question: tuple[str, str], value_type: str, value: str,
+              result_status: str) -> str:  # fmt: skip
+    return _segment(
+        "OBX",
+        {
+            1: str(set_id),
+            2: value_type,
+            3: _coded(*question, "LN"),
+            5: value,
+            11: result_status,
+            14: _timestamp(test.sampled_at),
+        },
+    )
+
+
+def _questions(test, first_set_id: int, result_status: str) -> list[str]:
+    """Symptomatic yes or no, and the onset date when known."""
+    code, text = YES_NO[bool(test.symptoms)]
+    answers = [(SYMPTOMATIC, "CWE", _coded(code, text, "HL70136"))]
+    if test.symptoms and test.symptom_onset:
+        answers.append((SYMPTOM_ONSET, "DT", _date(test.symptom_onset)))
     return [
+        _question(test, set_id, question, value_type, value, result_status)
+        for set_id, (question, value_type, value) in enumerate(answers, start=first_set_id)
+    ]
+
+
+def _observations(test, result_status: str) -> list[str]:
+    """One OBX per analyte the test reads (several for a multiplex kit, one swab), then
+    one per question asked at the counter."""
+    results = [
         _obx(test, set_id, analyte, result_code, result_status)
         for set_id, (analyte, result_code) in enumerate(test.analyte_results(), start=1)
     ]
+    return results + _questions(test, len(results) + 1, result_status)
 
 
 def _spm(test) -> str:

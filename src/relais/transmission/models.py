@@ -22,11 +22,15 @@ from relais.accounts.scoping import PharmacyScopedQuerySet
 from relais.lib import queue
 from relais.screening.models import ScreeningTest
 
+MESSAGE_ID_LENGTH = 20
+
 
 def new_message_id() -> str:
     """MSH-10: generated once per row and never changed, so the receiver de-duplicates
-    a message sent again after a crash."""
-    return uuid.uuid4().hex.upper()
+    a message sent again after a crash. 20 characters, the most v2.5.1 allows: 80 random
+    bits, and the column is unique. Rows made before have 32-character ids and keep them
+    (a message SI-DEP may hold is sent again with the id it first had)."""
+    return uuid.uuid4().hex[:MESSAGE_ID_LENGTH].upper()
 
 
 class Transmission(queue.QueuedRow):
