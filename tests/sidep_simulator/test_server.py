@@ -28,7 +28,7 @@ def batch(*messages: str) -> str:
 
 def test_happy_path_acknowledges_each_message(sidep, post):
     sent = [
-        message(f"HAPPY-{n}", result=result)
+        message(f"HAPPY-{n}", result=result, patient_fields={"identity_status": "QUAL"})
         for n, result in enumerate(["positive", "negative", "invalid"])
     ]
     response = post(sidep, batch(*sent))
@@ -149,7 +149,7 @@ def test_rejected_patients_get_ar(start_sidep, post):
     response = post(
         simulator,
         batch(
-            message("AR-1", patient_fields={"nir": "185057800608491"}),
+            message("AR-1", patient_fields={"nir": "185057800608491", "identity_status": "QUAL"}),
             message("AR-2", patient_fields={"nir": "", "birth_name": "DURAND"}),
             message("AA-1"),
         ),

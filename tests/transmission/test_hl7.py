@@ -7,9 +7,10 @@ from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.parser import parse_message
 
 from relais.screening import catalogue
-from relais.screening.models import ScreeningTest
+from relais.screening.models import IdentityStatus, ScreeningTest
 from relais.transmission.hl7 import (
     OID_FINESS,
+    OID_INS_NIA,
     OID_INS_NIR,
     OID_RPPS,
     Ack,
@@ -153,7 +154,7 @@ def test_same_transmission_gives_the_same_message():
 
 
 def test_patient_identity():
-    test = sample_test()
+    test = sample_test(patient_fields={"identity_status": "QUAL"})
     message = build(test)
     identifiers = field(message, "PID", 3).split("~")
     assert identifiers == [
@@ -161,17 +162,21 @@ def test_patient_identity():
         f"{test.patient.pk}^^^RELAIS^PI",
     ]
     assert field(message, "PID", 5).split("~") == [
-        "Lefèvre^Élodie^Anne^^^^L",
-        "Martin^Élodie^Anne^^^^D",
+        "Lefèvre^Élodie^Élodie Anne^^^^L",
+        "Martin^Élodie^Élodie Anne^^^^D",
     ]
     assert field(message, "PID", 7) == "19850314"
     assert field(message, "PID", 8) == "F"
-    assert field(message, "PID", 11) == "12 rue des Lilas^^Paris^^75011^FRA^H"
+    assert field(message, "PID", 11).split("~") == [
+        "12 rue des Lilas^^Paris^^75011^FRA^H",
+        "^^^^^^BDL^^75056",
+    ]
+    assert field(message, "PID", 32) == "QUAL"
     assert field(message, "PID", 13).split("~") == [
         "^PRN^PH^^^^^^^^^+33612345678",
         "^NET^Internet^elodie.lefevre@example.org",
     ]
-    assert field(message, "PID", 23) == "75056"
+    assert field(message, "PID", 23) == ""  # the birthplace is the BDL address
 
 
 def test_patient_without_nir_used_name_birthplace_or_contact():
@@ -183,16 +188,17 @@ def test_patient_without_nir_used_name_birthplace_or_contact():
     assert strictly_valid(message)
     assert field(message, "PID", 3).endswith("^^^RELAIS^PI")
     assert "INS" not in field(message, "PID", 3)
-    assert field(message, "PID", 5) == "Lefèvre^Jean^^^^^L"
+    assert field(message, "PID", 5) == "Lefèvre^Jean^Jean^^^^L"
     assert field(message, "PID", 8) == "U"
     assert field(message, "PID", 11) == ""
     assert field(message, "PID", 13) == ""
     assert field(message, "PID", 23) == ""
+    assert field(message, "PID", 32) == "PROV"
 
 
 def test_used_name_equal_to_birth_name_is_not_repeated():
     message = build(sample_test(patient_fields={"used_name": "LEFÈVRE"}))
-    assert field(message, "PID", 5) == "Lefèvre^Élodie^Anne^^^^L"
+    assert field(message, "PID", 5) == "Lefèvre^Élodie^Élodie Anne^^^^L"
 
 
 def test_ordering_and_performing_pharmacy_and_pharmacist():
@@ -260,8 +266,8 @@ def test_delimiters_in_names_and_addresses_are_escaped_and_stay_valid():
     birth_name, used_name = field(message, "PID", 5).split("~")
     assert unescape(birth_name.split("^")[0]) == HOSTILE
     assert unescape(used_name.split("^")[0]) == "A^B"
-    assert [unescape(v) for v in birth_name.split("^")[1:3]] == ["Jean~Paul", "&Marie"]
-    address = field(message, "PID", 11).split("^")
+    assert [unescape(v) for v in birth_name.split("^")[1:3]] == ["Jean~Paul", "Jean~Paul &Marie"]
+    address = field(message, "PID", 11).split("~")[0].split("^")
     assert unescape(address[0]) == "3 rue | Pipe\nBât. B"
     assert unescape(address[2]) == "Saint-Denis \\ Nord"
     assert unescape(field(message, "PID", 13).split("~")[1].split("^")[3]) == "a&b@x.org"
@@ -269,6 +275,104 @@ def test_delimiters_in_names_and_addresses_are_escaped_and_stay_valid():
     assert unescape(field(message, "OBX", 24)) == "Place\r\nCentrale"
     assert unescape(field(message, "OBX", 25).split("^")[1]) == "Marie | Curie"
     assert unescape(field(message, "OBX", 17).split("^")[1]) == "Kit\\v2|beta"
+
+
+# --- The patient's identity: INS only when qualified ---------------------------------------
+
+# A NIA (temporary number: first digit 7 for a man, 8 for a woman) with its key.
+NIA = "885037505612394"
+
+
+def identity_fields(message: str) -> dict[str, str]:
+    return {f"PID-{n}": field(message, "PID", n) for n in (3, 5, 11, 23, 32)}
+
+
+def test_a_qualified_identity_goes_with_its_ins_under_the_ins_nir_oid():
+    test = sample_test(patient_fields={"identity_status": "QUAL"})
+    message = build(test)
+    assert strictly_valid(message)
+    ins, own = field(message, "PID", 3).split("~")
+    number, _, _, authority, kind = ins.split("^")
+    assert (number, authority, kind) == (
+        "285037505612306",
+        f"ASIP-SANTE-INS-NIR&{OID_INS_NIR}&ISO",
+        "INS",
+    )
+    assert own == f"{test.patient.pk}^^^RELAIS^PI"
+    assert field(message, "PID", 32) == "QUAL"
+
+
+@pytest.mark.parametrize("status", ["VALI", "PROV"])
+def test_an_identity_not_qualified_goes_as_its_traits_and_status_without_the_nir(status):
+    test = sample_test(patient_fields={"identity_status": status})
+    message = build(test)
+    assert strictly_valid(message)
+    assert identity_fields(message) == {
+        "PID-3": f"{test.patient.pk}^^^RELAIS^PI",
+        "PID-5": "Lefèvre^Élodie^Élodie Anne^^^^L~Martin^Élodie^Élodie Anne^^^^D",
+        "PID-11": "12 rue des Lilas^^Paris^^75011^FRA^H~^^^^^^BDL^^75056",
+        "PID-23": "",
+        "PID-32": status,
+    }
+    assert "285037505612306" not in message
+    assert field(message, "PID", 7) == "19850314"
+    assert field(message, "PID", 8) == "F"
+
+
+def test_a_record_from_before_the_status_is_provisional():
+    test = sample_test(patient_fields={"identity_status": ""})
+    message = build(test)
+    assert field(message, "PID", 32) == "PROV"
+    assert "INS" not in field(message, "PID", 3)
+
+
+def test_a_qualified_nia_goes_under_the_ins_nia_oid():
+    test = sample_test(patient_fields={"identity_status": "QUAL", "nir": NIA})
+    message = build(test)
+    assert strictly_valid(message)
+    ins = field(message, "PID", 3).split("~")[0].split("^")
+    assert ins[0] == NIA
+    assert ins[3] == f"ASIP-SANTE-INS-NIA&{OID_INS_NIA}&ISO"
+    assert OID_INS_NIR not in message
+    assert ins[4] == "INS"
+
+
+@pytest.mark.parametrize(
+    ("code", "place"),
+    [("99350", "abroad (Morocco)"), ("97411", "overseas (Saint-Denis, La Réunion)")],
+)
+def test_the_birthplace_is_a_bdl_address_with_its_insee_code(code, place):
+    test = sample_test(
+        patient_fields={
+            "identity_status": "VALI", "birthplace_code": code,
+            "address": "", "postal_code": "", "city": "",
+        }
+    )  # fmt: skip
+    message = build(test)
+    assert strictly_valid(message), place
+    birthplace = field(message, "PID", 11).split("^")
+    assert birthplace[6] == "BDL"  # XAD-7, table 0190: birth delivery location
+    assert birthplace[8] == code  # XAD-9, county/parish code: the INSEE code
+    assert len(birthplace) == 9
+    assert field(message, "PID", 23) == ""
+
+
+def test_several_birth_given_names_go_whole_with_the_first_apart():
+    test = sample_test(patient_fields={"given_names": "Marie  Élodie Anne-Sophie", "used_name": ""})
+    message = build(test)
+    assert strictly_valid(message)
+    family, first, given, *rest = field(message, "PID", 5).split("^")
+    assert (family, first, given) == ("Lefèvre", "Marie", "Marie Élodie Anne-Sophie")
+    assert rest == ["", "", "", "L"]
+
+
+def test_every_identity_status_is_a_french_table_0445_code():
+    # Table 0445 (user-defined in HL7): France's codes, the RNIV statuses (FR Core
+    # fr-core-cs-identity-status); PID-32 is an IS of at most 20 characters in v2.5.1.
+    for status in IdentityStatus.values:
+        value = field(build(sample_test(patient_fields={"identity_status": status})), "PID", 32)
+        assert value in {"PROV", "VALI", "RECUP", "QUAL"}
+        assert len(value) <= 20
 
 
 @pytest.mark.parametrize("status", ["", "X", "f", "A"])
@@ -293,8 +397,10 @@ def test_message_from_a_saved_record(pharmacy, pharmacist):
     )
     message = build(test)
     assert strictly_valid(message)
-    assert field(message, "PID", 5).startswith("Lefèvre^Élodie^Anne")
-    assert field(message, "PID", 3).startswith("285037505612306^")
+    assert field(message, "PID", 5).startswith("Lefèvre^Élodie^Élodie Anne^")
+    # A provisional identity (the default) goes without its INS.
+    assert field(message, "PID", 3) == f"{test.patient.pk}^^^RELAIS^PI"
+    assert field(message, "PID", 32) == "PROV"
     assert field(message, "ORC", 12).startswith("10009876543^")
     assert field(message, "OBX", 5).startswith("260373001^")
     assert field(message, "MSH", 4).startswith(pharmacy.finess + "^")

@@ -6,6 +6,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from relais.screening import services
+from relais.screening.models import Patient
 from relais.transmission.models import Transmission
 from relais.transmission.services import describe
 from relais.transmission.worker import send_due
@@ -65,6 +66,8 @@ def test_a_third_of_requests_failing_with_5xx_still_all_get_acknowledged(
 
 
 def test_a_rejection_is_shown_with_sidep_reason(start_sidep, pharmacist_client, screening_test):
+    # The NIR travels (as INS) only for a qualified identity.
+    Patient.objects.filter(pk=screening_test.patient_id).update(identity_status="QUAL")
     start_sidep("--reject-nir", PATIENT_DATA["nir"])
     send_due()
     row = screening_test.transmissions.get()

@@ -12,7 +12,7 @@ from ninja import Schema
 from pydantic import ConfigDict, Field, StrictBool, StrictStr
 
 from relais.screening import catalogue
-from relais.screening.models import NotifyBy, Sex
+from relais.screening.models import IdentityStatus, NotifyBy, Sex
 
 
 class StrictInput(Schema):
@@ -40,6 +40,16 @@ class PatientIn(StrictInput):
     city: StrictStr = Field("", description="City, at most 100 characters.")
     phone: StrictStr = Field("", description="Mobile phone, national or E.164 form.")
     email: StrictStr = Field("", description="E-mail address, at most 254 characters.")
+    identity_status: StrictStr = Field(
+        IdentityStatus.PROVISIONAL.value,
+        description="The identity's status (Référentiel national d'identitovigilance): PROV "
+        "provisional; VALI validated, an identity document was seen; QUAL qualified, the INS "
+        "was fetched from the INSi service by the caller's software and compared with an "
+        "identity document - then nir and birthplace_code are required and must be the "
+        "traits INSi returned. Empty means provisional. Only a qualified identity is sent "
+        "to SI-DEP with its INS.",
+        json_schema_extra={"enum": ["", *IdentityStatus.values]},
+    )
 
 
 class TestIn(StrictInput):

@@ -44,8 +44,12 @@ TEST_COLUMNS = (
     "kind", "device", "specimen", "sampled_at", "result", "symptoms", "symptom_onset",
     "consent_transmission", "notify_by",
 )  # fmt: skip
-OPTIONAL_COLUMNS = ("device_code", "lot", "lot_expiry", *OTHER_RESULT_FIELDS, "new_sample")
-REQUIRED_COLUMNS = (*services.PATIENT_FIELDS, *TEST_COLUMNS)
+# The identity status (added later) may be left out: the identity is then provisional.
+PATIENT_COLUMNS = tuple(name for name in services.PATIENT_FIELDS if name != "identity_status")
+OPTIONAL_COLUMNS = (
+    "device_code", "lot", "lot_expiry", *OTHER_RESULT_FIELDS, "new_sample", "identity_status",
+)  # fmt: skip
+REQUIRED_COLUMNS = (*PATIENT_COLUMNS, *TEST_COLUMNS)
 COLUMNS = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
 BOOLEAN_COLUMNS = ("symptoms", "consent_transmission", "new_sample")
 TRUE_WORDS = {"1", "true", "yes", "y", "oui", "o", "x"}
@@ -269,8 +273,12 @@ def parse_boolean(value: str) -> bool | None:
 def submission_of(cells: dict) -> submissions.Submission:
     """The submission a row's cells make: the forms' inputs, with the cells no form can
     read (a yes/no cell saying neither) as errors of their own."""
-    patient = {name: cells[name] for name in services.PATIENT_FIELDS}
-    test = {name: cells.get(name, "") for name in (*TEST_COLUMNS, *OPTIONAL_COLUMNS)}
+    patient = {name: cells.get(name, "") for name in services.PATIENT_FIELDS}
+    test = {
+        name: cells.get(name, "")
+        for name in (*TEST_COLUMNS, *OPTIONAL_COLUMNS)
+        if name != "identity_status"
+    }
     unreadable = []
     for name in DATE_COLUMNS + DATETIME_COLUMNS:
         target = patient if name in patient else test

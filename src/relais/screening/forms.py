@@ -16,6 +16,7 @@ from relais.phone import normalise_phone
 from relais.screening import catalogue, devices, validation
 from relais.screening.models import (
     NOTIFY_CHANNELS,
+    IdentityStatus,
     NotifyBy,
     Sex,
     reachable_channels,
@@ -72,6 +73,39 @@ class PatientForm(forms.Form):
     city = forms.CharField(label=_("City"), max_length=100, required=False)
     phone = forms.CharField(label=_("Mobile phone"), max_length=30, required=False)
     email = forms.CharField(label=_("E-mail"), max_length=254, required=False)
+    # Not required: left out (an older file, an API client), the identity is provisional.
+    identity_status = forms.ChoiceField(
+        label=_("Identity status"),
+        choices=IdentityStatus.choices,
+        required=False,
+        help_text=_(
+            "Validated: an identity document (ID card, passport, residence permit) was seen."
+        ),
+    )
+
+    # The traits the INSi service returns with a qualified INS: they may not be changed
+    # while the identity stays qualified (RNIV: the INS traits are copied, never typed).
+    INS_TRAITS = ("birth_name", "given_names", "birth_date", "sex", "birthplace_code", "nir")
+
+    def __init__(self, *args, counter: bool = False, **kwargs):
+        """`counter`: the web's form. There, "qualified" cannot be chosen (it needs the
+        INSi service, which Relais does not call); a qualified record keeps it as long as
+        none of its INS traits is changed."""
+        super().__init__(*args, **kwargs)
+        self.counter = counter
+        if counter:
+            stored = (self.initial or {}).get("identity_status")
+            field = self.fields["identity_status"]
+            assert isinstance(field, forms.ChoiceField)
+            field.choices = [
+                (value, label)
+                for value, label in IdentityStatus.choices
+                if value != IdentityStatus.QUALIFIED or stored == IdentityStatus.QUALIFIED
+            ]
+            self.fields["identity_status"].initial = IdentityStatus.PROVISIONAL
+
+    def clean_identity_status(self):
+        return self.cleaned_data["identity_status"] or IdentityStatus.PROVISIONAL
 
     def clean_birth_name(self):
         return validation.clean_person_name(self.cleaned_data["birth_name"])
@@ -124,7 +158,46 @@ class PatientForm(forms.Form):
                 validation.check_nir_consistency(nir, sex, birth_date)
             except ValidationError as error:
                 self.add_error("nir", error)
+        if data.get("identity_status") == IdentityStatus.QUALIFIED:
+            self.check_qualified(data)
         return data
+
+    def check_qualified(self, data) -> None:
+        """A qualified identity carries the INS the INSi service returned: its NIR and the
+        birthplace INSi gives with it; at the counter, it comes only from the record."""
+        if not data.get("nir") and "nir" not in self.errors:
+            self.add_error(
+                "nir",
+                ValidationError(
+                    _("A qualified identity has its INS: the NIR the INSi service returned."),
+                    code="qualified_without_ins",
+                ),
+            )
+        if not data.get("birthplace_code") and "birthplace_code" not in self.errors:
+            self.add_error(
+                "birthplace_code",
+                ValidationError(
+                    _("A qualified identity has the birthplace the INSi service returned."),
+                    code="qualified_without_birthplace",
+                ),
+            )
+        if self.counter:
+            changed = [
+                name
+                for name in self.INS_TRAITS
+                if name in data and data[name] != (self.initial or {}).get(name)
+            ]
+            if changed:
+                self.add_error(
+                    "identity_status",
+                    ValidationError(
+                        _(
+                            "The traits of a qualified identity come from the INSi service: "
+                            "to correct them, choose another status."
+                        ),
+                        code="qualified_traits_changed",
+                    ),
+                )
 
 
 # A chosen channel whose address the patient record lacks, or cannot be reached through.

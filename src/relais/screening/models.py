@@ -37,6 +37,20 @@ class Sex(models.TextChoices):
     UNKNOWN = "U", _("unknown")
 
 
+class IdentityStatus(models.TextChoices):
+    """How far a patient's identity can be trusted: three of the four statuses of the
+    Référentiel national d'identitovigilance (RNIV, ANS, exigence EXI SI 07; codes of the
+    FR Core code system fr-core-cs-identity-status). The fourth, RECUP (INS fetched from
+    INSi, no identity document seen), needs an INSi call Relais does not make.
+
+    Only a qualified identity (INS fetched from the INSi service *and* compared with an
+    identity document) may be sent with its INS: see docs/sidep.md."""
+
+    PROVISIONAL = "PROV", _("provisional")
+    VALIDATED = "VALI", _("validated (identity document seen)")
+    QUALIFIED = "QUAL", _("qualified (INS from the INSi service)")
+
+
 class Patient(Versioned):
     """A person tested at one pharmacy. Every identity trait is encrypted."""
 
@@ -54,6 +68,9 @@ class Patient(Versioned):
     city = EncryptedTextField()
     phone = EncryptedTextField()
     email = EncryptedTextField()
+    identity_status = models.CharField(
+        max_length=4, choices=IdentityStatus.choices, default=IdentityStatus.PROVISIONAL
+    )
     nir_index = models.CharField(max_length=64, blank=True, db_index=True)
     identity_index = models.CharField(max_length=64, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)

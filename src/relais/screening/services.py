@@ -16,6 +16,7 @@ from relais.crypto.blind_index import blind_index, blind_index_candidates
 from relais.screening.models import (
     IDENTITY_INDEX,
     NIR_INDEX,
+    IdentityStatus,
     Patient,
     ScreeningTest,
     Versioned,
@@ -31,7 +32,7 @@ from relais.screening.signals import (
 
 PATIENT_FIELDS = (
     "birth_name", "used_name", "given_names", "birth_date", "sex", "birthplace_code", "nir",
-    "address", "postal_code", "city", "phone", "email",
+    "address", "postal_code", "city", "phone", "email", "identity_status",
 )  # fmt: skip
 # Why a test is cancelled: fixed codes, so the audit log never holds free text.
 CANCEL_REASONS = {
@@ -88,6 +89,7 @@ def new_patient(pharmacy, user, data: Mapping[str, Any]) -> Patient:
     patient = Patient(pharmacy=pharmacy, created_by=user)
     for name in PATIENT_FIELDS:
         setattr(patient, name, data.get(name) or "")
+    patient.identity_status = data.get("identity_status") or IdentityStatus.PROVISIONAL
     patient.refresh_indexes()
     return patient
 

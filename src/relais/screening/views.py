@@ -135,10 +135,9 @@ def patient_new(request: PharmacyRequest):
     if "prefill" in request.POST:
         # From a search that found no one: start the form with what was searched for.
         initial = {k: request.POST.get(k, "") for k in ("birth_name", "birth_date", "nir")}
-        return render(
-            request, "screening/patient_form.html", {"form": PatientForm(initial=initial)}
-        )
-    form = PatientForm(form_data(request))
+        form = PatientForm(initial=initial, counter=True)
+        return render(request, "screening/patient_form.html", {"form": form})
+    form = PatientForm(form_data(request), counter=True)
     if request.method == "POST" and form.is_valid():
 
         def save():
@@ -259,7 +258,7 @@ def patient_edit(request: PharmacyRequest, patient_id):
     record("patient.view", request=request, target=patient)
     initial = {name: getattr(patient, name) for name in services.PATIENT_FIELDS}
     initial["phone"] = national_format(initial["phone"])  # as typed at the counter
-    form = PatientForm(form_data(request), initial=initial)
+    form = PatientForm(form_data(request), initial=initial, counter=True)
     context = {
         "form": form,
         "patient": patient,

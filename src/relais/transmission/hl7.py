@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 
 from relais.screening import catalogue
+from relais.screening.models import IdentityStatus
 
 VERSION = "2.5.1"
 SENDING_APPLICATION = "Relais"
@@ -32,8 +33,11 @@ MESSAGE_PROFILE = "SIDEP-ORU-R01-1.0"
 # OBR-25 (HL7 table 0123) has no "deleted": a cancelled result means no result for the order.
 ORDER_STATUS = {"F": "F", "C": "C", "D": "X"}
 
-# Object identifiers of the French health identifiers.
+# Object identifiers of the French health identifiers. The INS is the NIR (INS-NIR), or
+# for a person waiting for one the temporary number NIA (INS-NIA, first digit 7 or 8):
+# ANS, Référentiel INS, "Liste des OID des autorités d'affectation des INS".
 OID_INS_NIR = "1.2.250.1.213.1.4.8"
+OID_INS_NIA = "1.2.250.1.213.1.4.9"
 OID_FINESS = "1.2.250.1.71.4.2.2"
 OID_RPPS = "1.2.250.1.71.4.2.1"
 
@@ -122,29 +126,48 @@ def _sft() -> str:
 
 
 def _names(patient) -> str:
-    given = (patient.given_names or "").split()
-    first, others = (given[0], " ".join(given[1:])) if given else ("", "")
-    names = [
-        _components(escape(patient.birth_name), escape(first), escape(others), "", "", "", "L")
-    ]
+    """PID-5. The legal name (L): birth name, first birth given name in XPN-2 and the whole
+    list of birth given names, space-separated, in XPN-3 — the INS traits "premier prénom
+    de naissance" and "prénoms de naissance" (ANS CI-SIS, Annexe INS, HL7 v2 mapping; IHE
+    PAM national extension France). The used name (D), when it differs, repeats them."""
+    given = " ".join((patient.given_names or "").split())
+    first = given.split(" ")[0] if given else ""
+    names = [_components(escape(patient.birth_name), escape(first), escape(given), "", "", "", "L")]
     if (
         patient.used_name
         and patient.used_name.strip().upper() != patient.birth_name.strip().upper()
     ):
         names.append(
-            _components(escape(patient.used_name), escape(first), escape(others), "", "", "", "D")
+            _components(escape(patient.used_name), escape(first), escape(given), "", "", "", "D")
         )
     return "~".join(names)
 
 
+def _is_nia(number: str) -> bool:
+    """A temporary number (NIA, given while a NIR is being assigned) begins with 7 or 8."""
+    return number[:1] in {"7", "8"}
+
+
 def _identifiers(patient) -> str:
+    """PID-3. The INS only for a qualified identity (RNIV: only a qualified identity may
+    be referenced by its INS), under the OID of its kind; always Relais's own id."""
     ids = []
-    if patient.nir:
-        ids.append(
-            _components(escape(patient.nir), "", "", f"ASIP-SANTE-INS-NIR&{OID_INS_NIR}&ISO", "INS")
+    if patient.nir and patient.identity_status == IdentityStatus.QUALIFIED:
+        authority = (
+            f"ASIP-SANTE-INS-NIA&{OID_INS_NIA}&ISO"
+            if _is_nia(patient.nir)
+            else f"ASIP-SANTE-INS-NIR&{OID_INS_NIR}&ISO"
         )
+        ids.append(_components(escape(patient.nir), "", "", authority, "INS"))
     ids.append(_components(escape(patient.pk), "", "", "RELAIS", "PI"))
     return "~".join(ids)
+
+
+def _birthplace(patient) -> str:
+    """The birthplace as an address of type BDL (birth delivery location), its INSEE code
+    (COG: a commune, or 99xxx a country abroad) in XAD-9 "county/parish code", as IHE PAM
+    France puts it (instead of PID-23, free text in v2.5.1)."""
+    return _components("", "", "", "", "", "", "BDL", "", escape(patient.birthplace_code))
 
 
 def _telecoms(patient) -> str:
@@ -168,17 +191,20 @@ def _pid(patient) -> str:
         "FRA",
         "H",
     )
+    addresses = [address] if (patient.address or patient.city or patient.postal_code) else []
+    if patient.birthplace_code:
+        addresses.append(_birthplace(patient))
     fields = {
         1: "1",
         3: _identifiers(patient),
         5: _names(patient),
         7: _date(patient.birth_date),
         8: patient.sex if patient.sex in {"M", "F"} else "U",
-        11: address if (patient.address or patient.city or patient.postal_code) else "",
+        11: "~".join(addresses),
         13: _telecoms(patient),
+        # Table 0445 as France uses it: the RNIV status (PROV, VALI, QUAL).
+        32: escape(patient.identity_status or IdentityStatus.PROVISIONAL),
     }
-    if patient.birthplace_code:
-        fields[23] = escape(patient.birthplace_code)
     return _segment("PID", fields)
 
 
