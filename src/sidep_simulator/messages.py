@@ -11,7 +11,8 @@ from hl7apy.parser import parse_message
 VERSION = "2.5.1"
 MESSAGE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 REQUIRED_SEGMENTS = ("MSH", "PID", "OBR", "SPM")
-RESULT_STATUSES = {"F", "C", "D"}
+# OBX-11 (HL7 table 0085): final, correction, deleted, wrong (sent for the wrong patient).
+RESULT_STATUSES = {"F", "C", "D", "W"}
 _ESCAPES = {"\\": "\\E\\", "|": "\\F\\", "^": "\\S\\", "&": "\\T\\", "~": "\\R\\"}
 _TO_ESCAPE = re.compile(r"[\\|^&~\x00-\x1f\x7f]")
 _ESCAPE_SEQUENCE = re.compile(r"\\([EFSTR]|X[0-9A-Fa-f]{2})\\")
@@ -102,7 +103,7 @@ def _validate_observations(observations: list[list[str]]) -> None:
         if _field(obx, 5).split("^")[2:3] != ["SCT"]:
             raise Invalid("OBX-5 must be a SNOMED CT code")
         if _field(obx, 11) not in RESULT_STATUSES:
-            raise Invalid("OBX-11 must be F, C or D")
+            raise Invalid("OBX-11 must be F, C, D or W")
         analytes.add(_field(obx, 3).split("^")[0])
     if len(analytes) != len(observations):
         raise Invalid("an analyte (OBX-3) is reported twice")

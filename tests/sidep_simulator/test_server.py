@@ -144,18 +144,32 @@ def test_client_certificate_from_another_ca_is_refused(sidep, sidep_certs, forei
     )
 
 
-def test_rejected_patients_get_ar(start_sidep, post):
+def test_rejected_patients_get_ae(start_sidep, post):
+    """Refusing a patient is about the content: AE (HL7 table 0008), not AR."""
     simulator = start_sidep("--reject-nir", "185057800608491", "--reject-birth-name", "Durand")
     response = post(
         simulator,
         batch(
-            message("AR-1", patient_fields={"nir": "185057800608491"}),
-            message("AR-2", patient_fields={"nir": "", "birth_name": "DURAND"}),
+            message("AE-1", patient_fields={"nir": "185057800608491"}),
+            message("AE-2", patient_fields={"nir": "", "birth_name": "DURAND"}),
             message("AA-1"),
         ),
     )
-    assert [a.code for a in parse_acks(response.text)] == ["AR", "AR", "AA"]
+    assert [a.code for a in parse_acks(response.text)] == ["AE", "AE", "AA"]
     assert simulator.counts()["accepted"] == 1
+
+
+def test_application_rejects_go_to_the_first_new_messages_only(start_sidep, post):
+    """AR: the receiver cannot process messages now, whatever they hold; the same
+    message sent again once it can is accepted."""
+    simulator = start_sidep("--application-reject-count", "2")
+    first = parse_acks(post(simulator, batch(message("AR-1"), message("AR-2"))).text)
+    assert [(a.code, a.text) for a in first] == [
+        ("AR", "the receiver cannot process messages now (injected)")
+    ] * 2
+    again = parse_acks(post(simulator, batch(message("AR-1"), message("AR-2"))).text)
+    assert [a.code for a in again] == ["AA", "AA"]
+    assert simulator.counts() == {"accepted": 2, "distinct_message_ids": 2, "received": 2}
 
 
 @pytest.mark.slow  # several simulator processes

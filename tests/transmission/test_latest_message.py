@@ -14,7 +14,7 @@ State = Transmission.State
 
 
 def reject(test) -> None:
-    test.transmissions.update(state=State.REJECTED, ack_code="AR", ack_text="refused")
+    test.transmissions.update(state=State.REJECTED, ack_code="AE", ack_text="refused")
 
 
 def acknowledge_latest(test) -> None:

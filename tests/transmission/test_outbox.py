@@ -59,7 +59,7 @@ def test_describe_a_waiting_test(screening_test):
 
 def test_describe_a_rejected_test_gives_sidep_reason(screening_test):
     screening_test.transmissions.update(
-        state="rejected", ack_code="AR", ack_text="Code LOINC inconnu"
+        state="rejected", ack_code="AE", ack_text="Code LOINC inconnu"
     )
     status = describe(screening_test)
     assert (status["state"], status["label"], status["reason"]) == (

@@ -68,7 +68,7 @@ def test_a_rejection_is_shown_with_sidep_reason(start_sidep, pharmacist_client, 
     start_sidep("--reject-nir", PATIENT_DATA["nir"])
     send_due()
     row = screening_test.transmissions.get()
-    assert (row.state, row.ack_code) == (State.REJECTED, "AR")
+    assert (row.state, row.ack_code) == (State.REJECTED, "AE")
     assert row.ack_text == "the receiver refuses results for this patient"
     pharmacist_client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     html = pharmacist_client.get(reverse("screening:day")).content.decode()

@@ -58,6 +58,12 @@ class Transmission(queue.QueuedRow):
         LEASE_LOST = queue.LEASE_LOST, queue.LEASE_LOST_TEXT
         TRY_LATER = "try_later", _("SI-DEP asked to send it again later")
         TOO_LARGE = "too_large", _("The message is larger than SI-DEP accepts")
+        # MSA-1 AR (HL7 table 0008, "application reject"): SI-DEP could not process the
+        # message, for a reason not about its content. Sent again, like an outage.
+        APPLICATION_REJECT = (
+            "application_reject",
+            _("SI-DEP could not process the message (AR): it is sent again later"),
+        )
         # A failed TLS handshake needs someone to fix a certificate: worded apart from
         # an outage, on the pharmacist's and the operator's pages.
         TLS_SERVER_UNTRUSTED = (
