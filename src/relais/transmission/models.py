@@ -80,8 +80,12 @@ class Transmission(queue.QueuedRow):
         )
         TLS_FAILED = "tls_failed", _("TLS handshake with SI-DEP failed")
 
-    # OBX-11 / the result status each kind of message carries.
+    # OBX-11 (HL7 table 0085) each kind of message carries: F final, C correction, D
+    # deleted. A cancellation because the test was recorded for the wrong patient is W
+    # ("post original as wrong, e.g. transmitted for wrong patient") instead of D.
     RESULT_STATUS: dict[str, str] = {Kind.NEW: "F", Kind.CORRECTION: "C", Kind.CANCELLATION: "D"}
+    # screening.services.CANCEL_REASONS' code for "recorded for the wrong patient".
+    WRONG_PATIENT = "wrong_patient"
     WAITING_STATES = (State.PENDING, State.IN_FLIGHT)
     TLS_ERRORS = (
         Error.TLS_SERVER_UNTRUSTED,
@@ -97,6 +101,8 @@ class Transmission(queue.QueuedRow):
     # Order of the test's messages: a correction is never sent before the result it corrects.
     sequence = models.PositiveIntegerField()
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.NEW)
+    # A cancellation's reason (a CANCEL_REASONS code; "" for other kinds): it chooses D or W.
+    cancel_reason = models.CharField(max_length=32, blank=True)
     message_id = models.CharField(max_length=32, unique=True, default=new_message_id)
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     # attempts, next_attempt_at, the lease and last_error come from queue.QueuedRow.
@@ -125,6 +131,8 @@ class Transmission(queue.QueuedRow):
 
     @property
     def result_status(self) -> str:
+        if self.kind == self.Kind.CANCELLATION and self.cancel_reason == self.WRONG_PATIENT:
+            return "W"
         return self.RESULT_STATUS[self.kind]
 
     @property
