@@ -229,8 +229,11 @@ class BatchHandler(BaseHTTPRequestHandler):
             messages.validate(received.raw, strict=self.server.strict_validation)
         except messages.Invalid as error:
             return messages.ack(received, "AE", str(error))
-        if faults.rejects(*messages.patient_traits(received.raw)):
-            return messages.ack(received, "AE", "the receiver refuses results for this patient")
+        nir, birth_name = messages.patient_traits(received.raw)
+        if faults.rejects(nir, birth_name):
+            # As a real receiver may, the reason quotes the patient (Relais must protect it).
+            reason = f"the receiver refuses results for this patient ({birth_name or nir})"
+            return messages.ack(received, "AE", reason)
         if self.server.rng.random() < faults.error_rate:
             return messages.ack(received, "AE", "injected application error")
         store.accept(received.message_id, received.raw)

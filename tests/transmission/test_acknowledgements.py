@@ -14,6 +14,8 @@ from tests.support.drain import drain_here
 from tests.support.fictitious import PATIENT_DATA
 
 pytestmark = pytest.mark.django_db
+# The simulator's AE for a refused patient quotes the birth name, as a real receiver may.
+REFUSAL = f"the receiver refuses results for this patient ({PATIENT_DATA['birth_name']})"
 State = Transmission.State
 Error = Transmission.Error
 
@@ -64,6 +66,6 @@ def test_a_patient_sidep_refuses_is_an_application_error_a_rejection(start_sidep
     send_due()
     row = screening_test.transmissions.get()
     assert (row.state, row.ack_code, row.last_error) == (State.REJECTED, "AE", "")
-    assert describe(screening_test)["reason"] == "the receiver refuses results for this patient"
+    assert describe(screening_test)["reason"] == REFUSAL
     Transmission.objects.update(next_attempt_at=timezone.now())
     assert send_due() == 0

@@ -48,7 +48,10 @@ def correction_form(test, **changes):
 
 
 def set_state(test, state, **fields):
-    Transmission.objects.filter(test=test).update(state=state, **fields)
+    for row in Transmission.objects.filter(test=test):  # save(): ack_text is encrypted
+        for name, value in {"state": state, **fields}.items():
+            setattr(row, name, value)
+        row.save()
 
 
 def acknowledge(test):

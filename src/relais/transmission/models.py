@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from relais.accounts.models import Pharmacy
 from relais.accounts.scoping import PharmacyScopedQuerySet
+from relais.crypto.fields import EncryptedTextField
 from relais.lib import queue
 from relais.screening.models import ScreeningTest
 
@@ -94,6 +95,8 @@ class Transmission(queue.QueuedRow):
         Error.TLS_FAILED,
     )
     FINAL_STATES = (State.ACKNOWLEDGED, State.REJECTED, State.DEAD, State.WITHDRAWN)
+    # The longest reason kept (what SI-DEP writes is cut to this many characters).
+    ACK_TEXT_LENGTH = 500
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     test = models.ForeignKey(ScreeningTest, on_delete=models.PROTECT, related_name="transmissions")
@@ -106,9 +109,11 @@ class Transmission(queue.QueuedRow):
     message_id = models.CharField(max_length=32, unique=True, default=new_message_id)
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     # attempts, next_attempt_at, the lease and last_error come from queue.QueuedRow.
-    # SI-DEP's acknowledgement (MSA-1 and its reason), shown to the pharmacist.
+    # SI-DEP's acknowledgement (MSA-1 and its reason), shown to the pharmacy only. The
+    # reason is SI-DEP's free text and may quote the patient's data: encrypted like the
+    # identity (bound to this row), never logged, erased with the patient's identity.
     ack_code = models.CharField(max_length=2, blank=True)
-    ack_text = models.CharField(max_length=500, blank=True)
+    ack_text = EncryptedTextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # First time the message left (or may have left) for SI-DEP.
     sent_at = models.DateTimeField(null=True, blank=True)

@@ -129,3 +129,10 @@ def retry_dead(transmission: Transmission) -> bool:
         dead_letter_alerted_at=None,  # if it dies again, that is news
     )
     return updated == 1
+
+
+def on_patients_purged(sender, patient_ids, **kwargs) -> None:
+    """SI-DEP's reasons may quote the patient's data: erased with the identity."""
+    Transmission.objects.filter(test__patient__in=patient_ids, ack_text__isnull=False).update(
+        ack_text=None
+    )

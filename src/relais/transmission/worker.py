@@ -37,7 +37,7 @@ ERROR_CODES = {
     transport.BatchTooLarge: Error.TOO_LARGE,  # before its base class, ClientError
     transport.ClientError: Error.CLIENT_ERROR,
 }
-ACK_TEXT_LENGTH = Transmission._meta.get_field("ack_text").max_length
+ACK_TEXT_LENGTH = Transmission.ACK_TEXT_LENGTH
 
 
 @dataclass
