@@ -23,6 +23,12 @@ class Invalid(Exception):
     """The message breaks HL7 v2.5.1 or the SI-DEP profile: answered AE with this reason."""
 
 
+class Unsupported(Exception):
+    """A message type (MSH-9) or version (MSH-12) the receiver does not take: answered AR,
+    as HL7 v2.5.1 chapter 2 says of an unacceptable MSH-9, MSH-11 or MSH-12 (the sender
+    fixes its configuration, not the content)."""
+
+
 @dataclass(frozen=True)
 class Received:
     message_id: str
@@ -58,6 +64,15 @@ def _segments(raw: str) -> dict[str, list[list[str]]]:
 
 def _field(fields: list[str], number: int) -> str:
     return fields[number] if len(fields) > number else ""
+
+
+def check_header(raw: str) -> None:
+    """MSH-9 and MSH-12 this receiver takes, before anything else. Raises Unsupported."""
+    msh = _segments(raw).get("MSH", [[]])[0]
+    if _field(msh, 8) != "ORU^R01^ORU_R01":
+        raise Unsupported("unsupported message type (MSH-9): ORU^R01^ORU_R01 only")
+    if _field(msh, 11) != VERSION:
+        raise Unsupported(f"unsupported version (MSH-12): {VERSION} only")
 
 
 def validate(raw: str, *, strict: bool = True) -> None:

@@ -226,6 +226,10 @@ class BatchHandler(BaseHTTPRequestHandler):
         if faults.application_reject_now(self.server.rng):
             return messages.ack(received, "AR", APPLICATION_REJECT_TEXT)
         try:
+            messages.check_header(received.raw)
+        except messages.Unsupported as error:
+            return messages.ack(received, "AR", str(error))
+        try:
             messages.validate(received.raw, strict=self.server.strict_validation)
         except messages.Invalid as error:
             return messages.ack(received, "AE", str(error))

@@ -61,15 +61,27 @@ def test_duplicate_message_id_is_acknowledged_again_and_stored_once(sidep, post)
 
 
 INVALID = {
-    "wrong version": lambda m: m.replace("|2.5.1|", "|2.3|", 1),
     "bad birth date": lambda m: m.replace("|19850314|", "|1985-03-14|", 1),
     "bad set id": lambda m: m.replace("OBX|1|", "OBX|one|", 1),
     "no observation": lambda m: "\r".join(s for s in m.split("\r") if not s.startswith("OBX")),
     "no specimen coding": lambda m: m.replace("445297001^Swab of internal nose^SCT", "nose", 1),
     "result not SNOMED": lambda m: m.replace("^Not detected^SCT", "^Not detected^L", 1),
     "unknown result status": lambda m: m.replace("||||||F|||", "||||||Z|||", 1),
+}
+# HL7 v2.5.1 chapter 2: an MSH-9 or MSH-12 the receiver does not take is answered AR.
+UNSUPPORTED = {
+    "wrong version": lambda m: m.replace("|2.5.1|", "|2.3|", 1),
     "not an ORU": lambda m: m.replace("ORU^R01^ORU_R01", "ADT^A01^ADT_A01", 1),
 }
+
+
+@pytest.mark.parametrize("breakage", list(UNSUPPORTED))
+def test_an_unsupported_type_or_version_gets_ar_and_is_not_stored(sidep, post, breakage):
+    broken = UNSUPPORTED[breakage](message("ODD-1"))
+    good, odd = parse_acks(post(sidep, batch(message("GOOD-1"), broken)).text)
+    assert (good.code, odd.message_id, odd.code) == ("AA", "ODD-1", "AR")
+    assert odd.text.startswith("unsupported ")
+    assert sidep.counts()["accepted"] == 1
 
 
 @pytest.mark.parametrize("breakage", list(INVALID))
