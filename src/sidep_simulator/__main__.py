@@ -48,9 +48,15 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--latency", type=seconds, default=0.0, help="seconds before answering")
     serve.add_argument("--drop-rate", type=rate, default=0.0,
                        help="share of requests closed without an answer")  # fmt: skip
-    serve.add_argument("--reject-nir", action="append", default=[], help="answer AR for this NIR")
+    serve.add_argument("--reject-nir", action="append", default=[], help="answer AE for this NIR")
     serve.add_argument("--reject-birth-name", action="append", default=[],
-                       help="answer AR for patients with this birth name")  # fmt: skip
+                       help="answer AE for patients with this birth name")  # fmt: skip
+    serve.add_argument("--application-reject-count", type=int, default=0,
+                       help="answer AR (cannot process now) to the first N new "
+                       "messages")  # fmt: skip
+    serve.add_argument("--application-reject-rate", type=rate, default=0.0,
+                       help="share of new messages answered AR (of the first N with "
+                       "a count)")  # fmt: skip
     serve.add_argument("--http-error", type=int, choices=INJECTABLE_STATUSES, action="append",
                        default=[], help="answer this status instead of the acknowledgements "
                        "(repeat it: the statuses are answered in turn)")  # fmt: skip
@@ -73,6 +79,16 @@ def parser() -> argparse.ArgumentParser:
     return main
 
 
+def application_rejects(args) -> dict:
+    """--application-reject-count N alone: the first N; with a rate: that share of the
+    first N (of all of them when no count is given)."""
+    if args.application_reject_rate and not args.application_reject_count:
+        return {"application_reject_count": None,
+                "application_reject_rate": args.application_reject_rate}  # fmt: skip
+    return {"application_reject_count": args.application_reject_count,
+            "application_reject_rate": args.application_reject_rate or 1.0}  # fmt: skip
+
+
 def serve(args) -> None:
     faults = Faults(
         error_rate=args.error_rate,
@@ -81,6 +97,7 @@ def serve(args) -> None:
         drop_rate=args.drop_rate,
         reject_nirs=set(args.reject_nir),
         reject_birth_names={name.strip().upper() for name in args.reject_birth_name},
+        **application_rejects(args),
         http_errors=tuple(args.http_error),
         http_error_count=args.http_error_count,
         http_error_rate=args.http_error_rate,

@@ -11,7 +11,8 @@ from hl7apy.parser import parse_message
 VERSION = "2.5.1"
 MESSAGE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 REQUIRED_SEGMENTS = ("MSH", "PID", "OBR", "SPM")
-RESULT_STATUSES = {"F", "C", "D"}
+# OBX-11 (HL7 table 0085): final, correction, deleted, wrong (sent for the wrong patient).
+RESULT_STATUSES = {"F", "C", "D", "W"}
 _ESCAPES = {"\\": "\\E\\", "|": "\\F\\", "^": "\\S\\", "&": "\\T\\", "~": "\\R\\"}
 _TO_ESCAPE = re.compile(r"[\\|^&~\x00-\x1f\x7f]")
 _ESCAPE_SEQUENCE = re.compile(r"\\([EFSTR]|X[0-9A-Fa-f]{2})\\")
@@ -20,6 +21,12 @@ _UNESCAPES = {"E": "\\", "F": "|", "S": "^", "T": "&", "R": "~"}
 
 class Invalid(Exception):
     """The message breaks HL7 v2.5.1 or the SI-DEP profile: answered AE with this reason."""
+
+
+class Unsupported(Exception):
+    """A message type (MSH-9) or version (MSH-12) the receiver does not take: answered AR,
+    as HL7 v2.5.1 chapter 2 says of an unacceptable MSH-9, MSH-11 or MSH-12 (the sender
+    fixes its configuration, not the content)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,15 @@ def _segments(raw: str) -> dict[str, list[list[str]]]:
 
 def _field(fields: list[str], number: int) -> str:
     return fields[number] if len(fields) > number else ""
+
+
+def check_header(raw: str) -> None:
+    """MSH-9 and MSH-12 this receiver takes, before anything else. Raises Unsupported."""
+    msh = _segments(raw).get("MSH", [[]])[0]
+    if _field(msh, 8) != "ORU^R01^ORU_R01":
+        raise Unsupported("unsupported message type (MSH-9): ORU^R01^ORU_R01 only")
+    if _field(msh, 11) != VERSION:
+        raise Unsupported(f"unsupported version (MSH-12): {VERSION} only")
 
 
 def validate(raw: str, *, strict: bool = True) -> None:
@@ -137,7 +153,7 @@ def _validate_observations(observations: list[list[str]]) -> None:
         else:
             _validate_result(obx)
         if _field(obx, 11) not in RESULT_STATUSES:
-            raise Invalid("OBX-11 must be F, C or D")
+            raise Invalid("OBX-11 must be F, C, D or W")
     if len(set(codes)) != len(codes):
         raise Invalid("an analyte or a question (OBX-3) is reported twice")
     if len({_field(obx, 11) for obx in observations}) != 1:

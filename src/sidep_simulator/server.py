@@ -23,6 +23,7 @@ HANDSHAKE_TIMEOUT_SECONDS = 10
 INJECTABLE_STATUSES = (408, 425, 429, 500, 502, 503, 504)
 REFUSE_CLIENT_CERTIFICATE = "refuse-client-certificate"
 TLS_FAULTS = (REFUSE_CLIENT_CERTIFICATE,)
+APPLICATION_REJECT_TEXT = "the receiver cannot process messages now (injected)"
 
 
 @dataclass
@@ -31,8 +32,15 @@ class Faults:
     server_error_rate: float = 0.0
     latency: float = 0.0
     drop_rate: float = 0.0
+    # Patients whose results are refused: a content problem, answered AE.
     reject_nirs: set[str] = field(default_factory=set)
     reject_birth_names: set[str] = field(default_factory=set)
+    # --application-reject: AR (the receiver cannot process messages now, whatever their
+    # content) to the first `application_reject_count` new messages (every one when
+    # None), each with `application_reject_rate`.
+    application_reject_count: int | None = 0
+    application_reject_rate: float = 1.0
+    _application_rejects_given: int = 0
     # --http-error: answer these statuses in turn (with Retry-After when given) to the
     # first `http_error_count` requests (all of them when None), each with `http_error_rate`.
     http_errors: tuple[int, ...] = ()
@@ -49,6 +57,17 @@ class Faults:
         return bool(nir and nir in self.reject_nirs) or bool(
             birth_name and birth_name.strip().upper() in self.reject_birth_names
         )
+
+    def application_reject_now(self, rng: random.Random) -> bool:
+        """Whether to answer this new message AR."""
+        with self._lock:
+            count = self.application_reject_count
+            if count is not None and self._application_rejects_given >= count:
+                return False
+            if rng.random() >= self.application_reject_rate:
+                return False
+            self._application_rejects_given += 1
+        return True
 
     def http_error_now(self, rng: random.Random) -> int | None:
         """The status to inject into this request, or None to answer normally."""
@@ -202,12 +221,23 @@ class BatchHandler(BaseHTTPRequestHandler):
         if store.is_known(received.message_id):
             store.accept(received.message_id, received.raw)  # counts the repeat
             return messages.ack(received, "AA")
+        # AR (HL7 table 0008, "application reject"): a failure not about the content; the
+        # sender sends the same message again later. AE: the content, which someone fixes.
+        if faults.application_reject_now(self.server.rng):
+            return messages.ack(received, "AR", APPLICATION_REJECT_TEXT)
+        try:
+            messages.check_header(received.raw)
+        except messages.Unsupported as error:
+            return messages.ack(received, "AR", str(error))
         try:
             messages.validate(received.raw, strict=self.server.strict_validation)
         except messages.Invalid as error:
             return messages.ack(received, "AE", str(error))
-        if faults.rejects(*messages.patient_traits(received.raw)):
-            return messages.ack(received, "AR", "the receiver refuses results for this patient")
+        nir, birth_name = messages.patient_traits(received.raw)
+        if faults.rejects(nir, birth_name):
+            # As a real receiver may, the reason quotes the patient (Relais must protect it).
+            reason = f"the receiver refuses results for this patient ({birth_name or nir})"
+            return messages.ack(received, "AE", reason)
         if self.server.rng.random() < faults.error_rate:
             return messages.ack(received, "AE", "injected application error")
         store.accept(received.message_id, received.raw)

@@ -61,15 +61,27 @@ def test_duplicate_message_id_is_acknowledged_again_and_stored_once(sidep, post)
 
 
 INVALID = {
-    "wrong version": lambda m: m.replace("|2.5.1|", "|2.3|", 1),
     "bad birth date": lambda m: m.replace("|19850314|", "|1985-03-14|", 1),
     "bad set id": lambda m: m.replace("OBX|1|", "OBX|one|", 1),
     "no observation": lambda m: "\r".join(s for s in m.split("\r") if not s.startswith("OBX")),
     "no specimen coding": lambda m: m.replace("445297001^Swab of internal nose^SCT", "nose", 1),
     "result not SNOMED": lambda m: m.replace("^Not detected^SCT", "^Not detected^L", 1),
     "unknown result status": lambda m: m.replace("||||||F|||", "||||||Z|||", 1),
+}
+# HL7 v2.5.1 chapter 2: an MSH-9 or MSH-12 the receiver does not take is answered AR.
+UNSUPPORTED = {
+    "wrong version": lambda m: m.replace("|2.5.1|", "|2.3|", 1),
     "not an ORU": lambda m: m.replace("ORU^R01^ORU_R01", "ADT^A01^ADT_A01", 1),
 }
+
+
+@pytest.mark.parametrize("breakage", list(UNSUPPORTED))
+def test_an_unsupported_type_or_version_gets_ar_and_is_not_stored(sidep, post, breakage):
+    broken = UNSUPPORTED[breakage](message("ODD-1"))
+    good, odd = parse_acks(post(sidep, batch(message("GOOD-1"), broken)).text)
+    assert (good.code, odd.message_id, odd.code) == ("AA", "ODD-1", "AR")
+    assert odd.text.startswith("unsupported ")
+    assert sidep.counts()["accepted"] == 1
 
 
 @pytest.mark.parametrize("breakage", list(INVALID))
@@ -144,18 +156,32 @@ def test_client_certificate_from_another_ca_is_refused(sidep, sidep_certs, forei
     )
 
 
-def test_rejected_patients_get_ar(start_sidep, post):
+def test_rejected_patients_get_ae(start_sidep, post):
+    """Refusing a patient is about the content: AE (HL7 table 0008), not AR."""
     simulator = start_sidep("--reject-nir", "185057800608491", "--reject-birth-name", "Durand")
     response = post(
         simulator,
         batch(
-            message("AR-1", patient_fields={"nir": "185057800608491", "identity_status": "QUAL"}),
-            message("AR-2", patient_fields={"nir": "", "birth_name": "DURAND"}),
+            message("AE-1", patient_fields={"nir": "185057800608491", "identity_status": "QUAL"}),
+            message("AE-2", patient_fields={"nir": "", "birth_name": "DURAND"}),
             message("AA-1"),
         ),
     )
-    assert [a.code for a in parse_acks(response.text)] == ["AR", "AR", "AA"]
+    assert [a.code for a in parse_acks(response.text)] == ["AE", "AE", "AA"]
     assert simulator.counts()["accepted"] == 1
+
+
+def test_application_rejects_go_to_the_first_new_messages_only(start_sidep, post):
+    """AR: the receiver cannot process messages now, whatever they hold; the same
+    message sent again once it can is accepted."""
+    simulator = start_sidep("--application-reject-count", "2")
+    first = parse_acks(post(simulator, batch(message("AR-1"), message("AR-2"))).text)
+    assert [(a.code, a.text) for a in first] == [
+        ("AR", "the receiver cannot process messages now (injected)")
+    ] * 2
+    again = parse_acks(post(simulator, batch(message("AR-1"), message("AR-2"))).text)
+    assert [a.code for a in again] == ["AA", "AA"]
+    assert simulator.counts() == {"accepted": 2, "distinct_message_ids": 2, "received": 2}
 
 
 @pytest.mark.slow  # several simulator processes

@@ -14,7 +14,9 @@ State = Transmission.State
 
 
 def reject(test) -> None:
-    test.transmissions.update(state=State.REJECTED, ack_code="AR", ack_text="refused")
+    for row in test.transmissions.all():  # save(): ack_text is encrypted
+        row.state, row.ack_code, row.ack_text = State.REJECTED, "AE", "refused"
+        row.save()
 
 
 def acknowledge_latest(test) -> None:

@@ -58,9 +58,9 @@ def test_describe_a_waiting_test(screening_test):
 
 
 def test_describe_a_rejected_test_gives_sidep_reason(screening_test):
-    screening_test.transmissions.update(
-        state="rejected", ack_code="AR", ack_text="Code LOINC inconnu"
-    )
+    row = screening_test.transmissions.get()
+    row.state, row.ack_code, row.ack_text = "rejected", "AE", "Code LOINC inconnu"
+    row.save()
     status = describe(screening_test)
     assert (status["state"], status["label"], status["reason"]) == (
         "rejected",

@@ -87,13 +87,13 @@ def test_dropped_connection_is_a_transport_error(start_sidep):
         send_batch([message("DROP-1")])
 
 
-def test_rejected_patient_gets_ar(start_sidep):
+def test_rejected_patient_gets_ae(start_sidep):
     simulator = start_sidep("--reject-nir", "185057800608491")
     acks = send_batch(
-        [message("AR-1", {"nir": "185057800608491", "identity_status": "QUAL"}), message("AA-1")]
+        [message("AE-1", {"nir": "185057800608491", "identity_status": "QUAL"}), message("AA-1")]
     )
-    assert [(a.message_id, a.code) for a in acks] == [("AR-1", "AR"), ("AA-1", "AA")]
-    assert acks[0].text == "the receiver refuses results for this patient"
+    assert [(a.message_id, a.code) for a in acks] == [("AE-1", "AE"), ("AA-1", "AA")]
+    assert acks[0].text.startswith("the receiver refuses results for this patient (")
     assert simulator.counts()["accepted"] == 1
 
 

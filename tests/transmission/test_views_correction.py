@@ -48,7 +48,10 @@ def correction_form(test, **changes):
 
 
 def set_state(test, state, **fields):
-    Transmission.objects.filter(test=test).update(state=state, **fields)
+    for row in Transmission.objects.filter(test=test):  # save(): ack_text is encrypted
+        for name, value in {"state": state, **fields}.items():
+            setattr(row, name, value)
+        row.save()
 
 
 def acknowledge(test):
@@ -93,7 +96,7 @@ def test_correcting_an_acknowledged_result_sends_a_correction(pharmacist_client,
 
 
 def test_correcting_a_rejected_result_resends_it_as_a_new_result(pharmacist_client, screening_test):
-    set_state(screening_test, State.REJECTED, sent_at=timezone.now(), ack_code="AR",
+    set_state(screening_test, State.REJECTED, sent_at=timezone.now(), ack_code="AE",
               ack_text="Prélèvement incohérent")  # fmt: skip
     detail = pharmacist_client.get(reverse("screening:test_detail", args=[screening_test.pk]))
     html = detail.content.decode()
@@ -109,7 +112,7 @@ def test_correcting_a_rejected_result_resends_it_as_a_new_result(pharmacist_clie
 def test_resending_a_rejected_result_after_fixing_the_patient_record(
     pharmacist_client, screening_test
 ):
-    set_state(screening_test, State.REJECTED, sent_at=timezone.now(), ack_code="AR")
+    set_state(screening_test, State.REJECTED, sent_at=timezone.now(), ack_code="AE")
     response = pharmacist_client.post(correct_url(screening_test), correction_form(screening_test))
     assert response.status_code == 302
     rejected, resend = screening_test.transmissions.order_by("sequence")
@@ -243,7 +246,7 @@ def test_a_correction_waits_behind_a_message_in_flight(pharmacist, screening_tes
 def test_day_list_shows_each_state(pharmacist_client, patient, pharmacist):
     waiting = make_test(patient, pharmacist)
     rejected = make_test(patient, pharmacist)
-    set_state(rejected, State.REJECTED, ack_code="AR", ack_text="NIR inconnu du référentiel")
+    set_state(rejected, State.REJECTED, ack_code="AE", ack_text="NIR inconnu du référentiel")
     done = make_test(patient, pharmacist)
     acknowledge(done)
     dead = make_test(patient, pharmacist)
@@ -321,7 +324,7 @@ def test_a_patient_edit_skips_cancelled_and_never_delivered_results(
     cancelled, rejected, delivered = (make_test(patient, pharmacist) for _ in range(3))
     acknowledge(cancelled)
     services.cancel_test(cancelled, pharmacist, "entered_in_error")
-    set_state(rejected, State.REJECTED, sent_at=timezone.now(), ack_code="AR")
+    set_state(rejected, State.REJECTED, sent_at=timezone.now(), ack_code="AE")
     acknowledge(delivered)
     pharmacist_client.post(patient_edit_url(patient), patient_form(patient, given_names="Élodie"))
     assert [row.kind for row in cancelled.transmissions.order_by("sequence")] == [

@@ -15,6 +15,8 @@ from tests.support.factories import built_from, make_test
 from tests.support.fictitious import PATIENT_DATA
 
 pytestmark = pytest.mark.django_db
+# The simulator's AE for a refused patient quotes the birth name, as a real receiver may.
+REFUSAL = f"the receiver refuses results for this patient ({PATIENT_DATA['birth_name']})"
 State = Transmission.State
 
 
@@ -71,12 +73,12 @@ def test_a_rejection_is_shown_with_sidep_reason(start_sidep, pharmacist_client, 
     start_sidep("--reject-nir", PATIENT_DATA["nir"])
     send_due()
     row = screening_test.transmissions.get()
-    assert (row.state, row.ack_code) == (State.REJECTED, "AR")
-    assert row.ack_text == "the receiver refuses results for this patient"
+    assert (row.state, row.ack_code) == (State.REJECTED, "AE")
+    assert row.ack_text == REFUSAL
     pharmacist_client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     html = pharmacist_client.get(reverse("screening:day")).content.decode()
     assert "SI-DEP: Rejected" in html
-    assert "the receiver refuses results for this patient" in html
+    assert REFUSAL in html
     assert reverse("screening:test_correct", args=[screening_test.pk]) in html
     assert send_due() == 0  # a rejection is not retried blindly
 

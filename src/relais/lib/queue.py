@@ -203,8 +203,11 @@ def record(queue: Queue, token: uuid.UUID, rows: list, fields: list[str]) -> int
     values, so a whole successful batch is one statement. Returns how many rows were
     written."""
     groups: dict[tuple, list] = {}
+    # Each value as save() would write it (pre_save): an encrypted field's ciphertext,
+    # bound to its own row, so such a row goes in a group of its own.
+    model_fields = [queue.model._meta.get_field(name) for name in fields]
     for row in rows:
-        values = tuple(getattr(row, name) for name in fields)
+        values = tuple(field.pre_save(row, False) for field in model_fields)  # type: ignore[union-attr]
         groups.setdefault(values, []).append(row)
     updated = 0
     with transaction.atomic():

@@ -592,7 +592,8 @@ def test_correct(request: PharmacyRequest, test_id):
 @require_http_methods(["GET", "POST"])
 @pharmacy_permission_required("test.record", keeps_drafts=True)
 def test_cancel(request: PharmacyRequest, test_id):
-    """Cancel a test recorded in error; SI-DEP is told to delete it (OBX-11 D)."""
+    """Cancel a test recorded in error; SI-DEP is told to delete it (OBX-11 D), or that it
+    was sent for the wrong patient (W)."""
     test, refusal = test_for_change(request, test_id)
     if refusal:
         return refusal

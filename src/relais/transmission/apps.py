@@ -26,3 +26,6 @@ class TransmissionConfig(AppConfig):
         signals.patient_corrected.connect(
             outbox.on_patient_corrected, dispatch_uid="transmission.patient_correction"
         )
+        signals.patients_purged.connect(
+            outbox.on_patients_purged, dispatch_uid="transmission.purge"
+        )

@@ -21,7 +21,9 @@ VERSION = "2.5.1"
 SENDING_APPLICATION = "Relais"
 SOFTWARE_VERSION = "0.1.0"
 RECEIVER = "SI-DEP"
-RESULT_STATUSES = {"F", "C", "D"}
+# OBX-11 (HL7 table 0085): final, correction, deleted, and W "post original as wrong,
+# e.g. transmitted for wrong patient".
+RESULT_STATUSES = {"F", "C", "D", "W"}
 # MSH-10: what a message id may look like, in what we send and in what we accept back.
 # v2.5.1 allows 20 characters, and new ids have 20 (transmission.models.new_message_id);
 # ids of up to 32 were given before: a message first sent with one keeps it when sent again,
@@ -30,8 +32,10 @@ MESSAGE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 # MSH-21: the message profile. No OID is registered for Relais, so the profile is named
 # in Relais's own namespace (EI-1 and EI-2); an OID would go in EI-3 with EI-4 "ISO".
 MESSAGE_PROFILE = "SIDEP-ORU-R01-1.0"
-# OBR-25 (HL7 table 0123) has no "deleted": a cancelled result means no result for the order.
-ORDER_STATUS = {"F": "F", "C": "C", "D": "X"}
+# OBR-25 (HL7 table 0123) has no "deleted" nor "wrong": a result cancelled, or recorded
+# for the wrong patient, leaves no result for this order: X "no results available; order
+# canceled".
+ORDER_STATUS = {"F": "F", "C": "C", "D": "X", "W": "X"}
 
 # Object identifiers of the French health identifiers. The INS is the NIR (INS-NIR), or
 # for a person waiting for one the temporary number NIA (INS-NIA, first digit 7 or 8):
@@ -384,11 +388,11 @@ def build_oru_r01(test, *, message_id: str, result_status: str, created_at: date
     """One ORU^R01 message for one screening test (a validated one: every result given).
 
     `message_id` (MSH-10) must stay the same for every resend of one transmission, so the
-    receiver can de-duplicate. `result_status` is F (final), C (correction) or D (the
-    result is cancelled).
+    receiver can de-duplicate. `result_status` is F (final), C (correction), D (the
+    result is cancelled) or W (it was sent for the wrong patient).
     """
     if result_status not in RESULT_STATUSES:
-        raise ValueError(f"result_status must be one of F, C, D, not {result_status!r}")
+        raise ValueError(f"result_status must be one of F, C, D, W, not {result_status!r}")
     if not isinstance(message_id, str) or not MESSAGE_ID.fullmatch(message_id):
         raise ValueError("message_id must be 1 to 64 letters, digits or . _ : -")
     return "".join(

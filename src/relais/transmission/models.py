@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from relais.accounts.models import Pharmacy
 from relais.accounts.scoping import PharmacyScopedQuerySet
+from relais.crypto.fields import EncryptedTextField
 from relais.lib import queue
 from relais.screening.models import ScreeningTest
 
@@ -62,6 +63,12 @@ class Transmission(queue.QueuedRow):
         LEASE_LOST = queue.LEASE_LOST, queue.LEASE_LOST_TEXT
         TRY_LATER = "try_later", _("SI-DEP asked to send it again later")
         TOO_LARGE = "too_large", _("The message is larger than SI-DEP accepts")
+        # MSA-1 AR (HL7 table 0008, "application reject"): SI-DEP could not process the
+        # message, for a reason not about its content. Sent again, like an outage.
+        APPLICATION_REJECT = (
+            "application_reject",
+            _("SI-DEP could not process the message (AR): it is sent again later"),
+        )
         # A failed TLS handshake needs someone to fix a certificate: worded apart from
         # an outage, on the pharmacist's and the operator's pages.
         TLS_SERVER_UNTRUSTED = (
@@ -78,8 +85,12 @@ class Transmission(queue.QueuedRow):
         )
         TLS_FAILED = "tls_failed", _("TLS handshake with SI-DEP failed")
 
-    # OBX-11 / the result status each kind of message carries.
+    # OBX-11 (HL7 table 0085) each kind of message carries: F final, C correction, D
+    # deleted. A cancellation because the test was recorded for the wrong patient is W
+    # ("post original as wrong, e.g. transmitted for wrong patient") instead of D.
     RESULT_STATUS: dict[str, str] = {Kind.NEW: "F", Kind.CORRECTION: "C", Kind.CANCELLATION: "D"}
+    # screening.services.CANCEL_REASONS' code for "recorded for the wrong patient".
+    WRONG_PATIENT = "wrong_patient"
     WAITING_STATES = (State.PENDING, State.IN_FLIGHT)
     TLS_ERRORS = (
         Error.TLS_SERVER_UNTRUSTED,
@@ -88,6 +99,8 @@ class Transmission(queue.QueuedRow):
         Error.TLS_FAILED,
     )
     FINAL_STATES = (State.ACKNOWLEDGED, State.REJECTED, State.DEAD, State.WITHDRAWN)
+    # The longest reason kept (what SI-DEP writes is cut to this many characters).
+    ACK_TEXT_LENGTH = 500
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     test = models.ForeignKey(ScreeningTest, on_delete=models.PROTECT, related_name="transmissions")
@@ -95,12 +108,16 @@ class Transmission(queue.QueuedRow):
     # Order of the test's messages: a correction is never sent before the result it corrects.
     sequence = models.PositiveIntegerField()
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.NEW)
+    # A cancellation's reason (a CANCEL_REASONS code; "" for other kinds): it chooses D or W.
+    cancel_reason = models.CharField(max_length=32, blank=True)
     message_id = models.CharField(max_length=32, unique=True, default=new_message_id)
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     # attempts, next_attempt_at, the lease and last_error come from queue.QueuedRow.
-    # SI-DEP's acknowledgement (MSA-1 and its reason), shown to the pharmacist.
+    # SI-DEP's acknowledgement (MSA-1 and its reason), shown to the pharmacy only. The
+    # reason is SI-DEP's free text and may quote the patient's data: encrypted like the
+    # identity (bound to this row), never logged, erased with the patient's identity.
     ack_code = models.CharField(max_length=2, blank=True)
-    ack_text = models.CharField(max_length=500, blank=True)
+    ack_text = EncryptedTextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # First time the message left (or may have left) for SI-DEP.
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -123,6 +140,8 @@ class Transmission(queue.QueuedRow):
 
     @property
     def result_status(self) -> str:
+        if self.kind == self.Kind.CANCELLATION and self.cancel_reason == self.WRONG_PATIENT:
+            return "W"
         return self.RESULT_STATUS[self.kind]
 
     @property

@@ -18,17 +18,22 @@ State = Transmission.State
 Kind = Transmission.Kind
 
 
-def new_row(test, kind: str, sequence: int, due: datetime.datetime) -> Transmission:
+def new_row(
+    test, kind: str, sequence: int, due: datetime.datetime, cancel_reason: str = ""
+) -> Transmission:
     return Transmission(
         test=test,
         pharmacy_id=test.pharmacy_id,
         sequence=sequence,
         kind=kind,
+        cancel_reason=cancel_reason,
         next_attempt_at=due,
     )
 
 
-def enqueue(tests, kind: str, last: dict | None = None) -> list[Transmission]:
+def enqueue(
+    tests, kind: str, last: dict | None = None, cancel_reason: str = ""
+) -> list[Transmission]:
     """Queue one message of `kind` for each test, after the test's others: one query for
     their highest sequences (skipped when the caller knows them: `last`, test id ->
     sequence, empty for tests inserted in this transaction), one insert."""
@@ -42,7 +47,7 @@ def enqueue(tests, kind: str, last: dict | None = None) -> list[Transmission]:
         )
     # Due now by the database's clock, the one workers go by (not this host's).
     due = database_now()
-    rows = [new_row(test, kind, last.get(test.pk, 0) + 1, due) for test in tests]
+    rows = [new_row(test, kind, last.get(test.pk, 0) + 1, due, cancel_reason) for test in tests]
     return insert_all(rows)
 
 
@@ -84,16 +89,17 @@ def on_test_corrected(sender, test, fields=None, **kwargs) -> None:
     enqueue([test], kind, last=last_sequence(test, rows))
 
 
-def on_test_cancelled(sender, test, **kwargs) -> None:
+def on_test_cancelled(sender, test, reason: str = "", **kwargs) -> None:
     """Messages that never left are withdrawn; if SI-DEP may hold the result, a
-    cancellation (OBX-11 D) follows the messages already sent."""
+    cancellation follows the messages already sent: OBX-11 W when the test was recorded
+    for the wrong patient, D otherwise (the row keeps the reason: see result_status)."""
     rows = locked_rows(test)
     for row in rows:
         if row.state == State.PENDING and row.sent_at is None:
             row.state = State.WITHDRAWN
             row.save(update_fields=["state"])
     if any(row.may_have_reached_sidep for row in rows):
-        enqueue([test], Kind.CANCELLATION, last=last_sequence(test, rows))
+        enqueue([test], Kind.CANCELLATION, last=last_sequence(test, rows), cancel_reason=reason)
 
 
 def on_patient_corrected(sender, patient, **kwargs) -> None:
@@ -123,3 +129,10 @@ def retry_dead(transmission: Transmission) -> bool:
         dead_letter_alerted_at=None,  # if it dies again, that is news
     )
     return updated == 1
+
+
+def on_patients_purged(sender, patient_ids, **kwargs) -> None:
+    """SI-DEP's reasons may quote the patient's data: erased with the identity."""
+    Transmission.objects.filter(test__patient__in=patient_ids, ack_text__isnull=False).update(
+        ack_text=None
+    )

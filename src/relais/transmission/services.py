@@ -48,6 +48,11 @@ DEAD_REASON = _(
     "SI-DEP could not be reached after many attempts. The platform team has been alerted "
     "and will send it again."
 )
+# The last attempts were answered AR: SI-DEP could not process it (not about its content).
+DEAD_AFTER_AR_REASON = _(
+    "SI-DEP could not process it after many attempts. The platform team has been alerted "
+    "and will send it again."
+)
 
 
 def with_transmissions(tests):
@@ -85,7 +90,8 @@ def describe(test: ScreeningTest) -> dict:
     elif row.state == State.REJECTED:
         reason = row.ack_text or row.last_error_text
     elif row.state == State.DEAD:
-        reason = str(DEAD_REASON)
+        application_reject = row.last_error == Transmission.Error.APPLICATION_REJECT
+        reason = str(DEAD_AFTER_AR_REASON if application_reject else DEAD_REASON)
     waiting = row.state in Transmission.WAITING_STATES
     return {
         "state": row.state,

@@ -37,7 +37,7 @@ ERROR_CODES = {
     transport.BatchTooLarge: Error.TOO_LARGE,  # before its base class, ClientError
     transport.ClientError: Error.CLIENT_ERROR,
 }
-ACK_TEXT_LENGTH = Transmission._meta.get_field("ack_text").max_length
+ACK_TEXT_LENGTH = Transmission.ACK_TEXT_LENGTH
 
 
 @dataclass
@@ -123,18 +123,24 @@ def error_code(error: Exception) -> tuple[str, int | None]:
 
 
 def outcome_of_ack(ack) -> Outcome:
+    """HL7 table 0008: AA accepted; AE an error in the content, a rejection the pharmacy
+    fixes; AR a failure not about the content (SI-DEP could not process it now): the same
+    message goes again after a backoff, and becomes a dead letter after the last attempt."""
     if ack is None:
         return Outcome(State.PENDING, error=Error.NO_ACK)
+    text = ack.text[:ACK_TEXT_LENGTH]
     if ack.code == "AA":
-        return Outcome(State.ACKNOWLEDGED, ack_code="AA", ack_text=ack.text[:ACK_TEXT_LENGTH])
-    return Outcome(State.REJECTED, ack_code=ack.code, ack_text=ack.text[:ACK_TEXT_LENGTH])
+        return Outcome(State.ACKNOWLEDGED, ack_code="AA", ack_text=text)
+    if ack.code == "AR":
+        return Outcome(State.PENDING, ack_code="AR", ack_text=text, error=Error.APPLICATION_REJECT)
+    return Outcome(State.REJECTED, ack_code=ack.code, ack_text=text)
 
 
 def send(rows, messages) -> dict[uuid.UUID, Outcome]:
     """Each row's outcome. A batch SI-DEP finds too large (413) is split in halves, down
     to single messages; a single message still too large is rejected. Every other
-    failure of the request leaves its rows waiting: only SI-DEP's verdict on a message
-    (its AE/AR acknowledgement) or its size rejects it."""
+    failure of the request leaves its rows waiting: only SI-DEP's verdict on a message's
+    content (its AE acknowledgement) or its size rejects it."""
     if not messages:
         return {}
     try:
