@@ -62,7 +62,7 @@ def test_application_rejects_until_the_last_attempt_make_a_dead_letter(
 
 def test_a_patient_sidep_refuses_is_an_application_error_a_rejection(start_sidep, screening_test):
     """The simulator's refused patients are a content problem: AE, never retried."""
-    start_sidep("--reject-nir", PATIENT_DATA["nir"], "--fast-validation")
+    start_sidep("--reject-birth-name", PATIENT_DATA["birth_name"], "--fast-validation")
     send_due()
     row = screening_test.transmissions.get()
     assert (row.state, row.ack_code, row.last_error) == (State.REJECTED, "AE", "")

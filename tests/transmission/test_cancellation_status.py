@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from relais.screening import services
 from relais.screening.services import CANCEL_REASONS
+from relais.transmission.hl7 import order_id
 from relais.transmission.models import Transmission
 from sidep_simulator.store import Store
 from tests.support.drain import drain_here
@@ -24,7 +25,7 @@ EXPECTED = {
 
 
 def stored_statuses(simulator) -> dict[str, list[tuple[str, str]]]:
-    """(OBX-11 of every OBX, OBR-25) of each stored message, by order (the test's id)."""
+    """(OBX-11 of every OBX, OBR-25) of each stored message, by order (hl7.order_id)."""
     held: dict[str, list[tuple[str, str]]] = {}
     for _message_id, _received_at, body in Store(simulator.db).messages():
         segments = [segment.split("|") for segment in body.split("\r") if segment]
@@ -50,7 +51,7 @@ def test_each_cancellation_reason_goes_out_with_its_status(
         assert (row.cancel_reason, row.result_status) == (reason, EXPECTED[reason])
     drain_here()
     held = stored_statuses(sidep)
-    assert {reason: held[str(test.pk)] for reason, test in tests.items()} == {
+    assert {reason: held[order_id(test)] for reason, test in tests.items()} == {
         reason: [("F", "F"), (status, "X")] for reason, status in EXPECTED.items()
     }
     assert not Transmission.objects.exclude(state=Transmission.State.ACKNOWLEDGED).exists()

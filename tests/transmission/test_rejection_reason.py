@@ -35,7 +35,7 @@ def rejected(start_sidep, screening_test, caplog):
     """The test, rejected by the simulator (AE quoting the birth name); every log record
     of the worker's job kept in caplog."""
     caplog.set_level(logging.DEBUG)
-    start_sidep("--reject-nir", PATIENT_DATA["nir"], "--fast-validation")
+    start_sidep("--reject-birth-name", PATIENT_DATA["birth_name"], "--fast-validation")
     send_due()
     row = screening_test.transmissions.get()
     assert (row.state, row.ack_code, row.ack_text) == (Transmission.State.REJECTED, "AE", REFUSAL)
