@@ -13,6 +13,7 @@ from pydantic import ConfigDict, Field, StrictBool, StrictStr
 
 from relais.screening import catalogue
 from relais.screening.models import NotifyBy, Sex
+from relais.screening.services import CANCEL_REASONS
 
 
 class StrictInput(Schema):
@@ -102,6 +103,15 @@ class NewTestIn(TestIn):
 class TestSubmission(StrictInput):
     patient: PatientIn
     test: NewTestIn
+
+
+class CancellationIn(StrictInput):
+    reason: StrictStr = Field(
+        description="Why the test is cancelled: wrong_patient (recorded for the wrong "
+        "patient: SI-DEP is told the result was for someone else), entered_in_error, "
+        "duplicate or not_performed.",
+        json_schema_extra={"enum": list(CANCEL_REASONS)},
+    )
 
 
 class TransmissionOut(Schema):

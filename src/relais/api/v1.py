@@ -38,6 +38,7 @@ from relais.api.problems import (
     stored_response,
 )
 from relais.api.schemas import (
+    CancellationIn,
     HealthOut,
     ProblemOut,
     TestCorrected,
@@ -645,14 +646,60 @@ def correct_test(
         except services.TestCancelled:
             raise Problem("test-cancelled", _("This test was cancelled.")) from None
         except services.ChangedMeanwhile as meanwhile:
-            raise Problem(
-                "precondition-failed",
-                _("The test changed since the version you sent: read it again."),
-                headers={"ETag": etag(meanwhile.current.version)},
-            ) from None
+            raise changed_meanwhile(meanwhile) from None
         if changed:
             audit("test.correct", request, test, fields=changed)
         return 200, test_body(test, TestCorrected, changed_fields=changed)
+
+    status, body = idempotent(request, idempotency_key, submit)
+    return with_etag(stored_response(status, body))
+
+
+def changed_meanwhile(meanwhile: services.ChangedMeanwhile) -> Problem:
+    return Problem(
+        "precondition-failed",
+        _("The test changed since the version you sent: read it again."),
+        headers={"ETag": etag(meanwhile.current.version)},
+    )
+
+
+@api.post(
+    "/tests/{uuid:test_id}/cancellation",
+    response={
+        200: TestOut,
+        **error_responses(*COMMON_ERRORS, *BODY_ERRORS, 404, 409, 412, 428),
+    },
+    summary="Cancel a test",
+    tags=["tests"],
+)
+def cancel_test(
+    request,
+    test_id: uuid.UUID,
+    payload: CancellationIn,
+    idempotency_key: str | None = IDEMPOTENCY_KEY,
+):
+    """Cancel a test recorded in error, with the ETag of the version you read as If-Match
+    (428 without it; 412 if the test changed since). SI-DEP is told to delete the result
+    it may hold. A cancelled test is final: cancelling it again answers 409
+    test-cancelled (retry with the same Idempotency-Key to get the first answer again)."""
+
+    def submit():
+        test = readable_test_or_404(request, test_id)
+        built_from = services.BuiltFrom(if_match_version(request))
+        if payload.reason not in services.CANCEL_REASONS:
+            raise Problem(
+                "validation",
+                _("Some fields are invalid."),
+                [field_error("/reason", "invalid_choice", _("Not a cancellation reason."))],
+            )
+        try:
+            services.cancel_test(test, request.auth.service_user, payload.reason, built_from)
+        except services.TestCancelled:
+            raise Problem("test-cancelled", _("This test was cancelled.")) from None
+        except services.ChangedMeanwhile as meanwhile:
+            raise changed_meanwhile(meanwhile) from None
+        audit("test.cancel", request, test, reason=payload.reason)
+        return 200, test_body(test)
 
     status, body = idempotent(request, idempotency_key, submit)
     return with_etag(stored_response(status, body))

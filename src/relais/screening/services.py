@@ -301,14 +301,19 @@ def correct_test(
 
 
 @transaction.atomic
-def cancel_test(test: ScreeningTest, user, reason: str) -> ScreeningTest:
+def cancel_test(
+    test: ScreeningTest, user, reason: str, built_from: BuiltFrom | None = None
+) -> ScreeningTest:
     """Cancel a test recorded in error (`reason` is one of CANCEL_REASONS); SI-DEP is
-    told through the test_cancelled signal."""
+    told through the test_cancelled signal. With `built_from` (the API's If-Match), a
+    test whose version moved since raises ChangedMeanwhile."""
     if reason not in CANCEL_REASONS:
         raise ValueError("unknown cancellation reason")
     fresh = ScreeningTest.objects.select_for_update().get(pk=test.pk)
     if fresh.cancelled_at is not None:
         raise TestCancelled
+    if built_from is not None and built_from.version != fresh.version:
+        raise ChangedMeanwhile(fresh, [])
     fresh.cancelled_at = timezone.now()
     # Under the row lock the version cannot move: the condition only keeps the one rule.
     save_if_version(fresh, ["cancelled_at", "updated_at"], fresh.version)
