@@ -196,6 +196,8 @@ class ScreeningTest(Versioned):
             # A patient's tests near a sample time: the look-up of possible duplicates
             # (screening.submissions.TestsNearby), one per batch of submissions.
             models.Index(fields=["patient", "sampled_at"], name="screening_test_patient_time"),
+            # The API's tests changed since a time (`updated_since`).
+            models.Index(fields=["pharmacy", "updated_at"], name="screening_test_updated"),
         ]
 
     def __str__(self):
