@@ -105,6 +105,34 @@ class TestSubmission(StrictInput):
     test: NewTestIn
 
 
+class PatientOut(Schema):
+    """A patient's identity and contact as stored (the phone in E.164 form)."""
+
+    id: uuid.UUID
+    birth_name: str
+    used_name: str
+    given_names: str
+    birth_date: datetime.date
+    sex: str
+    birthplace_code: str
+    nir: str
+    address: str
+    postal_code: str
+    city: str
+    phone: str
+    email: str
+    version: int = Field(
+        description="Grows by one on each change; the ETag header carries it. Send it back "
+        "as If-Match to correct the patient."
+    )
+
+
+class PatientCorrected(PatientOut):
+    changed_fields: list[str] = Field(
+        description="Fields the correction changed (none: nothing sent)."
+    )
+
+
 class CancellationIn(StrictInput):
     reason: StrictStr = Field(
         description="Why the test is cancelled: wrong_patient (recorded for the wrong "
@@ -150,6 +178,11 @@ class TestOut(Schema):
     version: int = Field(
         description="Grows by one on each change; the ETag header carries it. Send it back "
         "as If-Match to correct the test."
+    )
+    changed_at: datetime.datetime = Field(
+        description="The last change of the test or of its transmission state (the later "
+        "of updated_at and the latest transmission state change): what `updated_since` "
+        "compares."
     )
     transmission: TransmissionOut
 
