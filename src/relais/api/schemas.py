@@ -44,6 +44,11 @@ class PatientIn(StrictInput):
 
 
 class TestIn(StrictInput):
+    performer_rpps: StrictStr = Field(
+        description="RPPS number (11 digits) of the pharmacist who did the test: a "
+        "pharmacist or the owner of the credential's pharmacy, with this RPPS in their "
+        "Relais account. SI-DEP gets it as the test's performer."
+    )
     kind: StrictStr = Field(
         "",
         description="Test kind, from the catalogue (may be left empty with device_code).",

@@ -297,6 +297,7 @@ def test_form_data(schema: TestIn) -> dict:
     """The test form's data: a multiplex kit's other results go in their own fields
     (an analyte the kit does not read is then refused by the form)."""
     data = form_data(schema)
+    data.pop("performer_rpps", None)  # not the form's: see performer_of
     for analyte, result in data.pop("other_results", {}).items():
         if analyte not in catalogue.SECONDARY_ANALYTES:
             raise Problem(
@@ -315,6 +316,29 @@ def test_form_data(schema: TestIn) -> dict:
 
 
 COMPUTED_FIELDS = ("transmission", "changed_at")
+
+
+# Fields the API names otherwise than the model.
+API_FIELD_NAMES = {"performed_by": "performer_rpps"}
+
+
+def performer_of(request, schema: TestIn, pointer: str):
+    """The member of the credential's pharmacy the test names as its performer (422 if
+    none: the RPPS of no pharmacist or owner of this pharmacy)."""
+    member = credentials.performer(request.auth, schema.performer_rpps)
+    if member is None:
+        raise Problem(
+            "validation",
+            _("Some fields are invalid."),
+            [
+                field_error(
+                    pointer,
+                    "unknown_performer",
+                    _("No pharmacist of the pharmacy has this RPPS number in Relais."),
+                )
+            ],
+        )
+    return member
 
 
 def test_body(test: ScreeningTest, schema=TestOut, **extra) -> dict:
@@ -509,7 +533,9 @@ def create_test(request, payload: TestSubmission, idempotency_key: str | None = 
 
     def submit():
         submission = submissions.Submission(
-            patient=form_data(payload.patient), test=test_form_data(payload.test)
+            patient=form_data(payload.patient),
+            test=test_form_data(payload.test),
+            performer=performer_of(request, payload.test, "/test/performer_rpps"),
         )
         [checked] = submissions.submit(caller_of(request), [submission])
         if not checked.ok:
@@ -693,6 +719,7 @@ def correct_test(
         test = readable_test_or_404(request, test_id)
         built_from = services.BuiltFrom(if_match_version(request))
         data = validate_correction(test, payload)
+        data["performed_by"] = performer_of(request, payload, "/performer_rpps")
         try:
             changed = services.correct_test(test, credential.service_user, data, built_from)
         except services.TestCancelled:
@@ -701,7 +728,8 @@ def correct_test(
             raise changed_meanwhile(meanwhile) from None
         if changed:
             audit("test.correct", request, test, fields=changed)
-        return 200, test_body(test, TestCorrected, changed_fields=changed)
+        named = [API_FIELD_NAMES.get(name, name) for name in changed]
+        return 200, test_body(test, TestCorrected, changed_fields=named)
 
     status, body = idempotent(request, idempotency_key, submit)
     return with_etag(stored_response(status, body))
