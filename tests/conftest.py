@@ -5,6 +5,7 @@ import pytest
 
 from relais.transmission.certs import ensure_certs, make_certs
 from tests.support import factories
+from tests.support.fictitious import OTHER_PERFORMER_RPPS, PERFORMER_RPPS
 from tests.support.ports import free_port
 from tests.support.servers import Simulator, start_simulator
 from tests.support.smtp import smtp_inbox
@@ -35,12 +36,12 @@ def other_pharmacy(db):
 
 @pytest.fixture
 def pharmacist(pharmacy):
-    return factories.make_member(pharmacy, "pharmacist@example.org")
+    return factories.make_member(pharmacy, "pharmacist@example.org", rpps=PERFORMER_RPPS)
 
 
 @pytest.fixture
 def other_pharmacist(other_pharmacy):
-    return factories.make_member(other_pharmacy, "other@example.org")
+    return factories.make_member(other_pharmacy, "other@example.org", rpps=OTHER_PERFORMER_RPPS)
 
 
 @pytest.fixture

@@ -26,7 +26,8 @@ def other_api(client, other_pharmacy, other_pharmacist):
 
 
 @pytest.fixture
-def screening_test(patient, credential):
-    """A test the pharmacy's software recorded through `credential`: the tests a credential
-    reads and corrects (without "read all")."""
-    return factories.make_test(patient, credential.service_user)
+def screening_test(patient, credential, pharmacist):
+    """A test the pharmacy's software recorded through `credential` (performed by
+    `pharmacist`, whose RPPS it sent): the tests a credential reads and corrects (without
+    "read all")."""
+    return factories.make_test(patient, credential.service_user, performed_by=pharmacist)

@@ -9,14 +9,15 @@ from tests.support.fictitious import api_submission
 pytestmark = pytest.mark.django_db
 
 
-def test_records_a_test_and_creates_the_patient(api, credential, pharmacy):
+def test_records_a_test_and_creates_the_patient(api, credential, pharmacy, pharmacist):
     response = api.post("/tests", api_submission())
     assert response.status_code == 201
     assert response["Content-Type"] == "application/json"
     body = response.json()
     test = ScreeningTest.objects.get(pk=body["id"])
     assert test.pharmacy == pharmacy
-    assert test.performed_by == credential.service_user
+    assert test.performed_by == pharmacist  # named by its RPPS
+    assert test.recorded_by == credential.service_user
     assert body["patient_created"] is True
     assert body["transmission"]["state"] == "pending"
     patient = Patient.objects.get(pk=body["patient_id"])

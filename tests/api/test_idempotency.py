@@ -16,7 +16,7 @@ from relais.crypto.blobs import data_key_ids
 from relais.lib.jobs import registered
 from relais.screening.models import Patient, ScreeningTest
 from tests.support.factories import ApiClient
-from tests.support.fictitious import api_submission
+from tests.support.fictitious import OTHER_PERFORMER_RPPS, api_submission
 
 
 def with_key(api, body, key, path="/tests", **headers):
@@ -46,7 +46,8 @@ def test_same_key_with_another_body_is_refused(api):
 def test_keys_belong_to_one_pharmacy(api, other_api):
     body = api_submission()
     mine = with_key(api, body, "order-1")
-    theirs = with_key(other_api, body, "order-1")
+    theirs_body = {**body, "test": {**body["test"], "performer_rpps": OTHER_PERFORMER_RPPS}}
+    theirs = with_key(other_api, theirs_body, "order-1")
     assert theirs.status_code == 201
     assert theirs.json()["id"] != mine.json()["id"]
 

@@ -416,6 +416,7 @@ def through_api(client, case: Case, pharmacy, user) -> Outcome:
         "patient": {**TYPED_PATIENT, **case.patient},
         "test": {
             **typed_test(case),
+            "performer_rpps": user.rpps,  # the pharmacist who did it, as at the counter
             "sampled_at": written_sample_time(case, "api"),
             "symptoms": False,
             "consent_transmission": True,
@@ -479,6 +480,7 @@ def test_every_entry_point_applies_the_same_rules(case, entry_point, client, pha
         return
     test = outcome.test
     assert test.pharmacy == pharmacy and test.result == "positive"
+    assert test.performed_by == pharmacist  # the pharmacist SI-DEP is told did the test
     if expected.creates_patient:
         assert Patient.objects.count() == patients_before + 1
         assert test.patient != stored

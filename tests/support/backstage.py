@@ -32,6 +32,7 @@ def seed(spec: dict) -> dict:
         make_platform_admin,
         make_test,
     )
+    from tests.support.fictitious import PERFORMER_RPPS
 
     out = {"pharmacies": {}, "users": {}, "patients": {}, "tests": {}, "links": {}}
     pharmacies, users = {}, {}
@@ -58,7 +59,16 @@ def seed(spec: dict) -> dict:
                 membership = None
             else:
                 pharmacy = pharmacies[info["pharmacy"]]
-                users[key] = make_member(pharmacy, info["email"], info["role"], **credentials)
+                # Each pharmacy's pharmacist has the RPPS API submissions name as their
+                # performer (a pharmacist who also works at the other pharmacy).
+                rpps = (
+                    PERFORMER_RPPS
+                    if info["role"] == "pharmacist" and key.endswith("_pharmacist")
+                    else ""
+                )
+                users[key] = make_member(
+                    pharmacy, info["email"], info["role"], rpps=rpps, **credentials
+                )
                 membership = users[key].memberships.get()
             out["users"][key] = {
                 "id": str(users[key].pk),

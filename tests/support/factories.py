@@ -235,6 +235,14 @@ class ApiClient:
     def get(self, path: str, headers=None, **params):
         return self.client.get(f"{API}{path}", params, headers=self.headers(headers or {}))
 
+    def put(self, path: str, body, headers=None):
+        return self.client.put(
+            f"{API}{path}",
+            json.dumps(body),
+            content_type="application/json",
+            headers=self.headers(headers or {}),
+        )
+
     def post(
         self,
         path: str,

@@ -56,6 +56,12 @@ def numbered_patient(number: int) -> dict:
     }
 
 
+# The RPPS of the `pharmacist` fixture, the performer of API submissions.
+PERFORMER_RPPS = "10001234567"
+# The `other_pharmacist` fixture's (of the other pharmacy).
+OTHER_PERFORMER_RPPS = "10009876543"
+
+
 def api_submission(patient: dict | None = None, **test_overrides) -> dict:
     """The JSON body of POST /api/v1/tests: `patient` (PATIENT_DATA's patient by default)
     and a negative antigen test sampled 30 minutes ago."""
@@ -65,6 +71,7 @@ def api_submission(patient: dict | None = None, **test_overrides) -> dict:
     return {
         "patient": {**patient, "birth_date": patient["birth_date"].isoformat()},
         "test": {
+            "performer_rpps": PERFORMER_RPPS,
             "kind": "sars_cov_2_antigen",
             "device": "Demo AG Rapid",
             "specimen": "nasal_swab",

@@ -12,7 +12,7 @@ import string
 from django.db import transaction
 from django.utils import timezone
 
-from relais.accounts.models import User
+from relais.accounts.models import Membership, User
 from relais.api.models import ApiCredential
 from relais.lib.tokens import token_digest
 from relais.screening.models import ScreeningTest
@@ -120,4 +120,20 @@ def readable_tests(credential: ApiCredential):
     tests = ScreeningTest.objects.for_pharmacy(credential.pharmacy)
     if credential.read_all:
         return tests
-    return tests.filter(performed_by=credential.service_user)
+    return tests.filter(recorded_by=credential.service_user)
+
+
+def performer(credential: ApiCredential, rpps: str):
+    """The active pharmacist or owner of the credential's pharmacy with this RPPS, or
+    None (an assistant does not perform tests, and another pharmacy's member is no one
+    here)."""
+    if not rpps:
+        return None
+    memberships = Membership.objects.filter(
+        pharmacy=credential.pharmacy,
+        role__in=[Membership.Role.PHARMACIST, Membership.Role.OWNER],
+        user__rpps=rpps,
+        user__is_active=True,
+    ).select_related("user")
+    found = [membership.user for membership in memberships[:2]]
+    return found[0] if len(found) == 1 else None

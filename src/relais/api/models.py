@@ -18,7 +18,7 @@ class ApiCredential(models.Model):
     performed by `service_user`, an inactive account that cannot log in, so every test
     and audit event names the credential that wrote it.
 
-    A credential reads only the tests it wrote (`performed_by` is its service user) unless
+    A credential reads only the tests it wrote (`recorded_by` is its service user) unless
     the pharmacy owner grants it `read_all`: a leaked credential then shows only what the
     software sent through it, never the pharmacy's whole history.
     """

@@ -13,6 +13,7 @@ from pydantic import ConfigDict, Field, StrictBool, StrictStr
 
 from relais.screening import catalogue
 from relais.screening.models import IdentityStatus, NotifyBy, Sex
+from relais.screening.services import CANCEL_REASONS
 
 
 class StrictInput(Schema):
@@ -53,6 +54,11 @@ class PatientIn(StrictInput):
 
 
 class TestIn(StrictInput):
+    performer_rpps: StrictStr = Field(
+        description="RPPS number (11 digits) of the pharmacist who did the test: a "
+        "pharmacist or the owner of the credential's pharmacy, with this RPPS in their "
+        "Relais account. SI-DEP gets it as the test's performer."
+    )
     kind: StrictStr = Field(
         "",
         description="Test kind, from the catalogue (may be left empty with device_code).",
@@ -114,6 +120,43 @@ class TestSubmission(StrictInput):
     test: NewTestIn
 
 
+class PatientOut(Schema):
+    """A patient's identity and contact as stored (the phone in E.164 form)."""
+
+    id: uuid.UUID
+    birth_name: str
+    used_name: str
+    given_names: str
+    birth_date: datetime.date
+    sex: str
+    birthplace_code: str
+    nir: str
+    address: str
+    postal_code: str
+    city: str
+    phone: str
+    email: str
+    version: int = Field(
+        description="Grows by one on each change; the ETag header carries it. Send it back "
+        "as If-Match to correct the patient."
+    )
+
+
+class PatientCorrected(PatientOut):
+    changed_fields: list[str] = Field(
+        description="Fields the correction changed (none: nothing sent)."
+    )
+
+
+class CancellationIn(StrictInput):
+    reason: StrictStr = Field(
+        description="Why the test is cancelled: wrong_patient (recorded for the wrong "
+        "patient: SI-DEP is told the result was for someone else), entered_in_error, "
+        "duplicate or not_performed.",
+        json_schema_extra={"enum": list(CANCEL_REASONS)},
+    )
+
+
 class TransmissionOut(Schema):
     state: str = Field(
         description="none, pending, in_flight, acknowledged, rejected, dead or withdrawn."
@@ -150,6 +193,11 @@ class TestOut(Schema):
     version: int = Field(
         description="Grows by one on each change; the ETag header carries it. Send it back "
         "as If-Match to correct the test."
+    )
+    changed_at: datetime.datetime = Field(
+        description="The last change of the test or of its transmission state (the later "
+        "of updated_at and the latest transmission state change): what `updated_since` "
+        "compares."
     )
     transmission: TransmissionOut
 

@@ -17,7 +17,8 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
-from django.db.models import Q
+from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce, Greatest
 from django.http import Http404, HttpRequest
 from django.http.request import RawPostDataException
 from django.utils.translation import gettext_lazy as _
@@ -38,7 +39,11 @@ from relais.api.problems import (
     stored_response,
 )
 from relais.api.schemas import (
+    CancellationIn,
     HealthOut,
+    PatientCorrected,
+    PatientIn,
+    PatientOut,
     ProblemOut,
     TestCorrected,
     TestCreated,
@@ -50,8 +55,9 @@ from relais.api.schemas import (
 from relais.audit.events import event, record_many
 from relais.lib.database import RETRY_AFTER_SECONDS
 from relais.screening import catalogue, services, submissions
-from relais.screening.forms import CheckingScreeningTestForm
-from relais.screening.models import ScreeningTest
+from relais.screening.forms import CheckingPatientForm, CheckingScreeningTestForm
+from relais.screening.models import Patient, ScreeningTest
+from relais.transmission.models import Transmission
 from relais.transmission.services import describe, with_transmissions
 
 log = logging.getLogger(__name__)
@@ -291,6 +297,7 @@ def test_form_data(schema: TestIn) -> dict:
     """The test form's data: a multiplex kit's other results go in their own fields
     (an analyte the kit does not read is then refused by the form)."""
     data = form_data(schema)
+    data.pop("performer_rpps", None)  # not the form's: see performer_of
     for analyte, result in data.pop("other_results", {}).items():
         if analyte not in catalogue.SECONDARY_ANALYTES:
             raise Problem(
@@ -308,12 +315,55 @@ def test_form_data(schema: TestIn) -> dict:
     return data
 
 
+COMPUTED_FIELDS = ("transmission", "changed_at")
+
+
+# Fields the API names otherwise than the model.
+API_FIELD_NAMES = {"performed_by": "performer_rpps"}
+
+
+def performer_of(request, schema: TestIn, pointer: str):
+    """The member of the credential's pharmacy the test names as its performer (422 if
+    none: the RPPS of no pharmacist or owner of this pharmacy)."""
+    member = credentials.performer(request.auth, schema.performer_rpps)
+    if member is None:
+        raise Problem(
+            "validation",
+            _("Some fields are invalid."),
+            [
+                field_error(
+                    pointer,
+                    "unknown_performer",
+                    _("No pharmacist of the pharmacy has this RPPS number in Relais."),
+                )
+            ],
+        )
+    return member
+
+
 def test_body(test: ScreeningTest, schema=TestOut, **extra) -> dict:
     data = {
-        field: getattr(test, field) for field in TestOut.model_fields if field != "transmission"
+        field: getattr(test, field)
+        for field in TestOut.model_fields
+        if field not in COMPUTED_FIELDS
     }
     data["transmission"] = describe(test)
+    data["changed_at"] = changed_at(test)
     return schema.model_validate({**data, **extra}).model_dump(mode="json")
+
+
+def changed_at(test: ScreeningTest) -> datetime.datetime:
+    """The later of the test's last change and its transmissions' last state change."""
+    return max([test.updated_at, *(row.state_changed_at for row in test.transmissions.all())])
+
+
+def last_state_change():
+    """A test's transmissions' latest state change, as a subquery (None without any)."""
+    return Subquery(
+        Transmission.objects.filter(test=OuterRef("pk"))
+        .order_by("-state_changed_at")
+        .values("state_changed_at")[:1]
+    )
 
 
 def disclosed_patient_id(checked: submissions.Checked) -> uuid.UUID | None:
@@ -441,6 +491,13 @@ SINCE = Query(
     description="Only tests recorded at or after this time (RFC 3339, with seconds and offset).",
     pattern=RFC3339,
 )
+UPDATED_SINCE = Query(
+    None,
+    description="Only tests whose data or transmission state (e.g. acknowledged, "
+    "rejected) changed at or after this time (RFC 3339, with seconds and offset), "
+    "in the order of their `changed_at`. Poll with the largest `changed_at` you read.",
+    pattern=RFC3339,
+)
 CURSOR = Query(None, description="`next_cursor` of the previous page.", max_length=500)
 LIMIT = Query(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="Page size.")
 
@@ -476,7 +533,9 @@ def create_test(request, payload: TestSubmission, idempotency_key: str | None = 
 
     def submit():
         submission = submissions.Submission(
-            patient=form_data(payload.patient), test=test_form_data(payload.test)
+            patient=form_data(payload.patient),
+            test=test_form_data(payload.test),
+            performer=performer_of(request, payload.test, "/test/performer_rpps"),
         )
         [checked] = submissions.submit(caller_of(request), [submission])
         if not checked.ok:
@@ -501,28 +560,42 @@ def create_test(request, payload: TestSubmission, idempotency_key: str | None = 
 def list_tests(
     request,
     since: str | None = SINCE,
+    updated_since: str | None = UPDATED_SINCE,
     cursor: str | None = CURSOR,
     limit: int = LIMIT,
 ):
     """Tests recorded through this credential (every test of the pharmacy if the owner
     granted the credential "read all"), oldest recorded first, with their transmission
-    state. Each test listed is written to the audit log."""
-    refuse_unknown_parameters(request, {"since", "cursor", "limit"})
+    state. With `updated_since`, the tests changed since then (their data, or their
+    transmission's state: sent, acknowledged, rejected...), in the order of their
+    `changed_at`; a test changed again while you page through comes again later. Each
+    test listed is written to the audit log."""
+    refuse_unknown_parameters(request, {"since", "updated_since", "cursor", "limit"})
     tests = credentials.readable_tests(request.auth)
     if since is not None:
-        tests = tests.filter(created_at__gte=parse_since(since))
-    if cursor:
-        after_time, after_id = read_cursor(cursor)
-        tests = tests.filter(
-            Q(created_at__gt=after_time) | Q(created_at=after_time, id__gt=after_id)
+        tests = tests.filter(created_at__gte=parse_since(since, "since"))
+    order = "created_at"
+    if updated_since is not None:
+        after = parse_since(updated_since, "updated_since")
+        changed = Transmission.objects.filter(
+            pharmacy=request.auth.pharmacy, state_changed_at__gte=after
+        ).values("test")
+        tests = tests.filter(Q(updated_at__gte=after) | Q(pk__in=changed)).annotate(
+            changed=Greatest(F("updated_at"), Coalesce(last_state_change(), F("updated_at")))
         )
-    page = list(with_transmissions(tests.order_by("created_at", "id"))[: limit + 1])
+        order = "changed"
+    if cursor:
+        after_time, after_id = read_cursor(cursor, order)
+        tests = tests.filter(
+            Q(**{f"{order}__gt": after_time}) | Q(**{order: after_time, "id__gt": after_id})
+        )
+    page = list(with_transmissions(tests.order_by(order, "id"))[: limit + 1])
     more = len(page) > limit
     page = page[:limit]
     audit_each("test.api_list", request, page)
     body = {
         "items": [test_body(test) for test in page],
-        "next_cursor": make_cursor(page[-1]) if more else None,
+        "next_cursor": make_cursor(page[-1], order) if more else None,
     }
     return stored_response(200, body)
 
@@ -539,7 +612,7 @@ def refuse_unknown_parameters(request, known: set[str]) -> None:
         )
 
 
-def parse_since(value: str) -> datetime.datetime:
+def parse_since(value: str, name: str) -> datetime.datetime:
     try:
         if re.match(RFC3339, value):
             return datetime.datetime.fromisoformat(value)
@@ -548,18 +621,24 @@ def parse_since(value: str) -> datetime.datetime:
     raise Problem(
         "validation",
         _("Some fields are invalid."),
-        [field_error("since", "datetime", _("Give a time like 2026-11-23T09:30:00+01:00."))],
+        [field_error(name, "datetime", _("Give a time like 2026-11-23T09:30:00+01:00."))],
     )
 
 
-def make_cursor(test: ScreeningTest) -> str:
-    return signing.dumps([test.created_at.isoformat(), str(test.id)], salt=CURSOR_SALT)
+def make_cursor(test: ScreeningTest, order: str) -> str:
+    """The position after `test` in a listing ordered by `order` (then id)."""
+    at = getattr(test, order)
+    return signing.dumps([order, at.isoformat(), str(test.id)], salt=CURSOR_SALT)
 
 
-def read_cursor(cursor: str) -> tuple[datetime.datetime, uuid.UUID]:
+def read_cursor(cursor: str, order: str) -> tuple[datetime.datetime, uuid.UUID]:
+    """A cursor of a listing in the same order (one of `updated_since` is refused in a
+    plain listing, and the other way round)."""
     try:
-        created_at, test_id = signing.loads(cursor, salt=CURSOR_SALT)
-        return datetime.datetime.fromisoformat(created_at), uuid.UUID(test_id)
+        cursor_order, at, test_id = signing.loads(cursor, salt=CURSOR_SALT)
+        if cursor_order != order:
+            raise ValueError("cursor of another listing")
+        return datetime.datetime.fromisoformat(at), uuid.UUID(test_id)
     except (signing.BadSignature, ValueError, TypeError):
         raise Problem(
             "validation",
@@ -640,19 +719,155 @@ def correct_test(
         test = readable_test_or_404(request, test_id)
         built_from = services.BuiltFrom(if_match_version(request))
         data = validate_correction(test, payload)
+        data["performed_by"] = performer_of(request, payload, "/performer_rpps")
         try:
             changed = services.correct_test(test, credential.service_user, data, built_from)
         except services.TestCancelled:
             raise Problem("test-cancelled", _("This test was cancelled.")) from None
         except services.ChangedMeanwhile as meanwhile:
+            raise changed_meanwhile(meanwhile) from None
+        if changed:
+            audit("test.correct", request, test, fields=changed)
+        named = [API_FIELD_NAMES.get(name, name) for name in changed]
+        return 200, test_body(test, TestCorrected, changed_fields=named)
+
+    status, body = idempotent(request, idempotency_key, submit)
+    return with_etag(stored_response(status, body))
+
+
+def changed_meanwhile(meanwhile: services.ChangedMeanwhile) -> Problem:
+    return Problem(
+        "precondition-failed",
+        _("The test changed since the version you sent: read it again."),
+        headers={"ETag": etag(meanwhile.current.version)},
+    )
+
+
+@api.post(
+    "/tests/{uuid:test_id}/cancellation",
+    response={
+        200: TestOut,
+        **error_responses(*COMMON_ERRORS, *BODY_ERRORS, 404, 409, 412, 428),
+    },
+    summary="Cancel a test",
+    tags=["tests"],
+)
+def cancel_test(
+    request,
+    test_id: uuid.UUID,
+    payload: CancellationIn,
+    idempotency_key: str | None = IDEMPOTENCY_KEY,
+):
+    """Cancel a test recorded in error, with the ETag of the version you read as If-Match
+    (428 without it; 412 if the test changed since). SI-DEP is told to delete the result
+    it may hold. A cancelled test is final: cancelling it again answers 409
+    test-cancelled (retry with the same Idempotency-Key to get the first answer again)."""
+
+    def submit():
+        test = readable_test_or_404(request, test_id)
+        built_from = services.BuiltFrom(if_match_version(request))
+        if payload.reason not in services.CANCEL_REASONS:
+            raise Problem(
+                "validation",
+                _("Some fields are invalid."),
+                [field_error("/reason", "invalid_choice", _("Not a cancellation reason."))],
+            )
+        try:
+            services.cancel_test(test, request.auth.service_user, payload.reason, built_from)
+        except services.TestCancelled:
+            raise Problem("test-cancelled", _("This test was cancelled.")) from None
+        except services.ChangedMeanwhile as meanwhile:
+            raise changed_meanwhile(meanwhile) from None
+        audit("test.cancel", request, test, reason=payload.reason)
+        return 200, test_body(test)
+
+    status, body = idempotent(request, idempotency_key, submit)
+    return with_etag(stored_response(status, body))
+
+
+# --- Patients -----------------------------------------------------------------------------
+
+
+def readable_patient_or_404(request, patient_id) -> Patient:
+    """A patient of a test the credential may read; any other answers 404."""
+    readable = credentials.readable_tests(request.auth).filter(patient=OuterRef("pk"))
+    patient = (
+        Patient.objects.for_pharmacy(request.auth.pharmacy)
+        .filter(Exists(readable), pk=patient_id)
+        .first()
+    )
+    if patient is None:
+        raise Http404
+    return patient
+
+
+def patient_body(patient: Patient, schema=PatientOut, **extra) -> dict:
+    data = {field: getattr(patient, field) for field in PatientOut.model_fields}
+    return schema.model_validate({**data, **extra}).model_dump(mode="json")
+
+
+@api.get(
+    "/patients/{uuid:patient_id}",
+    response={200: PatientOut, **error_responses(*COMMON_ERRORS, 404)},
+    summary="Get a patient",
+    tags=["patients"],
+)
+def get_patient(request, patient_id: uuid.UUID):
+    """The patient's identity and contact, with its version (ETag) to correct it. Only a
+    patient of a test the credential may read; another answers 404."""
+    patient = readable_patient_or_404(request, patient_id)
+    audit("patient.view", request, patient)
+    return with_etag(stored_response(200, patient_body(patient)))
+
+
+@api.put(
+    "/patients/{uuid:patient_id}",
+    response={
+        200: PatientCorrected,
+        **error_responses(*COMMON_ERRORS, *BODY_ERRORS, 404, 409, 412, 428),
+    },
+    summary="Correct a patient",
+    tags=["patients"],
+)
+def correct_patient(
+    request,
+    patient_id: uuid.UUID,
+    payload: PatientIn,
+    idempotency_key: str | None = IDEMPOTENCY_KEY,
+):
+    """Send the whole identity and contact as they should be, with the patient's ETag
+    as If-Match (428 without it; 412 if the patient changed since: read it again). Only
+    a patient of a test the credential may read (404 otherwise). A NIR another patient
+    of the pharmacy holds is a conflict (409 patient-conflict). SI-DEP gets a correction
+    of every result it may hold for the patient."""
+
+    def submit():
+        patient = readable_patient_or_404(request, patient_id)
+        built_from = services.BuiltFrom(if_match_version(request))
+        form = CheckingPatientForm(data=form_data(payload))
+        if not form.is_valid():
+            raise Problem("validation", _("Some fields are invalid."), form_field_errors(form, ""))
+        conflict = submissions.nir_held_by_another(patient, form.cleaned_data)
+        try:
+            if conflict is not None:
+                raise services.NirTaken
+            changed = services.update_patient(patient, form.cleaned_data, built_from)
+        except services.NirTaken:
+            taken = submissions.nir_taken()
+            raise Problem(
+                "patient-conflict",
+                _("The patient conflicts with a stored record."),
+                [field_error("/nir", taken.code, taken.message)],
+            ) from None
+        except services.ChangedMeanwhile as meanwhile:
             raise Problem(
                 "precondition-failed",
-                _("The test changed since the version you sent: read it again."),
+                _("The patient changed since the version you sent: read it again."),
                 headers={"ETag": etag(meanwhile.current.version)},
             ) from None
         if changed:
-            audit("test.correct", request, test, fields=changed)
-        return 200, test_body(test, TestCorrected, changed_fields=changed)
+            audit("patient.update", request, patient, fields=changed)
+        return 200, patient_body(patient, PatientCorrected, changed_fields=changed)
 
     status, body = idempotent(request, idempotency_key, submit)
     return with_etag(stored_response(status, body))

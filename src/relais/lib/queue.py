@@ -88,12 +88,18 @@ class Queue:
     eligible: Callable[[models.QuerySet], models.QuerySet] = lambda rows: rows
     # Columns (secrets, personal data) set to None once a row leaves the queue.
     erase_when_done: tuple[str, ...] = ()
+    # A time column set to now whenever the engine changes a row's state (claims, dead
+    # letters), so readers can list what changed since a time; none by default.
+    state_changed_field: str | None = None
 
     def is_done(self, state: str) -> bool:
         return state not in (self.waiting, self.claimed)
 
     def erased(self) -> dict:
         return dict.fromkeys(self.erase_when_done)
+
+    def state_changed(self, now: datetime.datetime) -> dict:
+        return {self.state_changed_field: now} if self.state_changed_field else {}
 
     @property
     def rows(self) -> models.QuerySet:
@@ -139,6 +145,7 @@ def dead_letter_lapsed(queue: Queue, now: datetime.datetime) -> int:
         claimed_until=None,
         claim_token=None,
         **queue.erased(),
+        **queue.state_changed(now),
     )
     if given_up:
         log.error("%s: %d rows dead-lettered (lease lost)", queue.model._meta.label, given_up)
@@ -159,6 +166,7 @@ def claim(queue: Queue, limit: int, now: datetime.datetime, **also) -> uuid.UUID
             claimed_until=now + queue.lease,
             claim_token=token,
             attempts=F("attempts") + 1,
+            **queue.state_changed(now),
             **also,
         )
     return token

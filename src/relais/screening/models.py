@@ -194,6 +194,12 @@ class ScreeningTest(Versioned):
     performed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
+    # The account that recorded the test: the pharmacist at the counter (then also its
+    # performer), the importer of a file, or an API credential's service user (the
+    # credential reads what it recorded; its performer is the member it named by RPPS).
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
@@ -213,6 +219,8 @@ class ScreeningTest(Versioned):
             # A patient's tests near a sample time: the look-up of possible duplicates
             # (screening.submissions.TestsNearby), one per batch of submissions.
             models.Index(fields=["patient", "sampled_at"], name="screening_test_patient_time"),
+            # The API's tests changed since a time (`updated_since`).
+            models.Index(fields=["pharmacy", "updated_at"], name="screening_test_updated"),
         ]
 
     def __str__(self):

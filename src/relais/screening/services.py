@@ -45,6 +45,9 @@ TEST_FIELDS = (
     "kind", "device", "device_code", "lot", "lot_expiry", "specimen", "sampled_at", "result",
     "other_results", "symptoms", "symptom_onset", "consent_transmission", "notify_by",
 )  # fmt: skip
+# A correction may also name another performer (the API's performer RPPS; the web's
+# performer is whoever recorded the test).
+CORRECTED_FIELDS = (*TEST_FIELDS, "performed_by")
 # What entering the reading of a test in progress sets.
 RESULT_FIELDS = ("result", "other_results")
 
@@ -123,9 +126,13 @@ def update_patient(patient: Patient, data: Mapping[str, Any], built_from: "Built
 
 
 def new_test(patient: Patient, user, data: dict, now: datetime.datetime) -> ScreeningTest:
-    """An unsaved test; validated at `now` when the data carry its result, else in
-    progress (the forms accept every result of a kit or none)."""
-    test = ScreeningTest(pharmacy=patient.pharmacy, patient=patient, performed_by=user)
+    """An unsaved test recorded by `user`; validated at `now` when the data carry its
+    result, else in progress (the forms accept every result of a kit or none). Its
+    performer is `user` unless the data name another (`performed_by`, the API's)."""
+    performer = data.get("performed_by") or user
+    test = ScreeningTest(
+        pharmacy=patient.pharmacy, patient=patient, performed_by=performer, recorded_by=user
+    )
     for name in TEST_FIELDS:
         if name in data:
             setattr(test, name, data[name])
@@ -293,7 +300,7 @@ def correct_test(
     nothing is sent). Raises ChangedMeanwhile, TestCancelled."""
     with transaction.atomic():
         fresh, changed = apply_changes(
-            ScreeningTest, test.pk, TEST_FIELDS, data, built_from, cancelled_at__isnull=True
+            ScreeningTest, test.pk, CORRECTED_FIELDS, data, built_from, cancelled_at__isnull=True
         )
         # A test in progress has sent nothing and told no one: its data simply change.
         if changed and fresh.validated_at is not None:
@@ -303,14 +310,19 @@ def correct_test(
 
 
 @transaction.atomic
-def cancel_test(test: ScreeningTest, user, reason: str) -> ScreeningTest:
+def cancel_test(
+    test: ScreeningTest, user, reason: str, built_from: BuiltFrom | None = None
+) -> ScreeningTest:
     """Cancel a test recorded in error (`reason` is one of CANCEL_REASONS); SI-DEP is
-    told through the test_cancelled signal."""
+    told through the test_cancelled signal. With `built_from` (the API's If-Match), a
+    test whose version moved since raises ChangedMeanwhile."""
     if reason not in CANCEL_REASONS:
         raise ValueError("unknown cancellation reason")
     fresh = ScreeningTest.objects.select_for_update().get(pk=test.pk)
     if fresh.cancelled_at is not None:
         raise TestCancelled
+    if built_from is not None and built_from.version != fresh.version:
+        raise ChangedMeanwhile(fresh, [])
     fresh.cancelled_at = timezone.now()
     # Under the row lock the version cannot move: the condition only keeps the one rule.
     save_if_version(fresh, ["cancelled_at", "updated_at"], fresh.version)

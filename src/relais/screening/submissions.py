@@ -108,6 +108,8 @@ class Submission:
     # A test started at the counter may come without its result: it is then in
     # progress until the reading is entered (screening.services.validate_test).
     may_be_in_progress: bool = False
+    # Who did the test, when not the caller's user (the member the API names by RPPS).
+    performer: User | None = None
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,10 @@ class Checked:
         """What recording needs; only a submission without errors has it."""
         if self.errors or self.patient is None:
             raise ValueError("only submissions without errors can be recorded")
-        return self.patient, self.test_form.cleaned_data
+        data = self.test_form.cleaned_data
+        if self.submission.performer is not None:
+            data = {**data, "performed_by": self.submission.performer}
+        return self.patient, data
 
     @property
     def recorded_test(self) -> ScreeningTest:

@@ -15,6 +15,7 @@ that the patient was informed, it is not a gate.
 import uuid
 
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from relais.accounts.models import Pharmacy
@@ -122,6 +123,8 @@ class Transmission(queue.QueuedRow):
     # First time the message left (or may have left) for SI-DEP.
     sent_at = models.DateTimeField(null=True, blank=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # When `state` last changed (the API's `updated_since` lists tests by it).
+    state_changed_at = models.DateTimeField(default=timezone.now)
     # When the platform administrators were e-mailed about this dead letter (None: not
     # yet, or retried since), so each dead letter is announced once.
     dead_letter_alerted_at = models.DateTimeField(null=True, blank=True)
@@ -133,7 +136,10 @@ class Transmission(queue.QueuedRow):
         constraints = [
             models.UniqueConstraint(fields=["test", "sequence"], name="one_sequence_per_test")
         ]
-        indexes = [models.Index(fields=["state", "next_attempt_at"], name="transmission_due")]
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"], name="transmission_due"),
+            models.Index(fields=["pharmacy", "state_changed_at"], name="transmission_changes"),
+        ]
 
     def __str__(self):
         return f"Transmission {self.pk}"

@@ -97,7 +97,8 @@ def on_test_cancelled(sender, test, reason: str = "", **kwargs) -> None:
     for row in rows:
         if row.state == State.PENDING and row.sent_at is None:
             row.state = State.WITHDRAWN
-            row.save(update_fields=["state"])
+            row.state_changed_at = database_now()
+            row.save(update_fields=["state", "state_changed_at"])
     if any(row.may_have_reached_sidep for row in rows):
         enqueue([test], Kind.CANCELLATION, last=last_sequence(test, rows), cancel_reason=reason)
 
@@ -120,6 +121,7 @@ def retry_dead(transmission: Transmission) -> bool:
     """The operator's "retry": a dead-lettered row is due again with a fresh count."""
     updated = Transmission.objects.filter(pk=transmission.pk, state=State.DEAD).update(
         state=State.PENDING,
+        state_changed_at=Now(),
         attempts=0,
         next_attempt_at=Now(),  # due at once by the clock the workers go by
         claimed_until=None,

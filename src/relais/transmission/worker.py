@@ -75,6 +75,7 @@ def transmission_queue() -> queue.Queue:
         backoff_base_seconds=settings.TRANSMISSION_BACKOFF_BASE_SECONDS,
         backoff_max_seconds=settings.TRANSMISSION_BACKOFF_MAX_SECONDS,
         eligible=sendable,
+        state_changed_field="state_changed_at",
     )
 
 
@@ -183,6 +184,7 @@ def apply(row: Transmission, outcome: Outcome, now: datetime.datetime) -> None:
     row.ack_code, row.ack_text = outcome.ack_code, outcome.ack_text
     row.last_error, row.last_error_status = outcome.error, outcome.error_status
     row.state = outcome.state
+    row.state_changed_at = now
     if outcome.state == State.ACKNOWLEDGED:
         row.acknowledged_at = now
     elif outcome.state == State.PENDING:
@@ -194,7 +196,7 @@ def apply(row: Transmission, outcome: Outcome, now: datetime.datetime) -> None:
 
 RECORDED_FIELDS = [
     "state", "ack_code", "ack_text", "last_error", "last_error_status", "acknowledged_at",
-    "next_attempt_at", "claimed_until", "claim_token",
+    "state_changed_at", "next_attempt_at", "claimed_until", "claim_token",
 ]  # fmt: skip
 
 
