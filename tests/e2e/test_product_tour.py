@@ -259,6 +259,7 @@ def send_test(url, token) -> httpx.Response:
             "sampled_at": sampled_at.isoformat(timespec="seconds"),
             "result": "negative",
             "consent_transmission": True,
+            "performer_rpps": APPLICANT["owner_rpps"],  # the owner did the test
         },
     }
     headers = {"Authorization": f"Bearer {token}"}
