@@ -17,8 +17,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
-from django.db.models import Exists, F, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models import Exists, OuterRef, Q
 from django.http import Http404, HttpRequest
 from django.http.request import RawPostDataException
 from django.utils.translation import gettext_lazy as _
@@ -57,8 +56,7 @@ from relais.lib.database import RETRY_AFTER_SECONDS
 from relais.screening import catalogue, services, submissions
 from relais.screening.forms import CheckingPatientForm, CheckingScreeningTestForm
 from relais.screening.models import Patient, ScreeningTest
-from relais.transmission.models import Transmission
-from relais.transmission.services import describe, with_transmissions
+from relais.transmission.services import changed_since, describe, with_transmissions
 
 log = logging.getLogger(__name__)
 
@@ -357,15 +355,6 @@ def changed_at(test: ScreeningTest) -> datetime.datetime:
     return max([test.updated_at, *(row.state_changed_at for row in test.transmissions.all())])
 
 
-def last_state_change():
-    """A test's transmissions' latest state change, as a subquery (None without any)."""
-    return Subquery(
-        Transmission.objects.filter(test=OuterRef("pk"))
-        .order_by("-state_changed_at")
-        .values("state_changed_at")[:1]
-    )
-
-
 def disclosed_patient_id(checked: submissions.Checked) -> uuid.UUID | None:
     """The patient's id only when the caller created the patient or named it by its NIR:
     an id given for a name and birth date would let a leaked credential tie a person to
@@ -577,12 +566,7 @@ def list_tests(
     order = "created_at"
     if updated_since is not None:
         after = parse_since(updated_since, "updated_since")
-        changed = Transmission.objects.filter(
-            pharmacy=request.auth.pharmacy, state_changed_at__gte=after
-        ).values("test")
-        tests = tests.filter(Q(updated_at__gte=after) | Q(pk__in=changed)).annotate(
-            changed=Greatest(F("updated_at"), Coalesce(last_state_change(), F("updated_at")))
-        )
+        tests = changed_since(tests, request.auth.pharmacy, after)
         order = "changed"
     if cursor:
         after_time, after_id = read_cursor(cursor, order)

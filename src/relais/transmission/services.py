@@ -12,7 +12,8 @@ describing each line costs no query.
 from typing import TYPE_CHECKING
 
 from django.db import transaction
-from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce, Greatest
 from django.utils.translation import gettext_lazy as _
 
 from relais.screening.models import Patient, ScreeningTest
@@ -141,4 +142,24 @@ def not_acknowledged(tests: QuerySet[ScreeningTest]) -> QuerySet[ScreeningTest]:
         tests.alias(latest_state=Subquery(latest_state))
         .filter(latest_state__isnull=False)
         .exclude(latest_state__in=done)
+    )
+
+
+def last_state_change() -> Subquery:
+    """A test's transmissions' latest state change, as a subquery (None without any)."""
+    return Subquery(
+        Transmission.objects.filter(test=OuterRef("pk"))
+        .order_by("-state_changed_at")
+        .values("state_changed_at")[:1]
+    )
+
+
+def changed_since(tests: QuerySet[ScreeningTest], pharmacy, after) -> QuerySet[ScreeningTest]:
+    """Those of `tests` whose data, or whose transmission's state, changed at or after
+    `after`, annotated with `changed`: the later of the two."""
+    changed = Transmission.objects.filter(pharmacy=pharmacy, state_changed_at__gte=after).values(
+        "test"
+    )
+    return tests.filter(Q(updated_at__gte=after) | Q(pk__in=changed)).annotate(
+        changed=Greatest(F("updated_at"), Coalesce(last_state_change(), F("updated_at")))
     )
