@@ -18,6 +18,7 @@ from relais.transmission.hl7 import (
     build_oru_r01,
     escape,
     parse_acks,
+    patient_id,
     unescape,
 )
 from sidep_simulator.messages import QUESTIONS, Invalid, validate
@@ -159,7 +160,7 @@ def test_patient_identity():
     identifiers = field(message, "PID", 3).split("~")
     assert identifiers == [
         f"285037505612306^^^ASIP-SANTE-INS-NIR&{OID_INS_NIR}&ISO^INS",
-        f"{test.patient.pk}^^^RELAIS^PI",
+        f"{patient_id(test.patient)}^^^RELAIS^PI",
     ]
     assert field(message, "PID", 5).split("~") == [
         "Lefèvre^Élodie^Élodie Anne^^^^L",
@@ -298,7 +299,7 @@ def test_a_qualified_identity_goes_with_its_ins_under_the_ins_nir_oid():
         f"ASIP-SANTE-INS-NIR&{OID_INS_NIR}&ISO",
         "INS",
     )
-    assert own == f"{test.patient.pk}^^^RELAIS^PI"
+    assert own == f"{patient_id(test.patient)}^^^RELAIS^PI"
     assert field(message, "PID", 32) == "QUAL"
 
 
@@ -308,7 +309,7 @@ def test_an_identity_not_qualified_goes_as_its_traits_and_status_without_the_nir
     message = build(test)
     assert strictly_valid(message)
     assert identity_fields(message) == {
-        "PID-3": f"{test.patient.pk}^^^RELAIS^PI",
+        "PID-3": f"{patient_id(test.patient)}^^^RELAIS^PI",
         "PID-5": "Lefèvre^Élodie^Élodie Anne^^^^L~Martin^Élodie^Élodie Anne^^^^D",
         "PID-11": "12 rue des Lilas^^Paris^^75011^FRA^H~^^^^^^BDL^^75056",
         "PID-23": "",
@@ -399,7 +400,7 @@ def test_message_from_a_saved_record(pharmacy, pharmacist):
     assert strictly_valid(message)
     assert field(message, "PID", 5).startswith("Lefèvre^Élodie^Élodie Anne^")
     # A provisional identity (the default) goes without its INS.
-    assert field(message, "PID", 3) == f"{test.patient.pk}^^^RELAIS^PI"
+    assert field(message, "PID", 3) == f"{patient_id(test.patient)}^^^RELAIS^PI"
     assert field(message, "PID", 32) == "PROV"
     assert field(message, "ORC", 12).startswith("10009876543^")
     assert field(message, "OBX", 5).startswith("260373001^")

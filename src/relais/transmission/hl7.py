@@ -163,7 +163,7 @@ def _identifiers(patient) -> str:
             else f"ASIP-SANTE-INS-NIR&{OID_INS_NIR}&ISO"
         )
         ids.append(_components(escape(patient.nir), "", "", authority, "INS"))
-    ids.append(_components(escape(patient.pk), "", "", "RELAIS", "PI"))
+    ids.append(_components(patient_id(patient), "", "", "RELAIS", "PI"))
     return "~".join(ids)
 
 
@@ -213,17 +213,27 @@ def _pid(patient) -> str:
 
 
 # ORC-2/3 and OBR-2/3 are EI of at most 22 characters: "<order id>^Relais" leaves 15.
-ORDER_ID_LENGTH = 15
+SHORT_ID_LENGTH = 15
+
+
+def short_id(pk) -> str:
+    """15 base32 characters (75 bits) of the SHA-256 of a record's id: what HL7 v2.5.1's
+    short identifier fields hold where a UUID (36 characters) does not fit. Stable (the
+    same record always gives the same one) and unique in practice: two of 10 million
+    records share one with a probability near 10^-9."""
+    digest = hashlib.sha256(str(pk).encode()).digest()
+    return base64.b32encode(digest).decode()[:SHORT_ID_LENGTH]
 
 
 def order_id(test) -> str:
-    """The test's order number: 15 base32 characters (75 bits) of the SHA-256 of its id.
+    """The test's order number (ORC-2/3, OBR-2/3: EI of 22): a correction or a
+    cancellation names the order it changes."""
+    return short_id(test.pk)
 
-    Stable (the same test always gives the same number, so a correction names the order it
-    corrects) and unique in practice: two of 10 million tests share one with a probability
-    near 10^-9. The test's UUID (36 characters) does not fit the field."""
-    digest = hashlib.sha256(str(test.pk).encode()).digest()
-    return base64.b32encode(digest).decode()[:ORDER_ID_LENGTH]
+
+def patient_id(patient) -> str:
+    """The patient's Relais identifier (PID-3, type PI: CX-1 holds 15 characters)."""
+    return short_id(patient.pk)
 
 
 def _order_number(test) -> str:
