@@ -236,3 +236,102 @@ def test_the_simulator_keeps_one_result_obx_per_analyte_and_answers_after_them()
     twice[obx[2]] = symptomatic.replace("OBX|2|", "OBX|3|", 1)
     with pytest.raises(Invalid, match="twice"):
         validate("\r".join(twice), strict=False)
+
+
+# --- One message of every kind -------------------------------------------------------------
+
+QUALIFIED_NIR = {"identity_status": "QUAL"}
+NIA = "885039912345613"  # a temporary number (first digit 8), valid key
+BORN_IN_REUNION = {"birthplace_code": "97411", "nir": "285039741112314"}  # Saint-Denis
+BORN_ABROAD = {"birthplace_code": "99350", "nir": "185039935012394", "sex": "M"}  # Morocco
+OVERSEAS_MOBILE = {"phone": "+262692123456"}
+
+
+def every_kind_of_message():
+    """(label, test, result status): each catalogue analyte on each of its specimens and
+    each multiplex kit, then each status, identity and patient the encoder treats apart."""
+    for label, test in TESTS.items():
+        yield label, test, "F"
+    yield "correction", sample_test(result="negative"), "C"
+    yield "cancelled (entered in error)", sample_test(), "D"
+    yield "cancelled (wrong patient)", sample_test(), "W"
+    for status in ("PROV", "VALI"):
+        yield f"identity {status}, NIR not sent", sample_test({"identity_status": status}), "F"
+    yield "qualified INS (NIR)", sample_test(QUALIFIED_NIR), "F"
+    yield "qualified INS (NIA)", sample_test({**QUALIFIED_NIR, "nir": NIA}), "F"
+    yield "NIA not qualified", sample_test({"nir": NIA}), "F"
+    yield "no NIR", sample_test({"nir": ""}), "F"
+    yield "born overseas (Réunion)", sample_test({**QUALIFIED_NIR, **BORN_IN_REUNION}), "F"
+    yield "born abroad", sample_test({**QUALIFIED_NIR, **BORN_ABROAD}), "F"
+    yield "overseas mobile", sample_test(OVERSEAS_MOBILE), "F"
+    yield "symptoms with onset", sample_test(symptoms=True, symptom_onset=ONSET), "F"
+    yield "symptoms, onset unknown", sample_test(symptoms=True, symptom_onset=None), "F"
+    yield "performer without RPPS", sample_test(pharmacist_fields={"rpps": ""}), "F"
+
+
+def component(field: str, number: int) -> str:
+    parts = field.split("^")
+    return parts[number - 1] if len(parts) >= number else ""
+
+
+def test_one_message_of_every_kind_fits_v251_and_passes_hl7apy_strict():
+    messages = {}
+    for label, test, status in every_kind_of_message():
+        message = build(test, status)
+        assert problems(message) == [], label
+        validate(message)  # hl7apy strict, then the simulator's profile rules
+        messages[label] = message
+
+    def pid(label):
+        return fields_of(messages[label], "PID")[0]
+
+    def identifiers(label):
+        return [component(cx, 4) for cx in pid(label)[3].split("~")]
+
+    # Every analyte of the catalogue, every status.
+    results = {component(obx[3], 1) for m in messages.values() for obx in fields_of(m, "OBX")}
+    orders = {component(obr[4], 1) for m in messages.values() for obr in fields_of(m, "OBR")}
+    for kind in catalogue.TEST_KINDS.values():
+        if kind.multiplex:  # the panel names the order; each analyte has its OBX
+            assert (kind.loinc or kind.local_code) in orders, kind.code
+            assert {a.loinc for a in kind.analytes} <= results, kind.code
+            continue
+        for specimen in kind.specimens:
+            assert kind.observation(specimen)[0] in results, (kind.code, specimen)
+    statuses = {obx[11] for m in messages.values() for obx in fields_of(m, "OBX")}
+    assert statuses == {"F", "C", "D", "W"}
+    assert fields_of(messages["cancelled (wrong patient)"], "OBR")[0][25] == "X"
+
+    # The INS goes out for a qualified identity only, under its own OID.
+    not_qualified = {
+        "identity PROV, NIR not sent": "PROV",
+        "identity VALI, NIR not sent": "VALI",
+        "NIA not qualified": "PROV",
+    }
+    for label, status in not_qualified.items():
+        assert identifiers(label) == ["RELAIS"], label
+        assert pid(label)[32] == status, label
+    assert identifiers("qualified INS (NIR)")[0] == "ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO"
+    assert identifiers("qualified INS (NIA)")[0] == "ASIP-SANTE-INS-NIA&1.2.250.1.213.1.4.9&ISO"
+    assert {pid(label)[32] for label in messages} == {"PROV", "VALI", "QUAL"}
+
+    # Birthplaces: an address of type BDL with the INSEE code, overseas and abroad alike.
+    for label, code in [("born overseas (Réunion)", "97411"), ("born abroad", "99350")]:
+        birthplace = pid(label)[11].split("~")[-1]
+        assert (component(birthplace, 7), component(birthplace, 9)) == ("BDL", code)
+    assert pid("overseas mobile")[13].split("~")[0].endswith("^+262692123456")
+
+    # Symptoms: yes with its onset, yes without, and no.
+    def answers(label):
+        return [(component(o[3], 1), o[5]) for o in fields_of(messages[label], "OBX")[-2:]]
+
+    assert answers("symptoms with onset") == [("95419-8", "Y^Yes^HL70136"), ("65222-2", "20261120")]
+    assert answers("symptoms, onset unknown")[-1] == ("95419-8", "Y^Yes^HL70136")
+    assert answers("correction")[-1] == ("95419-8", "N^No^HL70136")
+
+    # The performer: the RPPS under its authority, or the name alone.
+    orc = fields_of(messages["correction"], "ORC")[0]
+    assert component(orc[12], 1) == "10001234567" and component(orc[12], 13) == "RPPS"
+    without = messages["performer without RPPS"]
+    for segment, number in [("ORC", 12), ("OBR", 16), ("OBX", 25)]:
+        assert fields_of(without, segment)[0][number] == "^Jean Dupont", segment

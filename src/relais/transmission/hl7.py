@@ -91,6 +91,10 @@ def _pharmacy_xon(pharmacy) -> str:
 
 def _pharmacist_xcn(user) -> str:
     # The account holds one full name, so it goes whole in the family-name component.
+    if not user.rpps:
+        # No RPPS (an assistant, or an account made before RPPS was asked): the name alone,
+        # never an empty id under the RPPS authority, which would claim an RPPS.
+        return _components("", escape(user.full_name))
     return _components(
         escape(user.rpps), escape(user.full_name), "", "", "", "", "", "",
         f"ASIP-SANTE-PS&{OID_RPPS}&ISO", "D", "", "", "RPPS",
