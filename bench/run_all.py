@@ -203,6 +203,20 @@ def scale_out_rows(result: dict) -> list[Row]:
     return rows
 
 
+def day_page_rows(result: dict) -> list[Row]:
+    name = f"day_page ({result['database']}, {result['tests']:,} tests of the day)"
+    queries = Row(name, "first page, SQL statements", result["queries"], "statements")
+    queries.target, queries.met = at_most(result["queries"], 12)
+    server = Row(name, "first page, server time (median)", result["server_ms"], "ms")
+    server.target, server.met = at_most(result["server_ms"], 100)
+    return [
+        queries,
+        server,
+        Row(name, "first page, web CPU time (median)", result["cpu_ms"], "ms"),
+        Row(name, "rows on the first page", result["rows_shown"], "rows"),
+    ]
+
+
 BENCHMARKS = [
     Benchmark("save_test", "save_test.py", ["--count", "100"], ["--count", "1000"], "scratch",
               save_test_rows),
@@ -220,6 +234,8 @@ BENCHMARKS = [
     Benchmark("key_rotation", "key_rotation.py", ["--tiny"], [], "scratch", key_rotation_rows),
     Benchmark("backup", "backup.py", ["--short"], [], "scratch", backup_rows),
     Benchmark("scale_out", "scale_out.py", ["--quick"], [], "server", scale_out_rows),
+    Benchmark("day_page", "day_page.py", ["--tests", "100", "--views", "10"], [], "scratch",
+              day_page_rows),
 ]  # fmt: skip
 
 

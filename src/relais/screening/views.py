@@ -2,6 +2,7 @@ import datetime
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -40,6 +41,9 @@ from relais.transmission.services import (
 SEARCH_PARAMETER = "search"
 
 
+DAY_PAGE_SIZE = 50
+
+
 @pharmacy_permission_required("patient.view")
 def day(request: PharmacyRequest):
     """The day's tests: the pharmacist's home page. The tests in progress, of any day,
@@ -56,14 +60,19 @@ def day(request: PharmacyRequest):
     for test in in_progress:
         # Started before today and never read: the kit cannot be read any more.
         test.abandoned = test.sampled_at < today_start
-    tests = with_transmissions(
-        ScreeningTest.objects.for_pharmacy(request.pharmacy)
-        .filter(sampled_at__gte=start, sampled_at__lt=end)
-        .exclude(validated_at__isnull=True, cancelled_at__isnull=True)
-        .select_related("patient", "performed_by")
-        .order_by("-sampled_at")
-    )
-    tests = list(tests)
+    # The newest first, a page at a time: a busy day's list must not cost one query, nor
+    # one decryption, per test of the day.
+    page = Paginator(
+        with_transmissions(
+            ScreeningTest.objects.for_pharmacy(request.pharmacy)
+            .filter(sampled_at__gte=start, sampled_at__lt=end)
+            .exclude(validated_at__isnull=True, cancelled_at__isnull=True)
+            .select_related("patient", "performed_by")
+            .order_by("-sampled_at", "-pk")
+        ),
+        DAY_PAGE_SIZE,
+    ).get_page(request.GET.get("page"))
+    tests = list(page.object_list)
     for test in tests:
         test.transmission = describe(test)
     # The list shows each patient's name: record which tests were read, not just how many.
@@ -79,6 +88,7 @@ def day(request: PharmacyRequest):
     )
     context = {
         "tests": tests,
+        "page": page,
         "in_progress": in_progress,
         "now": timezone.now(),
         "date": date,

@@ -34,8 +34,13 @@ def patient_link_panel(context, test):
 
 
 @register.simple_tag
-def notification_failed(test) -> bool:
-    """Whether a message for the current link could not be sent (for the day's list)."""
-    return Notification.objects.filter(
-        link__test=test, link__revoked_at__isnull=True, state=Notification.State.FAILED
-    ).exists()
+def failed_notifications(tests) -> set:
+    """The ids of the listed tests whose message to the patient, for their current link,
+    could not be sent: one query for the whole list."""
+    return set(
+        Notification.objects.filter(
+            link__test__in=[test.pk for test in tests],
+            link__revoked_at__isnull=True,
+            state=Notification.State.FAILED,
+        ).values_list("link__test_id", flat=True)
+    )
