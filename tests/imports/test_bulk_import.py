@@ -150,6 +150,19 @@ def test_extra_columns(pharmacy, pharmacist):
     assert error.value.code == "columns" and "comment" in error.value.message
 
 
+def test_a_huge_hostile_header_is_refused_with_a_short_message(pharmacy, pharmacist):
+    # 100,000 names (~600 KB): a count per name once made this quadratic, minutes of CPU.
+    names = [*COLUMNS, *(f"x{n}" for n in range(50_000)), *(["nir"] * 50_000)]
+    header = ";".join(names)
+    with pytest.raises(FileError) as error:
+        check(pharmacy, pharmacist, header + "\n" + ";" * (len(names) - 1) + "\n")
+    message = error.value.message
+    assert error.value.code == "columns"
+    assert "x0, x1" in message and "x9 …" in message and "x10" not in message
+    assert message.endswith(": nir).")  # the one repeated name
+    assert len(message) < 500
+
+
 def test_columns_in_any_order_and_case(pharmacy, pharmacist):
     columns = list(reversed(COLUMNS))
     text = csv_text([csv_row(1)], columns=columns)
