@@ -17,7 +17,7 @@ import datetime
 import json
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -64,27 +64,52 @@ def run_once(pharmacy, key: str | None, canonical: str, handler) -> tuple[int, s
         with transaction.atomic():
             status, body = handler()
             return status, to_json(body)
-    now = timezone.now()
     with transaction.atomic():
-        IdempotencyKey.objects.filter(
-            pharmacy=pharmacy, key=key, created_at__lt=now - LIFETIME
-        ).delete()
-        try:
-            with transaction.atomic():
-                row = IdempotencyKey.objects.create(
-                    pharmacy=pharmacy,
-                    key=key,
-                    request_hash=_digest(pharmacy, canonical),
-                    created_at=now,
-                )
-        except IntegrityError:
-            row = None
-        if row is None:
+        row_id = claim(pharmacy, key, _digest(pharmacy, canonical))
+        if row_id is None:
             return replay(pharmacy, key, canonical)
         status, body = handler()
-        row.status_code, row.response_body = status, to_json(body)
-        row.save(update_fields=["status_code", "response_body"])
-        return row.status_code, row.response_body
+        answer = to_json(body)
+        IdempotencyKey.objects.filter(pk=row_id).update(status_code=status, response_body=answer)
+        return status, answer
+
+
+def claim(pharmacy, key: str, request_hash: str) -> int | None:
+    """Insert the key's row, or take over the row of an expired key, in one statement:
+    the row's id when this request now owns the key, None when a live key holds it (then
+    replay its answer). A concurrent insert of the same key waits here on the unique
+    constraint until the first transaction ends (PostgreSQL), or on SQLite's write lock."""
+    now = timezone.now()
+    fields = {field.name: field for field in IdempotencyKey._meta.local_concrete_fields}
+    connection = connections[router.db_for_write(IdempotencyKey)]
+    quote = connection.ops.quote_name
+    table = quote(IdempotencyKey._meta.db_table)
+    values = {
+        "pharmacy": pharmacy.pk,
+        "key": key,
+        "request_hash": request_hash,
+        "response_body": "",
+        "created_at": now,
+    }
+    columns = [fields[name].column for name in values]
+    params = [fields[name].get_db_prep_save(value, connection) for name, value in values.items()]
+    expired = fields["created_at"].get_db_prep_save(now - LIFETIME, connection)
+    takeover = (
+        ", ".join(f"{quote(column)} = excluded.{quote(column)}" for column in columns[2:])
+        + f", {quote(fields['status_code'].column)} = NULL"
+    )
+    # Names from the model's metadata, quoted; every value is a parameter.
+    sql = (
+        f"INSERT INTO {table} ({', '.join(quote(column) for column in columns)}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"ON CONFLICT ({quote(fields['pharmacy'].column)}, {quote(fields['key'].column)}) "
+        f"DO UPDATE SET {takeover} WHERE {table}.{quote(fields['created_at'].column)} < %s "
+        "RETURNING id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, expired])
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def to_json(body: dict) -> str:

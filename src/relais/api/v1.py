@@ -56,7 +56,12 @@ from relais.lib.database import RETRY_AFTER_SECONDS
 from relais.screening import catalogue, services, submissions
 from relais.screening.forms import CheckingPatientForm, CheckingScreeningTestForm
 from relais.screening.models import Patient, ScreeningTest
-from relais.transmission.services import changed_since, describe, with_transmissions
+from relais.transmission.services import (
+    changed_since,
+    describe,
+    load_transmissions,
+    with_transmissions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -340,6 +345,7 @@ def performer_of(request, schema: TestIn, pointer: str):
 
 
 def test_body(test: ScreeningTest, schema=TestOut, **extra) -> dict:
+    load_transmissions([test])  # one query for `describe` and `changed_at`, or none
     data = {
         field: getattr(test, field)
         for field in TestOut.model_fields

@@ -12,7 +12,7 @@ describing each line costs no query.
 from typing import TYPE_CHECKING
 
 from django.db import transaction
-from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery, prefetch_related_objects
 from django.db.models.functions import Coalesce, Greatest
 from django.utils.translation import gettext_lazy as _
 
@@ -60,6 +60,14 @@ def with_transmissions(tests):
     """The tests queryset with their transmissions loaded in one extra query."""
     return tests.prefetch_related(
         Prefetch("transmissions", queryset=Transmission.objects.order_by("sequence"))
+    )
+
+
+def load_transmissions(tests: list[ScreeningTest]) -> None:
+    """What `with_transmissions` does for tests already in hand: their transmissions in one
+    query, unless they have them."""
+    prefetch_related_objects(
+        tests, Prefetch("transmissions", queryset=Transmission.objects.order_by("sequence"))
     )
 
 
