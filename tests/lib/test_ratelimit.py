@@ -128,3 +128,41 @@ def test_the_per_process_table_forgets_the_least_recently_hit_beyond_its_size(
     assert len(ratelimit.local_counts) == 3
     assert hits("s", "192.0.2.1", 1, 1) == [True]  # forgotten: bounded memory, not a leak
     assert hits("s", "192.0.2.4", 1, 1) == [False]
+
+
+@pytest.fixture
+def real_redis(settings):
+    """The machine's Redis, in a database of this test's own, emptied before and after."""
+    import redis
+
+    location = "redis://127.0.0.1:6379/13"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": location,
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+    client = redis.Redis.from_url(location)
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+def test_with_redis_a_hit_is_two_commands_on_one_kept_client(real_redis, clock):
+    def commands() -> int:
+        return sum(stats["calls"] for stats in real_redis.info("commandstats").values())
+
+    assert hits("s", "192.0.2.9", 2, 1) == [True]  # connects the kept client
+    before = commands()
+    assert hits("s", "192.0.2.9", 2, 2) == [True, False]
+    assert commands() - before - 1 == 4  # INCR + EXPIRE NX per hit (INFO counts itself)
+    assert ratelimit.shared_redis() is ratelimit.shared_redis()
+    [key] = real_redis.keys("*ratelimit:s:*")
+    assert 0 < real_redis.ttl(key) <= 60 + ratelimit.EXPIRY_MARGIN_SECONDS
+    # The key's clock starts at its first hit: a later hit's EXPIRE NX leaves it alone.
+    real_redis.expire(key, 5)
+    hits("s", "192.0.2.9", 2, 1)
+    assert 0 < real_redis.ttl(key) <= 5
+    clock.value = MINUTE_START + 60  # a new window, a new key
+    assert hits("s", "192.0.2.9", 2, 1) == [True]

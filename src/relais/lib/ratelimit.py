@@ -13,6 +13,7 @@ N times the limit until Redis is back. The shared cache is tried again after
 not one per request; its failure is logged once a minute.
 """
 
+import functools
 import logging
 import math
 import threading
@@ -21,6 +22,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from time import monotonic  # tests stand a fake in for `time` (the windows), not for this
 
+import redis
+from django.conf import settings
 from django.core.cache import cache
 from django.utils.crypto import salted_hmac
 from redis.exceptions import RedisError
@@ -111,14 +114,45 @@ local_counts = LocalCounts()
 shared_cache = SharedCacheState()
 
 
+REDIS_BACKEND = "django.core.cache.backends.redis.RedisCache"
+
+
+@functools.lru_cache(maxsize=8)
+def _redis_client(location: str, connect_timeout: float | None, timeout: float | None):
+    """One client per process and server, kept: its pool keeps the connection open."""
+    return redis.Redis.from_url(
+        location, socket_connect_timeout=connect_timeout, socket_timeout=timeout
+    )
+
+
+def shared_redis():
+    """The kept client of the shared cache's Redis, or None when the cache is not Redis
+    (one process: the local-memory cache of demo mode and tests)."""
+    config = settings.CACHES["default"]
+    if config["BACKEND"] != REDIS_BACKEND:
+        return None
+    options = config.get("OPTIONS", {})
+    return _redis_client(
+        config["LOCATION"], options.get("socket_connect_timeout"), options.get("socket_timeout")
+    )
+
+
 def shared_count(key: str, timeout: int) -> int:
-    if cache.add(key, 1, timeout):
-        return 1
-    try:
-        return cache.incr(key)
-    except ValueError:  # evicted between add and incr
-        cache.set(key, 1, timeout)
-        return 1
+    client = shared_redis()
+    if client is None:
+        if cache.add(key, 1, timeout):
+            return 1
+        try:
+            return cache.incr(key)
+        except ValueError:  # culled between add and incr (a full local-memory cache)
+            cache.set(key, 1, timeout)
+            return 1
+    # One round trip: count, and start the key's clock only at its first hit.
+    pipeline = client.pipeline(transaction=False)
+    pipeline.incr(cache.make_key(key))
+    pipeline.expire(cache.make_key(key), timeout, nx=True)
+    count, _expiry_set = pipeline.execute()
+    return count
 
 
 def count_hit(key: str, timeout: int, now: float) -> int:
