@@ -119,6 +119,7 @@ class SimulatorServer(ThreadingHTTPServer):
         except (ssl.SSLError, OSError) as error:
             log.warning("TLS handshake refused: %s", getattr(error, "reason", None) or error)
             return
+        log.info("TLS connection from %s", client_address[0])
         try:
             super().finish_request(connection, client_address)
         finally:

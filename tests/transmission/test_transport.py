@@ -1,6 +1,7 @@
 """send_batch against the real simulator process over mutual TLS, and its failure classes."""
 
 import datetime
+import os
 import ssl
 import time
 
@@ -35,6 +36,21 @@ def test_resending_a_batch_is_acknowledged_and_stored_once(sidep):
     assert [a.code for a in send_batch(batch)] == ["AA", "AA"]
     assert [a.code for a in send_batch(batch)] == ["AA", "AA"]
     assert sidep.counts() == {"accepted": 2, "distinct_message_ids": 2, "received": 4}
+
+
+def tls_connections(sidep) -> int:
+    return sidep.log.read_text().count("TLS connection from")
+
+
+def test_batches_share_one_kept_tls_connection(sidep, settings):
+    for number in range(3):
+        assert [a.code for a in send_batch([message(f"KEEP-{number}")])] == ["AA"]
+    assert tls_connections(sidep) == 1
+    # A renewed client certificate (the file changes) is used from the next batch on.
+    stat = os.stat(settings.SIDEP_CLIENT_CERT)
+    os.utime(settings.SIDEP_CLIENT_CERT, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert [a.code for a in send_batch([message("KEEP-3")])] == ["AA"]
+    assert tls_connections(sidep) == 2
 
 
 def test_simulator_down_then_up(sidep):

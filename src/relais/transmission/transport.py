@@ -15,6 +15,7 @@ the same MSH-10, which SI-DEP de-duplicates.
 
 import datetime
 import email.utils
+import os
 import ssl
 
 import httpx
@@ -185,6 +186,48 @@ def _read_limited(response: httpx.Response, limit: int) -> bytes:
     return bytes(body)
 
 
+# The process's client for SI-DEP, kept between batches: one TLS handshake, then the
+# connection is reused. Replaced when its settings or certificate files change (a renewed
+# certificate is used from the next batch on) and dropped after a failure.
+_kept: dict[tuple, httpx.Client] = {}
+
+
+def _certificate_files_state() -> tuple:
+    paths = [settings.SIDEP_CLIENT_CERT, settings.SIDEP_CLIENT_KEY, settings.SIDEP_CA_FILE]
+    states = []
+    for path in paths:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            states.append((path, None))
+        else:
+            states.append((path, stat.st_mtime_ns, stat.st_size))
+    return tuple(states)
+
+
+def _client(timeout: httpx.Timeout) -> httpx.Client:
+    identity = (settings.SIDEP_URL, repr(timeout), _certificate_files_state())
+    client = _kept.get(identity)
+    if client is not None:
+        return client
+    try:
+        context = _tls_context()
+    except (OSError, ssl.SSLError) as error:
+        raise ImproperlyConfigured(
+            f"the SI-DEP certificate files cannot be loaded ({type(error).__name__})"
+        ) from None
+    _drop_client()
+    client = httpx.Client(verify=context, timeout=timeout, follow_redirects=False)
+    _kept[identity] = client
+    return client
+
+
+def _drop_client() -> None:
+    for client in _kept.values():
+        client.close()
+    _kept.clear()
+
+
 def _post(body: bytes, limit: int) -> tuple[int, str, str, bytes]:
     """(status, Content-Type, Retry-After, body) of SI-DEP's answer."""
     timeout = httpx.Timeout(
@@ -193,28 +236,24 @@ def _post(body: bytes, limit: int) -> tuple[int, str, str, bytes]:
         write=settings.SIDEP_READ_TIMEOUT,
         pool=settings.SIDEP_CONNECT_TIMEOUT,
     )
+    client = _client(timeout)
     try:
-        context = _tls_context()
-    except (OSError, ssl.SSLError) as error:
-        raise ImproperlyConfigured(
-            f"the SI-DEP certificate files cannot be loaded ({type(error).__name__})"
-        ) from None
-    try:
-        with httpx.Client(verify=context, timeout=timeout, follow_redirects=False) as client:
-            with client.stream(
-                "POST", settings.SIDEP_URL, content=body, headers={"Content-Type": CONTENT_TYPE}
-            ) as response:
-                answer = _read_limited(response, limit)
-                headers = response.headers
-                return (
-                    response.status_code,
-                    headers.get("Content-Type", ""),
-                    headers.get("Retry-After", ""),
-                    answer,
-                )
+        with client.stream(
+            "POST", settings.SIDEP_URL, content=body, headers={"Content-Type": CONTENT_TYPE}
+        ) as response:
+            answer = _read_limited(response, limit)
+            headers = response.headers
+            return (
+                response.status_code,
+                headers.get("Content-Type", ""),
+                headers.get("Retry-After", ""),
+                answer,
+            )
     except httpx.TimeoutException as error:
+        _drop_client()
         raise TransportError(f"SI-DEP did not answer in time ({type(error).__name__})") from None
     except (httpx.TransportError, ssl.SSLError, OSError) as error:
+        _drop_client()
         tls = tls_failure(error)
         if tls is not None:
             raise tls from None
