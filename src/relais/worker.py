@@ -87,10 +87,31 @@ class Round:
         return self.ran > 0 and self.failed == self.ran
 
 
-def run_jobs(failures: FailureLog) -> Round:
+class Schedule:
+    """When each job with an interval last ran in this process."""
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self.last_run: dict[str, float] = {}
+
+    def due(self, name: str) -> bool:
+        every = jobs.interval(name)
+        if every <= 0:
+            return True
+        now = self.clock()
+        if now - self.last_run.get(name, -every) < every:
+            return False
+        self.last_run[name] = now
+        return True
+
+
+def run_jobs(failures: FailureLog, schedule: Schedule | None = None) -> Round:
+    """Every job due (all of them without a `schedule`: one round runs everything)."""
     outcome = Round()
     drop_broken_connections()
     for name, job in jobs.registered():
+        if schedule is not None and not schedule.due(name):
+            continue
         outcome.ran += 1
         try:
             outcome.handled += job()
@@ -115,9 +136,10 @@ def run_forever(
     """Rounds until `should_stop()`; raises FailedRounds after `max_failed_rounds`
     rounds in a row in which every job failed."""
     failures = FailureLog()
+    schedule = Schedule()
     failed_in_a_row = 0
     while not should_stop():
-        outcome = run_jobs(failures)
+        outcome = run_jobs(failures, schedule)
         failed_in_a_row = failed_in_a_row + 1 if outcome.all_failed else 0
         if failed_in_a_row >= max_failed_rounds:
             raise FailedRounds(f"every job failed in {failed_in_a_row} rounds in a row")

@@ -56,3 +56,32 @@ def test_the_worker_imports_no_app():
         for alias in node.names
     }
     assert {name for name in imported if name.startswith("relais.")} == {"relais.lib"}
+
+
+def test_housekeeping_runs_at_most_once_a_minute_while_rounds_follow_each_other():
+    housekeeping = {name for name, _job in jobs.registered() if jobs.interval(name) > 0}
+    assert housekeeping == {
+        "retention purge",
+        "expired form drafts",
+        "expired idempotency keys",
+        "expired import batches",
+        "audit anchor",
+    }
+    assert {jobs.interval(name) for name in housekeeping} == {jobs.HOUSEKEEPING_SECONDS}
+
+
+@pytest.mark.django_db
+def test_a_schedule_skips_a_job_until_its_interval_has_passed(monkeypatch):
+    monkeypatch.setattr(jobs, "_jobs", {})
+    runs = []
+    jobs.register("outbox", lambda: runs.append("outbox") or 1, order=0)
+    jobs.register("purge", lambda: runs.append("purge") or 0, order=1, every=60)
+    now = [1000.0]
+    schedule = worker.Schedule(clock=lambda: now[0])
+    for moment in (1000.0, 1010.0, 1059.0, 1060.0, 1061.0):
+        now[0] = moment
+        worker.run_jobs(worker.FailureLog(), schedule)
+    assert runs.count("outbox") == 5
+    assert runs.count("purge") == 2  # at 1000 and 1060
+    runs.clear()
+    assert worker.run_round() == 1 and runs == ["outbox", "purge"]  # one round runs all

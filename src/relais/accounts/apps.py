@@ -12,7 +12,9 @@ class AccountsConfig(AppConfig):
         from relais.lib import jobs
 
         jobs.register("account e-mails", mail.send_due, order=20)
-        jobs.register("expired form drafts", drafts.purge_expired, order=60)
+        jobs.register(
+            "expired form drafts", drafts.purge_expired, order=60, every=jobs.HOUSEKEEPING_SECONDS
+        )
         # Drafts wait encrypted under the data keys: `keys rotate` re-encrypts them and
         # `keys drop-old` keeps their key while one waits.
         register_blob_column(BlobColumn(FormDraft, "content", drafts.draft_row_ad))

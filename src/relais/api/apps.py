@@ -11,7 +11,9 @@ class ApiConfig(AppConfig):
         from relais.crypto.rotation import DigestColumn, register_digest_column
         from relais.lib import jobs
 
-        jobs.register("expired idempotency keys", purge_expired, order=60)
+        jobs.register(
+            "expired idempotency keys", purge_expired, order=60, every=jobs.HOUSEKEEPING_SECONDS
+        )
         # Request digests are keyed with the blind-index PRF and cannot be recomputed:
         # `keys drop-old` keeps their key until they expire.
         register_digest_column(

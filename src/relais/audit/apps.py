@@ -14,4 +14,4 @@ class AuditConfig(AppConfig):
         # Last: it links the events the round's other jobs have just written.
         jobs.register("audit chain", chain_pending, order=90)
         # After the chaining, so the anchor holds the current head.
-        jobs.register("audit anchor", anchor_if_due, order=91)
+        jobs.register("audit anchor", anchor_if_due, order=91, every=jobs.HOUSEKEEPING_SECONDS)

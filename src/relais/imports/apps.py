@@ -11,7 +11,9 @@ class ImportsConfig(AppConfig):
         from relais.imports.models import ImportChunk
         from relais.lib import jobs
 
-        jobs.register("expired import batches", purge_expired, order=60)
+        jobs.register(
+            "expired import batches", purge_expired, order=60, every=jobs.HOUSEKEEPING_SECONDS
+        )
         # Checked rows wait encrypted under the data keys: `keys rotate` re-encrypts them
         # and `keys drop-old` keeps their key while a batch waits.
         register_blob_column(BlobColumn(ImportChunk, "content", chunk_row_ad))

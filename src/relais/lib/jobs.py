@@ -12,14 +12,24 @@ from collections.abc import Callable
 
 Job = Callable[[], int]
 
-_jobs: dict[str, tuple[int, Job]] = {}
+_jobs: dict[str, tuple[int, Job, float]] = {}
+
+# Housekeeping (purges, anchors) runs at most this often per worker process: while the
+# outbox is busy a round follows a round, and these need not follow every batch.
+HOUSEKEEPING_SECONDS = 60.0
 
 
-def register(name: str, job: Job, *, order: int) -> None:
-    """Adds a job; registering the same name again replaces it (ready() may run twice)."""
-    _jobs[name] = (order, job)
+def register(name: str, job: Job, *, order: int, every: float = 0.0) -> None:
+    """Adds a job, run at every round, or at most once every `every` seconds; registering
+    the same name again replaces it (ready() may run twice)."""
+    _jobs[name] = (order, job, every)
 
 
 def registered() -> list[tuple[str, Job]]:
     ranked = sorted(_jobs.items(), key=lambda item: (item[1][0], item[0]))
-    return [(name, job) for name, (order, job) in ranked]
+    return [(name, job) for name, (_order, job, _every) in ranked]
+
+
+def interval(name: str) -> float:
+    """The least time between two runs of the job in one process (0: every round)."""
+    return _jobs[name][2]

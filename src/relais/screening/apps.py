@@ -9,4 +9,4 @@ class ScreeningConfig(AppConfig):
         from relais.lib import jobs
         from relais.screening.retention import purge_if_due
 
-        jobs.register("retention purge", purge_if_due, order=50)
+        jobs.register("retention purge", purge_if_due, order=50, every=jobs.HOUSEKEEPING_SECONDS)
