@@ -83,6 +83,8 @@ def claim(pharmacy, key: str, request_hash: str) -> int | None:
     fields = {field.name: field for field in IdempotencyKey._meta.local_concrete_fields}
     connection = connections[router.db_for_write(IdempotencyKey)]
     quote = connection.ops.quote_name
+    # Names from the model's metadata, quoted; every value is a parameter.
+    column = {name: quote(str(field.column)) for name, field in fields.items()}
     table = quote(IdempotencyKey._meta.db_table)
     values = {
         "pharmacy": pharmacy.pk,
@@ -91,19 +93,18 @@ def claim(pharmacy, key: str, request_hash: str) -> int | None:
         "response_body": "",
         "created_at": now,
     }
-    columns = [fields[name].column for name in values]
     params = [fields[name].get_db_prep_save(value, connection) for name, value in values.items()]
     expired = fields["created_at"].get_db_prep_save(now - LIFETIME, connection)
-    takeover = (
-        ", ".join(f"{quote(column)} = excluded.{quote(column)}" for column in columns[2:])
-        + f", {quote(fields['status_code'].column)} = NULL"
+    taken_over = list(values)[2:]  # request_hash, response_body, created_at
+    takeover = ", ".join(
+        [f"{column[name]} = excluded.{column[name]}" for name in taken_over]
+        + [f"{column['status_code']} = NULL"]
     )
-    # Names from the model's metadata, quoted; every value is a parameter.
     sql = (
-        f"INSERT INTO {table} ({', '.join(quote(column) for column in columns)}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(columns))}) "
-        f"ON CONFLICT ({quote(fields['pharmacy'].column)}, {quote(fields['key'].column)}) "
-        f"DO UPDATE SET {takeover} WHERE {table}.{quote(fields['created_at'].column)} < %s "
+        f"INSERT INTO {table} ({', '.join(column[name] for name in values)}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(values))}) "
+        f"ON CONFLICT ({column['pharmacy']}, {column['key']}) "
+        f"DO UPDATE SET {takeover} WHERE {table}.{column['created_at']} < %s "
         "RETURNING id"
     )
     with connection.cursor() as cursor:

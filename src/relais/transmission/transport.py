@@ -194,7 +194,7 @@ _kept: dict[tuple, httpx.Client] = {}
 
 def _certificate_files_state() -> tuple:
     paths = [settings.SIDEP_CLIENT_CERT, settings.SIDEP_CLIENT_KEY, settings.SIDEP_CA_FILE]
-    states = []
+    states: list[tuple] = []
     for path in paths:
         try:
             stat = os.stat(path)
