@@ -36,7 +36,7 @@ from tests.support.routes import PARAM_RE, REGEX_GROUP_RE, discover, is_api
 PUBLIC = {
     "accounts/login/": "the login form",
     "accounts/activate/": "gated by a single-use, expiring activation token",
-    "accounts/enrol/": "new authenticator after a reset: gated by the password, throttled like login",
+    "accounts/enrol/": "new authenticator after a reset: gated by the password, throttled",
     "accounts/password-reset/": "asks for a reset link; same answer for any address",
     "accounts/password-reset/sent/": "static confirmation page",
     "accounts/password-reset/new/": "gated by a single-use, expiring reset token",

@@ -11,6 +11,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from relais.accounts.models import FormDraft, Invitation, Membership, User, UserSession
 from relais.audit.models import AuditEvent
+from relais.screening.models import ScreeningTest
 from tests.accounts.onboarding_helpers import RECOVERY_RE, delivered, login
 from tests.support.factories import (
     PASSWORD,
@@ -20,8 +21,8 @@ from tests.support.factories import (
     make_patient,
     make_pharmacy,
     make_platform_admin,
-    make_test,
     next_totp_code,
+    screening_test_form,
 )
 
 CONFIRMED = {"confirmed": "1"}
@@ -194,7 +195,11 @@ def test_a_person_of_two_pharmacies_chooses_and_sees_only_the_chosen_ones_data(
     assert response["Location"] == CHOOSER
     assert client.get("/").status_code == 403  # acting for no pharmacy yet
     act_for(client, pharmacy)
-    test = make_test(make_patient(pharmacy, both), both)  # recorded while acting for A
+    patient = make_patient(pharmacy, both)
+    response = client.post(f"/patients/{patient.pk}/tests/new/", screening_test_form())
+    assert response.status_code == 302  # recorded through the page, acting for A
+    test = ScreeningTest.objects.get(patient=patient)
+    assert test.pharmacy_id == pharmacy.pk
     assert client.get(f"/tests/{test.pk}/").status_code == 200
     assert "MARTIN" in client.get("/").content.decode()
     # The header's switch leads to the chooser; switching drops A's session state.
