@@ -12,7 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import translation
 
-from relais.accounts.models import Membership, Pharmacy, PharmacyApplication
+from relais.accounts.models import Invitation, Membership, Pharmacy, PharmacyApplication
 from relais.api.credentials import create_credential
 from relais.transmission.models import Transmission
 from tests.support.factories import (
@@ -52,6 +52,37 @@ def admin() -> Client:
 def staff_invite(pharmacy, pharmacist):
     data = {"email": "new@example.org", "full_name": "Nouvelle Recrue", "role": "assistant"}
     return owner_of(pharmacy).post("/accounts/staff/", data, follow=True)
+
+
+def staff_role(pharmacy, pharmacist):
+    membership = Membership.objects.get(user=pharmacist)
+    url = f"/accounts/staff/{membership.pk}/role/"
+    return owner_of(pharmacy).post(url, {"role": "assistant"}, follow=True)
+
+
+def staff_second_factor(pharmacy, pharmacist):
+    membership = Membership.objects.get(user=pharmacist)
+    url = f"/accounts/staff/{membership.pk}/second-factor/"
+    return owner_of(pharmacy).post(url, {"confirmed": "1"}, follow=True)
+
+
+def invitation_cancel(pharmacy, pharmacist):
+    owner = owner_of(pharmacy)
+    data = {"email": "new@example.org", "full_name": "Nouvelle Recrue", "role": "assistant"}
+    owner.post("/accounts/staff/", data)
+    invitation = Invitation.objects.get(email="new@example.org")
+    return owner.post(f"/accounts/staff/invitations/{invitation.pk}/cancel/", follow=True)
+
+
+def invitation_answer(pharmacy, pharmacist):
+    other = make_pharmacy("Autre", "750000009")
+    other_owner = make_member(other, "owner-b@example.org", Membership.Role.OWNER)
+    log_in(Client(), other_owner).post(
+        "/accounts/staff/", {"email": pharmacist.email, "full_name": "x", "role": "assistant"}
+    )
+    invitation = Invitation.objects.get(user=pharmacist)
+    url = f"/accounts/invitations/{invitation.pk}/"
+    return log_in(Client(), pharmacist).post(url, {"answer": "accept"}, follow=True)
 
 
 def staff_remove(pharmacy, pharmacist):
@@ -165,7 +196,8 @@ def transmission_retry_all(pharmacy, pharmacist):
 
 
 SAVES = [
-    staff_invite, staff_remove, credential_create, credential_revoke, credential_read_scope,
+    staff_invite, staff_remove, staff_role, staff_second_factor, invitation_cancel,
+    invitation_answer, credential_create, credential_revoke, credential_read_scope,
     pharmacy_suspend, pharmacy_reactivate, application_approve, application_refuse,
     import_confirm, import_discard, patient_edit, correct_test, cancel_test,
     transmission_retry, transmission_retry_all,

@@ -14,8 +14,11 @@ administrator with and without the second factor. A new route that is none of th
 fails here. (A method the view does not serve may answer 405 before any of this.)
 """
 
+import datetime
+
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from relais.accounts.models import Membership, Pharmacy, PharmacyApplication, User
 from relais.accounts.permissions import ROLE_PERMISSIONS
@@ -33,6 +36,7 @@ from tests.support.routes import PARAM_RE, REGEX_GROUP_RE, discover, is_api
 PUBLIC = {
     "accounts/login/": "the login form",
     "accounts/activate/": "gated by a single-use, expiring activation token",
+    "accounts/enrol/": "new authenticator after a reset: gated by the password, throttled",
     "accounts/password-reset/": "asks for a reset link; same answer for any address",
     "accounts/password-reset/sent/": "static confirmation page",
     "accounts/password-reset/new/": "gated by a single-use, expiring reset token",
@@ -59,7 +63,7 @@ LOGIN_PATH = "/accounts/login/"
 ROUTES = dict(discover())  # a route served by several methods (API) appears once
 
 
-ACCESS_RULES = ("pharmacy", "platform_admin", "audit_reader")
+ACCESS_RULES = ("pharmacy", "platform_admin", "audit_reader", "account")
 
 
 def declared_access(view):
@@ -127,6 +131,18 @@ class World:
 
     def make_membership_id(self):
         return Membership.objects.get(user=self.members[Membership.Role.ASSISTANT]).pk
+
+    def make_invitation_id(self):
+        from relais.accounts.models import Invitation
+
+        invitee = make_member(make_pharmacy("Pharmacie C", "750000103"), "invitee@c.example.org")
+        return Invitation.objects.create(
+            pharmacy=self.a,
+            email=invitee.email,
+            user=invitee,
+            role=Membership.Role.ASSISTANT,
+            expires_at=timezone.now() + datetime.timedelta(days=1),
+        ).pk
 
     def make_pharmacy_id(self):
         return self.a.pk
@@ -245,6 +261,8 @@ def check_route(route, view, world):
         assert refused_anonymously(response), f"{route}: a login without TOTP was let in"
     if access == "pharmacy":
         check_pharmacy_route(route, url, view.required_action, world)
+    elif access == "account":
+        check_account_route(route, url, world)
     else:
         check_platform_route(route, url, access, world)
 
@@ -268,6 +286,18 @@ def check_pharmacy_route(route, url, action, world):
     allowed = world.members[reached_by[0]]
     Pharmacy.objects.filter(pk=world.a.pk).update(status=Pharmacy.Status.SUSPENDED)
     assert_refused_with(403, statuses(world.client_for(allowed), url), f"{route}: suspended")
+
+
+def check_account_route(route, url, world):
+    """A person's own pages: any verified user reaches them, and an object id that is not
+    theirs (here: an invitation to someone else) answers 404."""
+    for user in [*world.members.values(), world.other_owner]:
+        for response in statuses(world.client_for(user), url):
+            assert response.status_code != 403, f"{route}: refused a verified user"
+            if has_object(route):
+                assert response.status_code in (404, 405), f"{route}: someone else's object"
+    if not has_object(route):
+        assert world.client_for(world.other_owner).get(url).status_code == 200, route
 
 
 def check_platform_route(route, url, access, world):

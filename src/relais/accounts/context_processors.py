@@ -1,5 +1,6 @@
 from django.conf import settings
 
+from relais.accounts import acting, onboarding
 from relais.accounts.permissions import ROLE_PERMISSIONS, role_allows
 
 KNOWN_ACTIONS = frozenset().union(*ROLE_PERMISSIONS.values())
@@ -26,7 +27,19 @@ class RoleRights:
 
 def pharmacy(request):
     membership = getattr(request, "membership", None)
+    user = getattr(request, "user", None)
+    signed_in = user is not None and user.is_authenticated
+
+    # Callables: the template calls them (one query each) only where it shows the switch.
+    def several_pharmacies() -> bool:
+        return signed_in and acting.memberships_of(user)[1:2].exists()
+
+    def pending_invitations() -> bool:
+        return signed_in and onboarding.pending_for(user).exists()
+
     return {
+        "several_pharmacies": several_pharmacies,
+        "pending_invitations": pending_invitations,
         "membership": membership if membership else None,
         # For relais.js, which warns a minute before an idle session ends.
         "session_seconds": settings.SESSION_COOKIE_AGE,

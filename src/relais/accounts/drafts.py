@@ -30,7 +30,8 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.urls import Resolver404, resolve
 from django.utils.translation import gettext as _
 
-from relais.accounts.models import FormDraft, User
+from relais.accounts import acting
+from relais.accounts.models import FormDraft, Membership, Pharmacy, User
 from relais.audit.events import record
 from relais.crypto.blobs import CryptoError, decrypt_blob, encrypt_blob
 from relais.lib.clock import database_now
@@ -78,13 +79,19 @@ def draft_row_ad(draft) -> bytes:
     return _associated_data(draft.pk, draft.user_id, draft.path)
 
 
-def _owner(request: HttpRequest) -> User | None:
-    user_id = request.get_signed_cookie(
-        OWNER_COOKIE, default=None, salt=SALT, max_age=OWNER_MAX_AGE
-    )
-    if not user_id:
+def _owner(request: HttpRequest) -> tuple[User, Pharmacy] | None:
+    """The user the browser names, and the pharmacy they acted for, while they are still
+    a member of it."""
+    value = request.get_signed_cookie(OWNER_COOKIE, default=None, salt=SALT, max_age=OWNER_MAX_AGE)
+    user_id, _sep, pharmacy_id = (value or "").partition("|")
+    if not user_id or not pharmacy_id:
         return None
-    return User.objects.filter(pk=user_id, is_active=True).first()
+    membership = (
+        Membership.objects.select_related("user", "pharmacy")
+        .filter(user_id=user_id, pharmacy_id=pharmacy_id, user__is_active=True)
+        .first()
+    )
+    return (membership.user, membership.pharmacy) if membership is not None else None
 
 
 def _browser_drafts(request: HttpRequest) -> list[str]:
@@ -104,18 +111,22 @@ def _set_browser_drafts(response: HttpResponse, ids: list[str]) -> None:
 
 
 def mark_owner(request: HttpRequest, response: HttpResponse) -> None:
-    """Names the logged-in user on a staff page's answer (OWNER_COOKIE)."""
-    response.set_signed_cookie(OWNER_COOKIE, str(request.user.pk), salt=SALT, **_cookie_options())
+    """Names the logged-in user, and the pharmacy they act for, on a staff page's answer
+    (OWNER_COOKIE)."""
+    pharmacy = getattr(request, "pharmacy", None)
+    value = f"{request.user.pk}|{pharmacy.pk if pharmacy is not None else ''}"
+    response.set_signed_cookie(OWNER_COOKIE, value, salt=SALT, **_cookie_options())
 
 
 def keep(request: HttpRequest, response: HttpResponse) -> bool:
     """Keeps the fields of `request` (a POST that found no session) for the user its
     browser names, and says so on `response` (the way to the login page). False when
     nothing was kept: no known user, a page that shows no draft, too much data."""
-    user = _owner(request)
+    owner = _owner(request)
     path = request.path
-    if user is None or not keeps_drafts_at(path):
+    if owner is None or not keeps_drafts_at(path):
         return False
+    user, pharmacy = owner
     fields = {
         name: request.POST.getlist(name) for name in request.POST if name not in SKIPPED_FIELDS
     }
@@ -129,6 +140,7 @@ def keep(request: HttpRequest, response: HttpResponse) -> bool:
     FormDraft.objects.create(
         id=draft_id,
         user=user,
+        pharmacy=pharmacy,
         path=path,
         content=encrypt_blob(content, _associated_data(draft_id, user.pk, path)),
         created_at=now,
@@ -136,7 +148,13 @@ def keep(request: HttpRequest, response: HttpResponse) -> bool:
     )
     surplus = FormDraft.objects.filter(user=user).order_by("-created_at")[MAX_PER_USER:]
     FormDraft.objects.filter(pk__in=list(surplus.values_list("pk", flat=True))).delete()
-    record("form_draft.kept", request=request, actor=user, details=_details(draft_id, path))
+    record(
+        "form_draft.kept",
+        request=request,
+        actor=user,
+        pharmacy=pharmacy,
+        details=_details(draft_id, path),
+    )
     ids = [str(draft_id), *(i for i in _browser_drafts(request) if i != str(draft_id))]
     _set_browser_drafts(response, ids[: MAX_PER_USER * 4])
     return True
@@ -154,8 +172,9 @@ def _details(draft_id, path: str) -> dict:
 
 def after_login(request: HttpRequest, user: User) -> str | None:
     """At a full login (password and second factor) of `user`: the path of this
-    browser's latest draft of that user, set to be restored by that page's next GET; or
-    None. Another user's drafts stay where they are, unseen."""
+    browser's latest draft of that user, set to be restored by that page's next GET, the
+    session acting for the pharmacy the draft was typed for; or None. Another user's
+    drafts stay where they are, unseen; a draft of a pharmacy the user has left is gone."""
     ids = _browser_drafts(request)
     if not ids:
         return None
@@ -167,9 +186,11 @@ def after_login(request: HttpRequest, user: User) -> str | None:
     )
     if draft is None:
         return None
-    if not keeps_drafts_at(draft.path):
+    membership = acting.memberships_of(user).filter(pharmacy_id=draft.pharmacy_id).first()
+    if membership is None or not keeps_drafts_at(draft.path):
         draft.delete()
         return None
+    acting.act_for(request, membership)
     request.session[RESTORE_SESSION_KEY] = str(draft.pk)
     return draft.path
 
@@ -194,7 +215,12 @@ def take(request: HttpRequest) -> None:
     draft = FormDraft.objects.filter(
         pk=draft_id, user_id=request.user.pk, expires_at__gt=database_now()
     ).first()
-    if draft is None or draft.path != request.path:
+    pharmacy = getattr(request, "pharmacy", None)
+    if (
+        draft is None
+        or draft.path != request.path
+        or draft.pharmacy_id != (pharmacy and pharmacy.pk)
+    ):
         return
     draft_id = draft.pk
     draft.delete()  # given back once, whatever follows

@@ -164,3 +164,52 @@ class RefusalForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text=_("Sent to the applicant and kept with the application."),
     )
+
+
+class EnrolLoginForm(forms.Form):
+    """First step of setting up a new authenticator after a reset: the password."""
+
+    email = forms.EmailField(
+        label=_("E-mail"),
+        widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True}),
+    )
+    password = forms.CharField(
+        label=_("Password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
+class EnrolCodeForm(forms.Form):
+    otp_token = forms.RegexField(
+        label=_("Code shown by your authenticator app"),
+        regex=r"^\d{6}$",
+        error_messages={"invalid": _("Enter the 6-digit code shown by your authenticator app.")},
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "maxlength": "6"}
+        ),
+    )
+
+    def __init__(self, device, *args, **kwargs):
+        self.device = device
+        super().__init__(*args, **kwargs)
+
+    def clean_otp_token(self):
+        token = self.cleaned_data["otp_token"]
+        if not verify_device_token(self.device, token):
+            raise ValidationError(
+                _("This code does not match: check the app's clock and enter the current code.")
+            )
+        return token
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(
+        label=_("Role"),
+        choices=[
+            ("owner", _("Owner: also manages staff, API credentials and the access log")),
+            ("pharmacist", _("Pharmacist: records, corrects and validates tests")),
+            ("assistant", _("Assistant: records tests only")),
+        ],
+        widget=forms.RadioSelect,
+    )

@@ -2,6 +2,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
+from relais.accounts import acting
 from relais.accounts.http import RelaisRequest
 from relais.accounts.models import Membership
 
@@ -9,7 +10,7 @@ from relais.accounts.models import Membership
 def current_membership(request: HttpRequest) -> Membership | None:
     if not request.user.is_authenticated:
         return None
-    pharmacy_id = request.session.get("pharmacy_id")
+    pharmacy_id = request.session.get(acting.SESSION_KEY)
     if not pharmacy_id:
         return None
     return (
@@ -20,7 +21,8 @@ def current_membership(request: HttpRequest) -> Membership | None:
 
 
 class PharmacyMiddleware:
-    """Sets request.membership and request.pharmacy from the session's pharmacy.
+    """Sets request.membership and request.pharmacy from the pharmacy the session acts
+    for (relais.accounts.acting): the scope of every query of the request.
 
     The membership is read again on every request, so a removed member or a suspended
     pharmacy loses access at once.

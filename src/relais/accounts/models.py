@@ -95,6 +95,52 @@ class Membership(models.Model):
         return f"{self.user} @ {self.pharmacy} ({self.role})"
 
 
+class Invitation(models.Model):
+    """An owner's invitation of an e-mail address to join a pharmacy.
+
+    An address that opens no account yet gets an account created with the invitation and
+    an activation link (`with_activation`): activating the account accepts it. An existing
+    account is never added without its holder's consent: they accept or decline after
+    logging in. Until accepted the pharmacy sees only the address and "invitation sent",
+    whatever the address holds (no name, no last login)."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("invitation sent")
+        ACCEPTED = "accepted", _("accepted")
+        DECLINED = "declined", _("declined")
+        CANCELLED = "cancelled", _("cancelled")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    pharmacy = models.ForeignKey(Pharmacy, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="invitations")
+    role = models.CharField(max_length=16, choices=Membership.Role.choices)
+    invited_by = models.ForeignKey(
+        User, null=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    with_activation = models.BooleanField(default=False)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pharmacy", "user"],
+                condition=models.Q(state="pending"),
+                name="one_pending_invitation_per_person",
+            )
+        ]
+
+    def __str__(self):
+        return f"Invitation {self.pk}"
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at <= timezone.now()
+
+
 class LoginThrottle(models.Model):
     """Failed-login counter for one account or one source address (stored hashed).
 
@@ -222,6 +268,8 @@ class FormDraft(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    # The pharmacy the user acted for when they typed it (removal from it deletes it).
+    pharmacy = models.ForeignKey(Pharmacy, null=True, on_delete=models.CASCADE, related_name="+")
     path = models.CharField(max_length=255)
     content = models.BinaryField()
     created_at = models.DateTimeField()

@@ -1,9 +1,9 @@
 """Applications, approval, invitations and account activation."""
 
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -11,14 +11,15 @@ from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from relais.accounts import mail, tokens
+from relais.accounts import acting, mail, tokens
 from relais.accounts.models import (
     AccountToken,
+    FormDraft,
+    Invitation,
     Membership,
     Pharmacy,
     PharmacyApplication,
     User,
-    UserSession,
 )
 from relais.audit.events import record
 from relais.directory.checks import check_application, establishment_address
@@ -168,43 +169,179 @@ def send_access(user, pharmacy, invited: bool) -> None:
     mail.enqueue(user.email, "activation", context)
 
 
+INVITED_ROLES = (Membership.Role.PHARMACIST, Membership.Role.ASSISTANT)
+
+
+def invitation_lifetime() -> timedelta:
+    return timedelta(hours=settings.ACTIVATION_LINK_HOURS)
+
+
+def shown_invitations(pharmacy):
+    """The invitations a pharmacy's staff page lists: not accepted, not cancelled. A
+    declined one is listed like one not answered yet (until it expires): declining does
+    not tell the pharmacy that the address holds an account."""
+    states = (Invitation.State.PENDING, Invitation.State.DECLINED)
+    return Invitation.objects.filter(pharmacy=pharmacy, state__in=states).order_by("email")
+
+
+def is_platform_account(user) -> bool:
+    return bool(user.is_staff or user.is_auditor)
+
+
 @transaction.atomic
-def invite(pharmacy, email: str, full_name: str, role: str, request) -> Membership:
-    if role not in (Membership.Role.PHARMACIST, Membership.Role.ASSISTANT):
+def invite(pharmacy, email: str, full_name: str, role: str, request) -> Invitation:
+    """Invite `email` to `pharmacy`. The inviting owner's view is the same whatever the
+    address holds (no account, an account, a platform account): an invitation "sent".
+
+    - No account yet (or a former member's closed one): an account is created (or
+      started afresh: new password, new authenticator) with an activation link; activating
+      it accepts the invitation.
+    - An existing account: a pending invitation its holder accepts or declines after
+      logging in as usual; the e-mail says so and carries no link that opens anything.
+    - A platform administrator's or auditor's account never joins a pharmacy: the
+      invitation can never be accepted, and the e-mail tells its holder so.
+    """
+    if role not in INVITED_ROLES:
         raise OnboardingError(_("Staff are invited as pharmacist or assistant."))
+    email = email.lower()
+    now = timezone.now()
     user = User.objects.select_for_update().filter(email=email).first()
+    if user is not None and Membership.objects.filter(user=user, pharmacy=pharmacy).exists():
+        raise OnboardingError(_("This person is already a member of the pharmacy."))
+    earlier = shown_invitations(pharmacy).select_for_update().filter(email=email)
+    if any(not invitation.expired for invitation in earlier):
+        raise OnboardingError(_("An invitation to this address is already waiting for an answer."))
+    earlier.update(state=Invitation.State.CANCELLED, answered_at=now)
+    with_activation = False
     if user is None:
         user = User.objects.create_user(email, None, full_name=full_name)
-    elif Membership.objects.filter(user=user, pharmacy=pharmacy).exists():
-        raise OnboardingError(_("This person is already a member of the pharmacy."))
-    elif not user.is_active:
+        with_activation = True
+    elif not user.is_active and not is_platform_account(user):
         # A former member invited again starts afresh: new password, new authenticator.
         user.is_active = True
         user.set_unusable_password()
         user.save()
         TOTPDevice.objects.filter(user=user).delete()
         StaticDevice.objects.filter(user=user).delete()
-    membership = Membership.objects.create(user=user, pharmacy=pharmacy, role=role)
-    record("staff.invited", request=request, target=membership, details={"role": role})
-    send_access(user, pharmacy, invited=True)
+        with_activation = True
+    invitation = Invitation.objects.create(
+        pharmacy=pharmacy,
+        email=email,
+        user=user,
+        role=role,
+        invited_by=request.user,
+        with_activation=with_activation,
+        created_at=now,
+        expires_at=now + invitation_lifetime(),
+    )
+    record("staff.invited", request=request, target=invitation, details={"role": role})
+    if with_activation:
+        send_access(user, pharmacy, invited=True)
+    elif is_platform_account(user):
+        mail.enqueue(user.email, "invitation_refused", {"pharmacy_name": pharmacy.name})
+    else:
+        answer_url = settings.BASE_URL + reverse("accounts:choose_pharmacy")
+        context = {"pharmacy_name": pharmacy.name, "answer_url": answer_url}
+        mail.enqueue(user.email, "invited", context)
+    return invitation
+
+
+def pending_for(user):
+    """The invitations `user` may still answer (none for a platform account)."""
+    if is_platform_account(user):
+        return Invitation.objects.none()
+    return Invitation.objects.filter(
+        user=user, state=Invitation.State.PENDING, expires_at__gt=timezone.now()
+    ).select_related("pharmacy")
+
+
+def _join(invitation, request) -> Membership:
+    membership, _created = Membership.objects.get_or_create(
+        user=invitation.user, pharmacy=invitation.pharmacy, defaults={"role": invitation.role}
+    )
+    invitation.state = Invitation.State.ACCEPTED
+    invitation.answered_at = timezone.now()
+    invitation.save(update_fields=["state", "answered_at"])
+    record(
+        "staff.invitation_accepted",
+        request=request,
+        actor=invitation.user,
+        pharmacy=invitation.pharmacy,
+        target=membership,
+        details={"invitation": str(invitation.pk), "role": membership.role},
+    )
     return membership
 
 
-# --- Removing members: their sessions end at once ---------------------------------------------
+@transaction.atomic
+def answer_invitation(user, invitation_id, accept: bool, request) -> Invitation:
+    """The invitee's own answer. Another person's invitation, an answered or expired one:
+    Invitation.DoesNotExist (the page answers 404, like a missing one)."""
+    invitation = pending_for(user).select_for_update(of=("self",)).get(pk=invitation_id)
+    if accept:
+        _join(invitation, request)
+        return invitation
+    invitation.state = Invitation.State.DECLINED
+    invitation.answered_at = timezone.now()
+    invitation.save(update_fields=["state", "answered_at"])
+    record(
+        "staff.invitation_declined",
+        request=request,
+        pharmacy=invitation.pharmacy,
+        target=invitation,
+    )
+    return invitation
+
+
+def accept_with_activation(user, request) -> None:
+    """Activating an account created by an invitation accepts that invitation: the link
+    reached the invited address, and its holder chose to follow it."""
+    invitations = pending_for(user).filter(with_activation=True).select_for_update(of=("self",))
+    for invitation in invitations:
+        _join(invitation, request)
+
+
+@transaction.atomic
+def cancel_invitation(pharmacy, invitation_id, request) -> None:
+    """The owner withdraws an invitation not accepted. An account created for it, never
+    activated and with no pharmacy, is closed again (its activation link stops working)."""
+    invitation = (
+        shown_invitations(pharmacy).select_for_update(of=("self",)).select_related("user")
+    ).get(pk=invitation_id)
+    invitation.state = Invitation.State.CANCELLED
+    invitation.answered_at = timezone.now()
+    invitation.save(update_fields=["state", "answered_at"])
+    record("staff.invitation_cancelled", request=request, target=invitation)
+    user = invitation.user
+    waiting = pending_for(user).filter(with_activation=True).exists()
+    if invitation.with_activation and not waiting and not user.memberships.exists():
+        if not can_sign_in(user) and not is_platform_account(user):
+            user.is_active = False
+            user.save(update_fields=["is_active"])
+            spend_links(user)
+
+
+# --- Removing members: their sessions for the pharmacy end at once ----------------------------
 
 
 def end_sessions(user) -> int:
-    keys = list(UserSession.objects.filter(user=user).values_list("session_key", flat=True))
-    deleted, _ = Session.objects.filter(session_key__in=keys).delete()
-    UserSession.objects.filter(user=user).delete()
-    return deleted
+    """End every session of `user` (password changed, account closed)."""
+    return acting.end_sessions(user)
+
+
+def spend_links(user) -> None:
+    AccountToken.objects.filter(user=user, used_at__isnull=True).update(used_at=timezone.now())
 
 
 @transaction.atomic
 def remove_member(membership, request) -> None:
+    """Only the sessions acting for this pharmacy end, with the drafts typed there; a
+    person who still belongs to another pharmacy keeps working there. An account left
+    without any pharmacy is closed: all its sessions and links end."""
     if membership.role == Membership.Role.OWNER:
         raise OnboardingError(_("The pharmacy's owner cannot be removed."))
     user = membership.user
+    pharmacy = membership.pharmacy
     record(
         "staff.removed",
         request=request,
@@ -212,11 +349,103 @@ def remove_member(membership, request) -> None:
         details={"role": membership.role, "user": str(user.pk)},
     )
     membership.delete()
+    FormDraft.objects.filter(user=user, pharmacy=pharmacy).delete()
     if not user.memberships.exists() and not user.is_staff:
         user.is_active = False
         user.save(update_fields=["is_active"])
-    AccountToken.objects.filter(user=user, used_at__isnull=True).update(used_at=timezone.now())
-    end_sessions(user)
+        spend_links(user)
+        FormDraft.objects.filter(user=user).delete()
+        acting.end_sessions(user)
+    else:
+        acting.end_sessions(user, pharmacy)
+
+
+# --- The owner's tools: roles, second factor ---------------------------------------------------
+
+
+@transaction.atomic
+def change_role(membership, role: str, request) -> None:
+    """A member's new role. The owner role goes to pharmacists only, and the pharmacy
+    always keeps an owner: its last owner cannot give up the role."""
+    if role not in Membership.Role.values:
+        raise OnboardingError(_("Choose one of the roles."))
+    owners = list(
+        Membership.objects.select_for_update()
+        .filter(pharmacy=membership.pharmacy, role=Membership.Role.OWNER)
+        .values_list("pk", flat=True)
+    )
+    previous = membership.role
+    if role == previous:
+        return
+    if role == Membership.Role.OWNER and previous != Membership.Role.PHARMACIST:
+        raise OnboardingError(_("Only a pharmacist of the pharmacy can be made an owner."))
+    if previous == Membership.Role.OWNER and owners == [membership.pk]:
+        raise OnboardingError(_("The pharmacy's only owner keeps the owner role."))
+    membership.role = role
+    membership.save(update_fields=["role"])
+    record(
+        "staff.role_changed",
+        request=request,
+        target=membership,
+        details={"from": previous, "to": role, "user": str(membership.user_id)},
+    )
+
+
+def may_reset_second_factor(membership, request) -> bool:
+    """An owner resets the second factor of a member of their pharmacy only: not their
+    own (a recovery code, or platform support), and not that of a person who also works
+    in another pharmacy or on the platform. The factor is personal: the owner of one
+    pharmacy must not be able to open a person's access to another; platform support
+    handles those."""
+    user = membership.user
+    elsewhere = Membership.objects.filter(user=user).exclude(pharmacy=membership.pharmacy)
+    return user.pk != request.user.pk and not is_platform_account(user) and not elsewhere.exists()
+
+
+@transaction.atomic
+def reset_second_factor(membership, request) -> None:
+    """Delete the member's authenticator and recovery codes and end their sessions; at
+    their next login they sign in with their password and set up a new authenticator
+    (accounts:enrol)."""
+    if not may_reset_second_factor(membership, request):
+        raise OnboardingError(
+            _(
+                "This member's second factor cannot be reset from this pharmacy: "
+                "ask platform support."
+            )
+        )
+    user = membership.user
+    TOTPDevice.objects.filter(user=user).delete()
+    StaticDevice.objects.filter(user=user).delete()
+    acting.end_sessions(user)
+    record(
+        "staff.second_factor_reset",
+        request=request,
+        target=membership,
+        details={"user": str(user.pk)},
+    )
+    enrol_url = settings.BASE_URL + reverse("accounts:enrol")
+    mail.enqueue(
+        user.email, "second_factor_reset", {"pharmacy_name": membership.pharmacy.name,
+                                            "enrol_url": enrol_url}
+    )  # fmt: skip
+
+
+def needs_enrolment(user) -> bool:
+    """An account whose second factor was reset: a password, no authenticator."""
+    has_device = TOTPDevice.objects.filter(user_id=user.pk, confirmed=True).exists()
+    return user.is_active and user.has_usable_password() and not has_device
+
+
+def complete_enrolment(request, user, device) -> list[str]:
+    """Called inside a transaction: the new authenticator is confirmed (its code was
+    checked), new recovery codes replace any old ones."""
+    TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
+    device.confirmed = True
+    device.save(update_fields=["confirmed"])
+    codes = new_recovery_codes(user)
+    record("second_factor.enrolled", request=request, actor=user, target=user)
+    return codes
 
 
 # --- Activation: password, TOTP device, recovery codes ---------------------------------------
@@ -247,4 +476,5 @@ def complete_activation(request, account_token, device, password: str) -> list[s
     codes = new_recovery_codes(user)
     tokens.spend(request, account_token)
     record("account.activated", request=request, actor=user, target=user)
+    accept_with_activation(user, request)
     return codes

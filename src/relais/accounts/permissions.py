@@ -34,6 +34,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "test.correct",
             "staff.manage",
             "api.manage",
+            "audit.read",
         }
     ),
     Role.PHARMACIST: frozenset({"patient.view", "patient.edit", "test.record", "test.correct"}),
@@ -121,6 +122,13 @@ def audit_reader_required(view):
         return request.user.is_staff or request.user.is_auditor
 
     return _access_required(view, allowed, "audit_reader")
+
+
+def account_required(view):
+    """Pages about the caller's own account (choosing the pharmacy to act for, answering
+    invitations): any user logged in with the second factor, in a pharmacy or not. Such a
+    page reaches only the caller's own rows (another person's id: 404)."""
+    return _access_required(view, lambda request: True, "account")
 
 
 def signed_in_required(view):

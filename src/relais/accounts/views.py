@@ -9,7 +9,7 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from relais.accounts import drafts, throttle
+from relais.accounts import acting, drafts, onboarding, throttle
 from relais.accounts.forms import LoginForm
 from relais.accounts.otp import verify_device_token
 from relais.accounts.permissions import signed_in_required
@@ -72,15 +72,15 @@ def finish_login(request, user, device, keys):
     throttle.clear_account(keys)
     auth.login(request, user)  # rotates the session key: no session fixation
     otp_login(request, device)
-    membership = user.memberships.select_related("pharmacy").order_by("created_at").first()
-    if membership is not None:
-        request.session["pharmacy_id"] = str(membership.pharmacy_id)
+    membership, must_choose = acting.at_login(request, user)
     record(
         "login.succeeded", request=request, actor=user, pharmacy=membership and membership.pharmacy
     )
     draft_path = drafts.after_login(request, user)
     if draft_path is not None:
         return redirect(draft_path)
+    if must_choose or onboarding.pending_for(user).exists():
+        return redirect("accounts:choose_pharmacy")  # several pharmacies, or invitations
     if membership is None and user.is_staff:
         return redirect("platform:applications")
     if membership is None and user.is_auditor:

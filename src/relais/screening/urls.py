@@ -1,6 +1,6 @@
 from django.urls import path
 
-from relais.screening import views
+from relais.screening import views, views_access_log
 
 app_name = "screening"
 
@@ -15,4 +15,5 @@ urlpatterns = [
     path("tests/<uuid:test_id>/result/", views.test_result, name="test_result"),
     path("tests/<uuid:test_id>/correct/", views.test_correct, name="test_correct"),
     path("tests/<uuid:test_id>/cancel/", views.test_cancel, name="test_cancel"),
+    path("access-log/", views_access_log.access_log, name="access_log"),
 ]
