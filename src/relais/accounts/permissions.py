@@ -34,9 +34,13 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "test.correct",
             "staff.manage",
             "api.manage",
+            "account.psc",
         }
     ),
-    Role.PHARMACIST: frozenset({"patient.view", "patient.edit", "test.record", "test.correct"}),
+    # account.psc: link one's own account to Pro Santé Connect (pharmacists have an RPPS).
+    Role.PHARMACIST: frozenset(
+        {"patient.view", "patient.edit", "test.record", "test.correct", "account.psc"}
+    ),
     Role.ASSISTANT: frozenset({"patient.view", "patient.edit", "test.record"}),
 }
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from relais.accounts import views, views_onboarding, views_staff
+from relais.accounts import views, views_onboarding, views_psc, views_staff
 
 app_name = "accounts"
 
@@ -11,6 +11,9 @@ urlpatterns = [
     path("password-reset/", views_onboarding.password_reset, name="password_reset"),
     path("password-reset/sent/", views_onboarding.password_reset_sent, name="reset_sent"),
     path("password-reset/new/", views_onboarding.password_reset_confirm, name="reset"),
+    path("psc/start/", views_psc.start, name="psc_start"),
+    path("psc/callback/", views_psc.callback, name="psc_callback"),
+    path("account/", views_psc.account, name="account"),
     path("staff/", views_staff.staff, name="staff"),
     path("staff/<uuid:membership_id>/remove/", views_staff.staff_remove, name="staff_remove"),
 ]
