@@ -30,6 +30,4 @@ def activation_letter(request, application_id):
         # Read from the directory now: never an address the applicant typed.
         "address": establishment_address(application.finess),
     }
-    response = render(request, "operations/activation_letter.html", context)
-    response["Cache-Control"] = "no-store"
-    return response
+    return render(request, "operations/activation_letter.html", context)
