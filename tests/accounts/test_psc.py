@@ -1,5 +1,5 @@
 """Pro Santé Connect against a real OpenID Connect provider (npm's oidc-provider on
-127.0.0.1, with accounts whose claims have PSC's shape), and the activation letter.
+127.0.0.1, with accounts whose claims have PSC's shape).
 
 Relais is driven through Django's test client; the provider's pages through HTTP, as a
 browser would; Relais talks to the provider (discovery, token, JWKS, userinfo) over real
@@ -12,13 +12,11 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.test import Client
-from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from relais.accounts import psc, tokens
 from relais.accounts.models import (
     AccountToken,
-    ActivationLetter,
     PharmacyApplication,
     ProSanteConnectDevice,
     User,
@@ -50,6 +48,7 @@ ACCOUNTS = {
 CLIENT_ID = "relais-test"
 CLIENT_SECRET = secrets.token_urlsafe(32)
 CALLBACK = "/accounts/psc/callback/"
+pytestmark = pytest.mark.slow  # starts a node server
 
 
 @pytest.fixture(scope="module")
@@ -239,51 +238,3 @@ def test_the_rpps_is_read_from_subject_name_id_as_psc_documents_it():
     assert psc.rpps_from_national_id("ANS20231122132732") == ""  # a test identity
     assert psc.rpps_from_national_id("８10000000001") == ""
     assert psc.rpps_from_national_id(None) == ""
-
-
-# --- The letter to the directory address --------------------------------------------------
-
-
-def print_letter(admin, application) -> str:
-    page = admin.post(f"/platform/applications/{application.pk}/letter/")
-    assert page.status_code == 200 and "no-store" in page["Cache-Control"]
-    text = page.content.decode()
-    assert "1 PL DE LA GARE, 75010 PARIS" in text  # the directory's address
-    code = text.split('class="letter__code mono">')[1].split("<")[0].strip()
-    assert len(code.replace("-", "")) == 12
-    return code
-
-
-def test_the_letters_code_proves_the_application(admin, application, settings):
-    settings.PSC_ISSUER = ""  # without PSC, the letter is the way
-    first = print_letter(admin, application)
-    code = print_letter(admin, application)  # a new letter voids the first
-    assert ActivationLetter.objects.filter(voided_at__isnull=True).count() == 1
-    assert not ActivationLetter.objects.filter(code_hash__icontains=code.replace("-", "")).exists()
-    browser = open_activation(application)
-    page = browser.get("/accounts/activate/")
-    assert "Pro Santé Connect" not in page.content.decode()
-    wrong = browser.post("/accounts/activate/", {"code": first})
-    assert b"This code is not valid" in wrong.content
-    right = browser.post("/accounts/activate/", {"code": code.lower().replace("-", " ")})
-    assert right.status_code == 302
-    application.refresh_from_db()
-    assert application.owner_proof == "letter"
-    assert len(finish_activation(browser)) == 10
-    assert AuditEvent.objects.filter(action="activation_letter.issued").count() == 2
-
-
-def test_a_letter_locks_after_its_tries_and_expires(admin, application, settings):
-    settings.ACTIVATION_LETTER_MAX_TRIES = 2
-    code = print_letter(admin, application)
-    browser = open_activation(application)
-    for _ in range(2):
-        browser.post("/accounts/activate/", {"code": "AAAA-AAAA-AAAA"})
-    locked = browser.post("/accounts/activate/", {"code": code})
-    assert b"This code is not valid" in locked.content
-    code = print_letter(admin, application)
-    ActivationLetter.objects.filter(voided_at__isnull=True).update(expires_at=timezone.now())
-    expired = browser.post("/accounts/activate/", {"code": code})
-    assert b"This code is not valid" in expired.content
-    application.refresh_from_db()
-    assert application.owner_proven_at is None
