@@ -27,11 +27,13 @@ CHECKS ?= lint browser
 test: install $(CHECKS)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The browser tests' tools: Debian's chromium, and axe-core pinned in package-lock.json.
+# The browser tests' tools: Debian's chromium, and (pinned in package-lock.json) axe-core and
+# oidc-provider, the OpenID Connect provider standing in for Pro Santé Connect in the tests.
 browser:
 	test -x /usr/bin/chromium || (apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
-	test -f node_modules/axe-core/axe.min.js || npm ci --no-audit --no-fund --silent
+	test -f node_modules/axe-core/axe.min.js -a -f node_modules/oidc-provider/package.json \
+		|| npm ci --no-audit --no-fund --silent
 
 # Style, the layers (import-linter contracts in pyproject.toml), the types (mypy on src/).
 lint: install

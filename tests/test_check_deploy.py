@@ -84,6 +84,15 @@ def test_good_configuration_passes(good_env):
     assert listed_ids(good_env) == set()
 
 
+def test_pro_sante_connect_over_https_with_its_client_passes(good_env):
+    issuer = {"RELAIS_PSC_ISSUER": "https://auth.esante.gouv.fr/auth/realms/esante-wallet"}
+    assert listed_ids({**good_env, **issuer, **PSC_CLIENT}) == set()
+
+
+PSC_CLIENT = {
+    "RELAIS_PSC_CLIENT_ID": "relais",
+    "RELAIS_PSC_CLIENT_SECRET": secrets.token_urlsafe(32),
+}
 BAD_SETTINGS = [
     ("debug on", {"RELAIS_DEBUG": "1"}, {"relais.E002"}),
     (
@@ -121,6 +130,25 @@ BAD_SETTINGS = [
     ),
     ("base URL over HTTP", {"RELAIS_BASE_URL": "http://relais.example.fr"}, {"relais.E101"}),
     ("no backup key", {"RELAIS_BACKUP_KEY_FILE": None}, {"relais.E017"}),
+    (
+        "Pro Santé Connect issuer over HTTP",
+        {"RELAIS_PSC_ISSUER": "http://psc.example.fr", **PSC_CLIENT},
+        {"relais.E040"},
+    ),
+    (
+        "Pro Santé Connect in the test-only loopback mode",
+        {
+            "RELAIS_PSC_ISSUER": "http://127.0.0.1:9000",
+            "RELAIS_PSC_INSECURE_LOOPBACK": "1",
+            **PSC_CLIENT,
+        },
+        {"relais.E040"},
+    ),
+    (
+        "Pro Santé Connect without its client id and secret",
+        {"RELAIS_PSC_ISSUER": "https://auth.esante.gouv.fr/auth/realms/esante-wallet"},
+        {"relais.E041"},
+    ),
 ]
 
 

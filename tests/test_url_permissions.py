@@ -40,6 +40,10 @@ PUBLIC = {
     "accounts/password-reset/": "asks for a reset link; same answer for any address",
     "accounts/password-reset/sent/": "static confirmation page",
     "accounts/password-reset/new/": "gated by a single-use, expiring reset token",
+    "accounts/psc/start/": "starts a Pro Santé Connect round trip (POST with CSRF token); "
+    "linking needs a verified session, activation the activation token",
+    "accounts/psc/callback/": "gated by the single-use state, nonce and PKCE verifier the "
+    "session holds; what it grants is checked per purpose",
     "apply/": "the public pharmacy application form (rate-limited)",
     "apply/received/": "static confirmation page",
     "i18n/setlang/": "language switch, stores a cookie only",

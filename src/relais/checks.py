@@ -415,6 +415,7 @@ def reused_secret_rule(conf: Any) -> list[CheckMessage]:
         "RELAIS_AUDIT_KEY": conf.AUDIT_KEY,
         "RELAIS_SMS_TOKEN": conf.SMS_TOKEN,
         "RELAIS_EMAIL_HOST_PASSWORD": conf.EMAIL_HOST_PASSWORD,
+        "RELAIS_PSC_CLIENT_SECRET": conf.PSC_CLIENT_SECRET,
     }
     names_by_value: dict[str, list[str]] = {}
     for name, value in secrets.items():
@@ -620,6 +621,37 @@ def csrf_origins_rule(conf: Any) -> list[CheckMessage]:
     ]
 
 
+def psc_issuer_rule(conf: Any) -> list[CheckMessage]:
+    """Pro Santé Connect, when on (an issuer is set): over https, never the test-only
+    plain-HTTP loopback mode."""
+    if not conf.PSC_ISSUER and not conf.PSC_INSECURE_LOOPBACK:
+        return []
+    if conf.PSC_ISSUER.startswith("https://") and not conf.PSC_INSECURE_LOOPBACK:
+        return []
+    return [
+        _error(
+            40,
+            "Pro Santé Connect's issuer (RELAIS_PSC_ISSUER) is missing or not https, or the "
+            "test-only RELAIS_PSC_INSECURE_LOOPBACK is on.",
+            "Set RELAIS_PSC_ISSUER to the https issuer Pro Santé Connect gave you and unset "
+            "RELAIS_PSC_INSECURE_LOOPBACK (docs/onboarding.md).",
+        )
+    ]
+
+
+def psc_client_rule(conf: Any) -> list[CheckMessage]:
+    if not conf.PSC_ISSUER or (conf.PSC_CLIENT_ID and conf.PSC_CLIENT_SECRET):
+        return []
+    return [
+        _error(
+            41,
+            "Pro Santé Connect is on (RELAIS_PSC_ISSUER is set) without its client id or secret.",
+            "Set RELAIS_PSC_CLIENT_ID and RELAIS_PSC_CLIENT_SECRET "
+            "(or RELAIS_PSC_CLIENT_SECRET_FILE).",
+        )
+    ]
+
+
 Rule = Callable[[Any], list[CheckMessage]]
 
 STARTUP_RULES: list[Rule] = [secret_key_rule, keyset_file_rule]
@@ -655,6 +687,8 @@ DEPLOY_RULES: list[Rule] = [
     cache_transport_rule,
     trusted_proxies_rule,
     csrf_origins_rule,
+    psc_issuer_rule,
+    psc_client_rule,
 ]
 
 

@@ -130,6 +130,16 @@ class Config:
     ACTIVATION_LINK_HOURS: int
     PASSWORD_RESET_LINK_MINUTES: int
     PUBLIC_FORM_RATE_PER_HOUR: int
+    # Pro Santé Connect (on when the issuer is set) and the activation letter.
+    PSC_ISSUER: str
+    PSC_CLIENT_ID: str
+    PSC_CLIENT_SECRET: str
+    PSC_SCOPE: str
+    PSC_ACR_VALUES: str
+    PSC_INSECURE_LOOPBACK: bool
+    PSC_TIMEOUT_SECONDS: float
+    ACTIVATION_LETTER_DAYS: int
+    ACTIVATION_LETTER_MAX_TRIES: int
     # Time, static files, logs.
     TIME_ZONE: str
     STATIC_ROOT: Path
@@ -271,6 +281,20 @@ def parse(environ: Mapping[str, str]) -> Config:
         PASSWORD_RESET_LINK_MINUTES=env_int(environ, "RELAIS_PASSWORD_RESET_LINK_MINUTES", 60),
         # Submissions per hour per client address of the public forms (application, reset).
         PUBLIC_FORM_RATE_PER_HOUR=env_int(environ, "RELAIS_PUBLIC_FORM_RATE_PER_HOUR", 10),
+        # Pro Santé Connect: the issuer's https address turns it on (docs/onboarding.md).
+        PSC_ISSUER=env_str(environ, "RELAIS_PSC_ISSUER").rstrip("/"),
+        PSC_CLIENT_ID=env_str(environ, "RELAIS_PSC_CLIENT_ID"),
+        PSC_CLIENT_SECRET=env_secret(environ, "RELAIS_PSC_CLIENT_SECRET"),
+        # What PSC documents for its identity claims, and the level asked for.
+        PSC_SCOPE=env_str(environ, "RELAIS_PSC_SCOPE", "openid scope_all"),
+        PSC_ACR_VALUES=env_str(environ, "RELAIS_PSC_ACR_VALUES", "eidas1"),
+        # Tests and demos only: an http:// issuer on the loopback interface (flagged by
+        # `check --deploy`); anything else must be https.
+        PSC_INSECURE_LOOPBACK=env_bool(environ, "RELAIS_PSC_INSECURE_LOOPBACK", False),
+        PSC_TIMEOUT_SECONDS=env_float(environ, "RELAIS_PSC_TIMEOUT_SECONDS", 10.0),
+        # The code of the activation letter posted to the pharmacy's directory address.
+        ACTIVATION_LETTER_DAYS=env_int(environ, "RELAIS_ACTIVATION_LETTER_DAYS", 30),
+        ACTIVATION_LETTER_MAX_TRIES=env_int(environ, "RELAIS_ACTIVATION_LETTER_MAX_TRIES", 5),
         TIME_ZONE=env_str(environ, "RELAIS_TIME_ZONE", "Europe/Paris"),
         STATIC_ROOT=Path(env_str(environ, "RELAIS_STATIC_ROOT", str(var_dir / "static"))),
         WHITENOISE_AUTOREFRESH=debug,
@@ -390,6 +414,10 @@ def _check_consistency(config: Config) -> None:
         )
     if config.WORKER_MAX_FAILED_ROUNDS < 1:
         raise ImproperlyConfigured("RELAIS_WORKER_MAX_FAILED_ROUNDS must be at least 1.")
+    if config.ACTIVATION_LETTER_DAYS < 1 or config.ACTIVATION_LETTER_MAX_TRIES < 1:
+        raise ImproperlyConfigured(
+            "RELAIS_ACTIVATION_LETTER_DAYS and RELAIS_ACTIVATION_LETTER_MAX_TRIES must be positive."
+        )
     if config.AUDIT_ANCHOR_MINUTES < 1:
         raise ImproperlyConfigured("RELAIS_AUDIT_ANCHOR_MINUTES must be positive.")
     if config.SMS_BACKEND not in SMS_BACKENDS:

@@ -103,10 +103,16 @@ def test_full_onboarding_path(client, django_user_model, smtp_server, platform_a
     assert len(token) >= 43  # 256 bits, URL-safe base64
     assert not AccountToken.objects.filter(token_hash=token).exists()
 
-    # 4. Activation: mismatched passwords change nothing; then password + TOTP + codes.
+    # 4. Activation: first the owner's proof (here the letter posted to the pharmacy's
+    # directory address); mismatched passwords change nothing; then password + TOTP + codes.
+    letter = admin.post(f"/platform/applications/{application.pk}/letter/").content.decode()
+    letter_code = letter.split('class="letter__code mono">')[1].split("<")[0].strip()
     owner_client = Client()
     first = owner_client.get(path_of(link))
     owner_client.get(first["Location"])
+    proven = owner_client.post("/accounts/activate/", {"code": letter_code})
+    assert proven.status_code == 302
+    owner_client.get("/accounts/activate/")
     device = TOTPDevice.objects.get(user=owner)
     bad = owner_client.post(
         "/accounts/activate/",

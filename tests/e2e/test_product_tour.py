@@ -119,10 +119,27 @@ def approve(page, url, tour, admin):
     tour.check(page, "platform-application-approved")
 
 
-def activate(page, stack, tour) -> str:
-    """Follows the activation e-mail; returns the TOTP secret the owner enrolled."""
+def print_letter(page, url, tour) -> str:
+    """The administrator prints the activation letter for the pharmacy's directory address;
+    returns its code."""
+    page.goto(f"{url}/platform/applications/")
+    page.get_by_role("link", name=APPLICANT["pharmacy_name"]).first.click()
+    page.wait_for_load_state()
+    page.locator("form[action$='/letter/'] button").click()
+    page.wait_for_load_state()
+    tour.check(page, "platform-activation-letter")
+    return page.locator(".letter__code").inner_text().strip()
+
+
+def activate(page, stack, tour, letter_code: str) -> str:
+    """Follows the activation e-mail, proves the application with the letter's code;
+    returns the TOTP secret the owner enrolled."""
     link = stack.wait_for_mail(APPLICANT["owner_email"], r"https?://\S+/accounts/activate/\S*")
     page.goto(link)
+    tour.check(page, "activate-proof")
+    page.fill("#id_code", letter_code)
+    page.locator("main form:has(#id_code) button[type=submit]").click()
+    page.wait_for_load_state()
     tour.check(page, "activate")
     secret = re.sub(r"\s", "", page.locator("main .mono").first.inner_text())
     page.fill("#id_password1", OWNER_PASSWORD)
@@ -276,9 +293,10 @@ def test_product_tour(relais_stack, chromium, tour_pages):
 
     admin = desktop_page(chromium)
     approve(admin, url, tour, relais_stack.account("platform admin"))
+    letter_code = print_letter(admin, url, tour)
 
     owner = desktop_page(chromium)
-    secret = activate(owner, relais_stack, tour)
+    secret = activate(owner, relais_stack, tour, letter_code)
     wait_for_next_totp_window()
     log_in(owner, url, tour, APPLICANT["owner_email"], OWNER_PASSWORD, secret, "login-owner")
     assert owner.url == f"{url}/", "logged in: the day's list"

@@ -213,3 +213,14 @@ class RoleForm(forms.Form):
         ],
         widget=forms.RadioSelect,
     )
+
+
+class LetterCodeForm(forms.Form):
+    """The code of the activation letter posted to the pharmacy's directory address."""
+
+    code = forms.RegexField(
+        label=_("Code printed on the letter"),
+        regex=r"^[A-Za-z2-7\- ]{12,20}$",
+        error_messages={"invalid": _("Enter the 12 letters and digits printed on the letter.")},
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters"}),
+    )

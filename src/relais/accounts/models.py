@@ -4,6 +4,7 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django_otp.models import Device
 
 from relais.crypto.fields import EncryptedTextField
 from relais.lib import queue
@@ -26,13 +27,17 @@ class UserManager(BaseUserManager["User"]):
         return self.create_user(email, password, **extra)
 
 
-class User(AbstractBaseUser, PermissionsMixin):
+# (The type ignore: mypy cannot see the reverse manager of an untyped django-otp Device.)
+class User(AbstractBaseUser, PermissionsMixin):  # type: ignore[django-manager-missing]
     """A professional: pharmacy staff, or a platform administrator (is_staff)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     email = models.EmailField(_("e-mail"), unique=True)
     full_name = models.CharField(_("full name"), max_length=150)
     rpps = models.CharField(_("RPPS number"), max_length=11, blank=True)
+    # When Pro Santé Connect last proved `rpps` belongs to this person (null: never, and the
+    # account cannot sign in with Pro Santé Connect).
+    rpps_verified_at = models.DateTimeField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False, help_text="platform administrator")
     is_auditor = models.BooleanField(default=False, help_text="read-only access to the audit log")
@@ -156,6 +161,23 @@ class LoginThrottle(models.Model):
         return f"LoginThrottle {self.pk}"
 
 
+class ProSanteConnectDevice(Device):
+    """The second factor of a sign-in through Pro Santé Connect (the CPS card or the e-CPS
+    app, checked by PSC). One per account whose RPPS PSC has proven; it takes no code: a
+    session is verified with it only by relais.accounts.psc's round trip."""
+
+    def verify_token(self, token):
+        return False
+
+    def __str__(self):
+        return f"ProSanteConnectDevice {self.pk}"
+
+
+class OwnerProof(models.TextChoices):
+    PSC = "psc", _("Pro Santé Connect")
+    LETTER = "letter", _("letter to the directory address")
+
+
 class PharmacyApplication(models.Model):
     """A pharmacy owner's request to join, with the directory checks run on submission."""
 
@@ -180,6 +202,11 @@ class PharmacyApplication(models.Model):
         User, null=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
     refusal_reason = models.TextField(blank=True)
+    # The owner's proof, at activation, by a channel the applicant does not control: Pro
+    # Santé Connect returning the owner's RPPS, or the code of a letter posted to the
+    # pharmacy's address in the establishment directory.
+    owner_proven_at = models.DateTimeField(null=True, blank=True)
+    owner_proof = models.CharField(max_length=16, choices=OwnerProof.choices, blank=True)
 
     def __str__(self):
         return f"Application {self.pk}"
@@ -187,6 +214,29 @@ class PharmacyApplication(models.Model):
     @property
     def all_checks_passed(self) -> bool:
         return bool(self.checks) and all(self.checks.values())
+
+
+class ActivationLetter(models.Model):
+    """A one-time code printed by a platform administrator and posted to the pharmacy's
+    address in the establishment directory (FINESS). Only an HMAC of the code is stored;
+    it expires, and locks after a few wrong tries. A new letter voids the earlier ones."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    application = models.ForeignKey(
+        PharmacyApplication, on_delete=models.CASCADE, related_name="letters"
+    )
+    code_hash = models.CharField(max_length=64)
+    issued_at = models.DateTimeField(default=timezone.now)
+    issued_by = models.ForeignKey(
+        User, null=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    expires_at = models.DateTimeField()
+    failures = models.PositiveIntegerField(default=0)
+    used_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"ActivationLetter {self.pk}"
 
 
 class AccountToken(models.Model):

@@ -35,9 +35,13 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "staff.manage",
             "api.manage",
             "audit.read",
+            "account.psc",
         }
     ),
-    Role.PHARMACIST: frozenset({"patient.view", "patient.edit", "test.record", "test.correct"}),
+    # account.psc: link one's own account to Pro Santé Connect (pharmacists have an RPPS).
+    Role.PHARMACIST: frozenset(
+        {"patient.view", "patient.edit", "test.record", "test.correct", "account.psc"}
+    ),
     Role.ASSISTANT: frozenset({"patient.view", "patient.edit", "test.record"}),
 }
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from relais.accounts import views, views_account, views_onboarding, views_staff
+from relais.accounts import views, views_account, views_onboarding, views_psc, views_staff
 
 app_name = "accounts"
 
@@ -18,6 +18,9 @@ urlpatterns = [
         views_account.answer_invitation,
         name="answer_invitation",
     ),
+    path("psc/start/", views_psc.start, name="psc_start"),
+    path("psc/callback/", views_psc.callback, name="psc_callback"),
+    path("account/", views_psc.account, name="account"),
     path("staff/", views_staff.staff, name="staff"),
     path("staff/<uuid:membership_id>/remove/", views_staff.staff_remove, name="staff_remove"),
     path("staff/<uuid:membership_id>/role/", views_staff.staff_role, name="staff_role"),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from relais.accounts import views_platform
+from relais.accounts import views_letters, views_platform
 
 app_name = "platform"
 
@@ -10,6 +10,11 @@ urlpatterns = [
         "applications/<uuid:application_id>/",
         views_platform.application_detail,
         name="application_detail",
+    ),
+    path(
+        "applications/<uuid:application_id>/letter/",
+        views_letters.activation_letter,
+        name="activation_letter",
     ),
     path("pharmacies/", views_platform.pharmacies, name="pharmacies"),
     path(

@@ -5,14 +5,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_POST
-from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from relais.accounts import acting, drafts, onboarding, throttle
+from relais.accounts import drafts, psc, throttle
 from relais.accounts.forms import LoginForm
 from relais.accounts.otp import verify_device_token
 from relais.accounts.permissions import signed_in_required
+from relais.accounts.signin import finish_login
 from relais.audit.events import record
 from relais.lib.http import client_address
 
@@ -65,27 +65,7 @@ def login(request):
         else:
             # One message for every failure: it must not tell which factor was wrong.
             form.add_error(None, _("E-mail, password or authenticator code is incorrect."))
-    return render(request, "accounts/login.html", {"form": form})
-
-
-def finish_login(request, user, device, keys):
-    throttle.clear_account(keys)
-    auth.login(request, user)  # rotates the session key: no session fixation
-    otp_login(request, device)
-    membership, must_choose = acting.at_login(request, user)
-    record(
-        "login.succeeded", request=request, actor=user, pharmacy=membership and membership.pharmacy
-    )
-    draft_path = drafts.after_login(request, user)
-    if draft_path is not None:
-        return redirect(draft_path)
-    if must_choose or onboarding.pending_for(user).exists():
-        return redirect("accounts:choose_pharmacy")  # several pharmacies, or invitations
-    if membership is None and user.is_staff:
-        return redirect("platform:applications")
-    if membership is None and user.is_auditor:
-        return redirect("audit:log")
-    return redirect("screening:day")
+    return render(request, "accounts/login.html", {"form": form, "psc_enabled": psc.enabled()})
 
 
 @require_POST

@@ -13,11 +13,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from relais.accounts import mail, onboarding, tokens
+from relais.accounts import mail, onboarding, ownership, psc, tokens
 from relais.accounts.demo import totp_secret_base32
 from relais.accounts.forms import (
     ActivationForm,
     ApplicationForm,
+    LetterCodeForm,
     PasswordResetRequestForm,
     SetPasswordForm,
 )
@@ -105,6 +106,10 @@ def opened_by_link(purpose: str):
 @opened_by_link(Purpose.ACTIVATION)
 def activate(request, account_token: AccountToken):
     user = account_token.user
+    if ownership.awaiting_proof(user).exists():
+        # The e-mailed link alone proves nothing: the owner first proves the application
+        # is theirs (relais.accounts.ownership).
+        return prove_ownership(request, user)
     device = onboarding.pending_device(user)
     form = ActivationForm(user, device, request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -112,6 +117,8 @@ def activate(request, account_token: AccountToken):
             locked = tokens.from_session(request, Purpose.ACTIVATION, for_update=True)
             if locked is None:  # spent by a concurrent request
                 return link_invalid(request)
+            if ownership.awaiting_proof(locked.user).exists():
+                return redirect("accounts:activate")
             codes = onboarding.complete_activation(
                 request, locked, device, form.cleaned_data["password1"]
             )
@@ -123,6 +130,33 @@ def activate(request, account_token: AccountToken):
         "secret": totp_secret_base32(device),
     }
     return render(request, "accounts/activate.html", context)
+
+
+def prove_ownership(request, user):
+    """Step one of an owner's activation: Pro Santé Connect, or the letter's code."""
+    form = LetterCodeForm(request.POST or None)
+    if request.method == "POST":
+        if refusal := rate_limited(request, "letter"):
+            return refusal
+        if form.is_valid():
+            if ownership.prove_by_letter(user, form.cleaned_data["code"], request):
+                messages.success(
+                    request,
+                    _(
+                        "The letter's code is right. Choose your password and set up your "
+                        "authenticator app to finish."
+                    ),
+                )
+                return redirect("accounts:activate")
+            form.add_error(
+                "code",
+                _(
+                    "This code is not valid, or the letter has expired. After a few wrong "
+                    "tries a letter stops working: ask the platform for a new one."
+                ),
+            )
+    context = {"form": form, "account": user, "psc_enabled": psc.enabled()}
+    return render(request, "accounts/activate_proof.html", context)
 
 
 @never_cache

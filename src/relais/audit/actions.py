@@ -22,6 +22,13 @@ ACTIONS = {
     "platform_admin.created": _("Platform administrator created"),
     "form_draft.kept": _("Form posted after the session ended kept for its user"),
     "form_draft.restored": _("Form kept at the session's end given back after login"),
+    "psc.refused": _("Pro Santé Connect answer refused"),
+    "psc.login_refused": _("Pro Santé Connect sign-in refused: no account linked to this RPPS"),
+    "psc.linked": _("Account linked to its Pro Santé Connect identity"),
+    "psc.link_refused": _("Pro Santé Connect link refused"),
+    "activation.proven": _("Owner proved the application at activation"),
+    "activation.proof_refused": _("Owner's proof at activation refused"),
+    "activation_letter.issued": _("Activation letter printed for the directory address"),
     # Pharmacies and their staff
     "application.submitted": _("Pharmacy application submitted"),
     "application.duplicate": _("Application for an already registered pharmacy"),
