@@ -213,3 +213,15 @@ class RoleForm(forms.Form):
         ],
         widget=forms.RadioSelect,
     )
+
+
+class OverrideForm(forms.Form):
+    override_reason = forms.CharField(
+        label=_("Why approve despite the failed checks?"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_(
+            "Kept with the application. A second administrator reads it and must confirm "
+            "before the pharmacy is approved."
+        ),
+    )
