@@ -3,9 +3,12 @@
 Django's admin site is not enabled; every administrative action goes through here.
 """
 
+import datetime
+
 from django.contrib import messages
 from django.db.models import Case, Value, When
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
@@ -77,7 +80,10 @@ def side_by_side(application) -> list[dict]:
     if establishment:
         state = _("open") if establishment.get("open") else _("closed")
         if establishment.get("closed_at"):
-            state += " " + _("(since %(date)s)") % {"date": establishment["closed_at"][:10]}
+            closed = datetime.datetime.fromisoformat(establishment["closed_at"])
+            state += " " + _("(since %(date)s)") % {
+                "date": date_format(closed, "SHORT_DATE_FORMAT")
+            }
         category = f"{establishment.get('category_code')} {establishment.get('category_label')}"
     professions = sorted(
         {f"{a.get('profession_code')} {a.get('profession_label', '')}".strip() for a in activities}
@@ -131,7 +137,10 @@ def detail_context(request, application, **forms) -> dict:
         "checks": check_rows(application),
         "failed_checks": failed,
         "rows": side_by_side(application),
-        "directory_dates": application.evidence.get("directory_dates", {}),
+        "directory_dates": {
+            kind: datetime.datetime.fromisoformat(when) if when else None
+            for kind, when in application.evidence.get("directory_dates", {}).items()
+        },
         "confirmed_field": CONFIRMED,
         "own_override": application.override_requested_by_id == request.user.pk,
         **forms,

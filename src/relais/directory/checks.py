@@ -13,8 +13,10 @@ FON-03); the name typed in the application the directory's, accents, case, hyphe
 word order aside.
 """
 
+import datetime
 from dataclasses import dataclass, field
 
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 from relais.directory.models import (
@@ -74,10 +76,15 @@ class Findings:
 
 
 def reason_text(reason: dict | None) -> str:
-    """The reason of a stored check, worded in the current language."""
+    """The reason of a stored check, worded in the current language (its date too)."""
     if not reason or reason.get("code") not in REASONS:
         return ""
-    return str(REASONS[reason["code"]]) % reason.get("params", {})
+    params = dict(reason.get("params", {}))
+    if "date" in params:
+        params["date"] = date_format(
+            datetime.date.fromisoformat(params["date"]), "SHORT_DATE_FORMAT"
+        )
+    return str(REASONS[reason["code"]]) % params
 
 
 def name_tokens(name: str) -> list[str]:
