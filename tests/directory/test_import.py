@@ -254,3 +254,19 @@ def test_an_establishment_missing_from_a_later_extract_is_closed_not_deleted(tmp
     # Listed again, it is open again.
     importers.import_finess(FINESS_SAMPLE)
     assert Establishment.objects.get(finess="750000025").is_open
+
+
+@pytest.mark.django_db
+def test_a_malformed_role_code_is_rejected_and_a_file_without_role_columns_refused(tmp_path):
+    line = rpps_line("10000000051", "ROLE", "FAUX", PHARMACIST, "750000017")
+    bad = line.replace("|FON-03|", "|titulaire|")
+    extract = tmp_path / "rpps.txt"
+    extract.write_text("\n".join([HEADER, bad]) + "\n")
+    report = importers.import_rpps(extract)
+    assert [(e.line, e.column, e.reason) for e in report.errors] == [
+        (2, "Code rôle", "is not a role code")
+    ]
+    old_layout = HEADER.replace("Code rôle|Libellé rôle|", "")
+    extract.write_text(old_layout + "\n")
+    with pytest.raises(importers.ImportAborted, match="'Code rôle', 'Libellé rôle'"):
+        importers.import_rpps(extract)
