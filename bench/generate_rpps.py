@@ -29,6 +29,7 @@ HEADER = (
     "Libellé Département (structure)|Ancien identifiant de la structure|"
     "Autorité d'enregistrement|Code secteur d'activité|Libellé secteur d'activité|"
     "Code section tableau pharmaciens|Libellé section tableau pharmaciens|"
+    "Code rôle|Libellé rôle|Code genre activité|Libellé genre activité|"
 )
 COLUMN_COUNT = HEADER.count("|") + 1
 PROFESSIONS = [("10", "Médecin"), ("21", "Pharmacien"), ("40", "Chirurgien-Dentiste"),
@@ -59,9 +60,11 @@ def rpps_line(
     fields[19], fields[21], fields[22] = siret, finess_site, finess_legal
     fields[23] = f"R{finess_site or siret}" if (finess_site or siret) else ""
     fields[24], fields[35], fields[37] = site_name, postal_code, city
-    if profession[0] == "21" and finess_site:
+    if profession[0] == "21" and (finess_site or siret):
+        fields[17], fields[18] = "L", "Libéral"
         fields[48], fields[49] = "SA33", "Officine"
         fields[50], fields[51] = "A", "Pharmaciens titulaires d'officine"
+        fields[52], fields[53] = "FON-03", "Titulaire d'officine"
     return "|".join(fields)
 
 

@@ -14,6 +14,7 @@ from django.utils import translation
 
 from relais.accounts.models import Invitation, Membership, Pharmacy, PharmacyApplication
 from relais.api.credentials import create_credential
+from relais.directory.checks import CHECK_NAMES
 from relais.transmission.models import Transmission
 from tests.support.factories import (
     form_guards,
@@ -117,7 +118,7 @@ def pharmacy_reactivate(pharmacy, pharmacist):
     return admin().post(url, {"action": "reactivate"}, follow=True)
 
 
-def pending_application() -> PharmacyApplication:
+def pending_application(passed=True, **fields) -> PharmacyApplication:
     applicant = make_pharmacy("Pharmacie Candidate", "750000099")
     Pharmacy.objects.filter(pk=applicant.pk).update(status=Pharmacy.Status.PENDING)
     return PharmacyApplication.objects.create(
@@ -125,13 +126,32 @@ def pending_application() -> PharmacyApplication:
         owner_name="Claire Titulaire",
         owner_rpps="10000000001",
         owner_email="claire@example.org",
-        checks={},
+        checks={**dict.fromkeys(CHECK_NAMES, True), "finess_open": passed},
+        **fields,
     )
 
 
 def application_approve(pharmacy, pharmacist):
     url = f"/platform/applications/{pending_application().pk}/"
-    return admin().post(url, {"decision": "approve"}, follow=True)
+    return admin().post(url, {"decision": "approve", "confirmed": "1"}, follow=True)
+
+
+def application_override(pharmacy, pharmacist):
+    url = f"/platform/applications/{pending_application(passed=False).pk}/"
+    data = {"decision": "approve", "confirmed": "1", "override_reason": "Vérifié par courrier."}
+    return admin().post(url, data, follow=True)
+
+
+def application_override_confirm(pharmacy, pharmacist):
+    first = make_platform_admin("first@relais.test")
+    application = pending_application(
+        passed=False,
+        status=PharmacyApplication.Status.PENDING_OVERRIDE,
+        override_reason="Vérifié par courrier.",
+        override_requested_by=first,
+    )
+    url = f"/platform/applications/{application.pk}/"
+    return admin().post(url, {"decision": "confirm_override", "confirmed": "1"}, follow=True)
 
 
 def application_refuse(pharmacy, pharmacist):
@@ -198,7 +218,8 @@ def transmission_retry_all(pharmacy, pharmacist):
 SAVES = [
     staff_invite, staff_remove, staff_role, staff_second_factor, invitation_cancel,
     invitation_answer, credential_create, credential_revoke, credential_read_scope,
-    pharmacy_suspend, pharmacy_reactivate, application_approve, application_refuse,
+    pharmacy_suspend, pharmacy_reactivate, application_approve, application_override,
+    application_override_confirm, application_refuse,
     import_confirm, import_discard, patient_edit, correct_test, cancel_test,
     transmission_retry, transmission_retry_all,
 ]  # fmt: skip

@@ -22,6 +22,15 @@ def import_sample_directory():
     )
 
 
+def approve(admin_client, application):
+    """Approves an application whose checks all passed, as an administrator does: the
+    review page's button, then its confirmation page (a POST with `confirmed`)."""
+    url = f"/platform/applications/{application.pk}/"
+    page = admin_client.post(url, {"decision": "approve"})
+    assert page.status_code == 200 and b'name="confirmed"' in page.content, page.content
+    return admin_client.post(url, {"decision": "approve", "confirmed": "1"})
+
+
 def delivered(smtp_server, count: int = 1) -> list:
     """The first `count` e-mails the SMTP server received, once a worker round has sent
     the queued ones (account e-mails leave through the worker)."""

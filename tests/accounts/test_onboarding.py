@@ -12,6 +12,7 @@ from relais.audit.models import AuditEvent
 from tests.accounts.onboarding_helpers import (
     NEW_PASSWORD,
     activate,
+    approve,
     delivered,
     import_sample_directory,
     link_in,
@@ -68,10 +69,12 @@ def test_full_onboarding_path(client, django_user_model, smtp_server, platform_a
     application = PharmacyApplication.objects.get()
     assert application.checks == {
         "finess_exists": True,
+        "finess_open": True,
         "finess_is_officine": True,
         "rpps_exists": True,
         "rpps_is_pharmacist": True,
-        "rpps_at_finess": True,
+        "rpps_titulaire_at_finess": True,
+        "owner_name_matches": True,
     }
     assert application.pharmacy.status == Pharmacy.Status.PENDING
     assert application.pharmacy.address == "1 PL DE LA GARE, 75010 PARIS"
@@ -83,8 +86,8 @@ def test_full_onboarding_path(client, django_user_model, smtp_server, platform_a
     listing = admin.get("/platform/applications/")
     assert b"Pharmacie de la Gare" in listing.content
     detail = admin.get(f"/platform/applications/{application.pk}/")
-    assert detail.content.count(b"check--passed") == 5
-    response = admin.post(f"/platform/applications/{application.pk}/", {"decision": "approve"})
+    assert detail.content.count(b"check--passed") == 7
+    response = approve(admin, application)
     assert response.status_code == 302
     application.refresh_from_db()
     assert application.status == PharmacyApplication.Status.APPROVED
@@ -146,12 +149,24 @@ def test_full_onboarding_path(client, django_user_model, smtp_server, platform_a
 @pytest.mark.parametrize(
     "changes, failing",
     [
-        ({"finess": "750000099"}, {"finess_exists", "finess_is_officine", "rpps_at_finess"}),
-        ({"finess": "750000033"}, {"finess_is_officine", "rpps_at_finess"}),
-        ({"owner_rpps": "10000000004"}, {"rpps_is_pharmacist", "rpps_at_finess"}),
-        ({"owner_rpps": "10000000005"}, {"rpps_is_pharmacist", "rpps_at_finess"}),
-        ({"owner_rpps": "10000000003"}, {"rpps_at_finess"}),
-        ({"owner_rpps": "19999999999"}, {"rpps_exists", "rpps_is_pharmacist", "rpps_at_finess"}),
+        (
+            {"finess": "750000099"},
+            {"finess_exists", "finess_open", "finess_is_officine", "rpps_titulaire_at_finess"},
+        ),
+        ({"finess": "750000033"}, {"finess_is_officine", "rpps_titulaire_at_finess"}),
+        (
+            {"owner_rpps": "10000000004", "owner_name": "Marc Médecin"},
+            {"rpps_is_pharmacist", "rpps_titulaire_at_finess"},
+        ),
+        (
+            {"owner_rpps": "10000000005"},
+            {"rpps_is_pharmacist", "rpps_titulaire_at_finess", "owner_name_matches"},
+        ),
+        ({"owner_rpps": "10000000003"}, {"rpps_titulaire_at_finess", "owner_name_matches"}),
+        (
+            {"owner_rpps": "19999999999"},
+            {"rpps_exists", "rpps_is_pharmacist", "rpps_titulaire_at_finess", "owner_name_matches"},
+        ),
     ],
     ids=[
         "unknown-finess",
@@ -201,7 +216,7 @@ def test_refusal_needs_a_reason_which_is_stored_sent_and_audited(
     event = AuditEvent.objects.get(action="application.refused")
     assert event.target_id == str(application.pk) and "hospital" not in str(event.details)
     # Deciding twice is refused.
-    admin_session.post(url, {"decision": "approve"})
+    admin_session.post(url, {"decision": "approve", "confirmed": "1", "override_reason": "x"})
     application.refresh_from_db()
     assert application.status == PharmacyApplication.Status.REFUSED
 
@@ -217,9 +232,7 @@ def test_approval_when_the_mail_server_is_down_waits_for_it(admin_session, smtp_
     settings.EMAIL_PORT = free_port()  # nothing listens there
     apply(Client())
     application = PharmacyApplication.objects.get()
-    response = admin_session.post(
-        f"/platform/applications/{application.pk}/", {"decision": "approve"}
-    )
+    response = approve(admin_session, application)
     assert response.status_code == 302
     application.refresh_from_db()
     assert application.status == PharmacyApplication.Status.APPROVED
@@ -238,7 +251,7 @@ def test_expired_activation_link_is_refused(admin_session, smtp_server):
 
     apply(Client())
     application = PharmacyApplication.objects.get()
-    admin_session.post(f"/platform/applications/{application.pk}/", {"decision": "approve"})
+    approve(admin_session, application)
     link = link_in(delivered(smtp_server, 1)[0])
     AccountToken.objects.update(expires_at=timezone.now() - datetime.timedelta(seconds=1))
     response = Client().get(path_of(link))
@@ -252,7 +265,7 @@ def test_activation_link_lifetime_follows_the_setting(admin_session, smtp_server
     settings.ACTIVATION_LINK_HOURS = 5
     apply(Client())
     application = PharmacyApplication.objects.get()
-    admin_session.post(f"/platform/applications/{application.pk}/", {"decision": "approve"})
+    approve(admin_session, application)
     token = AccountToken.objects.get()
     assert token.expires_at - token.created_at == pytest.approx(
         datetime.timedelta(hours=5), abs=datetime.timedelta(seconds=5)
@@ -330,7 +343,7 @@ def test_a_strangers_pending_application_does_not_block_the_real_owner(admin_ses
     assert not squatter.all_checks_passed and real.all_checks_passed
     assert real.pharmacy.name == "Pharmacie de la Gare"  # the first one's, until a decision
 
-    admin_session.post(f"/platform/applications/{real.pk}/", {"decision": "approve"})
+    approve(admin_session, real)
     squatter.refresh_from_db()
     assert squatter.status == PharmacyApplication.Status.REFUSED
     (message,) = delivered(smtp_server, 1)

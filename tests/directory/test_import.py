@@ -6,7 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from relais.directory import importers
-from relais.directory.checks import check_application
+from relais.directory.checks import CHECK_NAMES, check_application
 from relais.directory.models import Activity, Establishment, Professional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
@@ -22,7 +22,14 @@ def snapshot():
     return (
         sorted(Professional.objects.values_list("rpps", "last_name", "first_name")),
         sorted(
-            Activity.objects.values_list("rpps", "profession_code", "finess_site", "siret_site")
+            Activity.objects.values_list(
+                "rpps",
+                "profession_code",
+                "finess_site",
+                "siret_site",
+                "role_code",
+                "exercise_mode_code",
+            )
         ),
         sorted(Establishment.objects.values_list("finess", "name", "category_code", "address")),
     )
@@ -35,7 +42,10 @@ def test_samples_import_and_reimport_is_idempotent():
     assert report.error_count == 0
     assert report.rows_skipped == 1  # the ADELI line
     first = snapshot()
-    assert len(first[0]) == 6 and len(first[2]) == 4
+    assert len(first[0]) == 7 and len(first[2]) == 4
+    # The role and the mode of activity come from their own columns of the extract.
+    assert ("10000000001", "21", "750000017", "", "FON-03", "L") in first[1]
+    assert ("10000000002", "21", "750000017", "", "FON-05", "S") in first[1]
 
     again = importers.import_rpps(RPPS_SAMPLE)
     importers.import_finess(FINESS_SAMPLE)
@@ -154,17 +164,109 @@ def test_windows_1252_lines_are_read(tmp_path):
     assert Professional.objects.get().last_name == "LEFÈVRE"
 
 
+def failed(finess, rpps, name):
+    verdicts, _ = check_application(finess, rpps, name)
+    return {check for check, passed in verdicts.items() if not passed}
+
+
 @pytest.mark.django_db
 def test_application_checks_against_the_samples():
     importers.import_finess(FINESS_SAMPLE)
     importers.import_rpps(RPPS_SAMPLE)
-    assert all(check_application("750000017", "10000000001").values())
-    assert check_application("750000099", "10000000001")["finess_exists"] is False
-    hospital = check_application("750000033", "10000000004")
-    assert hospital["finess_exists"] and not hospital["finess_is_officine"]
-    assert not hospital["rpps_is_pharmacist"]
-    elsewhere = check_application("750000017", "10000000003")
-    assert elsewhere["rpps_is_pharmacist"] and not elsewhere["rpps_at_finess"]
-    nurse = check_application("750000017", "10000000005")
-    assert nurse["rpps_exists"] and not nurse["rpps_is_pharmacist"]
-    assert not nurse["rpps_at_finess"]
+    verdicts, evidence = check_application("750000017", "10000000001", "Claire Titulaire")
+    assert all(verdicts.values()) and set(verdicts) == set(CHECK_NAMES)
+    assert evidence["reasons"]["rpps_titulaire_at_finess"] == {
+        "code": "titulaire",
+        "params": {"role": "Titulaire d'officine", "role_code": "FON-03", "mode": "Libéral"},
+    }
+    assert evidence["establishment"]["category_code"] == "620"
+    assert evidence["professional"]["last_name"] == "TITULAIRE"
+    assert failed("750000099", "10000000001", "Claire Titulaire") == {
+        "finess_exists",
+        "finess_open",
+        "finess_is_officine",
+        "rpps_titulaire_at_finess",
+    }
+    # The tester's case: a laboratory's FINESS, a doctor's RPPS, the doctor's own name.
+    assert failed("750000041", "10000000004", "Marc Medecin") == {
+        "finess_is_officine",
+        "rpps_is_pharmacist",
+        "rpps_titulaire_at_finess",
+    }
+    # A pharmacist of another pharmacy; a salaried pharmacist (adjoint) of this one.
+    assert failed("750000017", "10000000003", "Inès Officine") == {"rpps_titulaire_at_finess"}
+    assert failed("750000017", "10000000002", "Paul Pharmacien") == {"rpps_titulaire_at_finess"}
+    nurse = failed("750000017", "10000000005", "Sophie Infirmiere")
+    assert nurse == {"rpps_is_pharmacist", "rpps_titulaire_at_finess"}
+    # The real titulaire's RPPS under another name.
+    assert failed("750000017", "10000000001", "Jean Imposteur") == {"owner_name_matches"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "élodie lefèvre dupont",
+        "LEFEVRE-DUPONT Elodie",
+        "  Elodie   Lefèvre-Dupont ",
+        "ÉLODIE LEFÈVRE-DUPONT",
+    ],
+)
+def test_the_name_check_ignores_accents_case_hyphens_and_word_order(typed):
+    importers.import_finess(FINESS_SAMPLE)
+    importers.import_rpps(RPPS_SAMPLE)
+    assert failed("750000017", "10000000007", typed) == set()  # a co-titulaire (FON-03)
+    assert failed("750000017", "10000000007", "Élodie Lefèvre") == {"owner_name_matches"}
+
+
+@pytest.mark.django_db
+def test_an_activity_without_site_finess_matches_by_the_sites_siret(tmp_path):
+    importers.import_finess(FINESS_SAMPLE)
+    Establishment.objects.filter(finess="750000025").update(siret="12345678900012")
+    extract = tmp_path / "rpps.txt"
+    extract.write_text(
+        HEADER
+        + "\n"
+        + rpps_line("10000000041", "SIRET", "SEUL", PHARMACIST, siret="12345678900012")
+    )
+    importers.import_rpps(extract)
+    assert failed("750000025", "10000000041", "Seul Siret") == set()
+    assert "rpps_titulaire_at_finess" in failed("750000017", "10000000041", "Seul Siret")
+
+
+@pytest.mark.django_db
+def test_an_establishment_missing_from_a_later_extract_is_closed_not_deleted(tmp_path):
+    importers.import_finess(FINESS_SAMPLE)
+    importers.import_rpps(RPPS_SAMPLE)
+    without_canal = [
+        line for line in FINESS_SAMPLE.read_text().splitlines() if "750000025" not in line
+    ]
+    extract = tmp_path / "finess.csv"
+    extract.write_text("\n".join(without_canal) + "\n")
+    report = importers.import_finess(extract)
+    assert report.rows_closed == 1
+    canal = Establishment.objects.get(finess="750000025")
+    assert not canal.is_open and Establishment.objects.get(finess="750000017").is_open
+    verdicts, evidence = check_application("750000025", "10000000003", "Inès Officine")
+    assert {name for name, passed in verdicts.items() if not passed} == {"finess_open"}
+    assert evidence["reasons"]["finess_open"]["code"] == "closed"
+    assert evidence["establishment"]["open"] is False
+    # Listed again, it is open again.
+    importers.import_finess(FINESS_SAMPLE)
+    assert Establishment.objects.get(finess="750000025").is_open
+
+
+@pytest.mark.django_db
+def test_a_malformed_role_code_is_rejected_and_a_file_without_role_columns_refused(tmp_path):
+    line = rpps_line("10000000051", "ROLE", "FAUX", PHARMACIST, "750000017")
+    bad = line.replace("|FON-03|", "|titulaire|")
+    extract = tmp_path / "rpps.txt"
+    extract.write_text("\n".join([HEADER, bad]) + "\n")
+    report = importers.import_rpps(extract)
+    assert [(e.line, e.column, e.reason) for e in report.errors] == [
+        (2, "Code rôle", "is not a role code")
+    ]
+    old_layout = HEADER.replace("Code rôle|Libellé rôle|", "")
+    extract.write_text(old_layout + "\n")
+    with pytest.raises(importers.ImportAborted, match="'Code rôle', 'Libellé rôle'"):
+        importers.import_rpps(extract)

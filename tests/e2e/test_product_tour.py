@@ -116,6 +116,10 @@ def approve(page, url, tour, admin):
     tour.check(page, "platform-application-review")
     page.locator("form:has(input[name=decision][value=approve]) button").click()
     page.wait_for_load_state()
+    # Approving is confirmed on a page of its own, which says what follows.
+    tour.check(page, "platform-application-confirm")
+    page.locator("form:has(input[name=confirmed]) button[type=submit]").click()
+    page.wait_for_load_state()
     tour.check(page, "platform-application-approved")
 
 

@@ -9,7 +9,8 @@ from django.conf import settings
 from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from relais.accounts.models import Membership, Pharmacy, User
+from relais.accounts import onboarding
+from relais.accounts.models import Membership, Pharmacy, PharmacyApplication, User
 from relais.env import write_private_file
 
 DEMO_PHARMACY = {
@@ -27,7 +28,24 @@ DEMO_USERS = [
 
 
 PLATFORM_ADMIN_ROLE = "platform admin"
-DEMO_PLATFORM_ADMIN = ("admin@demo.relais.test", "Ada Admin (démo)", "", PLATFORM_ADMIN_ROLE)
+# A second administrator: approving despite a failed directory check takes two.
+SECOND_PLATFORM_ADMIN_ROLE = "second platform admin"
+DEMO_PLATFORM_ADMINS = [
+    ("admin@demo.relais.test", "Ada Admin (démo)", "", PLATFORM_ADMIN_ROLE),
+    ("admin2@demo.relais.test", "Bruno Admin (démo)", "", SECOND_PLATFORM_ADMIN_ROLE),
+]
+# An application waiting for review, checked against the demo directory
+# (directory/samples): a laboratory's FINESS with a doctor's RPPS, three checks fail. It
+# shows the review page and the override that two administrators must agree on.
+DEMO_APPLICATIONS = [
+    {
+        "pharmacy_name": "Pharmacie des Analyses (démo)",
+        "finess": "750000041",
+        "owner_name": "Marc Médecin",
+        "owner_rpps": "10000000004",
+        "owner_email": "marc.medecin@demo.relais.test",
+    },
+]
 
 
 def accounts_file() -> Path:
@@ -52,12 +70,12 @@ def create_demo_accounts() -> list[dict]:
         defaults={**DEMO_PHARMACY, "status": Pharmacy.Status.ACTIVE},
     )
     accounts = []
-    # The platform administrator (no pharmacy) reviews applications at /platform/.
-    for email, full_name, rpps, role in [*DEMO_USERS, DEMO_PLATFORM_ADMIN]:
+    # The platform administrators (no pharmacy) review applications at /platform/.
+    for email, full_name, rpps, role in [*DEMO_USERS, *DEMO_PLATFORM_ADMINS]:
         password = secrets.token_urlsafe(12)
         user = User.objects.filter(email=email).first() or User(email=email)
         user.full_name, user.rpps = full_name, rpps
-        user.is_staff = role == PLATFORM_ADMIN_ROLE
+        user.is_staff = role in (PLATFORM_ADMIN_ROLE, SECOND_PLATFORM_ADMIN_ROLE)
         user.set_password(password)
         user.save()
         if not user.is_staff:
@@ -75,6 +93,10 @@ def create_demo_accounts() -> list[dict]:
                 "totp_uri": totp_uri(device),
             }
         )
+    for application in DEMO_APPLICATIONS:
+        # Checked against the directory like any other (the demo imports it first).
+        if not PharmacyApplication.objects.filter(finess=application["finess"]).exists():
+            onboarding.submit_application(dict(application), request=None)
     content = {"pharmacy": DEMO_PHARMACY, "accounts": accounts}
     write_private_file(accounts_file(), json.dumps(content, indent=2, ensure_ascii=False))
     return accounts

@@ -224,3 +224,15 @@ class LetterCodeForm(forms.Form):
         error_messages={"invalid": _("Enter the 12 letters and digits printed on the letter.")},
         widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters"}),
     )
+
+
+class OverrideForm(forms.Form):
+    override_reason = forms.CharField(
+        label=_("Why approve despite the failed checks?"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_(
+            "Kept with the application. A second administrator reads it and must confirm "
+            "before the pharmacy is approved."
+        ),
+    )

@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from django_otp.models import Device
 
 from relais.crypto.fields import EncryptedTextField
+from relais.directory.checks import CHECK_NAMES
 from relais.lib import queue
 
 
@@ -179,12 +180,21 @@ class OwnerProof(models.TextChoices):
 
 
 class PharmacyApplication(models.Model):
-    """A pharmacy owner's request to join, with the directory checks run on submission."""
+    """A pharmacy owner's request to join, with the directory checks run on submission.
+
+    When every check passed, an administrator approves it (after a confirmation page).
+    When one failed, an administrator may record why it should be approved all the same
+    (PENDING_OVERRIDE), and a second, different administrator confirms: only then is it
+    approved.
+    """
 
     class Status(models.TextChoices):
         PENDING = "pending", _("pending review")
+        PENDING_OVERRIDE = "override", _("awaiting a second administrator")
         APPROVED = "approved", _("approved")
         REFUSED = "refused", _("refused")
+
+    UNDECIDED = (Status.PENDING, Status.PENDING_OVERRIDE)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     pharmacy = models.ForeignKey(Pharmacy, on_delete=models.CASCADE, related_name="applications")
@@ -195,6 +205,8 @@ class PharmacyApplication(models.Model):
     owner_email = models.EmailField(_("your e-mail"))
     # {check name: passed?}, see relais.directory.checks.CHECK_NAMES
     checks = models.JSONField(default=dict)
+    # Each check's reason and what the directories held at submission (checks.py).
+    evidence = models.JSONField(default=dict)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     submitted_at = models.DateTimeField(auto_now_add=True)
     decided_at = models.DateTimeField(null=True)
@@ -207,13 +219,28 @@ class PharmacyApplication(models.Model):
     # pharmacy's address in the establishment directory.
     owner_proven_at = models.DateTimeField(null=True, blank=True)
     owner_proof = models.CharField(max_length=16, choices=OwnerProof.choices, blank=True)
+    override_reason = models.TextField(blank=True)
+    override_requested_by = models.ForeignKey(
+        User, null=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    override_requested_at = models.DateTimeField(null=True)
 
     def __str__(self):
         return f"Application {self.pk}"
 
     @property
+    def is_undecided(self) -> bool:
+        return self.status in self.UNDECIDED
+
+    @property
+    def failed_checks(self) -> list[str]:
+        """The checks that failed, or were not run (an application from before a check
+        existed has not passed it)."""
+        return [name for name in CHECK_NAMES if not self.checks.get(name)]
+
+    @property
     def all_checks_passed(self) -> bool:
-        return bool(self.checks) and all(self.checks.values())
+        return not self.failed_checks
 
 
 class ActivationLetter(models.Model):

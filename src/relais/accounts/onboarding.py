@@ -40,13 +40,14 @@ class OnboardingError(Exception):
 
 @transaction.atomic
 def submit_application(data: dict, request) -> PharmacyApplication | None:
-    """Store the application with its directory checks. An application for a FINESS that
-    is already registered (and not refused) changes nothing; the applicant is not told."""
+    """Store the application with its directory checks (verdicts, reasons, and what the
+    directories held). An application for a FINESS that is already registered (and not
+    refused) changes nothing; the applicant is not told."""
     existing = Pharmacy.objects.select_for_update().filter(finess=data["finess"]).first()
     if existing is not None and existing.status in REGISTERED:
         record("application.duplicate", request=request, pharmacy=existing, target=existing)
         return None
-    checks = check_application(data["finess"], data["owner_rpps"])
+    checks, evidence = check_application(data["finess"], data["owner_rpps"], data["owner_name"])
     phone = data.pop("pharmacy_phone", "")
     pharmacy = existing or Pharmacy(finess=data["finess"])
     if pharmacy.status != Pharmacy.Status.PENDING or pharmacy._state.adding:
@@ -57,7 +58,9 @@ def submit_application(data: dict, request) -> PharmacyApplication | None:
         pharmacy.phone = phone
         pharmacy.status = Pharmacy.Status.PENDING
         pharmacy.save()
-    application = PharmacyApplication.objects.create(pharmacy=pharmacy, checks=checks, **data)
+    application = PharmacyApplication.objects.create(
+        pharmacy=pharmacy, checks=checks, evidence=evidence, **data
+    )
     record(
         "application.submitted",
         request=request,
@@ -68,15 +71,21 @@ def submit_application(data: dict, request) -> PharmacyApplication | None:
     return application
 
 
-def locked_pending(application_id) -> PharmacyApplication:
+def locked_undecided(application_id, *statuses) -> PharmacyApplication:
     application = (
         PharmacyApplication.objects.select_for_update()
         .select_related("pharmacy")
         .get(pk=application_id)
     )
-    if application.status != PharmacyApplication.Status.PENDING:
-        raise OnboardingError(_("This application has already been decided."))
-    return application
+    if application.status in (statuses or PharmacyApplication.UNDECIDED):
+        return application
+    if application.status == PharmacyApplication.Status.PENDING_OVERRIDE:
+        raise OnboardingError(
+            _("This application is waiting for a second administrator to confirm its override.")
+        )
+    if application.status == PharmacyApplication.Status.PENDING:
+        raise OnboardingError(_("No override has been asked for on this application."))
+    raise OnboardingError(_("This application has already been decided."))
 
 
 def decide(application, admin, status) -> None:
@@ -87,9 +96,71 @@ def decide(application, admin, status) -> None:
 
 @transaction.atomic
 def approve(application_id, admin, request) -> PharmacyApplication:
+    """Approve an application whose every directory check passed (the view asks for a
+    confirmation first). One with a failed check is approved only through an override
+    confirmed by a second administrator (request_override, confirm_override)."""
+    application = locked_undecided(application_id, PharmacyApplication.Status.PENDING)
+    if application.failed_checks:
+        raise OnboardingError(
+            _(
+                "A directory check failed: this application can only be approved with a "
+                "reason, confirmed by a second administrator."
+            )
+        )
+    return activate_pharmacy(application, admin, request)
+
+
+@transaction.atomic
+def request_override(application_id, admin, reason: str, request) -> PharmacyApplication:
+    """The first step of approving despite a failed check: the reason is kept and the
+    application waits for another administrator."""
+    application = locked_undecided(application_id, PharmacyApplication.Status.PENDING)
+    failed = application.failed_checks
+    if not failed:
+        raise OnboardingError(_("Every check passed: approve the application directly."))
+    if not reason.strip():
+        raise OnboardingError(_("Give the reason for approving despite the failed checks."))
+    application.status = PharmacyApplication.Status.PENDING_OVERRIDE
+    application.override_reason = reason.strip()
+    application.override_requested_by = admin
+    application.override_requested_at = timezone.now()
+    application.save()
+    # The reason stays with the application: it may name people, the audit log does not.
+    record(
+        "application.override_requested",
+        request=request,
+        pharmacy=application.pharmacy,
+        target=application,
+        details={"failed_checks": failed},
+    )
+    return application
+
+
+@transaction.atomic
+def confirm_override(application_id, admin, request) -> PharmacyApplication:
+    """The second step: another administrator confirms the override, and the pharmacy is
+    approved."""
+    application = locked_undecided(application_id, PharmacyApplication.Status.PENDING_OVERRIDE)
+    if application.override_requested_by_id in (None, admin.pk):
+        raise OnboardingError(
+            _("Another administrator must confirm this override, not the one who asked for it.")
+        )
+    record(
+        "application.override_confirmed",
+        request=request,
+        pharmacy=application.pharmacy,
+        target=application,
+        details={
+            "failed_checks": application.failed_checks,
+            "requested_by": str(application.override_requested_by_id),
+        },
+    )
+    return activate_pharmacy(application, admin, request)
+
+
+def activate_pharmacy(application, admin, request) -> PharmacyApplication:
     """Activate the pharmacy and send its owner an activation link. If the e-mail
-    cannot be sent, nothing is changed (the transaction rolls back)."""
-    application = locked_pending(application_id)
+    cannot be queued, nothing is changed (the caller's transaction rolls back)."""
     decide(application, admin, PharmacyApplication.Status.APPROVED)
     application.save()
     pharmacy = application.pharmacy
@@ -107,7 +178,7 @@ def approve(application_id, admin, request) -> PharmacyApplication:
         user=user, pharmacy=pharmacy, defaults={"role": Membership.Role.OWNER}
     )
     others = PharmacyApplication.objects.filter(
-        pharmacy=pharmacy, status=PharmacyApplication.Status.PENDING
+        pharmacy=pharmacy, status__in=PharmacyApplication.UNDECIDED
     ).exclude(pk=application.pk)
     others.update(
         status=PharmacyApplication.Status.REFUSED,
@@ -115,19 +186,28 @@ def approve(application_id, admin, request) -> PharmacyApplication:
         decided_by=admin,
         refusal_reason="Another application for this pharmacy was approved.",
     )
-    record("application.approved", request=request, pharmacy=pharmacy, target=application)
+    record(
+        "application.approved",
+        request=request,
+        pharmacy=pharmacy,
+        target=application,
+        details={"override": application.override_requested_by_id is not None},
+    )
     send_access(user, pharmacy, invited=False)
     return application
 
 
 @transaction.atomic
 def refuse(application_id, admin, reason: str, request) -> PharmacyApplication:
-    application = locked_pending(application_id)
+    """Refuse with a reason, which is e-mailed to the applicant."""
+    if not reason.strip():
+        raise OnboardingError(_("Give the reason for the refusal; it is sent to the applicant."))
+    application = locked_undecided(application_id)
     decide(application, admin, PharmacyApplication.Status.REFUSED)
-    application.refusal_reason = reason
+    application.refusal_reason = reason.strip()
     application.save()
     still_pending = application.pharmacy.applications.filter(
-        status=PharmacyApplication.Status.PENDING
+        status__in=PharmacyApplication.UNDECIDED
     )
     if not still_pending.exists():
         application.pharmacy.status = Pharmacy.Status.REFUSED
@@ -138,7 +218,7 @@ def refuse(application_id, admin, reason: str, request) -> PharmacyApplication:
     mail.enqueue(
         application.owner_email,
         "refused",
-        {"pharmacy_name": application.pharmacy_name, "reason": reason},
+        {"pharmacy_name": application.pharmacy_name, "reason": application.refusal_reason},
     )
     return application
 

@@ -35,6 +35,12 @@ ACTIONS = {
     "application.list": _("Pharmacy applications listed"),
     "application.view": _("Pharmacy application viewed"),
     "application.approved": _("Pharmacy application approved"),
+    "application.override_requested": _(
+        "Approval despite failed directory checks asked for (awaiting a second administrator)"
+    ),
+    "application.override_confirmed": _(
+        "Approval despite failed directory checks confirmed by a second administrator"
+    ),
     "application.refused": _("Pharmacy application refused"),
     "pharmacy.list": _("Pharmacies listed"),
     "pharmacy.suspended": _("Pharmacy suspended"),

@@ -17,7 +17,7 @@ from django.utils import timezone
 from relais.directory.models import Activity, DirectoryImport, Establishment, Professional
 
 BATCH_SIZE = 5000
-ROWS_PER_STATEMENT = 500  # x 9 columns at most: under SQLite's 32,766 parameters
+ROWS_PER_STATEMENT = 500  # x 13 columns at most: under SQLite's 32,766 parameters
 MAX_KEPT_ERRORS = 1000  # beyond this, errors are counted, not kept (constant memory)
 
 RPPS_TYPE_RPPS = "8"
@@ -27,10 +27,17 @@ RPPS_COLUMNS = {
     "last_name": "Nom d'exercice",
     "first_name": "Prénom d'exercice",
     "profession_code": "Code profession",
+    "profession_label": "Libellé profession",
+    "exercise_mode_code": "Code mode exercice",
+    "exercise_mode_label": "Libellé mode exercice",
     "siret_site": "Numéro SIRET site",
     "finess_site": "Numéro FINESS site",
     "finess_legal_entity": "Numéro FINESS établissement juridique",
     "structure_id": "Identifiant technique de la structure",
+    "site_name": "Raison sociale site",
+    # The last columns of the extract since the ANS added them (TRE_R21-Fonction).
+    "role_code": "Code rôle",
+    "role_label": "Libellé rôle",
 }
 
 # Positions in a `structureet` line of the FINESS extract (etalab layout).
@@ -53,6 +60,8 @@ RPPS_RE = re.compile(r"^\d{11}$")
 FINESS_RE = re.compile(r"^\d[0-9AB]\d{7}$")
 SIRET_RE = re.compile(r"^\d{14}$")
 CODE_RE = re.compile(r"^\d{1,4}$")
+ROLE_RE = re.compile(r"^[A-Z]{3}-[0-9A-Z]{2,3}$")  # FON-03, FON-AU
+MODE_RE = re.compile(r"^[A-Z]{1,4}$")  # L, S, B
 
 
 class ImportAborted(Exception):
@@ -76,6 +85,7 @@ class ImportReport:
     rows_imported: int = 0
     rows_skipped: int = 0
     rows_removed: int = 0
+    rows_closed: int = 0
     error_count: int = 0
     errors: list[LineError] = field(default_factory=list)
 
@@ -183,9 +193,17 @@ ACTIVITY_COLUMNS = [
     "finess_site",
     "finess_legal_entity",
     "siret_site",
+    "role_code",
+    "profession_label",
+    "site_name",
+    "exercise_mode_code",
+    "exercise_mode_label",
+    "role_label",
     "generation",
 ]
-ACTIVITY_KEY = ["rpps", "profession_code", "structure_id", "finess_site", "siret_site"]
+ACTIVITY_KEY = [
+    "rpps", "profession_code", "structure_id", "finess_site", "siret_site", "role_code",
+]  # fmt: skip
 
 
 def rpps_header_positions(header: str) -> dict[str, int]:
@@ -239,8 +257,31 @@ def parse_rpps_line(fields: list[str], positions: dict[str, int]):
         "is not a 14-digit SIRET",
         required=False,
     )
+    mode = checked(
+        value("exercise_mode_code"),
+        RPPS_COLUMNS["exercise_mode_code"],
+        MODE_RE,
+        "is not an exercise mode code",
+        required=False,
+    )
+    role = checked(
+        value("role_code"), RPPS_COLUMNS["role_code"], ROLE_RE, "is not a role code", required=False
+    )
     person = (rpps, last_name[:100], value("first_name")[:100])
-    activity = (rpps, profession, value("structure_id")[:40], finess_site, finess_legal, siret)
+    activity = (
+        rpps,
+        profession,
+        value("structure_id")[:40],
+        finess_site,
+        finess_legal,
+        siret,
+        role,
+        value("profession_label")[:100],
+        value("site_name")[:200],
+        mode,
+        value("exercise_mode_label")[:100],
+        value("role_label")[:150],
+    )
     return person, activity
 
 
@@ -289,7 +330,7 @@ def import_rpps(path: Path) -> ImportReport:
             continue
         person, activity = parsed
         people[person[0]] = person
-        activities[(activity[0], activity[1], activity[2], activity[3], activity[5])] = activity
+        activities[(*activity[:4], activity[5], activity[6])] = activity
         report.rows_imported += 1
         if len(activities) >= BATCH_SIZE:
             flush()
@@ -312,6 +353,7 @@ ESTABLISHMENT_COLUMNS = [
     "category_label",
     "siret",
     "address",
+    "closed_at",
     "generation",
 ]
 
@@ -378,12 +420,21 @@ def import_finess(path: Path) -> ImportReport:
         except InvalidValue as error:
             report.add_error(number, error.column, error.reason)
             continue
-        batch[row[0]] = (*row, generation)
+        batch[row[0]] = (*row, None, generation)  # in the extract: open
         report.rows_imported += 1
         if len(batch) >= BATCH_SIZE:
             upsert(Establishment, ESTABLISHMENT_COLUMNS, ["finess"], list(batch.values()))
             batch.clear()
     upsert(Establishment, ESTABLISHMENT_COLUMNS, ["finess"], list(batch.values()))
-    report.rows_removed = remove_unseen(Establishment, generation)
+    report.rows_closed = close_unseen(generation)
     finish_run(run, report)
     return report
+
+
+def close_unseen(generation: int) -> int:
+    """The establishments this full extract no longer lists are closed from now on."""
+    return (
+        Establishment.objects.exclude(generation=generation)
+        .filter(closed_at__isnull=True)
+        .update(closed_at=timezone.now())
+    )

@@ -8,6 +8,12 @@ from django.db import models
 
 PHARMACIST_PROFESSION_CODE = "21"
 OFFICINE_CATEGORY_CODE = "620"
+# "Code rôle" of the RPPS extract: the ANS nomenclature TRE_R21-Fonction. FON-03 is
+# "Titulaire d'officine"; co-titulaires (partners of an SNC or SEL that holds the officine)
+# are each registered with it too. FON-05 "Adjoint", FON-04 "Remplaçant du titulaire
+# d'officine", FON-07 "Gérant après incapacité ou décès" do not own the pharmacy.
+TITULAIRE_ROLE_CODES = frozenset({"FON-03"})
+# "Code mode exercice" (TRE_R23-ModeExercice): L libéral, S salarié, B bénévole.
 
 
 class DirectoryImport(models.Model):
@@ -38,6 +44,10 @@ class Establishment(models.Model):
     siret = models.CharField(max_length=14, blank=True)
     address = models.CharField(max_length=300, blank=True)
     generation = models.PositiveIntegerField(db_index=True)
+    # The extract lists the establishments in activity and has no closing date: one that
+    # a later full import no longer contains is closed from then on (kept, not deleted,
+    # so that an application for it says "closed" rather than "unknown").
+    closed_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self):
         return f"FINESS {self.finess}"
@@ -45,6 +55,10 @@ class Establishment(models.Model):
     @property
     def is_officine(self) -> bool:
         return self.category_code == OFFICINE_CATEGORY_CODE
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
 
 
 class Professional(models.Model):
@@ -64,20 +78,40 @@ class Activity(models.Model):
 
     rpps = models.CharField(max_length=11, db_index=True)
     profession_code = models.CharField(max_length=4)
+    profession_label = models.CharField(max_length=100, blank=True)
     structure_id = models.CharField(max_length=40, blank=True)
     finess_site = models.CharField(max_length=9, blank=True, db_index=True)
     finess_legal_entity = models.CharField(max_length=9, blank=True)
     siret_site = models.CharField(max_length=14, blank=True)
+    site_name = models.CharField(max_length=200, blank=True)
+    # "Code/Libellé mode exercice" (L, S, B) and "Code/Libellé rôle" (TRE_R21-Fonction).
+    exercise_mode_code = models.CharField(max_length=4, blank=True)
+    exercise_mode_label = models.CharField(max_length=100, blank=True)
+    role_code = models.CharField(max_length=10, blank=True)
+    role_label = models.CharField(max_length=150, blank=True)
     generation = models.PositiveIntegerField(db_index=True)
 
     class Meta:
         verbose_name_plural = "activities"
         constraints = [
+            # One person can hold two roles at one site (titulaire, and responsible for
+            # the oxygen dispensing): the role is part of the key.
             models.UniqueConstraint(
-                fields=["rpps", "profession_code", "structure_id", "finess_site", "siret_site"],
-                name="activity_natural_key",
+                fields=[
+                    "rpps",
+                    "profession_code",
+                    "structure_id",
+                    "finess_site",
+                    "siret_site",
+                    "role_code",
+                ],
+                name="activity_natural_key_with_role",
             )
         ]
 
     def __str__(self):
         return f"Activity of RPPS {self.rpps}"
+
+    @property
+    def is_titulaire(self) -> bool:
+        return self.role_code in TITULAIRE_ROLE_CODES

@@ -37,5 +37,5 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{report.kind}: {report.lines_read} lines read, {report.rows_imported} rows imported, "
             f"{report.rows_skipped} skipped, {report.rows_removed} removed, "
-            f"{report.error_count} rejected."
+            f"{report.rows_closed} closed, {report.error_count} rejected."
         )

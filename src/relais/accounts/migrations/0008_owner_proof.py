@@ -10,7 +10,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0006_invitation_formdraft_pharmacy"),
+        ("accounts", "0007_application_evidence_override"),
     ]
 
     operations = [
