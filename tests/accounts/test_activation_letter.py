@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from relais.accounts.models import ActivationLetter, PharmacyApplication
 from relais.audit.models import AuditEvent
-from tests.accounts.onboarding_helpers import import_sample_directory
+from tests.accounts.onboarding_helpers import approve, import_sample_directory
 from tests.accounts.test_psc import APPLICATION, finish_activation, open_activation
 from tests.support.factories import log_in, make_platform_admin
 
@@ -28,7 +28,7 @@ def admin():
 def application(admin):
     Client().post("/apply/", APPLICATION)
     application = PharmacyApplication.objects.get()
-    response = admin.post(f"/platform/applications/{application.pk}/", {"decision": "approve"})
+    response = approve(admin, application)
     assert response.status_code == 302
     return application
 

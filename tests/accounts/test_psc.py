@@ -23,7 +23,12 @@ from relais.accounts.models import (
 )
 from relais.audit.models import AuditEvent
 from tests.accounts import psc_provider
-from tests.accounts.onboarding_helpers import NEW_PASSWORD, RECOVERY_RE, import_sample_directory
+from tests.accounts.onboarding_helpers import (
+    NEW_PASSWORD,
+    RECOVERY_RE,
+    approve,
+    import_sample_directory,
+)
 from tests.support.factories import (
     device_code,
     log_in,
@@ -82,7 +87,7 @@ def admin():
 def application(admin):
     Client().post("/apply/", APPLICATION)
     application = PharmacyApplication.objects.get()
-    response = admin.post(f"/platform/applications/{application.pk}/", {"decision": "approve"})
+    response = approve(admin, application)
     assert response.status_code == 302
     return application
 
