@@ -121,6 +121,7 @@ BAD_SETTINGS = [
     ),
     ("base URL over HTTP", {"RELAIS_BASE_URL": "http://relais.example.fr"}, {"relais.E101"}),
     ("no backup key", {"RELAIS_BACKUP_KEY_FILE": None}, {"relais.E017"}),
+    ("webhooks to this machine", {"RELAIS_WEBHOOK_ALLOW_LOOPBACK": "1"}, {"relais.E032"}),
 ]
 
 

@@ -620,6 +620,18 @@ def csrf_origins_rule(conf: Any) -> list[CheckMessage]:
     ]
 
 
+def webhook_loopback_rule(conf: Any) -> list[CheckMessage]:
+    if not conf.WEBHOOK_ALLOW_LOOPBACK:
+        return []
+    return [
+        _error(
+            32,
+            "Webhooks may be sent to this machine (127.0.0.1, ::1) over plain http.",
+            "Unset RELAIS_WEBHOOK_ALLOW_LOOPBACK: it is for tests and the demo only.",
+        )
+    ]
+
+
 Rule = Callable[[Any], list[CheckMessage]]
 
 STARTUP_RULES: list[Rule] = [secret_key_rule, keyset_file_rule]
@@ -655,6 +667,7 @@ DEPLOY_RULES: list[Rule] = [
     cache_transport_rule,
     trusted_proxies_rule,
     csrf_origins_rule,
+    webhook_loopback_rule,
 ]
 
 

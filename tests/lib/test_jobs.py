@@ -16,10 +16,12 @@ def test_every_app_job_is_registered_in_a_fixed_order():
         "patient notifications",
         "dead-letter alerts",
         "account e-mails",
+        "webhooks",
         "retention purge",
         "expired form drafts",
         "expired idempotency keys",
         "expired import batches",
+        "old webhook deliveries",
         "audit chain",
         "audit anchor",
     ]
