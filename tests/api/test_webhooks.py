@@ -5,6 +5,7 @@ sent to a private address."""
 import datetime
 import json
 import logging
+import uuid
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -111,6 +112,23 @@ def test_a_dead_letter_is_announced_as_a_rejection(
     webhooks.deliver_due()
     event = json.loads(receiver.requests[0]["body"])
     assert (event["type"], event["test"]["transmission"]["state"]) == ("test.rejected", "dead")
+
+
+def test_a_message_whose_worker_died_on_its_last_attempt_is_announced(
+    unreachable_sidep, hooked, screening_test
+):
+    unreachable_sidep.TRANSMISSION_MAX_ATTEMPTS = 1
+    screening_test.transmissions.update(
+        state=Transmission.State.IN_FLIGHT,
+        attempts=1,
+        claim_token=uuid.uuid4(),
+        claimed_until=timezone.now() - datetime.timedelta(minutes=1),
+    )
+    assert send_due() == 0  # the claim dead-letters it; nothing is sent
+    row = screening_test.transmissions.get()
+    assert (row.state, row.last_error) == (Transmission.State.DEAD, "lease_lost")
+    [delivery] = WebhookDelivery.objects.all()
+    assert (delivery.event, delivery.transmission_state) == ("test.rejected", "dead")
 
 
 def test_a_waiting_message_announces_nothing(unreachable_sidep, hooked, screening_test):
