@@ -180,6 +180,28 @@ def test_a_redirect_is_not_followed(loopback, credential, screening_test):
     assert (delivery.state, delivery.last_error_status) == (State.PENDING, 302)
 
 
+def test_over_https_the_certificate_is_checked_for_the_name(
+    loopback, credential, screening_test, sidep_certs, foreign_certs, monkeypatch
+):
+    """The connection goes to the address checked, with SNI and the certificate check for
+    the name (localhost: its certificate names it, and 127.0.0.1 may come second)."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(sidep_certs.ca_cert))  # the CA we trust here
+    with Receiver(tls=(sidep_certs.server_cert, sidep_certs.server_key), host="localhost") as good:
+        webhooks.set_url(credential, good.url)
+        settle(screening_test)
+        webhooks.deliver_due()
+    assert len(good.requests) == 1
+    assert good.requests[0]["headers"]["Host"] == f"localhost:{good.port}"
+    assert WebhookDelivery.objects.get().state == State.DELIVERED
+    # A certificate from a CA we do not trust: no delivery.
+    with Receiver(tls=(foreign_certs.server_cert, foreign_certs.server_key)) as impostor:
+        ApiCredential.objects.filter(pk=credential.pk).update(webhook_url=impostor.url)
+        settle(screening_test)
+        webhooks.deliver_due()
+    assert impostor.requests == []
+    assert WebhookDelivery.objects.get(state=State.PENDING).last_error == "tls"
+
+
 PRIVATE = [
     "https://10.0.0.1/hook",
     "https://169.254.169.254/latest/meta-data/",
@@ -223,9 +245,10 @@ def test_loopback_is_admitted_only_with_the_setting(loopback):
 
 
 def test_a_private_address_is_refused_at_delivery(loopback, credential, screening_test, receiver):
-    webhooks.set_url(credential, receiver.url)
+    # A name that resolves to 127.0.0.1 (and ::1).
+    webhooks.set_url(credential, webhooks.check_url(receiver.url.replace("127.0.0.1", "localhost")))
     settle(screening_test)
-    loopback.WEBHOOK_ALLOW_LOOPBACK = False  # as in production: 127.0.0.1 is refused
+    loopback.WEBHOOK_ALLOW_LOOPBACK = False  # as in production: loopback is refused
     webhooks.deliver_due()
     # An address that was public when saved and resolves privately now (stored as is).
     ApiCredential.objects.filter(pk=credential.pk).update(

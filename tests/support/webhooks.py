@@ -1,6 +1,7 @@
 """A real HTTP server on loopback playing a pharmacy software's webhook receiver."""
 
 import re
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -10,10 +11,11 @@ GUIDE = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 
 class Receiver:
     """Records each POST (headers, raw body) and answers the next of `statuses` (the last
-    one again once they run out), with `location` as a Location header when given.
-    Serves inside a `with`."""
+    one again once they run out), with `location` as a Location header when given; over
+    TLS with `tls` (certificate and key files), its URL naming `host`. Serves inside a
+    `with`."""
 
-    def __init__(self, statuses=(200,), location: str | None = None):
+    def __init__(self, statuses=(200,), location: str | None = None, tls=None, host="127.0.0.1"):
         self.requests: list[dict] = []
         self.statuses = list(statuses)
         self.location = location
@@ -39,7 +41,13 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/relais/events"
+        scheme = "http"
+        if tls is not None:  # (certificate file, key file): https
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://{host}:{self.port}/relais/events"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self):

@@ -73,10 +73,10 @@ def default_port(parts: SplitResult) -> int:
     return parts.port or (443 if parts.scheme == "https" else 80)
 
 
-def resolve(parts: SplitResult, allow_loopback: bool = False) -> str:
-    """The one address to connect to. Every address the host resolves to must be allowed
-    (a name that resolves to a public and a private address is refused), and plain http
-    only ever goes to loopback. Raises Refused."""
+def resolve(parts: SplitResult, allow_loopback: bool = False) -> list[str]:
+    """The addresses to connect to, in the resolver's order. Every address the host
+    resolves to must be allowed (a name that resolves to a public and a private address is
+    refused), and plain http only ever goes to loopback. Raises Refused."""
     try:
         found = socket.getaddrinfo(
             parts.hostname, default_port(parts), type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
@@ -92,7 +92,7 @@ def resolve(parts: SplitResult, allow_loopback: bool = False) -> str:
         ipaddress.ip_address(address) in LOOPBACK for address in addresses
     ):
         raise Refused("not_https")
-    return addresses[0]
+    return addresses
 
 
 def check(url: str, allow_loopback: bool = False) -> None:
@@ -100,21 +100,32 @@ def check(url: str, allow_loopback: bool = False) -> None:
     resolve(parse(url, allow_loopback), allow_loopback)
 
 
+def connect(addresses: list[str], port: int, timeout: float) -> socket.socket:
+    """A connection to the first of the checked addresses that answers (IPv6 or IPv4)."""
+    failure: OSError = OSError("no address")
+    for address in addresses:
+        try:
+            return socket.create_connection((address, port), timeout=timeout)
+        except OSError as error:
+            failure = error
+    raise failure
+
+
 def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float,
          allow_loopback: bool = False) -> int:  # fmt: skip
     """POSTs `body` and returns the answer's status. Raises Refused, or OSError (network,
     TLS, timeout) or http.client.HTTPException (a broken answer)."""
     parts = parse(url, allow_loopback)
-    address = resolve(parts, allow_loopback)
+    addresses = resolve(parts, allow_loopback)
     port = default_port(parts)
     hostname = parts.hostname or ""
-    sock = socket.create_connection((address, port), timeout=timeout)
+    sock = connect(addresses, port, timeout)
     try:
         if parts.scheme == "https":
             context = ssl.create_default_context()
             sock = context.wrap_socket(sock, server_hostname=hostname)
         connection = http.client.HTTPConnection(hostname, port, timeout=timeout)
-        connection.sock = sock  # already connected, to the address that was checked
+        connection.sock = sock  # already connected, to an address that was checked
         path = parts.path or "/"
         if parts.query:
             path = f"{path}?{parts.query}"
