@@ -230,6 +230,8 @@ def test_a_private_address_is_refused_at_registration(url):
         ("ftp://example.org/", "malformed"),
         ("https://user:pw@example.org/", "malformed"),
         ("https://no-such-host.invalid/", "unresolved"),
+        ("https://exämple.org/", "malformed"),  # the xn-- form is the one accepted
+        ("https://example.org/a b", "malformed"),
     ],
 )
 def test_an_address_that_is_not_public_https_is_refused(url, code):

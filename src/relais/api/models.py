@@ -106,6 +106,7 @@ class WebhookDelivery(queue.QueuedRow):
         TLS = "tls", _("The webhook address's TLS certificate was refused")
         HTTP_STATUS = "http_status", _("The webhook address did not answer with success")
         ADDRESS_REFUSED = "address_refused", _("The webhook address is not allowed")
+        INTERNAL_ERROR = "internal_error", _("Internal error while delivering")
         LEASE_LOST = queue.LEASE_LOST, queue.LEASE_LOST_TEXT
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

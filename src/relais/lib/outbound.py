@@ -60,6 +60,8 @@ def parse(url: str, allow_loopback: bool = False) -> SplitResult:
         raise Refused("malformed") from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise Refused("malformed")
+    if not url.isascii():  # an international name goes in its xn-- form
+        raise Refused("malformed")
     if parts.scheme == "http" and not allow_loopback:
         raise Refused("not_https")
     if parts.username is not None or parts.password is not None or parts.fragment:
