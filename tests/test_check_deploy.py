@@ -149,6 +149,7 @@ BAD_SETTINGS = [
         {"RELAIS_PSC_ISSUER": "https://auth.esante.gouv.fr/auth/realms/esante-wallet"},
         {"relais.E041"},
     ),
+    ("webhooks to this machine", {"RELAIS_WEBHOOK_ALLOW_LOOPBACK": "1"}, {"relais.E032"}),
 ]
 
 

@@ -652,6 +652,18 @@ def psc_client_rule(conf: Any) -> list[CheckMessage]:
     ]
 
 
+def webhook_loopback_rule(conf: Any) -> list[CheckMessage]:
+    if not conf.WEBHOOK_ALLOW_LOOPBACK:
+        return []
+    return [
+        _error(
+            32,
+            "Webhooks may be sent to this machine (127.0.0.1, ::1) over plain http.",
+            "Unset RELAIS_WEBHOOK_ALLOW_LOOPBACK: it is for tests and the demo only.",
+        )
+    ]
+
+
 Rule = Callable[[Any], list[CheckMessage]]
 
 STARTUP_RULES: list[Rule] = [secret_key_rule, keyset_file_rule]
@@ -689,6 +701,7 @@ DEPLOY_RULES: list[Rule] = [
     csrf_origins_rule,
     psc_issuer_rule,
     psc_client_rule,
+    webhook_loopback_rule,
 ]
 
 

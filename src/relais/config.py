@@ -108,6 +108,9 @@ class Config:
     PATIENT_RATE_LIMIT: int
     PATIENT_SESSION_MINUTES: int
     NOTIFY_MAX_ATTEMPTS: int
+    # Webhooks to the pharmacies' software (relais.api.webhooks).
+    WEBHOOK_ALLOW_LOOPBACK: bool
+    WEBHOOK_MAX_ATTEMPTS: int
     NOTIFY_RETRY_SECONDS: int
     SMS_BACKEND: str
     SMS_URL: str
@@ -255,6 +258,10 @@ def parse(environ: Mapping[str, str]) -> Config:
         # How long a result stays open after the date of birth was checked.
         PATIENT_SESSION_MINUTES=env_int(environ, "RELAIS_PATIENT_SESSION_MINUTES", 15),
         NOTIFY_MAX_ATTEMPTS=env_int(environ, "RELAIS_NOTIFY_MAX_ATTEMPTS", 5),
+        # Tests and the demo only: lets a webhook reach 127.0.0.1 or ::1, over plain http.
+        WEBHOOK_ALLOW_LOOPBACK=env_bool(environ, "RELAIS_WEBHOOK_ALLOW_LOOPBACK", False),
+        # About a day of retries with the backoff in relais.api.webhooks.
+        WEBHOOK_MAX_ATTEMPTS=env_int(environ, "RELAIS_WEBHOOK_MAX_ATTEMPTS", 12),
         NOTIFY_RETRY_SECONDS=env_int(environ, "RELAIS_NOTIFY_RETRY_SECONDS", 60),
         SMS_BACKEND=env_str(environ, "RELAIS_SMS_BACKEND", "file" if demo else "http"),
         SMS_URL=env_str(environ, "RELAIS_SMS_URL"),
@@ -418,6 +425,8 @@ def _check_consistency(config: Config) -> None:
         raise ImproperlyConfigured(
             "RELAIS_ACTIVATION_LETTER_DAYS and RELAIS_ACTIVATION_LETTER_MAX_TRIES must be positive."
         )
+    if config.WEBHOOK_MAX_ATTEMPTS < 1:
+        raise ImproperlyConfigured("RELAIS_WEBHOOK_MAX_ATTEMPTS must be at least 1.")
     if config.AUDIT_ANCHOR_MINUTES < 1:
         raise ImproperlyConfigured("RELAIS_AUDIT_ANCHOR_MINUTES must be positive.")
     if config.SMS_BACKEND not in SMS_BACKENDS:

@@ -204,6 +204,10 @@ SMS_TOKEN = config.SMS_TOKEN
 SMS_TIMEOUT_SECONDS = config.SMS_TIMEOUT_SECONDS
 SMS_OUTBOX_FILE = config.SMS_OUTBOX_FILE
 
+# --- Webhooks to the pharmacies' software (relais.api.webhooks) ----------------------
+WEBHOOK_ALLOW_LOOPBACK = config.WEBHOOK_ALLOW_LOOPBACK
+WEBHOOK_MAX_ATTEMPTS = config.WEBHOOK_MAX_ATTEMPTS
+
 # --- Retention: identifying data of tests older than this is erased (`relais purge`) ---
 RETENTION_DAYS = config.RETENTION_DAYS
 

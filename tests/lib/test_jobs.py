@@ -16,10 +16,12 @@ def test_every_app_job_is_registered_in_a_fixed_order():
         "patient notifications",
         "dead-letter alerts",
         "account e-mails",
+        "webhooks",
         "retention purge",
         "expired form drafts",
         "expired idempotency keys",
         "expired import batches",
+        "old webhook deliveries",
         "audit chain",
         "audit anchor",
     ]
@@ -65,6 +67,7 @@ def test_housekeeping_runs_at_most_once_a_minute_while_rounds_follow_each_other(
         "expired form drafts",
         "expired idempotency keys",
         "expired import batches",
+        "old webhook deliveries",
         "audit anchor",
     }
     assert {jobs.interval(name) for name in housekeeping} == {jobs.HOUSEKEEPING_SECONDS}

@@ -1,6 +1,8 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from relais.api import webhooks
+
 
 class CredentialForm(forms.Form):
     name = forms.CharField(
@@ -11,3 +13,14 @@ class CredentialForm(forms.Form):
 
     def clean_name(self):
         return " ".join(self.cleaned_data["name"].split())
+
+
+class WebhookForm(forms.Form):
+    url = forms.CharField(
+        label=_("Webhook address"),
+        max_length=500,
+        help_text=_("An https:// address of your software, reachable from the internet."),
+    )
+
+    def clean_url(self):
+        return webhooks.check_url(self.cleaned_data["url"])

@@ -58,6 +58,9 @@ ACTIONS = {
     "api_credential.create": _("API credential created"),
     "api_credential.revoke": _("API credential revoked"),
     "api_credential.read_scope": _("API credential read scope changed"),
+    "api_credential.webhook_set": _("API credential webhook address set"),
+    "api_credential.webhook_clear": _("API credential webhook removed"),
+    "api_credential.webhook_rotate": _("API credential webhook secret renewed"),
     # Patients and results
     "patient.search": _("Patients searched"),
     "patient.view": _("Patient record viewed"),

@@ -91,6 +91,9 @@ class Queue:
     # A time column set to now whenever the engine changes a row's state (claims, dead
     # letters), so readers can list what changed since a time; none by default.
     state_changed_field: str | None = None
+    # Called with `now` inside the claim's transaction when rows whose worker died were
+    # just dead-lettered (those rows have `state_changed_field` = now); none by default.
+    on_lapsed_dead: Callable[[datetime.datetime], None] | None = None
 
     def is_done(self, state: str) -> bool:
         return state not in (self.waiting, self.claimed)
@@ -149,6 +152,8 @@ def dead_letter_lapsed(queue: Queue, now: datetime.datetime) -> int:
     )
     if given_up:
         log.error("%s: %d rows dead-lettered (lease lost)", queue.model._meta.label, given_up)
+        if queue.on_lapsed_dead is not None:
+            queue.on_lapsed_dead(now)
     return given_up
 
 

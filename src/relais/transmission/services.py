@@ -20,6 +20,10 @@ from relais.screening.models import Patient, ScreeningTest
 from relais.transmission.models import Transmission
 from relais.transmission.outbox import enqueue, last_sequence, locked_rows
 
+# What other apps receive from transmission, re-exported (see relais.transmission.signals).
+from relais.transmission.signals import Settled as Settled
+from relais.transmission.signals import transmissions_settled as transmissions_settled
+
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
 

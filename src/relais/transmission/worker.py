@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, Value
 from django.db.models.functions import Coalesce
 
@@ -21,6 +22,7 @@ from relais.lib import queue
 from relais.lib.clock import database_now
 from relais.transmission import hl7, retry, transport
 from relais.transmission.models import Transmission
+from relais.transmission.signals import Settled, transmissions_settled
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +78,23 @@ def transmission_queue() -> queue.Queue:
         backoff_max_seconds=settings.TRANSMISSION_BACKOFF_MAX_SECONDS,
         eligible=sendable,
         state_changed_field="state_changed_at",
+        on_lapsed_dead=lambda now: announce_settled(now, state=State.DEAD),
     )
+
+
+SETTLED_STATES = (State.ACKNOWLEDGED, State.REJECTED, State.DEAD)
+
+
+def announce_settled(now: datetime.datetime, **which) -> None:
+    """Sends `transmissions_settled` for the rows (among `which`) this worker has just
+    settled: their state changed at `now`, the time it wrote (a row another worker holds
+    since has another). Called inside the transaction that wrote them."""
+    rows = Transmission.objects.filter(
+        state__in=SETTLED_STATES, state_changed_at=now, **which
+    ).values_list("test_id", "pharmacy_id", "test__recorded_by_id", "state")
+    settled = [Settled(*row, occurred_at=now) for row in rows]
+    if settled:
+        transmissions_settled.send(sender=Transmission, settled=settled)
 
 
 def due_ids(now: datetime.datetime, limit: int) -> list[uuid.UUID]:
@@ -204,7 +222,11 @@ def record(token: uuid.UUID, rows, outcomes: dict[uuid.UUID, Outcome]) -> None:
     now = database_now()  # after the send: backoff and acknowledgement times start here
     for row in rows:
         apply(row, outcomes[row.pk], now)
-    queue.record(transmission_queue(), token, rows, RECORDED_FIELDS)
+    with transaction.atomic():  # the new states and what they announce commit together
+        queue.record(transmission_queue(), token, rows, RECORDED_FIELDS)
+        settled = [row.pk for row in rows if row.state in SETTLED_STATES]
+        if settled:
+            announce_settled(now, pk__in=settled)
 
 
 def pause_for_retry_after(outcomes, now: datetime.datetime) -> None:
