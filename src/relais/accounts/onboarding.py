@@ -174,9 +174,12 @@ def activate_pharmacy(application, admin, request) -> PharmacyApplication:
             full_name=application.owner_name,
             rpps=application.owner_rpps,
         )
-    Membership.objects.get_or_create(
-        user=user, pharmacy=pharmacy, defaults={"role": Membership.Role.OWNER}
-    )
+    signs_in = can_sign_in(user)
+    if not signs_in:
+        # Activation opens the account only once the application is proven (ownership).
+        Membership.objects.get_or_create(
+            user=user, pharmacy=pharmacy, defaults={"role": Membership.Role.OWNER}
+        )
     others = PharmacyApplication.objects.filter(
         pharmacy=pharmacy, status__in=PharmacyApplication.UNDECIDED
     ).exclude(pk=application.pk)
@@ -193,7 +196,13 @@ def activate_pharmacy(application, admin, request) -> PharmacyApplication:
         target=application,
         details={"override": application.override_requested_by_id is not None},
     )
-    send_access(user, pharmacy, invited=False)
+    if signs_in:
+        # An e-mail typed in an application joins nobody to a pharmacy: the account's
+        # holder signs in and proves the application (ownership.awaiting_proof).
+        prove_url = settings.BASE_URL + reverse("accounts:prove")
+        mail.enqueue(user.email, "approved", {"pharmacy_name": pharmacy.name, "url": prove_url})
+    else:
+        send_access(user, pharmacy, invited=False)
     return application
 
 

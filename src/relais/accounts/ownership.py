@@ -25,6 +25,7 @@ from relais.accounts.models import (
     ActivationLetter,
     Membership,
     OwnerProof,
+    Pharmacy,
     PharmacyApplication,
     ProSanteConnectDevice,
     User,
@@ -38,13 +39,14 @@ LETTER_HMAC_SALT = "relais.accounts.activation-letter"
 
 
 def awaiting_proof(user) -> QuerySet[PharmacyApplication]:
-    """The approved applications this account owns whose owner has not proven them yet."""
+    """The approved applications of this account's e-mail whose owner has not proven them
+    yet. An account that can already sign in (a pharmacist of another pharmacy applying
+    for their own) becomes the pharmacy's owner only once it is proven: `_mark_proven`."""
     return PharmacyApplication.objects.filter(
         status=PharmacyApplication.Status.APPROVED,
         owner_email__iexact=user.email,
         owner_proven_at__isnull=True,
-        pharmacy__memberships__user=user,
-        pharmacy__memberships__role=Membership.Role.OWNER,
+        pharmacy__status=Pharmacy.Status.ACTIVE,
     ).select_related("pharmacy")
 
 
@@ -96,6 +98,9 @@ def _mark_proven(application, method: str, request, actor) -> None:
     application.owner_proven_at = timezone.now()
     application.owner_proof = method
     application.save(update_fields=["owner_proven_at", "owner_proof"])
+    Membership.objects.get_or_create(
+        user=actor, pharmacy=application.pharmacy, defaults={"role": Membership.Role.OWNER}
+    )
     record(
         "activation.proven",
         request=request,

@@ -44,8 +44,9 @@ class Purpose:
     ACTIVATE = "activate"  # an owner proves their RPPS during activation
     LOGIN = "login"  # sign in instead of password + authenticator code
     LINK = "link"  # a signed-in professional links their PSC identity to the account
+    PROVE = "prove"  # a signed-in professional proves an application made with their e-mail
 
-    ALL = (ACTIVATE, LOGIN, LINK)
+    ALL = (ACTIVATE, LOGIN, LINK, PROVE)
 
 
 class PscError(Exception):

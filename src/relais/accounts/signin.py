@@ -5,7 +5,7 @@ from django.contrib import auth
 from django.shortcuts import redirect
 from django_otp import login as otp_login
 
-from relais.accounts import acting, drafts, onboarding, throttle
+from relais.accounts import acting, drafts, onboarding, ownership, throttle
 from relais.audit.events import record
 
 
@@ -20,6 +20,8 @@ def finish_login(request, user, device, keys):
     draft_path = drafts.after_login(request, user)
     if draft_path is not None:
         return redirect(draft_path)
+    if ownership.awaiting_proof(user).exists():
+        return redirect("accounts:prove")  # an approved application of theirs to prove
     if must_choose or onboarding.pending_for(user).exists():
         return redirect("accounts:choose_pharmacy")  # several pharmacies, or invitations
     if membership is None and user.is_staff:

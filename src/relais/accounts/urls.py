@@ -13,6 +13,7 @@ urlpatterns = [
     path("password-reset/sent/", views_onboarding.password_reset_sent, name="reset_sent"),
     path("password-reset/new/", views_onboarding.password_reset_confirm, name="reset"),
     path("pharmacy/", views_account.choose_pharmacy, name="choose_pharmacy"),
+    path("prove/", views_account.prove, name="prove"),
     path(
         "invitations/<uuid:invitation_id>/",
         views_account.answer_invitation,

@@ -14,9 +14,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
-from relais.accounts import acting, onboarding, throttle
+from relais.accounts import acting, onboarding, ownership, psc, throttle
 from relais.accounts.demo import totp_secret_base32
-from relais.accounts.forms import EnrolCodeForm, EnrolLoginForm
+from relais.accounts.forms import EnrolCodeForm, EnrolLoginForm, LetterCodeForm
 from relais.accounts.models import Invitation, User
 from relais.accounts.permissions import account_required
 from relais.audit.events import record
@@ -158,3 +158,37 @@ def enrol_password(request):
                 ),
             )
     return render(request, "accounts/enrol.html", {"form": form, "password_step": True})
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@account_required
+def prove(request):
+    """A signed-in person whose e-mail an approved application gave as its owner's proves
+    the application is theirs (Pro Santé Connect, or the letter's code) before acting for
+    the pharmacy: typing someone's e-mail in an application joins them to nothing."""
+    awaiting = list(ownership.awaiting_proof(request.user))
+    if not awaiting:
+        return render(request, "accounts/nothing_to_prove.html")
+    form = LetterCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if ownership.prove_by_letter(request.user, form.cleaned_data["code"], request):
+            messages.success(
+                request, _("The letter's code is right: you are the pharmacy's owner.")
+            )
+            return redirect("accounts:choose_pharmacy")
+        form.add_error(
+            "code",
+            _(
+                "This code is not valid, or the letter has expired. After a few wrong "
+                "tries a letter stops working: ask the platform for a new one."
+            ),
+        )
+    context = {
+        "form": form,
+        "account": request.user,
+        "psc_enabled": psc.enabled(),
+        "psc_purpose": psc.Purpose.PROVE,
+        "applications": awaiting,
+    }
+    return render(request, "accounts/activate_proof.html", context)

@@ -23,6 +23,7 @@ BACK = {
     Purpose.ACTIVATE: "accounts:activate",
     Purpose.LOGIN: "accounts:login",
     Purpose.LINK: "accounts:account",
+    Purpose.PROVE: "accounts:prove",
 }
 
 
@@ -45,7 +46,7 @@ def start(request):
     purpose = request.POST.get("purpose", "")
     if not psc.enabled() or purpose not in Purpose.ALL:
         raise Http404
-    if purpose == Purpose.LINK and not _verified(request):
+    if purpose in (Purpose.LINK, Purpose.PROVE) and not _verified(request):
         return redirect_to_login(request)
     if (
         purpose == Purpose.ACTIVATE
@@ -83,6 +84,8 @@ def callback(request):
             response = _prove_activation(request, identity)
         elif purpose == Purpose.LINK:
             response = _link(request, identity)
+        elif purpose == Purpose.PROVE:
+            response = _prove_signed_in(request, identity)
         else:
             response = _login(request, identity)
     response["Referrer-Policy"] = "no-referrer"
@@ -111,6 +114,25 @@ def _prove_activation(request, identity):
             ),
         )
     return redirect("accounts:activate")
+
+
+def _prove_signed_in(request, identity):
+    if not _verified(request):
+        return redirect_to_login(request)
+    if ownership.prove_by_psc(request.user, identity, request):
+        messages.success(
+            request,
+            _("Pro Santé Connect confirmed your RPPS number: you are the pharmacy's owner."),
+        )
+        return redirect("accounts:choose_pharmacy")
+    messages.error(
+        request,
+        _(
+            "The RPPS number Pro Santé Connect returned is not the one of this application. "
+            "Use the code of the letter sent to the pharmacy, or contact the platform."
+        ),
+    )
+    return redirect("accounts:prove")
 
 
 def _login(request, identity):
