@@ -70,7 +70,7 @@ def error_responses(*statuses: int) -> dict:
     return {status: ProblemOut for status in statuses}
 
 
-COMMON_ERRORS = (401, 429, 500)
+COMMON_ERRORS = (401, 414, 429, 500)
 BODY_ERRORS = (400, 413, 415, 422)
 
 
@@ -494,7 +494,13 @@ LIMIT = Query(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="Page size.
 # --- Operations ---------------------------------------------------------------------------
 
 
-@api.get("/health", auth=None, response=HealthOut, summary="Health check", tags=["service"])
+@api.get(
+    "/health",
+    auth=None,
+    response={200: HealthOut, **error_responses(414, 500)},
+    summary="Health check",
+    tags=["service"],
+)
 def health(request):
     """Answers without touching the database."""
     return {"status": "ok"}
