@@ -282,7 +282,8 @@ def on_unexpected_error(request, exc):
 
 def schema_error(error: dict) -> dict:
     """A pydantic error from ninja as a problem entry: body fields as JSON pointers."""
-    location = [str(part) for part in error.get("loc", ())]
+    # "[key]": pydantic's mark of a refused key, which the pointer already ends with.
+    location = [str(part) for part in error.get("loc", ()) if part != "[key]"]
     if location[:1] == ["body"]:
         field = "/" + "/".join(location[2:])
     else:
