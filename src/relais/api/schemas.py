@@ -13,6 +13,7 @@ from typing import Literal
 
 from ninja import Schema
 from pydantic import ConfigDict, Field, StrictBool, StrictStr
+from pydantic.json_schema import JsonDict
 
 from relais.screening import catalogue
 from relais.screening.models import IdentityStatus, NotifyBy, Sex
@@ -40,7 +41,7 @@ def text(
     """A text of at most `max_length` characters as sent (checked here). `pattern` and
     `min_length` are the document's statement of the form's rules (checked by the form,
     with its messages and together with the form's other errors)."""
-    extra: dict = {"pattern": pattern} if pattern else {}
+    extra: JsonDict = {"pattern": pattern} if pattern else {}
     if min_length:
         extra["minLength"] = min_length
     return Field(default, max_length=max_length, json_schema_extra=extra or None, **kwargs)
@@ -48,7 +49,7 @@ def text(
 
 def date(default=..., **kwargs):
     """YYYY-MM-DD, a real calendar day (format "date"): the form's rule, as above."""
-    extra = {"pattern": DATE_PATTERN, "format": "date"}
+    extra: JsonDict = {"pattern": DATE_PATTERN, "format": "date"}
     return Field(default, json_schema_extra=extra, **kwargs)
 
 
@@ -156,7 +157,7 @@ class TestIn(StrictInput):
         description="Result (of the kit's first analyte for a multiplex kit).",
         json_schema_extra={"enum": list(catalogue.RESULTS)},
     )
-    other_results: dict[SecondaryAnalyte, ResultCode] = Field(
+    other_results: dict[SecondaryAnalyte, ResultCode] = Field(  # type: ignore[valid-type]
         {},
         description="A multiplex kit's other results, by analyte (e.g. "
         '{"influenza_a_antigen": "negative", "influenza_b_antigen": "positive"}).',
