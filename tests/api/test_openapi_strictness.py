@@ -95,6 +95,8 @@ def test_every_stated_length_is_the_servers(api, document, section):
         ("patient", "postal_code", "7501"),
         ("patient", "birthplace_code", "2C123"),
         ("patient", "birth_name", ""),
+        ("patient", "address", "1 rue\x00"),
+        ("test", "lot", "A\x00"),
         ("test", "performer_rpps", "1000123456"),
         ("test", "sampled_at", "2026-11-27T25:00"),
         ("test", "lot_expiry", "2027-13-01"),

@@ -35,16 +35,20 @@ DATETIME_PATTERN = (
 )
 
 
+NO_NUL = r"^[^\x00]*$"
+
+
 def text(
     default=..., *, max_length: int, pattern: str | None = None, min_length: int = 0, **kwargs
 ):
     """A text of at most `max_length` characters as sent (checked here). `pattern` and
     `min_length` are the document's statement of the form's rules (checked by the form,
-    with its messages and together with the form's other errors)."""
-    extra: JsonDict = {"pattern": pattern} if pattern else {}
+    with its messages and together with the form's other errors); without a pattern, the
+    text may hold anything but NUL, which every form field refuses."""
+    extra: JsonDict = {"pattern": pattern or NO_NUL}
     if min_length:
         extra["minLength"] = min_length
-    return Field(default, max_length=max_length, json_schema_extra=extra or None, **kwargs)
+    return Field(default, max_length=max_length, json_schema_extra=extra, **kwargs)
 
 
 def date(default=..., **kwargs):
