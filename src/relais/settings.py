@@ -124,6 +124,8 @@ MIDDLEWARE = [
     # Outermost but one, so responses WhiteNoise serves get the headers too.
     "relais.security.middleware.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads the request: an over-long URL is refused as it arrives.
+    "relais.api.middleware.UrlLengthMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "relais.language.ChosenLanguageMiddleware",

@@ -27,6 +27,10 @@ from relais.crypto.blind_index import blind_index, blind_index_candidates
 
 LIFETIME = datetime.timedelta(hours=24)
 MAX_KEY_LENGTH = 255
+# What read_key accepts, for the OpenAPI document: printable characters (str.isprintable,
+# over the Latin-1 that header values are read as), at least one not a space.
+_PRINTABLE = r" -~\xa1-\xac\xae-\xff"
+KEY_PATTERN = rf"^[{_PRINTABLE}]*[!-~\xa1-\xac\xae-\xff][{_PRINTABLE}]*$"
 HEADER = "Idempotency-Key"
 DIGEST_PURPOSE = "api.idempotency"
 

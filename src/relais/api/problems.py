@@ -20,6 +20,7 @@ PROBLEM_TYPES = {
     "possible-duplicate-test": (409, _("Possible duplicate of a recent test")),
     "precondition-failed": (412, _("The test changed since the version you sent")),
     "payload-too-large": (413, _("Request body too large")),
+    "uri-too-long": (414, _("URI too long")),
     "unsupported-media-type": (415, _("Unsupported media type")),
     "validation": (422, _("Invalid request")),
     "idempotency-key-reused": (422, _("Idempotency key reused for another request")),

@@ -1,15 +1,19 @@
 """The API's request and response shapes.
 
-Request schemas only check JSON types and refuse unknown fields; the rules (formats,
-lengths, NIR, dates, catalogue) are the web forms', applied by the views. The enums
-shown in the OpenAPI document come from the same catalogue the forms use.
+Request schemas check JSON types, refuse unknown fields, and say (and enforce) every rule
+a JSON Schema can: lengths, the shape of numbers and dates, the catalogue's enums. The
+rules beyond a schema (letters in names, the NIR's key, dates against today, which kit
+reads what, who the performer is) are the web forms', applied by the views. The enums
+come from the same catalogue the forms use.
 """
 
 import datetime
 import uuid
+from typing import Literal
 
 from ninja import Schema
 from pydantic import ConfigDict, Field, StrictBool, StrictStr
+from pydantic.json_schema import JsonDict
 
 from relais.screening import catalogue
 from relais.screening.models import IdentityStatus, NotifyBy, Sex
@@ -20,27 +24,85 @@ class StrictInput(Schema):
     model_config = ConfigDict(extra="forbid")
 
 
+# ASCII digits only ("\\d" is any script's digits in some regex engines); years 0001 to
+# 9999 (Python has no year 0).
+YEAR = r"(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})"
+DATE_PATTERN = rf"^{YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+# A local time (Europe/Paris) without an offset.
+DATETIME_PATTERN = (
+    rf"^{YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]"
+    r"(:[0-5][0-9](\.[0-9]{1,6})?)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?$"
+)
+
+
+NO_NUL = r"^[^\x00]*$"
+
+
+def text(
+    default=..., *, max_length: int, pattern: str | None = None, min_length: int = 0, **kwargs
+):
+    """A text of at most `max_length` characters as sent (checked here). `pattern` and
+    `min_length` are the document's statement of the form's rules (checked by the form,
+    with its messages and together with the form's other errors); without a pattern, the
+    text may hold anything but NUL, which every form field refuses."""
+    extra: JsonDict = {"pattern": pattern or NO_NUL}
+    if min_length:
+        extra["minLength"] = min_length
+    return Field(default, max_length=max_length, json_schema_extra=extra, **kwargs)
+
+
+def date(default=..., **kwargs):
+    """YYYY-MM-DD, a real calendar day (format "date"): the form's rule, as above."""
+    extra: JsonDict = {"pattern": DATE_PATTERN, "format": "date"}
+    return Field(default, json_schema_extra=extra, **kwargs)
+
+
 class PatientIn(StrictInput):
-    birth_name: StrictStr = Field(
-        description="Birth name (nom de naissance), at most 100 characters."
+    birth_name: StrictStr = text(
+        max_length=100,
+        min_length=1,
+        description="Birth name (nom de naissance), at most 100 characters.",
     )
-    used_name: StrictStr = Field("", description="Used name, if different, at most 100 characters.")
-    given_names: StrictStr = Field(
-        description="Given names, space-separated, at most 100 characters."
+    used_name: StrictStr = text(
+        "", max_length=100, description="Used name, if different, at most 100 characters."
     )
-    birth_date: StrictStr = Field(description="Birth date, YYYY-MM-DD.")
+    given_names: StrictStr = text(
+        max_length=100,
+        min_length=1,
+        description="Given names, space-separated, at most 100 characters.",
+    )
+    birth_date: StrictStr = date(description="Birth date, YYYY-MM-DD.")
     sex: StrictStr = Field(
         description="M, F or U (unknown).", json_schema_extra={"enum": list(Sex.values)}
     )
-    birthplace_code: StrictStr = Field(
-        "", description="INSEE code of the birthplace (99xxx abroad), at most 5 characters."
+    birthplace_code: StrictStr = text(
+        "",
+        max_length=5,
+        pattern=r"^([0-9]{5}|2[ABab][0-9]{3})?$",
+        description="INSEE code of the birthplace (99xxx abroad): 5 digits, or 2A/2B then "
+        "3 digits.",
     )
-    nir: StrictStr = Field("", description="Social security number (15 characters).")
-    address: StrictStr = Field("", description="Street address, at most 200 characters.")
-    postal_code: StrictStr = Field("", description="Postal code (5 digits), at most 5 characters.")
-    city: StrictStr = Field("", description="City, at most 100 characters.")
-    phone: StrictStr = Field("", description="Mobile phone, national or E.164 form.")
-    email: StrictStr = Field("", description="E-mail address, at most 254 characters.")
+    nir: StrictStr = text(
+        "",
+        max_length=21,
+        description="Social security number: 15 characters (digits, 2A/2B for Corsica), "
+        "spaces, dots or hyphens between them allowed.",
+    )
+    address: StrictStr = text(
+        "", max_length=200, description="Street address, at most 200 characters."
+    )
+    postal_code: StrictStr = text(
+        "", max_length=5, pattern=r"^([0-9]{5})?$", description="Postal code (5 digits)."
+    )
+    city: StrictStr = text("", max_length=100, description="City, at most 100 characters.")
+    phone: StrictStr = text(
+        "",
+        max_length=30,
+        description="Mobile phone, national or E.164 form, at most 30 characters.",
+    )
+    email: StrictStr = text(
+        "", max_length=254, description="E-mail address, at most 254 characters."
+    )
     identity_status: StrictStr = Field(
         IdentityStatus.PROVISIONAL.value,
         description="The identity's status (Référentiel national d'identitovigilance): PROV "
@@ -53,47 +115,59 @@ class PatientIn(StrictInput):
     )
 
 
+SecondaryAnalyte = Literal[catalogue.SECONDARY_ANALYTES]  # type: ignore[valid-type]
+ResultCode = Literal[tuple(catalogue.RESULTS)]  # type: ignore[valid-type]
+
+
 class TestIn(StrictInput):
-    performer_rpps: StrictStr = Field(
+    performer_rpps: StrictStr = text(
+        max_length=11,
+        pattern=r"^[0-9]{11}$",
         description="RPPS number (11 digits) of the pharmacist who did the test: a "
         "pharmacist or the owner of the credential's pharmacy, with this RPPS in their "
-        "Relais account. SI-DEP gets it as the test's performer."
+        "Relais account. SI-DEP gets it as the test's performer.",
     )
     kind: StrictStr = Field(
         "",
         description="Test kind, from the catalogue (may be left empty with device_code).",
         json_schema_extra={"enum": ["", *catalogue.TEST_KINDS]},
     )
-    device_code: StrictStr = Field(
+    device_code: StrictStr = text(
         "",
+        max_length=20,
         description="The device's code in the device catalogue (the EU list of rapid "
         "antigen tests, or a kit of ours, 'FR-...'); it names the kind when kind is empty.",
     )
-    device: StrictStr = Field(
+    device: StrictStr = text(
         "",
+        max_length=120,
         description="An unlisted device's brand and reference, at most 120 characters "
         "(ignored with device_code).",
     )
-    lot: StrictStr = Field("", description="The kit's lot number, at most 40 characters.")
-    lot_expiry: StrictStr | None = Field(None, description="The lot's expiry date, YYYY-MM-DD.")
+    lot: StrictStr = text(
+        "", max_length=40, description="The kit's lot number, at most 40 characters."
+    )
+    lot_expiry: StrictStr | None = date(None, description="The lot's expiry date, YYYY-MM-DD.")
     specimen: StrictStr = Field(
         description="Specimen, allowed for the kind.",
         json_schema_extra={"enum": list(catalogue.SPECIMENS)},
     )
     sampled_at: StrictStr = Field(
-        description="Sampling time, ISO 8601 with a UTC offset (without one, Europe/Paris time)."
+        json_schema_extra={"pattern": DATETIME_PATTERN},
+        description="Sampling time, ISO 8601 (YYYY-MM-DDTHH:MM, seconds optional) with a UTC "
+        "offset (without one, Europe/Paris time).",
     )
     result: StrictStr = Field(
         description="Result (of the kit's first analyte for a multiplex kit).",
         json_schema_extra={"enum": list(catalogue.RESULTS)},
     )
-    other_results: dict[str, StrictStr] = Field(
+    other_results: dict[SecondaryAnalyte, ResultCode] = Field(  # type: ignore[valid-type]
         {},
         description="A multiplex kit's other results, by analyte (e.g. "
         '{"influenza_a_antigen": "negative", "influenza_b_antigen": "positive"}).',
     )
     symptoms: StrictBool = Field(False, description="The patient has symptoms.")
-    symptom_onset: StrictStr | None = Field(
+    symptom_onset: StrictStr | None = date(
         None, description="Date the symptoms began, YYYY-MM-DD (required with symptoms)."
     )
     consent_transmission: StrictBool = Field(

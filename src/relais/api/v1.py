@@ -26,7 +26,7 @@ from ninja import Header, NinjaAPI, Query
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 
-from relais.api import credentials, idempotency
+from relais.api import credentials, idempotency, schemas
 from relais.api.auth import CredentialAuth
 from relais.api.problems import (
     CONTENT_TYPE,
@@ -75,7 +75,7 @@ def error_responses(*statuses: int) -> dict:
     return {status: ProblemOut for status in statuses}
 
 
-COMMON_ERRORS = (401, 429, 500)
+COMMON_ERRORS = (401, 414, 429, 500, 503)
 BODY_ERRORS = (400, 413, 415, 422)
 
 
@@ -144,18 +144,55 @@ def first_unencodable_text(value, pointer: str = "") -> str | None:
     return None
 
 
+def header(description: str, schema: dict) -> dict:
+    return {"description": description, "required": True, "schema": schema}
+
+
+ETAG_HEADER = header(
+    "The version of the test or patient, quoted.", {"type": "string", "pattern": r'^"[0-9]+"$'}
+)
+RETRY_AFTER_HEADER = header("Seconds to wait.", {"type": "integer", "minimum": 0})
+# The headers every answer of a status carries (the server sets them on every one).
+HEADERS_BY_STATUS = {
+    401: {"WWW-Authenticate": header("The Bearer challenge.", {"type": "string"})},
+    412: {"ETag": ETAG_HEADER},
+    429: {"Retry-After": RETRY_AFTER_HEADER},
+    503: {"Retry-After": RETRY_AFTER_HEADER},
+}
+# The operations whose success carries the test's or the patient's ETag (with_etag).
+ETAG_OPERATIONS = {
+    "create_test",
+    "get_test",
+    "correct_test",
+    "cancel_test",
+    "get_patient",
+    "correct_patient",
+}
+
+
 class RelaisAPI(NinjaAPI):
     def get_openapi_schema(self, *args, **kwargs):
-        """Errors are declared as application/problem+json, which is what they are."""
+        """Errors are declared as application/problem+json, which is what they are, with
+        the headers the server always sends."""
         schema = super().get_openapi_schema(*args, **kwargs)
         for path_item in schema["paths"].values():
             for operation in path_item.values():
+                name = operation["operationId"].rsplit("relais_api_v1_", 1)[-1]
+                for parameter in operation.get("parameters", []):
+                    for choice in parameter["schema"].get("anyOf", [parameter["schema"]]):
+                        if choice.get("pattern") == RFC3339:  # a 30 February too is refused
+                            choice["format"] = "date-time"
                 for status, response in operation.get("responses", {}).items():
                     if int(status) >= 400 and "content" in response:
                         response["content"] = {
                             CONTENT_TYPE: response["content"]["application/json"]
                         }
                         response["description"] = str(PROBLEM_TYPES_BY_STATUS[int(status)])
+                    headers = dict(HEADERS_BY_STATUS.get(int(status), {}))
+                    if int(status) < 300 and name in ETAG_OPERATIONS:
+                        headers["ETag"] = ETAG_HEADER
+                    if headers:
+                        response["headers"] = headers
         return schema
 
 
@@ -250,7 +287,8 @@ def on_unexpected_error(request, exc):
 
 def schema_error(error: dict) -> dict:
     """A pydantic error from ninja as a problem entry: body fields as JSON pointers."""
-    location = [str(part) for part in error.get("loc", ())]
+    # "[key]": pydantic's mark of a refused key, which the pointer already ends with.
+    location = [str(part) for part in error.get("loc", ()) if part != "[key]"]
     if location[:1] == ["body"]:
         field = "/" + "/".join(location[2:])
     else:
@@ -259,7 +297,11 @@ def schema_error(error: dict) -> dict:
     message = {
         "extra_forbidden": _("Unknown field."),
         "missing": _("This field is required."),
+        "literal_error": _("Not one of the allowed values."),
     }.get(code, error.get("msg", _("Invalid value.")))
+    if code == "string_too_long":
+        limit = error.get("ctx", {}).get("max_length", 0)
+        message = _("At most %(limit)d characters.") % {"limit": limit}
     return field_error(field, code, message)
 
 
@@ -322,7 +364,19 @@ COMPUTED_FIELDS = ("transmission", "changed_at")
 
 
 # Fields the API names otherwise than the model.
-API_FIELD_NAMES = {"performed_by": "performer_rpps"}
+API_FIELD_NAMES = {
+    "performed_by": "performer_rpps",
+    # A multiplex kit's other results: the form's fields, the API's other_results.
+    **{
+        catalogue.other_result_field(analyte): f"other_results/{analyte}"
+        for analyte in catalogue.SECONDARY_ANALYTES
+    },
+}
+
+
+def api_pointer(section: str, field: str) -> str:
+    """The JSON pointer of a form's field in the request body."""
+    return f"{section}/{API_FIELD_NAMES.get(field, field)}".rstrip("/")
 
 
 def performer_of(request, schema: TestIn, pointer: str):
@@ -386,7 +440,7 @@ def submission_problem(request, checked: submissions.Checked) -> Problem:
     )
     errors = [
         field_error(
-            f"/{error.section}/{error.field}".rstrip("/"),
+            api_pointer(f"/{error.section}", error.field),
             error.code,
             error.message
             if error.code != submissions.DUPLICATE_TEST or readable
@@ -413,7 +467,11 @@ def submission_problem(request, checked: submissions.Checked) -> Problem:
 def validate_correction(test: ScreeningTest, corrected: TestIn) -> dict:
     form = CheckingScreeningTestForm(data=test_form_data(corrected), patient=test.patient)
     if not form.is_valid():
-        raise Problem("validation", _("Some fields are invalid."), form_field_errors(form, ""))
+        errors = [
+            {**error, "field": api_pointer("", error["field"].lstrip("/"))}
+            for error in form_field_errors(form, "")
+        ]
+        raise Problem("validation", _("Some fields are invalid."), errors)
     return form.cleaned_data
 
 
@@ -476,11 +534,18 @@ IDEMPOTENCY_KEY = Header(
     alias="Idempotency-Key",
     description="Any unique string (e.g. a UUID). A retry with the same key and body "
     "gets the first answer; keys are kept 24 hours.",
-    max_length=255,
+    min_length=1,
+    max_length=idempotency.MAX_KEY_LENGTH,
+    pattern=idempotency.KEY_PATTERN,
 )
 
 
-RFC3339 = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
+# Real months, days, hours, minutes and seconds (no leap second: Python has none), ASCII
+# digits; the OpenAPI document adds format "date-time", which rules out a 30 February.
+RFC3339 = (
+    rf"^{schemas.YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]"
+    r":[0-5][0-9](\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
 SINCE = Query(
     None,
     description="Only tests recorded at or after this time (RFC 3339, with seconds and offset).",
@@ -500,7 +565,13 @@ LIMIT = Query(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="Page size.
 # --- Operations ---------------------------------------------------------------------------
 
 
-@api.get("/health", auth=None, response=HealthOut, summary="Health check", tags=["service"])
+@api.get(
+    "/health",
+    auth=None,
+    response={200: HealthOut, **error_responses(414, 500)},
+    summary="Health check",
+    tags=["service"],
+)
 def health(request):
     """Answers without touching the database."""
     return {"status": "ok"}
@@ -605,7 +676,7 @@ def refuse_unknown_parameters(request, known: set[str]) -> None:
 def parse_since(value: str, name: str) -> datetime.datetime:
     try:
         if re.match(RFC3339, value):
-            return datetime.datetime.fromisoformat(value)
+            return in_utc(datetime.datetime.fromisoformat(value))
     except ValueError:
         pass
     raise Problem(
@@ -613,6 +684,16 @@ def parse_since(value: str, name: str) -> datetime.datetime:
         _("Some fields are invalid."),
         [field_error(name, "datetime", _("Give a time like 2026-11-23T09:30:00+01:00."))],
     )
+
+
+def in_utc(moment: datetime.datetime) -> datetime.datetime:
+    """The time in UTC; one beyond Python's years (0001-01-01T00:00+05:00) is the first or
+    the last time there is."""
+    try:
+        return moment.astimezone(datetime.UTC)
+    except OverflowError:
+        extreme = datetime.datetime.min if moment.year == 1 else datetime.datetime.max
+        return extreme.replace(tzinfo=datetime.UTC)
 
 
 def make_cursor(test: ScreeningTest, order: str) -> str:

@@ -24,8 +24,8 @@ from relais.screening.models import (
 )
 from relais.screening.services import CANCEL_REASONS, BuiltFrom
 
-BIRTHPLACE_RE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
-POSTAL_CODE_RE = re.compile(r"^\d{5}$")
+BIRTHPLACE_RE = re.compile(r"^([0-9]{5}|2[AB][0-9]{3})$")
+POSTAL_CODE_RE = re.compile(r"^[0-9]{5}$")
 
 
 # The hidden field of correction and patient forms naming the state they were built from.
