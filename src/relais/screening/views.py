@@ -1,4 +1,5 @@
 import datetime
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -89,6 +90,7 @@ def day(request: PharmacyRequest):
     context = {
         "tests": tests,
         "page": page,
+        "date_query": urlencode({"date": date.isoformat()}),
         "in_progress": in_progress,
         "now": timezone.now(),
         "date": date,
