@@ -22,7 +22,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
 
 from relais.accounts.models import LoginThrottle
 from relais.lib.ratelimit import keyed_digest
@@ -126,3 +127,11 @@ def clear_account(keys: LoginKeys) -> None:
     """A successful login resets the account's counter, not the address's: one valid
     account must not let an address wipe the failures it sprayed on others."""
     LoginThrottle.objects.filter(key=keys.account).delete()
+
+
+def lockout_message(until: datetime) -> str:
+    """What a locked-out form says: when to try again, nothing about the account."""
+    local = timezone.localtime(until)
+    return _("Too many failed attempts. Try again after %(time)s.") % {
+        "time": formats.time_format(local, "H:i")
+    }

@@ -1,6 +1,5 @@
 from django.contrib import auth
 from django.shortcuts import redirect, render
-from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
@@ -56,12 +55,7 @@ def login(request):
         else:
             record("login.refused_locked", request=request)
         if until is not None:
-            local = timezone.localtime(until)
-            form.add_error(
-                None,
-                _("Too many failed attempts. Try again after %(time)s.")
-                % {"time": formats.time_format(local, "H:i")},
-            )
+            form.add_error(None, throttle.lockout_message(until))
         else:
             # One message for every failure: it must not tell which factor was wrong.
             form.add_error(None, _("E-mail, password or authenticator code is incorrect."))

@@ -8,7 +8,7 @@ from django.contrib import auth, messages
 from django.db import transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
@@ -142,12 +142,7 @@ def enrol_password(request):
             record("login.failed", request=request, actor=user)
             until = throttle.locked_until(keys)
         if until is not None:
-            local = timezone.localtime(until)
-            form.add_error(
-                None,
-                _("Too many failed attempts. Try again after %(time)s.")
-                % {"time": formats.time_format(local, "H:i")},
-            )
+            form.add_error(None, throttle.lockout_message(until))
         else:
             # One answer whatever was wrong: it tells nothing about the account.
             form.add_error(
