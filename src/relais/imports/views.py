@@ -166,6 +166,14 @@ def confirm(request, batch):
     except ImportBatch.DoesNotExist:
         raise Http404 from None
     record("import.request", request=request, target=batch, details={"rows": batch.valid_count})
+    messages.success(
+        request,
+        _(
+            "The import of %(count)d rows has started: they are imported all together, or "
+            "none of them. This page shows when it is done."
+        )
+        % {"count": batch.valid_count},
+    )
     return redirect("imports:review", batch_id=batch.pk)
 
 
