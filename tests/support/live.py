@@ -223,7 +223,6 @@ class LiveServer:
                 return
         raise AssertionError(f"account e-mails still waiting after {rounds} worker rounds")
 
-
     def work_imports(self, rounds: int = 10) -> None:
         """Runs worker rounds until no CSV import batch waits for its check or import."""
         busy = (

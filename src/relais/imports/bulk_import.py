@@ -39,12 +39,14 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from relais.audit.events import record
 from relais.crypto.blobs import decrypt_blob, encrypt_blob
+from relais.imports import checking
 from relais.imports.models import ImportBatch, ImportChunk
 from relais.lib import queue
 from relais.lib.clock import database_now
@@ -411,7 +413,7 @@ class UploadReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, target) -> int:  # type: ignore[override]
+    def readinto(self, target) -> int:
         while self.offset == len(self.plain) and self.positions:
             chunk_id, position = self.positions.pop(0)
             kind = ImportChunk.Kind.UPLOAD
@@ -491,6 +493,8 @@ PARALLEL_FROM_BYTES = 512 * 1024
 PROCESSES = 2
 # Blocks handed out to the processes ahead of the one being written (bounds memory).
 BLOCKS_AHEAD = 2
+# A block not checked in this time fails the job (a process that cannot start, say).
+BLOCK_SECONDS = 600
 
 State = ImportBatch.State
 
@@ -703,17 +707,17 @@ def accepted_test(item: submissions.Checked) -> tuple | None:
 
 
 def write_block(batch, block: Block, outcomes: list[Outcome], accepted, valid, report) -> None:
-    for (line, cells, _), outcome in zip(block, outcomes, strict=True):
+    for (line, cells, _errors), outcome in zip(block, outcomes, strict=True):
         batch.row_count += 1
         errors = outcome.errors
         if not errors and outcome.test is not None:
             patient_id, kind, sampled_at, data = outcome.test
-            _earlier, error = submissions.duplicate_test(
+            _earlier, asked = submissions.duplicate_test(
                 accepted, patient_id, kind, sampled_at, data
             )
-            if error is not None:
-                errors = [RowError(line, error.field, cells.get(error.field, ""),
-                                   error.message, error.code)]  # fmt: skip
+            if asked is not None:
+                errors = [RowError(line, asked.field, cells.get(asked.field, ""),
+                                   asked.message, asked.code)]  # fmt: skip
             else:
                 accepted.add(patient_id, kind, sampled_at)
         if errors:
@@ -735,44 +739,38 @@ def block_checker(batch: ImportBatch):
         return
     context = multiprocessing.get_context("spawn")
     database = connection.settings_dict["NAME"]
-    with context.Pool(PROCESSES, initializer=child_setup, initargs=(database,)) as pool:
+    with context.Pool(PROCESSES, initializer=checking.setup, initargs=(database,)) as pool:
         key = (batch.pharmacy_id, batch.user_id, batch.pk, translation.get_language())
 
         def run(blocks):
             pending: deque = deque()
             for block in blocks:
-                pending.append((block, pool.apply_async(check_block_in_child, (key, block))))
+                pending.append((block, pool.apply_async(checking.check_block, (key, block))))
                 if len(pending) > PROCESSES * BLOCKS_AHEAD:
                     done, result = pending.popleft()
-                    yield done, result.get()
+                    yield done, result.get(BLOCK_SECONDS)
             while pending:
                 done, result = pending.popleft()
-                yield done, result.get()
+                yield done, result.get(BLOCK_SECONDS)
 
         yield run
 
 
 def connection_in_memory() -> bool:
-    return connection.vendor == "sqlite" and connection.is_in_memory_db()
-
-
-def child_setup(database: str) -> None:
-    """A checking process: Django set up, on the parent's database."""
-    import django
-
-    django.setup()
-    connection.settings_dict["NAME"] = database
+    return connection.vendor == "sqlite" and connection.is_in_memory_db()  # type: ignore[attr-defined]
 
 
 _child_callers: dict[tuple, submissions.Caller] = {}
 
 
 def check_block_in_child(key: tuple, block: Block) -> list[Outcome]:
+    """A checking process's block (relais.imports.checking): the batch's caller read once."""
     pharmacy_id, user_id, batch_id, language = key
     caller = _child_callers.get(key)
     if caller is None:
-        batch = ImportBatch.objects.select_related("pharmacy", "user").get(pk=batch_id)
-        assert batch.pharmacy_id == pharmacy_id and batch.user_id == user_id
+        batch = ImportBatch.objects.select_related("pharmacy", "user").get(
+            pk=batch_id, pharmacy_id=pharmacy_id, user_id=user_id
+        )
         _child_callers.clear()
         caller = _child_callers[key] = import_caller(batch, None)
     with translation.override(language):
@@ -879,7 +877,7 @@ class Heartbeat:
 
     def __init__(self, batch: ImportBatch, token):
         self.batch, self.token = batch, token
-        self.side = None
+        self.side: BaseDatabaseWrapper | None = None
         self.done = 0
 
     def __enter__(self):

@@ -547,7 +547,7 @@ def _full_clean_without_cycles(form: forms.Form) -> None:
     checking form is never rendered, so without them each form is freed as soon as it is
     no longer used (a file of 100,000 rows makes 200,000 forms)."""
     forms.Form.full_clean(form)
-    form._bound_fields_cache.clear()
+    form._bound_fields_cache.clear()  # type: ignore[attr-defined]
 
 
 def checking_form(form_class: type[FormT]) -> type[FormT]:

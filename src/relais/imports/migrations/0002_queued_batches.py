@@ -6,76 +6,90 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0005_formdraft'),
-        ('imports', '0001_initial'),
+        ("accounts", "0005_formdraft"),
+        ("imports", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='importbatch',
-            name='attempts',
+            model_name="importbatch",
+            name="attempts",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='importbatch',
-            name='changed_lines',
+            model_name="importbatch",
+            name="changed_lines",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.AddField(
-            model_name='importbatch',
-            name='claim_token',
+            model_name="importbatch",
+            name="claim_token",
             field=models.UUIDField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='importbatch',
-            name='claimed_until',
+            model_name="importbatch",
+            name="claimed_until",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='importbatch',
-            name='language',
+            model_name="importbatch",
+            name="language",
             field=models.CharField(blank=True, max_length=16),
         ),
         migrations.AddField(
-            model_name='importbatch',
-            name='last_error',
+            model_name="importbatch",
+            name="last_error",
             field=models.CharField(blank=True, max_length=200),
         ),
         migrations.AddField(
-            model_name='importbatch',
-            name='last_error_status',
+            model_name="importbatch",
+            name="last_error_status",
             field=models.PositiveSmallIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='importbatch',
-            name='next_attempt_at',
+            model_name="importbatch",
+            name="next_attempt_at",
             field=models.DateTimeField(default=django.utils.timezone.now),
         ),
         migrations.AddField(
-            model_name='importbatch',
-            name='progress',
+            model_name="importbatch",
+            name="progress",
             field=models.PositiveBigIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='importbatch',
-            name='size',
+            model_name="importbatch",
+            name="size",
             field=models.PositiveBigIntegerField(default=0),
         ),
         migrations.AlterField(
-            model_name='importbatch',
-            name='state',
-            field=models.CharField(choices=[('queued', 'queued for its check'), ('checking', 'being checked'), ('checked', 'checked'), ('import_queued', 'queued for its import'), ('importing', 'being imported'), ('imported', 'imported'), ('failed', 'failed')], default='queued', max_length=16),
+            model_name="importbatch",
+            name="state",
+            field=models.CharField(
+                choices=[
+                    ("queued", "queued for its check"),
+                    ("checking", "being checked"),
+                    ("checked", "checked"),
+                    ("import_queued", "queued for its import"),
+                    ("importing", "being imported"),
+                    ("imported", "imported"),
+                    ("failed", "failed"),
+                ],
+                default="queued",
+                max_length=16,
+            ),
         ),
         migrations.AlterField(
-            model_name='importchunk',
-            name='kind',
-            field=models.CharField(choices=[('upload', 'upload'), ('valid', 'valid rows'), ('errors', 'error report')], max_length=8),
+            model_name="importchunk",
+            name="kind",
+            field=models.CharField(
+                choices=[("upload", "upload"), ("valid", "valid rows"), ("errors", "error report")],
+                max_length=8,
+            ),
         ),
         migrations.AddIndex(
-            model_name='importbatch',
-            index=models.Index(fields=['state', 'next_attempt_at'], name='import_batch_due'),
+            model_name="importbatch",
+            index=models.Index(fields=["state", "next_attempt_at"], name="import_batch_due"),
         ),
     ]
