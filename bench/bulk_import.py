@@ -44,14 +44,33 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+# The fictitious patients' NIRs repeat every 19,980 numbers (same sex, year and month of
+# birth, order number): past that, each period is born in another Paris arrondissement,
+# so that 100,000 rows are 100,000 people (a repeated NIR with another birth date is a
+# conflict that stops the import, as it must).
+NIR_PERIOD = 19_980
+
+
+def bench_row(number: int) -> dict:
+    from tests.support.fictitious import csv_row, make_nir, numbered_patient
+
+    row = csv_row(number)
+    if number >= NIR_PERIOD:
+        place = f"751{number // NIR_PERIOD:02d}"
+        birth_date = numbered_patient(number)["birth_date"]
+        row["nir"] = make_nir(row["sex"], birth_date, number % 999 + 1, place)
+        row["birthplace_code"] = place
+    return row
+
+
 def write_csv(path: Path, rows: int) -> None:
-    from tests.support.fictitious import csv_row, csv_text
+    from tests.support.fictitious import csv_text
 
     with path.open("w", encoding="utf-8", newline="") as out:
         header, *_ = csv_text([]).splitlines(keepends=True)
         out.write(header)
         for number in range(rows):
-            out.write(csv_text([csv_row(number)]).split("\r\n", 1)[1])
+            out.write(csv_text([bench_row(number)]).split("\r\n", 1)[1])
 
 
 def argument(name: str, default: int) -> int:

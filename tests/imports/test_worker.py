@@ -17,6 +17,7 @@ from relais.patient_access.models import Notification, ResultLink
 from relais.screening import submissions
 from relais.screening.models import Patient, ScreeningTest
 from relais.transmission.models import Transmission
+from tests.imports.test_duplicates import NOW, codes, stored
 from tests.support.factories import log_in, make_member
 from tests.support.fictitious import csv_row, csv_text
 from tests.support.imports import work_imports
@@ -323,3 +324,39 @@ def test_the_worker_imports_what_the_single_test_submission_records(
     imported, single = recorded(pharmacy, pharmacist), recorded(other_pharmacy, other_pharmacist)
     assert len(imported) == 3
     assert imported == single
+
+
+# --- A large file is checked by a pool of processes ----------------------------------------
+
+
+@pytest.mark.slow  # starts two processes that set Django up
+@pytest.mark.django_db(transaction=True)  # they read what this process committed
+def test_processes_check_blocks_as_this_process_would(pharmacy, pharmacist, monkeypatch):
+    """The same file as test_duplicates' across-blocks case, one row a block, checked by
+    two processes: the same errors, a stored test repeated in an earlier block's row
+    included (the parent compares the blocks' accepted tests, in file order)."""
+    monkeypatch.setattr(bulk_import, "PARALLEL_FROM_BYTES", 0)
+    monkeypatch.setattr(bulk_import, "PROCESSES", 2)
+    monkeypatch.setattr(bulk_import, "IMPORT_BLOCK", 1)
+    stored(pharmacy, pharmacist, 1)
+    stored(pharmacy, pharmacist, 2, kind="sars_cov_2_rt_pcr")  # another analyte: no question
+    stored(pharmacy, pharmacist, 4, kind="sars_cov_2_rt_pcr")
+    hour_later = NOW - datetime.timedelta(minutes=60)
+    rows = [csv_row(1), csv_row(2), csv_row(2, hour_later), csv_row(3, sex="Z"),
+            csv_row(4), csv_row(4, hour_later)]  # fmt: skip
+    upload = SimpleUploadedFile("r.csv", csv_text(rows).encode(), content_type="text/csv")
+    batch = bulk_import.queue_file(upload, pharmacy, pharmacist)
+    here = []  # blocks this process checked (the processes' own are not seen here)
+    check_block = bulk_import.check_block
+    monkeypatch.setattr(bulk_import, "check_block", lambda *a: here.append(1) or check_block(*a))
+    assert work_imports() == 1
+    assert here == []
+    batch.refresh_from_db()
+    assert (batch.row_count, batch.valid_count, batch.error_count) == (6, 2, 4)
+    assert codes(batch) == [
+        (2, "new_sample", "possible_duplicate_test"),  # a stored test, found by a process
+        (4, "new_sample", "possible_duplicate_test"),  # line 3's, another process's block
+        (5, "sex", "invalid_choice"),
+        (7, "new_sample", "possible_duplicate_test"),  # line 6's
+    ]
+    assert [row["line"] for row in bulk_import.valid_rows(batch)] == [3, 6]
