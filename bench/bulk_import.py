@@ -24,17 +24,41 @@ wall-clock rate.
 
 import gc
 import json
+import multiprocessing
 import os
 import resource
 import sys
+import threading
 import time
 from pathlib import Path
 
 from audit_setup import database_name, make_world, setup_django
 
 
-def peak_rss_mb(who=resource.RUSAGE_SELF) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class ChildrenPeak(threading.Thread):
+    """The largest peak RSS (VmHWM) of the checking processes, read from /proc every
+    half second while they run (getrusage's RUSAGE_CHILDREN would report the parent's
+    size at fork, before the new interpreter)."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.peak_mb = 0.0
+
+    def run(self) -> None:
+        while True:
+            for child in multiprocessing.active_children():
+                try:
+                    status = Path(f"/proc/{child.pid}/status").read_text()
+                except OSError:
+                    continue
+                for line in status.splitlines():
+                    if line.startswith("VmHWM:"):
+                        self.peak_mb = max(self.peak_mb, int(line.split()[1]) / 1024)
+            time.sleep(0.5)
 
 
 def cpu_seconds() -> float:
@@ -111,12 +135,14 @@ def main() -> None:
             pass
         return time.perf_counter() - started, cpu_seconds() - cpu
 
+    children = ChildrenPeak()
+    children.start()
     checked, check_cpu = run(bulk_import.check_next)
     batch = ImportBatch.objects.get(pk=batch.pk)
     print(
         f"  check  (worker, every row):  {checked:7.1f} s  {rows / checked:7.0f} rows/s  "
         f"({rows / check_cpu:5.0f} rows per CPU-second)  peak RSS {peak_rss_mb():4.0f} MB, "
-        f"checking processes {peak_rss_mb(resource.RUSAGE_CHILDREN):4.0f} MB  "
+        f"each checking process {children.peak_mb:4.0f} MB  "
         f"({batch.valid_count:,} valid, {batch.error_count:,} with errors)"
     )
     bulk_import.queue_import(batch.pk, pharmacy)
@@ -137,7 +163,7 @@ def main() -> None:
             "database": database_name(), "rows": rows, "check_per_s": rows / checked,
             "import_per_s": rows / imported, "both_per_s": rows / total,
             "both_per_cpu_s": rows / total_cpu, "peak_rss_mb": peak_rss_mb(),
-            "children_peak_rss_mb": peak_rss_mb(resource.RUSAGE_CHILDREN),
+            "children_peak_rss_mb": children.peak_mb,
             "imported": batch.imported_count,
         }))  # fmt: skip
 

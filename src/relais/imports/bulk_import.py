@@ -606,6 +606,7 @@ def check_batch(batch: ImportBatch, token) -> None:
         message = _("The file cannot be read as CSV from this line: a field is too long or "
                     "malformed. Nothing of the file can be imported.")  # fmt: skip
         with transaction.atomic():
+            hold(batch, token, State.CHECKING)
             batch.chunks.filter(kind=ImportChunk.Kind.VALID).delete()
             valid.lines, batch.valid_count = [], 0
             report.add(file_error(line, message, "malformed").as_list())
