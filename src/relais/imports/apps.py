@@ -13,8 +13,8 @@ class ImportsConfig(AppConfig):
 
         # After the messages owed to others (SI-DEP, e-mails, webhooks), before the
         # housekeeping.
-        jobs.register("import checks", check_next, order=30)
-        jobs.register("imports", import_next, order=31)
+        jobs.register("import checks", check_next, order=35)
+        jobs.register("imports", import_next, order=36)
         jobs.register(
             "expired import batches", purge_expired, order=60, every=jobs.HOUSEKEEPING_SECONDS
         )
