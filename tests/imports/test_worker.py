@@ -229,6 +229,13 @@ def test_a_file_the_csv_reader_gives_up_on_imports_nothing_and_names_the_line(
     assert 'name="import"' not in pharmacist_client.get(review).content.decode()
 
 
+def test_a_header_the_csv_reader_gives_up_on_is_refused_on_the_form(pharmacist_client):
+    header = csv_text([]).splitlines()[0]
+    response = post_file(pharmacist_client, f"{header};{'B' * 200_000}\r\nx\r\n")
+    assert response.status_code == 200 and response.context["form"].errors["file"]
+    assert not ImportBatch.objects.exists()
+
+
 def test_the_site_answers_while_the_worker_checks_a_file(pharmacist_client, monkeypatch):
     """A page and the progress are served while the worker is in the middle of a file,
     and neither request does any of the work."""

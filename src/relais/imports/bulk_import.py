@@ -448,6 +448,10 @@ def queue_file(upload, pharmacy, user, request=None) -> ImportBatch:
         separator, _names = read_header(text)
         if not any(line.strip().strip(separator + '"').strip() for line in text):
             raise FileError("empty", _("The file has a header line but no rows."))
+    except csv.Error:  # a header cell longer than the csv module's limit (128 KB)
+        raise FileError(
+            "malformed", _("The file cannot be read as CSV: a field is too long or malformed.")
+        ) from None
     finally:
         text.detach()  # leave the upload's file open for Django to clean up
     with transaction.atomic():
