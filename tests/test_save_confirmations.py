@@ -27,6 +27,7 @@ from tests.support.factories import (
     screening_test_form,
 )
 from tests.support.fictitious import csv_row, csv_text
+from tests.support.imports import work_imports
 
 pytestmark = pytest.mark.django_db
 
@@ -162,7 +163,9 @@ def application_refuse(pharmacy, pharmacist):
 
 def checked_batch(client) -> str:
     upload = SimpleUploadedFile("r.csv", csv_text([csv_row(1)]).encode(), "text/csv")
-    return client.post("/imports/", {"file": upload})["Location"]
+    review = client.post("/imports/", {"file": upload})["Location"]
+    work_imports()  # the worker checks the file
+    return review
 
 
 def import_confirm(pharmacy, pharmacist):

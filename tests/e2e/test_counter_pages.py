@@ -24,6 +24,7 @@ from tests.support.factories import (
     make_test,
 )
 from tests.support.fictitious import PATIENT_DATA, csv_row, csv_text
+from tests.support.imports import work_imports
 
 pytestmark = pytest.mark.slow  # a browser
 
@@ -41,6 +42,10 @@ def counter(transactional_db):
     create_credential(pharmacy, "LGO comptoir")
     uploader = log_in(Client(), pharmacist)
     upload = SimpleUploadedFile("r.csv", csv_text([csv_row(1), csv_row(2)]).encode(), "text/csv")
+    review = uploader.post("/imports/", {"file": upload})["Location"]
+    work_imports()  # the worker checks the file
+    upload = SimpleUploadedFile("s.csv", csv_text([csv_row(3)]).encode(), "text/csv")
+    queued = uploader.post("/imports/", {"file": upload})["Location"]  # not checked yet
     # Everything the database gives is read now: no ORM call while Playwright's loop runs.
     return {
         "owner": session_of(owner),
@@ -49,7 +54,8 @@ def counter(transactional_db):
         "patient": patient,
         "removal": f"/accounts/staff/{Membership.objects.get(user=pharmacist).pk}/remove/",
         "suspension": f"/platform/pharmacies/{pharmacy.pk}/status/?action=suspend",
-        "review": uploader.post("/imports/", {"file": upload})["Location"],
+        "review": review,
+        "queued": queued,
     }
 
 
@@ -186,3 +192,23 @@ def test_the_new_pages_pass_axe_core(live_server, counter, browser):
         passes, violations = axe_violations(page)
         assert violations == [] and passes > 10, path
     assert page.locator("table.import-rows tbody tr").count() == 2
+
+
+def test_the_progress_bar_passes_axe_core_and_follows_the_worker(
+    live_server, counter, browser, monkeypatch
+):
+    """The review page of a file waiting for the worker: a labelled <progress> that
+    relais.js moves, then the page reloaded with the result once the worker is done."""
+    page = signed_in(browser, live_server, counter["pharmacist"])
+    page.goto(live_server.url + counter["queued"])
+    page.wait_for_load_state("load")
+    assert page.locator("progress#import-progress").count() == 1
+    assert page.get_by_label("Rows checked").count() == 1
+    passes, violations = axe_violations(page)
+    assert violations == [] and passes > 10
+    # The worker, here (the live server shares this process's database).
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    work_imports()
+    page.wait_for_selector("#summary-title", timeout=20_000)  # reloaded by relais.js
+    assert page.locator("progress").count() == 0
+    assert page.locator("button[name=import]").count() == 1

@@ -13,6 +13,7 @@ from relais.screening.models import ScreeningTest
 from relais.transmission.models import Transmission
 from tests.support.factories import log_in, make_member
 from tests.support.fictitious import csv_row, csv_text
+from tests.support.imports import work_imports
 from tests.support.patient_pages import in_english
 
 pytestmark = pytest.mark.django_db
@@ -25,7 +26,17 @@ def csv_file(text: str, name="results.csv"):
 
 
 def upload(client, text):
-    return client.post(UPLOAD, {"file": csv_file(text)})
+    """The upload, then the worker's check of it."""
+    response = client.post(UPLOAD, {"file": csv_file(text)})
+    work_imports()
+    return response
+
+
+def confirm(client, review):
+    """The confirmation, then the worker's import."""
+    response = client.post(review, {"import": "1"})
+    work_imports()
+    return response
 
 
 def test_upload_check_review_and_import(pharmacist_client):
@@ -37,13 +48,13 @@ def test_upload_check_review_and_import(pharmacist_client):
     content = page.content.decode()
     assert "12" in content and "nir" in content  # line, column, value shown to the user
     assert ScreeningTest.objects.count() == 0
-    response = pharmacist_client.post(review, {"import": "1"})
+    response = confirm(pharmacist_client, review)
     assert response.status_code == 302
     assert ScreeningTest.objects.count() == 2
     assert Transmission.objects.count() == 2
     assert AuditEvent.objects.filter(action="import.confirm").exists()
     # A second confirmation imports nothing more.
-    pharmacist_client.post(review, {"import": "1"})
+    confirm(pharmacist_client, review)
     assert ScreeningTest.objects.count() == 2
 
 
@@ -232,7 +243,7 @@ def test_the_review_page_shows_the_rows_to_import_and_audits_it(pharmacist_clien
     assert event.actor_id == pharmacist.pk
     assert event.details == {"shown": 2, "lines": [2, 4]}
     # Once imported, the rows are no longer kept: nothing more to show.
-    pharmacist_client.post(review, {"import": "1"})
+    confirm(pharmacist_client, review)
     assert 'id="rows-title"' not in pharmacist_client.get(review).content.decode()
 
 

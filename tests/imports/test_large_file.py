@@ -42,6 +42,8 @@ def peak_bytes_while_checking(rows: int, pharmacy, user) -> int:
 def test_checking_memory_does_not_grow_with_the_file(pharmacy, pharmacist, monkeypatch):
     # Small chunks, so that both files fill several and the chunk buffer is no factor.
     monkeypatch.setattr(bulk_import, "CHUNK_BYTES", 16 * 1024)
+    # The stored upload too (it is read a chunk at a time, encrypted and decrypted whole).
+    monkeypatch.setattr(bulk_import, "UPLOAD_CHUNK_BYTES", 16 * 1024)
     monkeypatch.setattr(bulk_import, "IMPORT_BLOCK", 100)
     small = peak_bytes_while_checking(200, pharmacy, pharmacist)
     large = peak_bytes_while_checking(1000, pharmacy, pharmacist)

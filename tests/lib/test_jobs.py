@@ -17,6 +17,8 @@ def test_every_app_job_is_registered_in_a_fixed_order():
         "dead-letter alerts",
         "account e-mails",
         "webhooks",
+        "import checks",
+        "imports",
         "retention purge",
         "expired form drafts",
         "expired idempotency keys",

@@ -109,7 +109,7 @@ def create_through_the_api(api) -> dict:
     return response.json()
 
 
-def create_through_the_import(browser) -> None:
+def create_through_the_import(live, browser) -> None:
     header = browser.get("/imports/template.csv").text.lstrip("\ufeff").splitlines()[0]
     names = header.split(";")
     birth = CSV_PATIENT["birth_date"]
@@ -128,9 +128,11 @@ def create_through_the_import(browser) -> None:
     )
     assert upload.status_code == 302, upload.text[:3000]
     review = upload.headers["location"]
+    live.work_imports()  # the worker checks the file
     assert "1" in browser.get(review).text
     confirmed = browser.post_form(review, {"import": "1"})
     assert confirmed.status_code == 302, confirmed.status_code
+    live.work_imports()  # then imports it
 
 
 def test_stored_payloads_are_escaped_in_pages_and_in_hl7(live, attacks):
@@ -138,7 +140,7 @@ def test_stored_payloads_are_escaped_in_pages_and_in_hl7(live, attacks):
     live.personal_data += [WEB_PATIENT, API_PATIENT, CSV_PATIENT]
     create_through_the_web(browser)
     created = create_through_the_api(live.api("a"))
-    create_through_the_import(browser)
+    create_through_the_import(live, browser)
     test_ids = live.query(
         "SELECT id::text FROM screening_screeningtest WHERE device LIKE %s", (f"%{SCRIPT}%",)
     )

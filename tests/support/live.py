@@ -223,6 +223,18 @@ class LiveServer:
                 return
         raise AssertionError(f"account e-mails still waiting after {rounds} worker rounds")
 
+    def work_imports(self, rounds: int = 10) -> None:
+        """Runs worker rounds until no CSV import batch waits for its check or import."""
+        busy = (
+            "SELECT 1 FROM imports_importbatch WHERE state IN "
+            "('queued', 'checking', 'import_queued', 'importing') LIMIT 1"
+        )
+        for _ in range(rounds):
+            run([PYTHON, "-m", "relais", "worker", "--once"], self.env, self.root / "run")
+            if not self.query(busy):
+                return
+        raise AssertionError(f"CSV imports still waiting after {rounds} worker rounds")
+
 
 class Browser:
     """An httpx client that keeps cookies itself: the server's cookies are Secure (HTTPS

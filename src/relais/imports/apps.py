@@ -7,10 +7,14 @@ class ImportsConfig(AppConfig):
 
     def ready(self):
         from relais.crypto.rotation import BlobColumn, register_blob_column
-        from relais.imports.bulk_import import chunk_row_ad, purge_expired
+        from relais.imports.bulk_import import check_next, chunk_row_ad, import_next, purge_expired
         from relais.imports.models import ImportChunk
         from relais.lib import jobs
 
+        # After the messages owed to others (SI-DEP, e-mails, webhooks), before the
+        # housekeeping.
+        jobs.register("import checks", check_next, order=35)
+        jobs.register("imports", import_next, order=36)
         jobs.register(
             "expired import batches", purge_expired, order=60, every=jobs.HOUSEKEEPING_SECONDS
         )

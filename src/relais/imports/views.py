@@ -1,10 +1,11 @@
-"""CSV import pages: upload and check, review the errors, import the valid rows."""
+"""CSV import pages: upload (the worker checks the file), follow the check, review the
+errors, confirm the import (the worker imports the valid rows) and follow it."""
 
 import csv
 import datetime
 
 from django.contrib import messages
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -45,25 +46,26 @@ def live_batch_or_404(request, batch_id) -> ImportBatch:
 @require_http_methods(["GET", "POST"])
 @pharmacy_permission_required("test.record")
 def upload(request: PharmacyRequest):
+    """Stores the file and queues its check: the worker reads the rows, never this
+    request (the review page shows its progress)."""
     form = UploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
-            batch = bulk_import.check_file(
+            batch = bulk_import.queue_file(
                 form.cleaned_data["file"], request.pharmacy, request.user, request
             )
         except bulk_import.FileError as error:
             form.add_error("file", error.message)
             record("import.refuse", request=request, details={"reason": error.code})
         else:
-            details = {
-                "rows": batch.row_count,
-                "valid": batch.valid_count,
-                "errors": batch.error_count,
-            }
-            record("import.check", request=request, target=batch, details=details)
+            record("import.upload", request=request, target=batch, details={"bytes": batch.size})
             return redirect("imports:review", batch_id=batch.pk)
     context = {"form": form, "columns": bulk_import.COLUMNS}
     return render(request, "imports/import_upload.html", context)
+
+
+# How often the review page of a file being checked or imported reloads without script.
+REFRESH_SECONDS = 5
 
 
 @never_cache
@@ -91,12 +93,42 @@ def review(request: PharmacyRequest, batch_id):
             record("import.view_rows", request=request, target=batch, details=details)
     context = {
         "batch": batch,
+        "progress": progress_of(batch),
+        "refresh_seconds": REFRESH_SECONDS,
         "errors": errors,
         "more_errors": batch.error_count > len(errors),
         "rows": rows,
         "more_rows": batch.valid_count > len(rows),
     }
     return render(request, "imports/import_review.html", context)
+
+
+def progress_of(batch: ImportBatch) -> dict:
+    """Where the worker is with a batch: its pass ("check" or "import", or "" when none
+    is under way or waiting), done and total (bytes checked, then rows imported)."""
+    state = ImportBatch.State
+    if batch.state in (state.QUEUED, state.CHECKING):
+        phase, total = "check", batch.size
+    elif batch.state in (state.IMPORT_QUEUED, state.IMPORTING):
+        phase, total = "import", batch.valid_count
+    else:
+        phase, total = "", 0
+    done = min(batch.progress, total)
+    return {
+        "phase": phase,
+        "state": batch.state,
+        "done": done,
+        "total": total,
+        "percent": done * 100 // total if total else 0,
+    }
+
+
+@never_cache
+@require_GET
+@pharmacy_permission_required("test.record")
+def progress(request: PharmacyRequest, batch_id):
+    """The review page's progress, as JSON (counts only: no patient data)."""
+    return JsonResponse(progress_of(live_batch_or_404(request, batch_id)))
 
 
 def shown_row(line: int, cells: dict) -> dict:
@@ -124,36 +156,31 @@ def as_read(cell: str, kind: type[datetime.date]):
 
 
 def confirm(request, batch):
+    """Queues the import of the checked rows: the worker imports them (the review page
+    shows its progress, then its outcome)."""
     try:
-        batch = bulk_import.import_batch(batch.pk, request.pharmacy, request.user, request)
-    except bulk_import.RowsChanged as changed:
-        record("import.refuse", request=request, target=batch, details={"reason": "changed"})
-        lines = sorted({error.line for error in changed.errors})
-        messages.error(
-            request,
-            _(
-                "Nothing was imported: since the file was checked, %(count)d row(s) stopped "
-                "being valid (lines %(lines)s): a patient registered meanwhile, or two rows "
-                "of the file that give one NIR to different people. Upload the file again "
-                "to see why."
-            )
-            % {"count": len(lines), "lines": ", ".join(map(str, lines[:20]))},
-        )
-        return redirect("imports:review", batch_id=batch.pk)
+        batch = bulk_import.queue_import(batch.pk, request.pharmacy)
     except bulk_import.AlreadyImported:
-        messages.warning(request, _("This file was already imported."))
+        messages.warning(request, _("This file is already imported, or being imported."))
         return redirect("imports:review", batch_id=batch.pk)
     except ImportBatch.DoesNotExist:
         raise Http404 from None
-    record("import.confirm", request=request, target=batch, details={"tests": batch.imported_count})
+    record("import.request", request=request, target=batch, details={"rows": batch.valid_count})
     messages.success(
         request,
-        _("%(count)d results imported and queued for SI-DEP.") % {"count": batch.imported_count},
+        _(
+            "The import of %(count)d rows has started: they are imported all together, or "
+            "none of them. This page shows when it is done."
+        )
+        % {"count": batch.valid_count},
     )
     return redirect("imports:review", batch_id=batch.pk)
 
 
 def discard(request, batch):
+    if batch.state in (ImportBatch.State.IMPORT_QUEUED, ImportBatch.State.IMPORTING):
+        messages.warning(request, _("The file is being imported: it can no longer be discarded."))
+        return redirect("imports:review", batch_id=batch.pk)
     record("import.discard", request=request, target=batch)
     batch.delete()
     messages.success(request, _("The file was discarded; nothing was imported."))

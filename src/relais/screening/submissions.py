@@ -475,19 +475,19 @@ class TestsNearby:
             self.loaded.add(pk)
             self.by_patient.setdefault(patient_id, []).append(EarlierTest(kind, sampled_at, pk))
 
-    def earlier(self, patient: Patient, kind: str, sampled_at) -> EarlierTest | None:
-        """The closest test of `patient` reading an analyte of `kind` within the window."""
+    def earlier(self, patient_id: uuid.UUID, kind: str, sampled_at) -> EarlierTest | None:
+        """The closest test of the patient reading an analyte of `kind` within the window."""
         analytes = analytes_of(kind)
         close = [
             test
-            for test in self.by_patient.get(patient.pk, ())
+            for test in self.by_patient.get(patient_id, ())
             if abs(test.sampled_at - sampled_at) <= DUPLICATE_TEST_WINDOW
             and analytes & analytes_of(test.kind)
         ]
         return min(close, key=lambda test: abs(test.sampled_at - sampled_at), default=None)
 
-    def add(self, patient: Patient, kind: str, sampled_at) -> None:
-        self.by_patient.setdefault(patient.pk, []).append(EarlierTest(kind, sampled_at))
+    def add(self, patient_id: uuid.UUID, kind: str, sampled_at) -> None:
+        self.by_patient.setdefault(patient_id, []).append(EarlierTest(kind, sampled_at))
 
     def forget(self, patients: list[Patient]) -> None:
         for patient in patients:
@@ -501,14 +501,26 @@ def check_duplicate_test(item: Checked, nearby: TestsNearby) -> None:
     kind, sampled_at = data.get("kind"), data.get("sampled_at")
     if item.patient is None or not kind or not sampled_at:
         return
-    earlier = nearby.earlier(item.patient, kind, sampled_at)
+    earlier, error = duplicate_test(nearby, item.patient.pk, kind, sampled_at, data)
     item.earlier_test = earlier
-    if earlier is not None and not data.get("new_sample"):
-        error = FieldError("test", "new_sample", DUPLICATE_TEST, earlier.message())
+    if error is not None:
         item.errors.append(error)
         item.test_form.add_error("new_sample", ValidationError(error.message, code=error.code))
     if item.ok:
-        nearby.add(item.patient, kind, sampled_at)
+        nearby.add(item.patient.pk, kind, sampled_at)
+
+
+def duplicate_test(
+    nearby: TestsNearby, patient_id: uuid.UUID, kind: str, sampled_at, data: Mapping[str, Any]
+) -> tuple[EarlierTest | None, FieldError | None]:
+    """The rule of check_duplicate_test for a test of cleaned `data` (its `new_sample`):
+    the earlier test it may duplicate, and the question to ask (None when there is no
+    such test or the data answer it). The CSV import also applies it across the blocks
+    of a file checked in parallel. The caller adds an accepted test to `nearby`."""
+    earlier = nearby.earlier(patient_id, kind, sampled_at)
+    if earlier is None or data.get("new_sample"):
+        return earlier, None
+    return earlier, FieldError("test", "new_sample", DUPLICATE_TEST, earlier.message())
 
 
 def record(caller: Caller, checked: list[Checked]) -> None:

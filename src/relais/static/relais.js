@@ -114,6 +114,54 @@
      spares the user the question. Coming back to the page (back button, kept in the
      browser's cache) enables the form again. */
 
+  /* ---------- CSV import progress ----------
+     The review page of a file the worker is checking or importing marks its panel
+     data-import-progress="<JSON URL>". Every 2 s the JSON (phase, state, done, total,
+     percent) moves the <progress> bar and its aria-live text; when the pass is over
+     (another phase), the page is reloaded to show the outcome. Without this script, a
+     <noscript> meta refresh reloads the page. */
+
+  var PROGRESS_POLL_MS = 2000;
+
+  function setUpImportProgress(panel) {
+    var url = panel.getAttribute("data-import-progress");
+    var phase = panel.getAttribute("data-import-phase");
+    var bar = panel.querySelector("progress");
+    var text = panel.querySelector("[data-import-progress-text]");
+    var template = text ? text.getAttribute("data-import-progress-text") : "";
+    if (!url || !bar || !window.fetch) {
+      return;
+    }
+    function poll() {
+      window
+        .fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (response) {
+          if (!response.ok) {
+            throw new Error("progress " + response.status);
+          }
+          return response.json();
+        })
+        .then(function (progress) {
+          if (progress.phase !== phase) {
+            window.location.reload();
+            return;
+          }
+          bar.max = Math.max(progress.total, 1);
+          bar.value = progress.done;
+          bar.textContent = progress.percent + " %";
+          if (text && template && progress.done > 0) {
+            text.textContent = template.replace("{percent}", progress.percent);
+          }
+          window.setTimeout(poll, PROGRESS_POLL_MS);
+        })
+        .catch(function () {
+          /* A network hiccup: try again later, more slowly. */
+          window.setTimeout(poll, PROGRESS_POLL_MS * 3);
+        });
+    }
+    window.setTimeout(poll, PROGRESS_POLL_MS);
+  }
+
   function setUpSubmitOnce(form) {
     form.addEventListener("submit", function (event) {
       if (form.hasAttribute("data-submitting")) {
@@ -409,6 +457,10 @@
     var wrappers = document.querySelectorAll("[data-depends-on]");
     for (var i = 0; i < wrappers.length; i += 1) {
       setUpDependentField(wrappers[i]);
+    }
+    var progressPanels = document.querySelectorAll("[data-import-progress]");
+    for (var q = 0; q < progressPanels.length; q += 1) {
+      setUpImportProgress(progressPanels[q]);
     }
     var forms = document.querySelectorAll("form[data-submit-once]");
     for (var k = 0; k < forms.length; k += 1) {
