@@ -33,9 +33,13 @@ def insert_all(objects: list) -> list:
     # Names from the model's metadata, quoted; every value is a parameter (or a COPY row).
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+            # psycopg's own method, outside Django's cursor wrapper: its errors are turned
+            # into Django's here, so a unique violation is an IntegrityError as for any
+            # insert (the one-patient-per-NIR retry relies on it).
+            with connection.wrap_database_errors:
+                with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
         else:
             placeholders = ", ".join(["%s"] * len(fields))
             cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", rows)  # noqa: S608
