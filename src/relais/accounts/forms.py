@@ -7,7 +7,10 @@ from relais.accounts.otp import verify_device_token
 from relais.phone import normalise_phone
 
 
-class LoginForm(forms.Form):
+class PasswordForm(forms.Form):
+    """An account's e-mail and password: the first step of setting up a new authenticator
+    after a reset, and the first two fields of the login form."""
+
     email = forms.EmailField(
         label=_("E-mail"),
         widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True}),
@@ -17,6 +20,9 @@ class LoginForm(forms.Form):
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
+
+
+class LoginForm(PasswordForm):
     # The authenticator's 6 digits, or one of the one-time recovery codes (xxxxx-xxxxx).
     otp_token = forms.RegexField(
         label=_("Authenticator code"),
@@ -163,20 +169,6 @@ class RefusalForm(forms.Form):
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text=_("Sent to the applicant and kept with the application."),
-    )
-
-
-class EnrolLoginForm(forms.Form):
-    """First step of setting up a new authenticator after a reset: the password."""
-
-    email = forms.EmailField(
-        label=_("E-mail"),
-        widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True}),
-    )
-    password = forms.CharField(
-        label=_("Password"),
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
 
 

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from relais.accounts import acting, onboarding, ownership, psc, throttle
 from relais.accounts.demo import totp_secret_base32
-from relais.accounts.forms import EnrolCodeForm, EnrolLoginForm, LetterCodeForm
+from relais.accounts.forms import EnrolCodeForm, LetterCodeForm, PasswordForm
 from relais.accounts.models import Invitation, User
 from relais.accounts.permissions import account_required
 from relais.audit.events import record
@@ -120,7 +120,7 @@ def enrol(request):
 
 
 def enrol_password(request):
-    form = EnrolLoginForm(request.POST or None)
+    form = PasswordForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"].lower()
         keys = throttle.throttle_keys(email, client_address(request))

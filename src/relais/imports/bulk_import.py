@@ -807,11 +807,9 @@ class RowsChanged(Exception):
         self.errors = errors
 
 
-@transaction.atomic
-def queue_import(batch_id, pharmacy) -> ImportBatch:
-    """The user's confirmation: the checked batch is queued for its import by the
-    worker. Raises ImportBatch.DoesNotExist (missing, another pharmacy's, expired) or
-    AlreadyImported (queued or imported already)."""
+def locked_checked_batch(batch_id, pharmacy) -> ImportBatch:
+    """The pharmacy's live batch, locked, checked and not yet imported nor queued:
+    ImportBatch.DoesNotExist (missing, another pharmacy's, expired) or AlreadyImported."""
     batch = (
         ImportBatch.objects.for_pharmacy(pharmacy)
         .select_for_update()
@@ -819,6 +817,15 @@ def queue_import(batch_id, pharmacy) -> ImportBatch:
     )
     if batch.state != State.CHECKED:
         raise AlreadyImported
+    return batch
+
+
+@transaction.atomic
+def queue_import(batch_id, pharmacy) -> ImportBatch:
+    """The user's confirmation: the checked batch is queued for its import by the
+    worker. Raises ImportBatch.DoesNotExist (missing, another pharmacy's, expired) or
+    AlreadyImported (queued or imported already)."""
+    batch = locked_checked_batch(batch_id, pharmacy)
     now = timezone.now()
     batch.state, batch.attempts, batch.next_attempt_at = State.IMPORT_QUEUED, 0, now
     batch.last_error, batch.changed_lines, batch.progress = "", [], 0
@@ -833,13 +840,7 @@ def import_batch(batch_id, pharmacy, user, request=None) -> ImportBatch:
     """Saves every valid row, or nothing, in this process (the worker's import without
     the worker: tests, scripts). Raises ImportBatch.DoesNotExist (missing, another
     pharmacy's, expired), AlreadyImported or RowsChanged."""
-    batch = (
-        ImportBatch.objects.for_pharmacy(pharmacy)
-        .select_for_update()
-        .get(pk=batch_id, expires_at__gt=timezone.now())
-    )
-    if batch.state != State.CHECKED:
-        raise AlreadyImported
+    batch = locked_checked_batch(batch_id, pharmacy)
     batch.imported_count = import_rows(batch, import_caller(batch, request))
     batch.state = State.IMPORTED
     batch.progress = batch.imported_count
