@@ -1,7 +1,8 @@
 """Results accepted per second through POST /api/v1/tests, sustained, 20 concurrent
 clients, against the production server (gunicorn) on PostgreSQL; and, in the same run,
 the bare JSON endpoint GET /api/v1/health of the same server (no database), so the ratio
-shows what our own work costs.
+shows what our own work costs; then POST /api/v1/tests/batch, batches of 500 new results
+from 2 clients (pharmacy software sending the day's results), in results per second.
 
 Creates a throwaway PostgreSQL database (dropped at the end), a temporary var/ directory
 and an API credential; the server runs in demo mode on a free loopback port, with the
@@ -43,18 +44,33 @@ import django
 django.setup()
 from django.core.management import call_command
 from relais.api.credentials import create_credential
-from tests.support.factories import make_pharmacy
+from tests.support.factories import make_member, make_pharmacy
+from tests.support.fictitious import PERFORMER_RPPS
 
 call_command("migrate", verbosity=0)
 pharmacy = make_pharmacy("Pharmacie du Banc d'Essai", "750009998")
+make_member(pharmacy, "bench@example.org", full_name="Bench", rpps=PERFORMER_RPPS)
 print(create_credential(pharmacy, "bench")[1])
 """
 
 
-def payload(number: int) -> bytes:
+BATCH_SIZE, BATCH_CLIENTS = 500, 2
+
+
+def submission(number: int) -> dict:
     """A new patient (number `number`) and a negative antigen test."""
-    patient = {**numbered_patient(number), "phone": "0612345678"}
-    return json.dumps(api_submission(patient)).encode()
+    return api_submission({**numbered_patient(number), "phone": "0612345678"})
+
+
+def payload(number: int) -> bytes:
+    return json.dumps(submission(number)).encode()
+
+
+def batch_payload(number: int) -> bytes:
+    """Batch `number`: BATCH_SIZE new patients of their own."""
+    first = number * BATCH_SIZE
+    items = [submission(first + offset) for offset in range(BATCH_SIZE)]
+    return json.dumps({"items": items}).encode()
 
 
 def server_cpu_seconds(master_pid: int) -> float:
@@ -67,8 +83,10 @@ def server_cpu_seconds(master_pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def run_case(name, base, token, method, path, expected, seconds, server, make_body=None):
-    numbers = itertools.count(1_000_000)
+def run_case(name, base, token, method, path, expected, seconds, server, make_body=None, **options):
+    """`options`: clients (default CLIENTS) and results (per request, default 1)."""
+    clients, results = options.get("clients", CLIENTS), options.get("results", 1)
+    numbers = itertools.count(1_000_000 // results)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
     def send(client):
@@ -76,18 +94,19 @@ def run_case(name, base, token, method, path, expected, seconds, server, make_bo
         return client.request(method, path, content=body)
 
     cpu_before = server_cpu_seconds(server.pid)
-    load = closed_loop(base, CLIENTS, send, expected, seconds, headers=headers)
+    load = closed_loop(base, clients, send, expected, seconds, headers=headers)
     requests = len(load.latencies)
-    cpu_ms = (server_cpu_seconds(server.pid) - cpu_before) / max(requests, 1) * 1000
-    rate = (requests - len(load.unexpected)) / load.wall
+    cpu_ms = (server_cpu_seconds(server.pid) - cpu_before) / max(requests * results, 1) * 1000
+    rate = (requests - len(load.unexpected)) * results / load.wall
+    unit = "results" if results > 1 else "req"
     print(
         f"  {name:<28} {requests:>6} req  {rate:7.0f} accepted/s  p50 {load.p50_ms:6.1f} ms  "
-        f"p99 {load.p99_ms:6.1f} ms  web CPU {cpu_ms:5.2f} ms/req  "
+        f"p99 {load.p99_ms:6.1f} ms  web CPU {cpu_ms:5.2f} ms/{unit}  "
         f"unexpected: {load.unexpected_text()}"
     )
     FIGURES[name] = {
         "rate": rate, "p50_ms": load.p50_ms, "p99_ms": load.p99_ms,
-        "unexpected": len(load.unexpected),
+        "unexpected": len(load.unexpected), "web_cpu_ms": cpu_ms,
     }  # fmt: skip
     return rate
 
@@ -114,7 +133,7 @@ def main() -> None:
             "RELAIS_HTTPS": "0",
             "DJANGO_SETTINGS_MODULE": "relais.settings",
             "RELAIS_LOG_LEVEL": "ERROR",
-            "PYTHONPATH": str(project_path.ROOT),
+            "PYTHONPATH": project_path.PYTHONPATH,
         }
         setup = subprocess.run(
             [sys.executable, "-c", SETUP], env=env, capture_output=True, text=True
@@ -134,8 +153,12 @@ def main() -> None:
             ingest = run_case("POST /api/v1/tests", server.url, token, "POST", "/api/v1/tests",
                               201, seconds, server, payload)  # fmt: skip
             print(f"  ingest rate / bare rate: {ingest / bare * 100:.0f} %")
+            batch = f"POST /api/v1/tests/batch ({BATCH_SIZE})"
+            run_case(batch, server.url, token, "POST", "/api/v1/tests/batch", 200, seconds,
+                     server, batch_payload, clients=BATCH_CLIENTS, results=BATCH_SIZE)  # fmt: skip
             if "--json" in sys.argv:
                 result = {"bare": FIGURES["GET /api/v1/health"], "seconds": seconds}
+                result["batch"] = FIGURES[batch]
                 print("RESULT " + json.dumps({**result, "ingest": FIGURES["POST /api/v1/tests"]}))
         finally:
             server.stop()

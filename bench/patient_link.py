@@ -81,7 +81,7 @@ def main() -> None:
             "RELAIS_PATIENT_LINK_MAX_TRIES": "1000000000",
             "DJANGO_SETTINGS_MODULE": "relais.settings",
             "RELAIS_LOG_LEVEL": "ERROR",
-            "PYTHONPATH": str(project_path.ROOT),
+            "PYTHONPATH": project_path.PYTHONPATH,
         }
         setup = subprocess.run(
             [sys.executable, "-c", SETUP.replace("{links}", str(LINKS))],

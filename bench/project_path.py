@@ -8,3 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+# For the servers a benchmark starts: this checkout's code (its src/ first, whatever the
+# virtualenv installed), and the project root for tests/support.
+PYTHONPATH = f"{ROOT / 'src'}:{ROOT}"

@@ -129,6 +129,11 @@ def api_rows(result: dict) -> list[Row]:
     ratio.target, ratio.met = at_least(share, 50)
     unexpected = Row(name, "POST unexpected answers", ingest["unexpected"], "answers")
     unexpected.target, unexpected.met = "= 0", ingest["unexpected"] == 0
+    batch = result["batch"]
+    batch_rate = Row(name, "POST /api/v1/tests/batch (500), 2 clients", batch["rate"], "results/s")
+    batch_rate.target, batch_rate.met = at_least(batch["rate"], 1000)
+    batch_unexpected = Row(name, "batch unexpected answers", batch["unexpected"], "answers")
+    batch_unexpected.target, batch_unexpected.met = "= 0", batch["unexpected"] == 0
     return [
         rate,
         Row(name, "POST /api/v1/tests p50", ingest["p50_ms"], "ms"),
@@ -136,6 +141,9 @@ def api_rows(result: dict) -> list[Row]:
         Row(name, "GET /api/v1/health (bare endpoint)", bare["rate"], "answers/s"),
         ratio,
         unexpected,
+        batch_rate,
+        Row(name, "batch web CPU per result", batch["web_cpu_ms"], "ms"),
+        batch_unexpected,
     ]
 
 

@@ -67,6 +67,7 @@ class Config:
     DATA_UPLOAD_MAX_MEMORY_SIZE: int
     FILE_UPLOAD_MAX_MEMORY_SIZE: int
     API_MAX_BODY_BYTES: int
+    API_MAX_BATCH_BYTES: int
     API_RATE_LIMIT: int
     IMPORT_MAX_BYTES: int
     IMPORT_BATCH_MINUTES: int
@@ -201,6 +202,8 @@ def parse(environ: Mapping[str, str]) -> Config:
         DATA_UPLOAD_MAX_MEMORY_SIZE=max_request_bytes,
         FILE_UPLOAD_MAX_MEMORY_SIZE=max_request_bytes,
         API_MAX_BODY_BYTES=env_int(environ, "RELAIS_API_MAX_BODY_BYTES", 64 * 1024),
+        # A batch of 500 results: about 600 bytes each as pharmacy software sends them.
+        API_MAX_BATCH_BYTES=env_int(environ, "RELAIS_API_MAX_BATCH_BYTES", 1024 * 1024),
         API_RATE_LIMIT=env_int(environ, "RELAIS_API_RATE_LIMIT", 600),
         IMPORT_MAX_BYTES=env_int(environ, "RELAIS_IMPORT_MAX_BYTES", 50 * 1024 * 1024),
         IMPORT_BATCH_MINUTES=env_int(environ, "RELAIS_IMPORT_BATCH_MINUTES", 60),

@@ -59,6 +59,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = config.FILE_UPLOAD_MAX_MEMORY_SIZE
 # Uploads (CSV files of results) stay in memory, capped, never in a clear temporary file.
 FILE_UPLOAD_HANDLERS = ["relais.lib.uploads.BoundedMemoryFileUploadHandler"]
 API_MAX_BODY_BYTES = config.API_MAX_BODY_BYTES
+API_MAX_BATCH_BYTES = config.API_MAX_BATCH_BYTES
 API_RATE_LIMIT = config.API_RATE_LIMIT
 IMPORT_MAX_BYTES = config.IMPORT_MAX_BYTES
 IMPORT_BATCH_MINUTES = config.IMPORT_BATCH_MINUTES

@@ -18,72 +18,10 @@ from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from relais.api.credentials import create_credential
+from relais.api.problems import beyond_the_schema
 
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", get_wsgi_application())
 EXAMPLES = int(os.environ.get("RELAIS_SCHEMATHESIS_EXAMPLES", "25"))
-
-# The rules a JSON Schema cannot state, so valid data by the document may still break
-# them (422 with these error codes only): letters in names, the NIR's key and its
-# agreement with the sex and birth date, dates against today and the birth date, which
-# kit reads which specimen and analytes, the contact a notification needs, a qualified
-# identity's traits, the performer's RPPS being one of the pharmacy's, the e-mail and
-# phone number checks, a cursor being one the API signed.
-BEYOND_THE_SCHEMA = {
-    "name",
-    "printable",
-    "nir_format",
-    "nir_key",
-    "nir_sex",
-    "nir_sex_digit",
-    "nir_year",
-    "nir_month",
-    "email",
-    "phone",
-    "mobile",
-    "birth_date_future",
-    "birth_date_past",
-    "sampled_future",
-    "sampled_before_birth",
-    "onset_required",
-    "onset_future",
-    "onset_birth",
-    "lot_expired",
-    "specimen_kind",
-    "device_unknown",
-    "device_kind",
-    "device_specimen",
-    "not_in_kit",
-    "notify_landline",
-    "notify_no_phone",
-    "notify_no_email",
-    "qualified_without_ins",
-    "qualified_without_birthplace",
-    "unknown_performer",
-    "cursor",
-}
-# "required" of a field the schema makes optional: one of two fields (kind or
-# device_code), a multiplex kit's other results, a name of spaces only.
-REQUIRED_BEYOND_THE_SCHEMA = {
-    "/test/kind",
-    "/kind",
-    "/patient/birth_name",
-    "/patient/given_names",
-    "/birth_name",
-    "/given_names",
-}
-
-
-# A local sampling time (no offset) of a day past its month's end: format "date-time"
-# needs an offset, so only the pattern states it.
-INVALID_BEYOND_THE_SCHEMA = {"/test/sampled_at", "/sampled_at"}
-
-
-def beyond_the_schema(error: dict) -> bool:
-    if error["code"] == "invalid":
-        return error["field"] in INVALID_BEYOND_THE_SCHEMA
-    if error["code"] == "required":
-        return error["field"] in REQUIRED_BEYOND_THE_SCHEMA or "/other_results/" in error["field"]
-    return error["code"] in BEYOND_THE_SCHEMA
 
 
 def positive_data_acceptance_within_the_schema(ctx, response, case):

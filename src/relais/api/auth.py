@@ -26,13 +26,21 @@ class CredentialAuth(HttpBearer):
         return credential
 
 
-def check_rate(credential) -> None:
-    """A one-minute window per credential (the shared counter of relais.lib.ratelimit)."""
+def check_rate(credential, cost: int = 1) -> None:
+    """A one-minute window per credential (the shared counter of relais.lib.ratelimit); a
+    batch costs one request per result (a batch of 500 must not probe 500 identities for
+    the price of one request)."""
+    if cost <= 0:
+        return
     limit = settings.API_RATE_LIMIT
-    verdict = ratelimit.hit("api", str(credential.pk), limit, window_seconds=60)
+    verdict = ratelimit.hit("api", str(credential.pk), limit, window_seconds=60, cost=cost)
     if not verdict.allowed:
         raise Problem(
             "rate-limited",
-            _("This credential may send %(limit)d requests a minute.") % {"limit": limit},
+            _(
+                "This credential may send %(limit)d requests a minute (a batch counts one "
+                "per result)."
+            )
+            % {"limit": limit},
             headers={"Retry-After": str(verdict.retry_after)},
         )

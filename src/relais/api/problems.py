@@ -6,6 +6,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponse
 from django.utils.translation import gettext_lazy as _
 
+from relais.screening.submissions import CONFLICT_CODES, DUPLICATE_TEST
+
 CONTENT_TYPE = "application/problem+json"
 DOCS_PATH = "/api/v1/docs"
 
@@ -29,6 +31,76 @@ PROBLEM_TYPES = {
     "server-error": (500, _("Internal server error")),
     "unavailable": (503, _("Service temporarily unavailable")),
 }
+
+
+# The rules a JSON Schema cannot state, so valid data by the document may still break
+# them (422 with these error codes only, 409 for the conflicts with stored records):
+# letters in names, the NIR's key and its agreement with the sex and birth date, dates
+# against today and the birth date, which kit reads which specimen and analytes, the
+# contact a notification needs, a qualified identity's traits, the performer's RPPS
+# being one of the pharmacy's, the e-mail and phone number checks, a cursor being one
+# the API signed. A batch (POST /tests/batch) answers these per result; any other
+# error refuses the whole batch, as the document says it would.
+BEYOND_THE_SCHEMA = {
+    "name",
+    "printable",
+    "nir_format",
+    "nir_key",
+    "nir_sex",
+    "nir_sex_digit",
+    "nir_year",
+    "nir_month",
+    "email",
+    "phone",
+    "mobile",
+    "birth_date_future",
+    "birth_date_past",
+    "sampled_future",
+    "sampled_before_birth",
+    "onset_required",
+    "onset_future",
+    "onset_birth",
+    "lot_expired",
+    "specimen_kind",
+    "device_unknown",
+    "device_kind",
+    "device_specimen",
+    "not_in_kit",
+    "notify_landline",
+    "notify_no_phone",
+    "notify_no_email",
+    "qualified_without_ins",
+    "qualified_without_birthplace",
+    "unknown_performer",
+    "cursor",
+    *CONFLICT_CODES,
+    DUPLICATE_TEST,
+}
+# "required" of a field the schema makes optional: one of two fields (kind or
+# device_code), a multiplex kit's other results, a name of spaces only.
+REQUIRED_BEYOND_THE_SCHEMA = {
+    "/test/kind",
+    "/kind",
+    "/patient/birth_name",
+    "/patient/given_names",
+    "/birth_name",
+    "/given_names",
+}
+
+
+# A local sampling time (no offset) of a day past its month's end: format "date-time"
+# needs an offset, so only the pattern states it.
+INVALID_BEYOND_THE_SCHEMA = {"/test/sampled_at", "/sampled_at"}
+
+
+def beyond_the_schema(error: dict) -> bool:
+    """Whether a problem's error (pointers as POST /tests names them) breaks a rule the
+    OpenAPI document cannot state: the data's fault, not the client software's."""
+    if error["code"] == "invalid":
+        return error["field"] in INVALID_BEYOND_THE_SCHEMA
+    if error["code"] == "required":
+        return error["field"] in REQUIRED_BEYOND_THE_SCHEMA or "/other_results/" in error["field"]
+    return error["code"] in BEYOND_THE_SCHEMA
 
 
 def field_error(field: str, code: str, message) -> dict:

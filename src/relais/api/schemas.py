@@ -11,16 +11,20 @@ import datetime
 import uuid
 from typing import Literal
 
-from ninja import Schema
-from pydantic import ConfigDict, Field, StrictBool, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 from pydantic.json_schema import JsonDict
 
+from relais.api.idempotency import KEY_PATTERN, MAX_KEY_LENGTH
 from relais.screening import catalogue
 from relais.screening.models import IdentityStatus, NotifyBy, Sex
 from relais.screening.services import CANCEL_REASONS
 
+# Plain pydantic models, not ninja's Schema: it wraps every value in an attribute getter
+# (to read model instances), which costs more than the rest of validating a body, and
+# bodies and answers here are dicts.
 
-class StrictInput(Schema):
+
+class StrictInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -41,20 +45,25 @@ NO_NUL = r"^[^\x00]*$"
 def text(
     default=..., *, max_length: int, pattern: str | None = None, min_length: int = 0, **kwargs
 ):
-    """A text of at most `max_length` characters as sent (checked here). `pattern` and
-    `min_length` are the document's statement of the form's rules (checked by the form,
-    with its messages and together with the form's other errors); without a pattern, the
-    text may hold anything but NUL, which every form field refuses."""
+    """A text of `min_length` to `max_length` characters as sent (checked here). `pattern`
+    is the document's statement of the form's rules (checked by the form, with its
+    messages and together with the form's other errors); without a pattern, the text may
+    hold anything but NUL, which every form field refuses."""
     extra: JsonDict = {"pattern": pattern or NO_NUL}
-    if min_length:
-        extra["minLength"] = min_length
-    return Field(default, max_length=max_length, json_schema_extra=extra, **kwargs)
+    return Field(
+        default,
+        min_length=min_length or None,
+        max_length=max_length,
+        json_schema_extra=extra,
+        **kwargs,
+    )
 
 
 def date(default=..., **kwargs):
-    """YYYY-MM-DD, a real calendar day (format "date"): the form's rule, as above."""
+    """YYYY-MM-DD, a real calendar day (format "date"): the form's rule, as above. The
+    form would read "" as no date, which the pattern refuses: refused here (min_length)."""
     extra: JsonDict = {"pattern": DATE_PATTERN, "format": "date"}
-    return Field(default, json_schema_extra=extra, **kwargs)
+    return Field(default, min_length=1, json_schema_extra=extra, **kwargs)
 
 
 class PatientIn(StrictInput):
@@ -120,7 +129,9 @@ ResultCode = Literal[tuple(catalogue.RESULTS)]  # type: ignore[valid-type]
 
 
 class TestIn(StrictInput):
-    performer_rpps: StrictStr = text(
+    # No form checks it: the pattern is enforced here (a batch refuses a body against
+    # the document whole, and an RPPS of another shape is that).
+    performer_rpps: StrictStr = Field(
         max_length=11,
         pattern=r"^[0-9]{11}$",
         description="RPPS number (11 digits) of the pharmacist who did the test: a "
@@ -194,7 +205,31 @@ class TestSubmission(StrictInput):
     test: NewTestIn
 
 
-class PatientOut(Schema):
+# The most results one batch may carry (POST /api/v1/tests/batch).
+MAX_BATCH_ITEMS = 500
+
+
+class BatchItemIn(TestSubmission):
+    idempotency_key: StrictStr | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_KEY_LENGTH,
+        pattern=KEY_PATTERN,
+        description="Like the Idempotency-Key header of POST /tests, for this result alone "
+        "(the same keys: a result sent alone and then in a batch with the same key and "
+        "body is recorded once). Kept 24 hours.",
+    )
+
+
+class BatchIn(StrictInput):
+    items: list[BatchItemIn] = Field(
+        min_length=1,
+        max_length=MAX_BATCH_ITEMS,
+        description=f"1 to {MAX_BATCH_ITEMS} results, each as the body of POST /tests.",
+    )
+
+
+class PatientOut(BaseModel):
     """A patient's identity and contact as stored (the phone in E.164 form)."""
 
     id: uuid.UUID
@@ -231,7 +266,7 @@ class CancellationIn(StrictInput):
     )
 
 
-class TransmissionOut(Schema):
+class TransmissionOut(BaseModel):
     state: str = Field(
         description="none, pending, in_flight, acknowledged, rejected, dead or withdrawn."
     )
@@ -240,7 +275,7 @@ class TransmissionOut(Schema):
     reason: str = Field(description="SI-DEP's answer for a rejection; empty otherwise.")
 
 
-class TestOut(Schema):
+class TestOut(BaseModel):
     """A test as the API shows it: no identity, and no patient id (reading a test must not
     tie it to a person the caller may not have identified)."""
 
@@ -290,20 +325,20 @@ class TestCorrected(TestOut):
     )
 
 
-class TestPage(Schema):
+class TestPage(BaseModel):
     items: list[TestOut]
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null at the end."
     )
 
 
-class FieldError(Schema):
+class FieldError(BaseModel):
     field: str = Field(description="JSON pointer (body) or parameter name.")
     code: str
     message: str
 
 
-class ProblemOut(Schema):
+class ProblemOut(BaseModel):
     """RFC 9457 problem details."""
 
     type: str
@@ -319,5 +354,22 @@ class ProblemOut(Schema):
     )
 
 
-class HealthOut(Schema):
+class BatchItemOut(BaseModel):
+    status: int = Field(
+        description="What POST /tests would have answered for this result: 201 recorded, "
+        "409 or 422 refused (nothing recorded for it).",
+        json_schema_extra={"enum": [201, 409, 422]},
+    )
+    test: TestCreated | None = Field(description="The recorded test (201); null otherwise.")
+    problem: ProblemOut | None = Field(
+        description="Why the result was refused (409, 422), its fields as JSON pointers "
+        "into the batch (/items/3/patient/nir); null otherwise."
+    )
+
+
+class BatchOut(BaseModel):
+    items: list[BatchItemOut] = Field(description="One outcome per result, in their order.")
+
+
+class HealthOut(BaseModel):
     status: str

@@ -11,12 +11,13 @@ import logging
 import re
 import traceback
 import uuid
+from dataclasses import dataclass, field
 from functools import wraps
 
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import RequestDataTooBig
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.http import Http404, HttpRequest
 from django.http.request import RawPostDataException
@@ -27,17 +28,22 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 
 from relais.api import credentials, idempotency, schemas
-from relais.api.auth import CredentialAuth
+from relais.api.auth import CredentialAuth, check_rate
 from relais.api.problems import (
     CONTENT_TYPE,
     PROBLEM_TYPES,
     Problem,
+    beyond_the_schema,
     field_error,
     form_field_errors,
+    problem_body,
     problem_response,
     stored_response,
 )
 from relais.api.schemas import (
+    BatchIn,
+    BatchItemIn,
+    BatchOut,
     CancellationIn,
     HealthOut,
     PatientCorrected,
@@ -79,15 +85,24 @@ COMMON_ERRORS = (401, 414, 429, 500, 503)
 BODY_ERRORS = (400, 413, 415, 422)
 
 
-def body_too_large() -> Problem:
-    limit = settings.API_MAX_BODY_BYTES
+def body_limit(request) -> int:
+    """The most bytes of JSON an operation reads: a batch carries up to 500 results."""
+    match = getattr(request, "resolver_match", None)
+    if match is not None and match.url_name == "create_test_batch":
+        return settings.API_MAX_BATCH_BYTES
+    return settings.API_MAX_BODY_BYTES
+
+
+def body_too_large(request) -> Problem:
+    limit = body_limit(request)
     return Problem(
         "payload-too-large", _("The body may be %(limit)d bytes at most.") % {"limit": limit}
     )
 
 
 class BoundedJsonParser(Parser):
-    """Accepts at most RELAIS_API_MAX_BODY_BYTES of JSON, whatever the headers say.
+    """Accepts at most RELAIS_API_MAX_BODY_BYTES of JSON (a batch RELAIS_API_MAX_BATCH_BYTES),
+    whatever the headers say.
 
     (Django itself refuses to read more than RELAIS_MAX_REQUEST_BYTES into memory.)"""
 
@@ -95,16 +110,16 @@ class BoundedJsonParser(Parser):
         content_type = request.content_type or ""
         if content_type != "application/json" and not content_type.endswith("+json"):
             raise Problem("unsupported-media-type", _("Send the body as application/json."))
-        limit = settings.API_MAX_BODY_BYTES
+        limit = body_limit(request)
         declared = request.META.get("CONTENT_LENGTH") or "0"
         if not declared.isdigit() or int(declared) > limit:
-            raise body_too_large()
+            raise body_too_large(request)
         try:
             raw = request.read(limit + 1)
         except RawPostDataException:
             raw = request.body
         if len(raw) > limit:
-            raise body_too_large()
+            raise body_too_large(request)
         try:
             payload = json.loads(raw)
         except ValueError:
@@ -255,7 +270,7 @@ def on_http_error(request, exc: HttpError):
 
 @api.exception_handler(RequestDataTooBig)
 def on_request_too_big(request, exc):
-    return on_problem(request, body_too_large())
+    return on_problem(request, body_too_large(request))
 
 
 def on_database_unavailable(request, exc):
@@ -379,23 +394,53 @@ def api_pointer(section: str, field: str) -> str:
     return f"{section}/{API_FIELD_NAMES.get(field, field)}".rstrip("/")
 
 
+UNKNOWN_PERFORMER = _("No pharmacist of the pharmacy has this RPPS number in Relais.")
+
+
+def performer(request, rpps: str):
+    """The pharmacist or owner of the credential's pharmacy with this RPPS, or None; read
+    once per request (a batch names the same few pharmacists many times)."""
+    known = request.__dict__.setdefault("relais_performers", {})
+    if rpps not in known:
+        known[rpps] = credentials.performer(request.auth, rpps)
+    return known[rpps]
+
+
 def performer_of(request, schema: TestIn, pointer: str):
     """The member of the credential's pharmacy the test names as its performer (422 if
     none: the RPPS of no pharmacist or owner of this pharmacy)."""
-    member = credentials.performer(request.auth, schema.performer_rpps)
+    member = performer(request, schema.performer_rpps)
     if member is None:
         raise Problem(
             "validation",
             _("Some fields are invalid."),
-            [
-                field_error(
-                    pointer,
-                    "unknown_performer",
-                    _("No pharmacist of the pharmacy has this RPPS number in Relais."),
-                )
-            ],
+            [field_error(pointer, "unknown_performer", UNKNOWN_PERFORMER)],
         )
     return member
+
+
+def submission_of(request, payload: TestSubmission) -> submissions.Submission:
+    """The body of POST /tests (or a result of a batch) for the submission service; an
+    unknown performer is an error of the submission, reported with the forms' own."""
+    member = performer(request, payload.test.performer_rpps)
+    unknown = submissions.FieldError(
+        "test", "performed_by", "unknown_performer", str(UNKNOWN_PERFORMER)
+    )
+    return submissions.Submission(
+        patient=form_data(payload.patient),
+        test=test_form_data(payload.test),
+        performer=member,
+        errors=[unknown] if member is None else [],
+    )
+
+
+def created_body(checked: submissions.Checked) -> dict:
+    return test_body(
+        checked.recorded_test,
+        TestCreated,
+        patient_created=checked.patient_created,
+        patient_id=disclosed_patient_id(checked),
+    )
 
 
 def test_body(test: ScreeningTest, schema=TestOut, **extra) -> dict:
@@ -598,23 +643,162 @@ def create_test(request, payload: TestSubmission, idempotency_key: str | None = 
     test) unless `test.new_sample` is true."""
 
     def submit():
-        submission = submissions.Submission(
-            patient=form_data(payload.patient),
-            test=test_form_data(payload.test),
-            performer=performer_of(request, payload.test, "/test/performer_rpps"),
-        )
-        [checked] = submissions.submit(caller_of(request), [submission])
+        [checked] = submissions.submit(caller_of(request), [submission_of(request, payload)])
         if not checked.ok:
             raise submission_problem(request, checked)
-        return 201, test_body(
-            checked.recorded_test,
-            TestCreated,
-            patient_created=checked.patient_created,
-            patient_id=disclosed_patient_id(checked),
-        )
+        return 201, created_body(checked)
 
     status, body = idempotent(request, idempotency_key, submit)
     return with_etag(stored_response(status, body))
+
+
+@api.post(
+    "/tests/batch",
+    url_name="create_test_batch",
+    response={200: BatchOut, **error_responses(*COMMON_ERRORS, *BODY_ERRORS)},
+    summary="Record many test results",
+    tags=["tests"],
+)
+def create_test_batch(request, payload: BatchIn):
+    """Up to 500 results in one request (the day's results of the pharmacy's software),
+    each as the body of POST /tests, recorded in one transaction by the same rules. The
+    answer is 200 with one outcome per result, in their order: what POST /tests would
+    have answered for it (201 with the test, or 409 / 422 with the problem, nothing
+    recorded for that result) when it breaks a rule this document cannot state (a NIR's
+    key, a conflict with a stored patient, a possible duplicate...). A body against this
+    document (a missing or unknown field, a value not in its enum, more than 500
+    results) is refused whole (422, nothing recorded), as is a body over
+    RELAIS_API_MAX_BATCH_BYTES (413). Each result may carry its own `idempotency_key`:
+    a retried batch gets the first answer of every result recorded with a key, and
+    records the others afresh. The rate limit counts one request per result."""
+    check_rate(request.auth, cost=len(payload.items) - 1)  # the request itself is counted
+    raw_items = request.relais_payload["items"]
+    items = [
+        BatchItem(index, schema, raw)
+        for index, (schema, raw) in enumerate(zip(payload.items, raw_items, strict=True))
+    ]
+    with transaction.atomic():
+        answer_batch(request, items)
+    return stored_response(200, {"items": [item.outcome() for item in items]})
+
+
+CREATE_TEST_PATH = "/api/v1/tests"
+
+
+@dataclass
+class BatchItem:
+    """One result of a batch: its schema, its canonical request (the same as POST /tests
+    with the same body, so that both share idempotency keys), and its answer once known."""
+
+    index: int
+    schema: BatchItemIn
+    raw: dict
+    status: int = 0
+    body: dict = field(default_factory=dict)
+
+    @property
+    def key(self) -> str | None:
+        return self.schema.idempotency_key
+
+    @property
+    def canonical(self) -> str:
+        body = {name: value for name, value in self.raw.items() if name != "idempotency_key"}
+        return idempotency.canonical_request("POST", CREATE_TEST_PATH, body)
+
+    def answer(self, status: int, body: dict) -> None:
+        self.status, self.body = status, body
+
+    def refuse(self, request, problem: Problem) -> None:
+        """The problem POST /tests would answer, its fields named within the batch."""
+        pointer = f"/items/{self.index}"
+        errors = [{**error, "field": pointer + error["field"]} for error in problem.errors]
+        body = problem_body(problem.slug, problem.detail, request.path, errors, problem.extra)
+        self.answer(problem.status, body)
+
+    def outcome(self) -> dict:
+        succeeded = self.status < 300
+        return {
+            "status": self.status,
+            "test": self.body if succeeded else None,
+            "problem": None if succeeded else self.body,
+        }
+
+
+def answer_batch(request, items: list[BatchItem]) -> None:
+    """Replay the answers of live keys, submit the other results together, keep the
+    answers of the results recorded with a key and give back the keys of the refused
+    ones. A key repeated within the batch gets its first result's answer (or, with
+    another body, idempotency-key-reused)."""
+    pharmacy = request.auth.pharmacy
+    first_with_key: dict[str, BatchItem] = {}
+    for item in items:
+        if item.key is not None:
+            first_with_key.setdefault(item.key, item)
+    canonicals = {key: item.canonical for key, item in first_with_key.items()}
+    owned = idempotency.claim_many(pharmacy, canonicals)
+    held = {key: canonical for key, canonical in canonicals.items() if key not in owned}
+    for key, stored in idempotency.replay_many(pharmacy, held).items():
+        item = first_with_key[key]
+        if isinstance(stored, Problem):
+            item.refuse(request, idempotency.key_reused("/idempotency_key"))
+        else:
+            item.answer(stored[0], json.loads(stored[1]))
+    new = [
+        item
+        for item in items
+        if item.key is None or (item.key in owned and first_with_key[item.key] is item)
+    ]
+    submit_batch(request, new)
+    idempotency.keep_answers(
+        {
+            owned[item.key]: (item.status, idempotency.to_json(item.body))
+            for item in new
+            if item.key is not None and item.status < 300
+        }
+    )
+    idempotency.release([owned[item.key] for item in new if item.key and item.status >= 300])
+    for item in items:
+        if item.key is not None and first_with_key[item.key] is not item:
+            first = first_with_key[item.key]
+            if first.canonical == item.canonical:
+                item.answer(first.status, first.body)
+            else:
+                item.refuse(request, idempotency.key_reused("/idempotency_key"))
+
+
+def submit_batch(request, items: list[BatchItem]) -> None:
+    """Check and record the results through the submission service, all at once. A
+    result breaking a rule the OpenAPI document states (an enum, a pattern) refuses the
+    whole batch, as the document says: the software sending it is at fault, and the
+    transaction is rolled back."""
+    ready: list[tuple[BatchItem, submissions.Submission]] = []
+    refused: list[tuple[BatchItem, Problem]] = []
+    for item in items:
+        try:
+            ready.append((item, submission_of(request, item.schema)))
+        except Problem as refusal:
+            refused.append((item, refusal))
+    checked = submissions.submit(caller_of(request), [submission for _, submission in ready])
+    refused += [
+        (item, submission_problem(request, one))
+        for (item, _submission), one in zip(ready, checked, strict=True)
+        if not one.ok
+    ]
+    against_the_document = [
+        {**error, "field": f"/items/{item.index}{error['field']}"}
+        for item, problem in sorted(refused, key=lambda pair: pair[0].index)
+        for error in problem.errors
+        if not beyond_the_schema(error)
+    ]
+    if against_the_document:
+        raise Problem("validation", _("Some fields are invalid."), against_the_document)
+    for item, problem in refused:
+        item.refuse(request, problem)
+    recorded = [one.recorded_test for one in checked if one.ok]
+    load_transmissions(recorded)
+    for (item, _submission), one in zip(ready, checked, strict=True):
+        if one.ok:
+            item.answer(201, created_body(one))
 
 
 @api.get(

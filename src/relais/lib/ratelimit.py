@@ -64,15 +64,15 @@ class LocalCounts:
         self._lock = threading.Lock()
         self._counts: OrderedDict[str, tuple[int, float]] = OrderedDict()  # key: (count, expiry)
 
-    def incr(self, key: str, timeout: float, now: float) -> int:
+    def incr(self, key: str, timeout: float, now: float, amount: int = 1) -> int:
         with self._lock:
             count, expiry = self._counts.pop(key, (0, 0.0))
             if expiry <= now:
                 count, expiry = 0, now + timeout
-            self._counts[key] = (count + 1, expiry)
+            self._counts[key] = (count + amount, expiry)
             while len(self._counts) > self.max_keys:
                 self._counts.popitem(last=False)
-            return count + 1
+            return count + amount
 
     def __len__(self) -> int:
         return len(self._counts)
@@ -137,31 +137,31 @@ def shared_redis():
     )
 
 
-def shared_count(key: str, timeout: int) -> int:
+def shared_count(key: str, timeout: int, amount: int = 1) -> int:
     client = shared_redis()
     if client is None:
-        if cache.add(key, 1, timeout):
-            return 1
+        if cache.add(key, amount, timeout):
+            return amount
         try:
-            return cache.incr(key)
+            return cache.incr(key, amount)
         except ValueError:  # culled between add and incr (a full local-memory cache)
-            cache.set(key, 1, timeout)
-            return 1
+            cache.set(key, amount, timeout)
+            return amount
     # One round trip: count, and start the key's clock only at its first hit.
     pipeline = client.pipeline(transaction=False)
-    pipeline.incr(cache.make_key(key))
+    pipeline.incrby(cache.make_key(key), amount)
     pipeline.expire(cache.make_key(key), timeout, nx=True)
     count, _expiry_set = pipeline.execute()
     return count
 
 
-def count_hit(key: str, timeout: int, now: float) -> int:
+def count_hit(key: str, timeout: int, now: float, amount: int = 1) -> int:
     """The hit's count in its window: in the shared cache, or in this process while the
     shared cache fails."""
     moment = monotonic()
     if shared_cache.usable(moment):
         try:
-            count = shared_count(key, timeout)
+            count = shared_count(key, timeout, amount)
         except (RedisError, OSError) as error:
             shared_cache.failed(error, moment)
         else:
@@ -169,15 +169,15 @@ def count_hit(key: str, timeout: int, now: float) -> int:
                 shared_cache.recovered()
             return count
     shared_cache.counted_locally()
-    return local_counts.incr(key, timeout, now)
+    return local_counts.incr(key, timeout, now, amount)
 
 
-def hit(scope: str, source: str, limit: int, window_seconds: int) -> Verdict:
-    """Count one hit of `source` (an address, a credential id) in `scope`; not allowed
+def hit(scope: str, source: str, limit: int, window_seconds: int, cost: int = 1) -> Verdict:
+    """Count `cost` hits of `source` (an address, a credential id) in `scope`; not allowed
     once the window holds more than `limit` hits."""
     now = time.time()
     window = int(now // window_seconds)
     key = f"ratelimit:{scope}:{keyed_digest(source)}:{window}"
-    count = count_hit(key, window_seconds + EXPIRY_MARGIN_SECONDS, now)
+    count = count_hit(key, window_seconds + EXPIRY_MARGIN_SECONDS, now, cost)
     retry_after = max(1, math.ceil((window + 1) * window_seconds - now))
     return Verdict(allowed=count <= limit, retry_after=retry_after)

@@ -70,9 +70,15 @@ def with_transmissions(tests):
 def load_transmissions(tests: list[ScreeningTest]) -> None:
     """What `with_transmissions` does for tests already in hand: their transmissions in one
     query, unless they have them."""
+    # (prefetch_related_objects would skip them too, but only after costly checks.)
+    missing = [test for test in tests if "transmissions" not in prefetched(test)]
     prefetch_related_objects(
-        tests, Prefetch("transmissions", queryset=Transmission.objects.order_by("sequence"))
+        missing, Prefetch("transmissions", queryset=Transmission.objects.order_by("sequence"))
     )
+
+
+def prefetched(test: ScreeningTest) -> dict:
+    return getattr(test, "_prefetched_objects_cache", {})
 
 
 def latest_transmission(test: ScreeningTest) -> Transmission | None:
