@@ -13,6 +13,7 @@ GUIDE = pathlib.Path(__file__).resolve().parents[2] / "docs" / "api.md"
 # (operation in the example, the schema of its body)
 SCHEMAS = {
     '"$RELAIS/tests"': schemas.TestSubmission,
+    '"$RELAIS/tests/batch"': schemas.BatchIn,
     "/correction": schemas.TestIn,
     "/cancellation": schemas.CancellationIn,
     "/patients/$PATIENT_ID": schemas.PatientIn,
