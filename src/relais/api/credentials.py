@@ -74,12 +74,12 @@ def authenticate_token(token: str) -> ApiCredential | None:
     if parts is None:
         return None
     prefix, secret = parts
-    credential = (
-        ApiCredential.objects.select_related("pharmacy", "service_user")
-        .filter(prefix=prefix)
-        .first()
-    )
-    if credential is None:
+    try:
+        # get(), not first(): a unique prefix needs no ORDER BY (first() adds the model's).
+        credential = ApiCredential.objects.select_related("pharmacy", "service_user").get(
+            prefix=prefix
+        )
+    except ApiCredential.DoesNotExist:
         token_digest(secret)  # same work as a real check: no timing hint about prefixes
         return None
     if not hmac.compare_digest(token_digest(secret), credential.secret_hash):
@@ -135,5 +135,6 @@ def performer(credential: ApiCredential, rpps: str):
         user__rpps=rpps,
         user__is_active=True,
     ).select_related("user")
-    found = [membership.user for membership in memberships[:2]]
+    # Two at most, in no order: only whether there is exactly one matters.
+    found = [membership.user for membership in memberships.order_by()[:2]]
     return found[0] if len(found) == 1 else None
