@@ -9,12 +9,17 @@ limit is raised the same way so the wrong-date case can be measured repeatedly.
     python bench/patient_link.py            # 3,000 requests per case (at most 120 s each)
     python bench/patient_link.py --short    # 400 requests per case (at most 30 s each)
     python bench/patient_link.py --clients 1   # the same with one client (a baseline)
+    python bench/patient_link.py --clients 5 --during-import 100000
+        # the link page alone, then while the worker checks and imports a CSV file of
+        # 100,000 rows (bench/bulk_import.py, on a database of its own on the same server)
 """
 
+import contextlib
 import datetime
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,6 +27,7 @@ from pathlib import Path
 
 import project_path  # noqa: F401 (tests/support)
 from load import closed_loop
+from tests.support.databases import throwaway_database
 from tests.support.fictitious import PATIENT_DATA, date_fields
 from tests.support.servers import start_gunicorn
 
@@ -67,6 +73,51 @@ def run_case(name, base, tokens, method, data, expected, total, max_seconds):
         "p50_ms": load.p50_ms, "p99_ms": load.p99_ms, "requests": requests,
         "unexpected": len(load.unexpected),
     }  # fmt: skip
+
+
+def run_during_import(base, tokens, rows: int, max_seconds: float) -> dict:
+    """The link page while the worker checks and imports `rows` CSV rows: the import runs
+    as bench/bulk_import.py does it (the worker's jobs), in a process of its own, on a
+    throwaway database of the same PostgreSQL server (SQLite: a file of its own); the
+    link page is loaded until the import ends."""
+    script = Path(__file__).resolve().parent / "bulk_import.py"
+    url = os.environ.get("RELAIS_DATABASE_URL")
+    with contextlib.ExitStack() as stack:
+        env = {**os.environ, "PYTHONPATH": project_path.PYTHONPATH}
+        if url:
+            env["RELAIS_DATABASE_URL"] = stack.enter_context(
+                throwaway_database(url, "relais_bench_link_import")
+            )
+        importer = subprocess.Popen(
+            [sys.executable, str(script), "--rows", str(rows)],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        cases = []
+        while importer.poll() is None:
+            cases.append(
+                run_case(
+                    f"link page during the import ({rows:,} rows)",
+                    base,
+                    tokens,
+                    "GET",
+                    None,
+                    200,
+                    10**9,
+                    min(20.0, max_seconds),
+                )  # fmt: skip
+            )
+        output = importer.stdout.read() if importer.stdout else ""
+        if importer.returncode != 0:
+            sys.exit(output[-3000:])
+        print("\n".join("    " + line for line in output.splitlines() if "rows/s" in line))
+    latencies = [case["p99_ms"] for case in cases]
+    return {
+        "p99_ms": max(latencies, default=0.0),  # the worst 20-second window
+        "p50_ms": statistics.median(case["p50_ms"] for case in cases) if cases else 0.0,
+        "requests": sum(case["requests"] for case in cases),
+        "unexpected": sum(case["unexpected"] for case in cases),
+        "rows": rows,
+    }
 
 
 def main() -> None:
@@ -118,8 +169,11 @@ def main() -> None:
                 "follow + wrong date (POST)", base, tokens, "POST", WRONG_DATE, 403, total,
                 max_seconds,
             )  # fmt: skip
+            cases = {"link_page": page, "date_right": right, "date_wrong": wrong}
+            if "--during-import" in sys.argv:
+                rows = int(sys.argv[sys.argv.index("--during-import") + 1])
+                cases["during_import"] = run_during_import(base, tokens, rows, max_seconds)
             if "--json" in sys.argv:
-                cases = {"link_page": page, "date_right": right, "date_wrong": wrong}
                 print("RESULT " + json.dumps({"database": database, "clients": CLIENTS, **cases}))
         finally:
             server.stop()
