@@ -32,6 +32,9 @@ class Commits:
 
     def __enter__(self) -> "Commits":
         self.autocommitted = 0
+        # The log keeps the last 9000 queries only: once full, its length stops growing
+        # and a capture, which slices it by length, would see nothing.
+        self.connection.queries_log.clear()
         self.connection.execute_wrappers.append(self)
         self.queries.__enter__()
         return self
