@@ -7,6 +7,10 @@ Operations (each repeated --count times, in blocks that alternate between operat
 - api_replay:      the same POST again with the same key (the stored answer)
 - link_page:       a patient follows the result link (GET /r/<token>, GET /r/open/)
 - birth_date:      the same, then posts the right birth date (the result page)
+- web_record_test: a logged-in, OTP-verified pharmacist posts the counter's new-test form
+                   (a result, for a patient of their pharmacy)
+
+Commits count each COMMIT and each write run in autocommit (tests/support/commits.py).
 
 Web CPU is this process's CPU time (the test client runs the server code in it; SQLite's
 too, when the database is SQLite). Database CPU is the PostgreSQL backend process's own
@@ -45,12 +49,12 @@ def redis_calls(client) -> int:
 
 
 class Meter:
-    """Web CPU, database CPU, statements and Redis commands of what runs inside it."""
+    """Web CPU, database CPU, statements, commits and Redis commands of what runs inside it."""
 
     def __init__(self, connection, redis_client, backend_pid):
-        from django.test.utils import CaptureQueriesContext
+        from tests.support.commits import Commits
 
-        self.queries = CaptureQueriesContext(connection)
+        self.queries = Commits(connection)
         self.redis, self.backend_pid = redis_client, backend_pid
 
     def __enter__(self):
@@ -66,7 +70,8 @@ class Meter:
         self.db_ms = (backend_cpu_seconds(self.backend_pid) - self.db_before) * 1000
         # INFO itself is counted once per call: leave out the one that read "before".
         self.redis_commands = redis_calls(self.redis) - self.redis_before - 1
-        self.statements = len(self.queries)
+        self.statements = self.queries.statements
+        self.commits = self.queries.count
 
 
 def setup():
@@ -91,7 +96,16 @@ def main() -> None:
     redis_client = setup()
     from django.db import connection
     from django.test import Client
-    from tests.support.factories import API, make_member, make_patient, make_pharmacy, make_test
+    from django.urls import reverse
+    from tests.support.factories import (
+        API,
+        log_in,
+        make_member,
+        make_patient,
+        make_pharmacy,
+        make_test,
+        screening_test_form,
+    )
     from tests.support.fictitious import (
         PATIENT_DATA,
         PERFORMER_RPPS,
@@ -108,6 +122,9 @@ def main() -> None:
     token = create_credential(pharmacy, "bench")[1]
     patient = make_patient(pharmacy, user)
     links = [issue_links([(make_test(patient, user), [])])[0][1] for _ in range(args.count)]
+    # One patient per recorded test: a second test of a patient within two hours is a
+    # question (a possible duplicate), not a recorded test.
+    counter_patients = [counter_patient(pharmacy, user, i) for i in range(args.count)]
     with connection.cursor() as cursor:
         backend_pid = None
         if connection.vendor == "postgresql":
@@ -137,6 +154,15 @@ def main() -> None:
         assert browser.get(f"/r/{links[i]}").status_code == 302
         assert browser.get("/r/open/").status_code == 200
 
+    counter = log_in(Client(HTTP_HOST="127.0.0.1"), user)
+    test_forms = [screening_test_form() for _ in range(args.count)]  # one-time tokens
+
+    def web_record_test(i):
+        address = reverse("screening:test_new", args=[counter_patients[i].pk])
+        response = counter.post(address, test_forms[i])
+        assert response.status_code == 302, response.content[:300]
+        assert response["Location"] == reverse("screening:day"), response["Location"]
+
     right_date = date_fields(PATIENT_DATA["birth_date"])
 
     def birth_date(i):
@@ -150,10 +176,11 @@ def main() -> None:
         "api_replay": api_replay,
         "link_page": link_page,
         "birth_date": birth_date,
+        "web_record_test": web_record_test,
     }
     for operation in operations.values():  # warm: imports, templates, connections
         operation(0)
-    figures = {name: {"web_ms": [], "db_ms": [], "statements": [], "redis": []}
+    figures = {name: {"web_ms": [], "db_ms": [], "statements": [], "commits": [], "redis": []}
                for name in operations}  # fmt: skip
     meter = Meter(connection, redis_client, backend_pid)
     for start in range(1, args.count, BLOCK):
@@ -163,20 +190,32 @@ def main() -> None:
                     operation(i)
                 for key, value in (("web_ms", meter.web_ms), ("db_ms", meter.db_ms),
                                    ("statements", meter.statements),
+                                   ("commits", meter.commits),
                                    ("redis", meter.redis_commands)):  # fmt: skip
                     figures[name][key].append(value)
     database = "PostgreSQL" if connection.vendor == "postgresql" else "SQLite"
     print(f"cost per operation, {database}, {args.count - 1} of each (means; CPU in ms)")
-    print(f"  {'operation':<16} {'web CPU':>8} {'DB CPU':>8} {'web+DB':>8} {'SQL':>5} {'Redis':>6}")
+    print(f"  {'operation':<16} {'web CPU':>8} {'DB CPU':>8} {'web+DB':>8} {'SQL':>5} "
+          f"{'commits':>7} {'Redis':>6}")  # fmt: skip
     result = {"database": database, "count": args.count - 1}
     for name, values in figures.items():
         means = {key: statistics.fmean(series) for key, series in values.items()}
         result[name] = means
         print(f"  {name:<16} {means['web_ms']:8.2f} {means['db_ms']:8.2f} "
               f"{means['web_ms'] + means['db_ms']:8.2f} {means['statements']:5.1f} "
-              f"{means['redis']:6.1f}")  # fmt: skip
+              f"{means['commits']:7.1f} {means['redis']:6.1f}")  # fmt: skip
     if args.json:
         print("RESULT " + json.dumps(result))
+
+
+def counter_patient(pharmacy, user, number):
+    """Patient `number` of the counter, with a NIR no API patient of the run has."""
+    from tests.support.factories import make_patient
+    from tests.support.fictitious import make_nir, numbered_patient
+
+    identity = numbered_patient(number)
+    nir = make_nir(identity["sex"], identity["birth_date"], number % 999 + 1, place="69123")
+    return make_patient(pharmacy, user, **{**identity, "nir": nir})
 
 
 if __name__ == "__main__":

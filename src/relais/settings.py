@@ -71,9 +71,11 @@ SESSION_COOKIE_AGE = config.SESSION_COOKIE_AGE
 # How long a form posted after its session ended is kept (encrypted) for its user to log
 # in again and find it (relais.accounts.drafts).
 DRAFT_MINUTES = config.DRAFT_MINUTES
-SESSION_SAVE_EVERY_REQUEST = True
+# Written when changed, and refreshed well before the idle time runs out, not on every
+# page (relais.accounts.sessions); in the database, so the demo needs no other server.
+SESSION_SAVE_EVERY_REQUEST = False
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_ENGINE = "relais.accounts.sessions"
 LOGIN_MAX_FAILURES = config.LOGIN_MAX_FAILURES
 LOGIN_LOCKOUT_MINUTES = config.LOGIN_LOCKOUT_MINUTES
 # A source address (a pharmacy's one public address, or a proxy's client) is only slowed

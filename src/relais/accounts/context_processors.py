@@ -25,6 +25,13 @@ class RoleRights:
         return self.role is not None and role_allows(self.role, action)
 
 
+def session_seconds(request) -> int:
+    """Seconds until the session ends without another request (it may have been written
+    a little before this one: relais.accounts.sessions)."""
+    seconds_left = getattr(getattr(request, "session", None), "seconds_left", None)
+    return seconds_left() if seconds_left is not None else settings.SESSION_COOKIE_AGE
+
+
 def pharmacy(request):
     membership = getattr(request, "membership", None)
     user = getattr(request, "user", None)
@@ -42,6 +49,6 @@ def pharmacy(request):
         "pending_invitations": pending_invitations,
         "membership": membership if membership else None,
         # For relais.js, which warns a minute before an idle session ends.
-        "session_seconds": settings.SESSION_COOKIE_AGE,
+        "session_seconds": session_seconds(request),
         "may": RoleRights(membership.role if membership else None),
     }

@@ -49,7 +49,9 @@ def once(
     or "" when nothing was."""
     now = database_now()
     digest = token_digest(token)
-    with transaction.atomic():
+    # No savepoint in the form's own transaction (screening.views.post_in_one_transaction):
+    # an error here fails the whole request, nothing is caught above it.
+    with transaction.atomic(savepoint=False):
         FormToken.objects.filter(user=user, created_at__lt=now - LIFETIME).delete()
         try:
             with transaction.atomic():

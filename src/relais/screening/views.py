@@ -1,9 +1,13 @@
 import datetime
+from collections.abc import Callable
+from functools import wraps
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.transaction import TransactionManagementError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -37,6 +41,28 @@ from relais.transmission.services import (
     resend_rejected,
     with_transmissions,
 )
+
+
+def post_in_one_transaction(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A form's POST reads, audits and saves in one transaction: one durable commit (not
+    one per audit event and one per save), and a request that fails part-way (the
+    database restarting) leaves nothing of it, its audit events included. A GET's one
+    write, its audit event, commits on its own."""
+
+    @wraps(view)
+    def posted(request, *args, **kwargs) -> HttpResponse:
+        if request.method != "POST":
+            return view(request, *args, **kwargs)
+        with transaction.atomic():
+            response = view(request, *args, **kwargs)
+            if transaction.get_rollback():
+                # The block would roll back quietly, audit events included, and the page
+                # (patient data perhaps) leave unaudited: fail the request instead.
+                raise TransactionManagementError("a form's transaction was marked for rollback")
+        return response
+
+    return posted
+
 
 # The results page's parameter: the random key of a search kept server-side.
 SEARCH_PARAMETER = "search"
@@ -143,6 +169,7 @@ def patient_search(request: PharmacyRequest):
 
 @require_http_methods(["GET", "POST"])
 @pharmacy_permission_required("patient.edit", keeps_drafts=True)
+@post_in_one_transaction
 def patient_new(request: PharmacyRequest):
     if "prefill" in request.POST:
         # From a search that found no one: start the form with what was searched for.
@@ -262,6 +289,7 @@ def may_correct_patient(request, patient) -> bool:
 
 @require_http_methods(["GET", "POST"])
 @pharmacy_permission_required("patient.edit", keeps_drafts=True)
+@post_in_one_transaction
 def patient_edit(request: PharmacyRequest, patient_id):
     patient = Patient.objects.get_for_pharmacy_or_404(request.pharmacy, pk=patient_id)
     # The edit would correct results SI-DEP holds: the same right as correcting them.
@@ -385,6 +413,7 @@ def shown(field, value) -> str:
 
 @require_http_methods(["GET", "POST"])
 @pharmacy_permission_required("test.record", keeps_drafts=True)
+@post_in_one_transaction
 def test_new(request: PharmacyRequest, patient_id):
     """Start a test at the counter: kit, device, lot and sample time, with or without its
     result. Without one it is in progress, on top of the day page with its timer, until
@@ -456,6 +485,7 @@ def test_form_context(form, patient, boxes) -> dict:
 
 @require_http_methods(["GET", "POST"])
 @pharmacy_permission_required("test.record", keeps_drafts=True)
+@post_in_one_transaction
 def test_result(request: PharmacyRequest, test_id):
     """Enter the reading of a test in progress: the one screen from the day page."""
     test = ScreeningTest.objects.select_related("patient").get_for_pharmacy_or_404(
@@ -536,6 +566,7 @@ def refuse_cancelled(request, test):
 
 @require_http_methods(["GET", "POST"])
 @pharmacy_permission_required("test.record", keeps_drafts=True)
+@post_in_one_transaction
 def test_correct(request: PharmacyRequest, test_id):
     """Correct a result; SI-DEP gets the corrected version (see transmission.outbox)."""
     test, refusal = test_for_change(request, test_id)
@@ -603,6 +634,7 @@ def test_correct(request: PharmacyRequest, test_id):
 
 @require_http_methods(["GET", "POST"])
 @pharmacy_permission_required("test.record", keeps_drafts=True)
+@post_in_one_transaction
 def test_cancel(request: PharmacyRequest, test_id):
     """Cancel a test recorded in error; SI-DEP is told to delete it (OBX-11 D), or that it
     was sent for the wrong patient (W)."""

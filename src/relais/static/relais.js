@@ -194,7 +194,7 @@
   });
 
   /* ---------- Session ending ----------
-     On staff pages, the body carries data-session-seconds (the idle timeout) and
+     On staff pages, the body carries data-session-seconds (until the idle session ends) and
      data-session-notice: a minute before the session would end with no page sent,
      the notice is shown among the page's messages. What is posted after the end is
      kept by the server for the user to find after logging in again. */
