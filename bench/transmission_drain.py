@@ -44,12 +44,13 @@ def measure(size: int, workers: int, postgres_url: str) -> dict:
                 drain.start_worker()
             # Sustained rate: from the first acknowledgement (process start-up excluded)
             # to the last.
-            first_ack_at, first_count = None, 0
+            first_ack_at, first_count, first_cpu = None, 0, {}
             while True:
                 acknowledged = drain.states().get("acknowledged", 0)
                 now = time.monotonic()
                 if first_ack_at is None and acknowledged:
                     first_ack_at, first_count = now, acknowledged
+                    first_cpu = drain.cpu_seconds()
                 if acknowledged >= size:
                     break
                 if now - started > TIMEOUT_SECONDS:
@@ -57,10 +58,15 @@ def measure(size: int, workers: int, postgres_url: str) -> dict:
                 drain.check_workers_alive()
                 time.sleep(0.2)
             finished = time.monotonic()
+            cpu = drain.cpu_seconds()
             counts = drain.simulator.counts()
         finally:
             drain.close()
     sustained = (size - first_count) / max(finished - first_ack_at, 1e-9)
+    # CPU per message over the same span as the sustained rate (start-up excluded).
+    cpu_ms = {
+        name: (cpu[name] - first_cpu[name]) * 1000 / max(size - first_count, 1) for name in cpu
+    }
     return {
         "size": size,
         "workers": workers,
@@ -69,6 +75,8 @@ def measure(size: int, workers: int, postgres_url: str) -> dict:
         "sustained_rate": sustained,
         "stored": counts["accepted"],
         "received": counts["received"],
+        "worker_cpu_ms": cpu_ms["workers"],
+        "simulator_cpu_ms": cpu_ms["simulator"],
         "load_ms": build["load_and_decrypt_seconds_per_message"] * 1000,
         "build_ms": build["build_seconds_per_message"] * 1000,
     }
@@ -93,7 +101,8 @@ def main() -> None:
     print(f"Outbox drain on {database}, {os.cpu_count()} CPUs (shared machine: noisy figures)")
     header = (
         f"{'results':>8} {'workers':>7} {'seconds':>8} {'overall/s':>10} {'sustained/s':>12}"
-        f" {'stored':>7} {'received':>9} {'load+decrypt ms':>16} {'build ms':>9}"
+        f" {'stored':>7} {'received':>9} {'worker CPU ms':>14} {'simulator CPU ms':>17}"
+        f" {'load+decrypt ms':>16} {'build ms':>9}"
     )
     print(header)
     rows = []
@@ -104,14 +113,20 @@ def main() -> None:
             print(
                 f"{row['size']:>8} {row['workers']:>7} {row['seconds']:>8.1f}"
                 f" {row['overall_rate']:>10.0f} {row['sustained_rate']:>12.0f}"
-                f" {row['stored']:>7} {row['received']:>9} {row['load_ms']:>16.3f}"
+                f" {row['stored']:>7} {row['received']:>9} {row['worker_cpu_ms']:>14.3f}"
+                f" {row['simulator_cpu_ms']:>17.3f} {row['load_ms']:>16.3f}"
                 f" {row['build_ms']:>9.3f}",
                 flush=True,
             )
     print("overall: from starting the workers; sustained: from the first acknowledgement.")
+    print("worker / simulator CPU: per message acknowledged, over the sustained span,")
+    print("all workers together (stable under load, unlike the rates).")
     print("load+decrypt / build: per message, one process, as the worker does it.")
     if args.json:
-        print("RESULT " + json.dumps({"database": database, "rows": rows}))
+        # "runs" keys each row by size and workers, for bench/interleave.py (which
+        # compares the numbers of nested objects, not of lists).
+        runs = {f"{row['size']}x{row['workers']}": row for row in rows}
+        print("RESULT " + json.dumps({"database": database, "rows": rows, "runs": runs}))
 
 
 if __name__ == "__main__":

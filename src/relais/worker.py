@@ -88,21 +88,35 @@ class Round:
 
 
 class Schedule:
-    """When each job with an interval last ran in this process."""
+    """When each job may run next in this process. A job with an interval runs at most
+    once per interval. A job that found nothing to do waits `idle_seconds` before it
+    looks again, as it would if the whole worker were idle: while one queue drains
+    (rounds follow each other), the empty ones are not polled after every batch."""
 
-    def __init__(self, clock=time.monotonic):
+    def __init__(self, clock=time.monotonic, idle_seconds: float = 0.0):
         self.clock = clock
+        self.idle_seconds = idle_seconds
         self.last_run: dict[str, float] = {}
+        self.quiet_until: dict[str, float] = {}
 
     def due(self, name: str) -> bool:
+        now = self.clock()
+        if now < self.quiet_until.get(name, now):
+            return False
         every = jobs.interval(name)
         if every <= 0:
             return True
-        now = self.clock()
         if now - self.last_run.get(name, -every) < every:
             return False
         self.last_run[name] = now
         return True
+
+    def ran(self, name: str, handled: int) -> None:
+        """After a job's success (a failed job is tried again at the next round)."""
+        if handled == 0 and self.idle_seconds > 0:
+            self.quiet_until[name] = self.clock() + self.idle_seconds
+        else:
+            self.quiet_until.pop(name, None)
 
 
 def run_jobs(failures: FailureLog, schedule: Schedule | None = None) -> Round:
@@ -114,14 +128,17 @@ def run_jobs(failures: FailureLog, schedule: Schedule | None = None) -> Round:
             continue
         outcome.ran += 1
         try:
-            outcome.handled += job()
+            handled = job()
         except Exception as error:
             outcome.failed += 1
             failures.failed(name, error)
             # A broken connection must not fail the next job too.
             drop_broken_connections()
         else:
+            outcome.handled += handled
             failures.succeeded(name)
+            if schedule is not None:
+                schedule.ran(name, handled)
     return outcome
 
 
@@ -136,7 +153,7 @@ def run_forever(
     """Rounds until `should_stop()`; raises FailedRounds after `max_failed_rounds`
     rounds in a row in which every job failed."""
     failures = FailureLog()
-    schedule = Schedule()
+    schedule = Schedule(idle_seconds=idle_seconds)
     failed_in_a_row = 0
     while not should_stop():
         outcome = run_jobs(failures, schedule)

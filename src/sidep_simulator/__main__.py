@@ -106,10 +106,11 @@ def serve(args) -> None:
     )
     if args.store_then_error and not args.http_error:
         sys.exit("--store-then-error needs --http-error")
+    store = Store(args.db)
     server = SimulatorServer(
         (args.host, args.port),
         tls_context(args.cert, args.key, args.client_ca, args.tls_fault),
-        Store(args.db),
+        store,
         faults,
         args.max_batch,
         random.Random(args.seed),  # noqa: S311 (fault injection, not security)
@@ -124,17 +125,21 @@ def serve(args) -> None:
         pass
     finally:
         server.server_close()
+        store.close()
 
 
 def dump(args) -> None:
-    for message_id, received_at, body in Store(args.db).messages():
+    with Store(args.db) as store:
+        accepted = store.messages()
+    for message_id, received_at, body in accepted:
         print(f"# {message_id} received {received_at}")
         print(body.replace("\r", "\n").rstrip("\n"))
         print()
 
 
 def count(args) -> None:
-    print(json.dumps(Store(args.db).counts()))
+    with Store(args.db) as store:
+        print(json.dumps(store.counts()))
 
 
 def main(argv: list[str] | None = None) -> None:

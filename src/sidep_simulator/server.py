@@ -211,35 +211,47 @@ class BatchHandler(BaseHTTPRequestHandler):
                 self._answer(400, f"message {number} has no readable MSH-10\n")
                 return
             received.append(item)
-        acks = [self._acknowledge(item) for item in received]
+        acks = self._acknowledge(received)
         if injected is not None:  # stored then error: the ACKs never reach the client
             self._answer_injected(injected)
             return
         self._answer(200, "\n".join(acks), CONTENT_TYPE)
 
-    def _acknowledge(self, received: messages.Received) -> str:
-        store, faults = self.server.store, self.server.faults
-        if store.is_known(received.message_id):
-            store.accept(received.message_id, received.raw)  # counts the repeat
-            return messages.ack(received, "AA")
+    def _acknowledge(self, received: list[messages.Received]) -> list[str]:
+        """One ACK per message, in order. The messages answered AA are stored (a repeat
+        counted) in one transaction, committed before this returns: before any ACK leaves."""
+        known = self.server.store.known(item.message_id for item in received)
+        acks, accepted = [], []
+        for item in received:
+            code, reason = self._verdict(item, known)
+            if code == "AA":
+                accepted.append((item.message_id, item.raw))
+                known.add(item.message_id)  # the same MSH-10 again in this batch: a repeat
+            acks.append(messages.ack(item, code, reason))
+        self.server.store.accept_all(accepted)
+        return acks
+
+    def _verdict(self, received: messages.Received, known: set[str]) -> tuple[str, str]:
+        """(acknowledgement code, reason) for one message."""
+        faults = self.server.faults
+        if received.message_id in known:
+            return "AA", ""
         # AR (HL7 table 0008, "application reject"): a failure not about the content; the
         # sender sends the same message again later. AE: the content, which someone fixes.
         if faults.application_reject_now(self.server.rng):
-            return messages.ack(received, "AR", APPLICATION_REJECT_TEXT)
+            return "AR", APPLICATION_REJECT_TEXT
         try:
             messages.check_header(received.raw)
         except messages.Unsupported as error:
-            return messages.ack(received, "AR", str(error))
+            return "AR", str(error)
         try:
             messages.validate(received.raw, strict=self.server.strict_validation)
         except messages.Invalid as error:
-            return messages.ack(received, "AE", str(error))
+            return "AE", str(error)
         nir, birth_name = messages.patient_traits(received.raw)
         if faults.rejects(nir, birth_name):
             # As a real receiver may, the reason quotes the patient (Relais must protect it).
-            reason = f"the receiver refuses results for this patient ({birth_name or nir})"
-            return messages.ack(received, "AE", reason)
+            return "AE", f"the receiver refuses results for this patient ({birth_name or nir})"
         if self.server.rng.random() < faults.error_rate:
-            return messages.ack(received, "AE", "injected application error")
-        store.accept(received.message_id, received.raw)
-        return messages.ack(received, "AA")
+            return "AE", "injected application error"
+        return "AA", ""

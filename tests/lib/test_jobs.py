@@ -90,3 +90,52 @@ def test_a_schedule_skips_a_job_until_its_interval_has_passed(monkeypatch):
     assert runs.count("purge") == 2  # at 1000 and 1060
     runs.clear()
     assert worker.run_round() == 1 and runs == ["outbox", "purge"]  # one round runs all
+
+
+@pytest.mark.django_db
+def test_a_job_that_found_nothing_waits_the_idle_time_while_a_busy_one_runs_every_round(
+    monkeypatch,
+):
+    """While the outbox drains, rounds follow each other: the empty queues are polled at
+    the idle pace, not after every batch; a failing job is tried again at once."""
+    monkeypatch.setattr(jobs, "_jobs", {})
+    runs = []
+    backlog = [3]
+
+    def outbox():
+        runs.append("outbox")
+        backlog[0] = max(backlog[0] - 1, 0)
+        return 100 if backlog[0] else 0
+
+    def broken():
+        runs.append("broken")
+        raise RuntimeError("boom")
+
+    jobs.register("outbox", outbox, order=0)
+    jobs.register("mail", lambda: runs.append("mail") or 0, order=1)
+    jobs.register("broken", broken, order=2)
+    now = [1000.0]
+    schedule = worker.Schedule(clock=lambda: now[0], idle_seconds=1.0)
+    rounds = []
+    for moment in (1000.0, 1000.2, 1000.4, 1000.9, 1001.0, 1001.5, 1002.6):
+        now[0] = moment
+        runs.clear()
+        worker.run_jobs(worker.FailureLog(), schedule)
+        rounds.append(list(runs))
+    assert rounds == [
+        ["outbox", "mail", "broken"],
+        ["outbox", "broken"],  # mail found nothing at 1000.0: not before 1001.0
+        ["outbox", "broken"],  # the outbox is empty now
+        ["broken"],
+        ["mail", "broken"],
+        ["outbox", "broken"],  # 1000.4 + 1 s
+        ["outbox", "mail", "broken"],
+    ]
+
+
+def test_a_job_that_handled_something_is_due_again_at_once():
+    schedule = worker.Schedule(clock=lambda: 5.0, idle_seconds=30.0)
+    schedule.ran("transmission", 0)
+    assert not schedule.due("transmission")
+    schedule.ran("transmission", 12)
+    assert schedule.due("transmission")

@@ -1,5 +1,6 @@
 """The SI-DEP simulator over real mutual TLS: ACKs, de-duplication, validation, refusals."""
 
+import threading
 import time
 
 import httpx
@@ -231,3 +232,39 @@ def test_refuse_client_certificate_refuses_the_right_certificate(start_sidep, po
     with pytest.raises(httpx.TransportError):
         post(simulator, message("TLS-1"))
     assert simulator.counts()["received"] == 0
+
+
+def test_every_acknowledged_message_survives_killing_the_simulator(sidep, post):
+    """An ACK leaves only once its message is committed: killed (SIGKILL, no clean-up)
+    right after answering, the simulator has every AA message in its store, and started
+    again on the same store it recognises them."""
+    sent = [message(f"KEEP-{n}") for n in range(50)]
+    acks = parse_acks(post(sidep, batch(*sent)).text)
+    sidep.process.kill()
+    sidep.process.wait()
+    assert [a.code for a in acks] == ["AA"] * 50
+    assert sidep.counts() == {"accepted": 50, "distinct_message_ids": 50, "received": 50}
+
+    sidep.start()
+    again = parse_acks(post(sidep, batch(*sent[:10], message("KEEP-NEW"))).text)
+    assert [a.code for a in again] == ["AA"] * 11
+    assert sidep.counts() == {"accepted": 51, "distinct_message_ids": 51, "received": 61}
+
+
+def test_concurrent_clients_sending_the_same_messages_store_each_once(sidep, post):
+    """One thread per client connection, one store: overlapping batches sent at once."""
+    shared = [message(f"BOTH-{n}") for n in range(20)]
+    answers: dict[int, list[str]] = {}
+
+    def client(number: int) -> None:
+        own = [message(f"OWN-{number}-{n}") for n in range(20)]
+        response = post(sidep, batch(*own, *shared))
+        answers[number] = [a.code for a in parse_acks(response.text)]
+
+    threads = [threading.Thread(target=client, args=(number,)) for number in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == {number: ["AA"] * 40 for number in range(3)}
+    assert sidep.counts() == {"accepted": 80, "distinct_message_ids": 80, "received": 120}

@@ -81,7 +81,9 @@ class Drain:
             RELAIS_TRANSMISSION_LEASE_SECONDS=str(self.lease_seconds),
             RELAIS_TRANSMISSION_BACKOFF_BASE_SECONDS="1",
             RELAIS_TRANSMISSION_BACKOFF_MAX_SECONDS="2",
-            PYTHONPATH=str(PROJECT_DIR),
+            # This checkout's src/ before the venv's editable install (which may be
+            # another checkout's: bench/interleave.py runs two with one venv).
+            PYTHONPATH=os.pathsep.join([str(PROJECT_DIR / "src"), str(PROJECT_DIR)]),
         )
         if self.database_url:
             env["RELAIS_DATABASE_URL"] = self.database_url
@@ -190,11 +192,31 @@ class Drain:
             time.sleep(0.1)
         raise AssertionError(f"{text!r} not in the worker's output:\n{output[-3000:]}")
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) used so far by the workers together, and by the
+        simulator: a cost per message that noise from other processes does not change."""
+        simulator = self.simulator.process if self.simulator is not None else None
+        return {
+            "workers": sum(process_cpu_seconds(worker.pid) for worker in self.workers),
+            "simulator": process_cpu_seconds(simulator.pid) if simulator else 0.0,
+        }
+
     def check_workers_alive(self) -> None:
         for worker in self.workers:
             if worker.poll() not in (None, -signal.SIGKILL, 0):
                 log = (self.workdir / "worker.log").read_text()[-3000:]
                 raise AssertionError(f"a worker exited with {worker.returncode}:\n{log}")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of a running process (Linux /proc; 0 once it has exited)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    # Fields after the command name (which may hold spaces), from its closing parenthesis.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- populate (runs inside the throwaway installation, see Drain.prepare) ---------------

@@ -203,7 +203,8 @@ class Simulator:
 
     def counts(self) -> dict[str, int]:
         # What `sidep_simulator count` prints, read in this process (no interpreter start).
-        return Store(self.db).counts()
+        with Store(self.db) as store:
+            return store.counts()
 
     def dump(self) -> str:
         return run_simulator_command("dump", "--db", str(self.db))
@@ -213,7 +214,9 @@ class Simulator:
         stored, in the order received, by order number (OBR-2: hl7.order_id of the test)."""
         held: dict[str, list[str]] = {}
         # Read in this process (no interpreter start, no hl7apy import, as `dump` costs).
-        for _message_id, _received_at, body in Store(self.db).messages():
+        with Store(self.db) as store:
+            accepted = store.messages()
+        for _message_id, _received_at, body in accepted:
             segments = {segment.split("|")[0]: segment.split("|") for segment in body.split("\r")}
             order = segments["OBR"][2].split("^")[0]
             held.setdefault(order, []).append(segments["OBX"][11])

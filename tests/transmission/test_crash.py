@@ -19,6 +19,19 @@ pytestmark = pytest.mark.slow  # worker processes draining 3,000 results
 RESULTS = 3_000
 KILLS = 4
 DRAIN_TIMEOUT_SECONDS = 240
+# Each kill waits for some progress, but never past this many acknowledged results: rows
+# are left to kill mid-batch however fast the worker drains (a batch takes ~0.1 s).
+KILL_BEFORE_ACKNOWLEDGED = RESULTS // 3
+WAIT_SECONDS = 60
+
+
+def wait_for_rows(drain, state: str, count: int) -> None:
+    """Until `count` rows are in `state`; fails (rather than hangs) after WAIT_SECONDS."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while drain.states().get(state, 0) < count:
+        drain.check_workers_alive()
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not {count} {state} after {WAIT_SECONDS} s: {drain.states()}")
 
 
 @pytest.fixture
@@ -36,13 +49,12 @@ def test_killing_the_worker_mid_batch_loses_and_doubles_nothing(drain):
     while len(killed_in_flight) < KILLS:
         worker = drain.start_worker()
         progress = drain.states().get("acknowledged", 0) + rng.randint(100, 400)
-        while drain.states().get("acknowledged", 0) < progress:
-            drain.check_workers_alive()
+        progress = min(progress, KILL_BEFORE_ACKNOWLEDGED)
+        wait_for_rows(drain, "acknowledged", progress)
         # Kill at a random point of a batch: before sending, while SI-DEP answers, or
         # after it stored the messages but before the ACKs are recorded.
-        while drain.states().get("in_flight", 0) == 0:
-            drain.check_workers_alive()
-        time.sleep(rng.uniform(0, 0.5))
+        wait_for_rows(drain, "in_flight", 1)
+        time.sleep(rng.uniform(0, 0.2))
         drain.kill(worker)
         in_flight = drain.states().get("in_flight", 0)
         if in_flight:  # otherwise the batch finished first: try again

@@ -8,6 +8,7 @@ from hl7apy.parser import parse_message
 
 from relais.screening import catalogue
 from relais.screening.models import IdentityStatus, ScreeningTest
+from relais.transmission import hl7
 from relais.transmission.hl7 import (
     OID_FINESS,
     OID_INS_NIA,
@@ -221,6 +222,27 @@ def test_sample_time_is_written_in_local_time_with_its_offset():
     summer = datetime.datetime(2026, 7, 1, 6, 0, tzinfo=datetime.UTC)
     message = build(sample_test(sampled_at=summer))
     assert field(message, "OBR", 7) == "20260701080000+0200"
+
+
+def test_a_formatted_time_follows_the_time_zone_setting_it_was_formatted_in(settings):
+    """Formatted times are remembered (a message repeats them): per instant and zone."""
+    summer = datetime.datetime(2026, 7, 1, 6, 0, tzinfo=datetime.UTC)
+    same_instant = summer.astimezone(datetime.timezone(datetime.timedelta(hours=-5)))
+    assert field(build(sample_test(sampled_at=summer)), "OBR", 7) == "20260701080000+0200"
+    settings.TIME_ZONE = "UTC"
+    assert field(build(sample_test(sampled_at=same_instant)), "OBR", 7) == ("20260701060000+0000")
+
+
+def test_one_message_formats_each_time_and_hashes_each_id_once(settings):
+    """The creation time is written three times and the sampling time up to five; the
+    order id twice: each is computed once (CPU of the worker's per-message path)."""
+    hl7._local_timestamp.cache_clear()
+    hl7.short_id.cache_clear()
+    build(sample_test(symptoms=True, symptom_onset=datetime.date(2026, 11, 20)))
+    assert hl7._local_timestamp.cache_info().misses == 2
+    assert hl7._local_timestamp.cache_info().hits >= 6
+    assert hl7.short_id.cache_info().misses == 2  # the test's and the patient's
+    assert hl7.short_id.cache_info().hits == 1
 
 
 @pytest.mark.parametrize(

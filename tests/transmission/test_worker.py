@@ -1,6 +1,9 @@
 import datetime
+import uuid
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone, translation
 
 from relais.accounts.models import Pharmacy
@@ -8,7 +11,8 @@ from relais.lib import queue
 from relais.lib.clock import database_now
 from relais.transmission import retry, transport
 from relais.transmission.models import Transmission
-from relais.transmission.worker import claim, due_ids, record, send_due
+from relais.transmission.services import Settled, transmissions_settled
+from relais.transmission.worker import Outcome, claim, due_ids, record, send_due
 from tests.support.factories import make_test
 
 State = Transmission.State
@@ -133,3 +137,65 @@ def test_several_tests_go_in_one_batch(unreachable_sidep, patient, pharmacist, m
     assert send_due(batch_size=2) == 2
     assert send_due(batch_size=2) == 1
     assert send_due(batch_size=2) == 0
+
+
+@pytest.fixture
+def announced():
+    """The Settled items transmissions_settled carries, as its receivers get them."""
+    received: list[Settled] = []
+
+    def receiver(sender, settled, **kwargs):
+        received.extend(settled)
+
+    transmissions_settled.connect(receiver, dispatch_uid="test-announced")
+    yield received
+    transmissions_settled.disconnect(dispatch_uid="test-announced")
+
+
+def selects_of_the_outbox(queries) -> list[str]:
+    return [
+        query["sql"]
+        for query in queries
+        if query["sql"].startswith("SELECT") and '"transmission_transmission"' in query["sql"]
+    ]
+
+
+@pytest.mark.django_db
+def test_a_recorded_batch_announces_what_it_wrote_without_reading_it_back(
+    patient, pharmacist, announced
+):
+    for _ in range(3):
+        make_test(patient, pharmacist)
+    token = claim(10, database_now())
+    rows = list(Transmission.objects.filter(claim_token=token).select_related("test"))
+    outcomes = {
+        rows[0].pk: Outcome(State.ACKNOWLEDGED, ack_code="AA"),
+        rows[1].pk: Outcome(State.REJECTED, ack_code="AE", ack_text="bad"),
+        rows[2].pk: Outcome(State.PENDING, error=Error.NO_ACK),  # waits: not settled
+    }
+    with CaptureQueriesContext(connection) as queries:
+        record(token, rows, outcomes)
+    assert selects_of_the_outbox(queries) == []
+    stored = {row.pk: row for row in Transmission.objects.all()}
+    assert sorted(announced, key=lambda item: item.state) == [
+        Settled(row.test_id, row.pharmacy_id, pharmacist.pk, row.state, row.state_changed_at)
+        for row in sorted(stored.values(), key=lambda row: row.state)
+        if row.pk != rows[2].pk
+    ]
+    assert {item.test_id for item in announced} == {row.test_id for row in rows[:2]}
+
+
+@pytest.mark.django_db
+def test_a_row_whose_lease_lapsed_is_neither_written_nor_announced(
+    settings, patient, pharmacist, announced
+):
+    for _ in range(2):
+        make_test(patient, pharmacist)
+    now = database_now()
+    token = claim(10, now)
+    rows = list(Transmission.objects.filter(claim_token=token).select_related("test"))
+    # Another worker took the first row over after its lease lapsed.
+    Transmission.objects.filter(pk=rows[0].pk).update(claim_token=uuid.uuid4())
+    record(token, rows, dict.fromkeys([row.pk for row in rows], Outcome(State.ACKNOWLEDGED)))
+    assert [item.test_id for item in announced] == [rows[1].test_id]
+    assert Transmission.objects.get(pk=rows[0].pk).state == State.IN_FLIGHT

@@ -92,7 +92,10 @@ def announce_settled(now: datetime.datetime, **which) -> None:
     rows = Transmission.objects.filter(
         state__in=SETTLED_STATES, state_changed_at=now, **which
     ).values_list("test_id", "pharmacy_id", "test__recorded_by_id", "state")
-    settled = [Settled(*row, occurred_at=now) for row in rows]
+    announce([Settled(*row, occurred_at=now) for row in rows])
+
+
+def announce(settled: list[Settled]) -> None:
     if settled:
         transmissions_settled.send(sender=Transmission, settled=settled)
 
@@ -223,10 +226,18 @@ def record(token: uuid.UUID, rows, outcomes: dict[uuid.UUID, Outcome]) -> None:
     for row in rows:
         apply(row, outcomes[row.pk], now)
     with transaction.atomic():  # the new states and what they announce commit together
-        queue.record(transmission_queue(), token, rows, RECORDED_FIELDS)
-        settled = [row.pk for row in rows if row.state in SETTLED_STATES]
-        if settled:
-            announce_settled(now, pk__in=settled)
+        written = queue.record(transmission_queue(), token, rows, RECORDED_FIELDS)
+        settled = [row for row in rows if row.state in SETTLED_STATES]
+        if written == len(rows):
+            # Every row was still held under this claim: the states just written are
+            # the ones in hand (no need to read them back).
+            announce([settled_now(row, now) for row in settled])
+        elif settled:  # some lease lapsed: announce only the rows written
+            announce_settled(now, pk__in=[row.pk for row in settled])
+
+
+def settled_now(row: Transmission, now: datetime.datetime) -> Settled:
+    return Settled(row.test_id, row.pharmacy_id, row.test.recorded_by_id, row.state, now)
 
 
 def pause_for_retry_after(outcomes, now: datetime.datetime) -> None:
