@@ -55,13 +55,16 @@ def record(rng: random.Random, number: int) -> ScreeningTest:
         phone=rng.choice(["+33612345678", ""]), email=rng.choice(["a@example.org", ""]),
     )  # fmt: skip
     kind = rng.choice(list(catalogue.TEST_KINDS.values()))
-    return ScreeningTest(
+    test = ScreeningTest(
         pharmacy=pharmacy, patient=patient, performed_by=user, kind=kind.code,
         device=rng.choice(["Demo AG Rapid", "", "Kit\\v2"]), specimen=rng.choice(kind.specimens),
         sampled_at=datetime.datetime(2026, 11, 23, 9, 30, tzinfo=datetime.UTC)
         - datetime.timedelta(minutes=rng.randrange(100000)),
         result=rng.choice(list(catalogue.RESULTS)), consent_transmission=True,
     )  # fmt: skip
+    # A multiplex kit's other results, by analyte.
+    test.other_results = {a.code: rng.choice(list(catalogue.RESULTS)) for a in kind.analytes[1:]}
+    return test
 
 
 def percentile(values: list[float], share: float) -> float:
