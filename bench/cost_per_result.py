@@ -7,6 +7,9 @@ Operations (each repeated --count times, in blocks that alternate between operat
 - api_replay:      the same POST again with the same key (the stored answer)
 - link_page:       a patient follows the result link (GET /r/<token>, GET /r/open/)
 - birth_date:      the same, then posts the right birth date (the result page)
+- staff_page:      a pharmacist, logged in with the second factor, opens the day page of
+                   a pharmacy of their own with no test (what every staff request costs:
+                   the session's user, device and membership, the page's own few queries)
 
 Web CPU is this process's CPU time (the test client runs the server code in it; SQLite's
 too, when the database is SQLite). Database CPU is the PostgreSQL backend process's own
@@ -91,7 +94,15 @@ def main() -> None:
     redis_client = setup()
     from django.db import connection
     from django.test import Client
-    from tests.support.factories import API, make_member, make_patient, make_pharmacy, make_test
+    from django.urls import reverse
+    from tests.support.factories import (
+        API,
+        log_in,
+        make_member,
+        make_patient,
+        make_pharmacy,
+        make_test,
+    )
     from tests.support.fictitious import (
         PATIENT_DATA,
         PERFORMER_RPPS,
@@ -145,11 +156,20 @@ def main() -> None:
         response = browser.post("/r/open/", right_date)
         assert response.status_code in (200, 302), response.status_code
 
+    # A pharmacy of its own, with no test: the day page stays the same size all along.
+    quiet_pharmacy = make_pharmacy("Pharmacie du Calme", "750009989")
+    staff = log_in(Client(HTTP_HOST="127.0.0.1"), make_member(quiet_pharmacy, "calm@example.org"))
+    day_url = reverse("screening:day")
+
+    def staff_page(i):
+        assert staff.get(day_url).status_code == 200
+
     operations = {
         "api_new_patient": api_new_patient,
         "api_replay": api_replay,
         "link_page": link_page,
         "birth_date": birth_date,
+        "staff_page": staff_page,
     }
     for operation in operations.values():  # warm: imports, templates, connections
         operation(0)
