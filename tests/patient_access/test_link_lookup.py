@@ -12,6 +12,7 @@ from relais.audit.models import AuditEvent
 from relais.lib.tokens import token_digest
 from relais.patient_access import links
 from relais.patient_access.models import ResultLink
+from relais.screening.models import Patient
 from tests.support.fictitious import date_fields
 from tests.support.patient_pages import BIRTH_DATE, OPEN_PATH, follow_link, post_date
 
@@ -113,3 +114,18 @@ def test_the_last_wrong_date_locks_the_row_and_the_answer(linked_test, settings)
     result = links.check_birth_date(token_digest(token), BIRTH_DATE)
     assert (result.opened, result.reason, result.date_matched) == (False, "locked", True)
     assert ResultLink.objects.get(test=test).failures == settings.PATIENT_LINK_MAX_TRIES
+
+
+def test_a_patient_without_a_birth_date_opens_with_no_date(linked_test):
+    """Not even the dummy date an unknown token is compared with."""
+    test, token = linked_test
+    Patient.objects.filter(pk=test.patient_id).update(birth_date=None)
+    for typed in (links.DUMMY_BIRTH_DATE, BIRTH_DATE):
+        result = links.check_birth_date(token_digest(token), typed)
+        assert (result.opened, result.reason) == (False, "wrong_date")
+
+
+def test_a_link_read_without_its_birth_date_matches_no_date(linked_test):
+    test, token = linked_test
+    assert links.birth_date_of(links.find_link_by_hash(token_digest(token))) is None
+    assert links.birth_date_of(None) == links.DUMMY_BIRTH_DATE

@@ -218,14 +218,16 @@ def dummy_birth_date_ciphertext() -> bytes:
     return field.encrypt(Patient(pk=DUMMY_PATIENT_ID), DUMMY_BIRTH_DATE)
 
 
-def birth_date_of(link: LinkState | None) -> datetime.date:
-    """The date to compare with: the patient's, or the dummy's (same decryption work)."""
-    if link is not None and link.birth_date_ciphertext is not None:
-        patient_id, ciphertext = link.patient_id, link.birth_date_ciphertext
-    else:
-        patient_id, ciphertext = DUMMY_PATIENT_ID, dummy_birth_date_ciphertext()
+def birth_date_of(link: LinkState | None) -> datetime.date | None:
+    """The date to compare with: for an unknown token the dummy's (the same decryption
+    work as a patient's), else the patient's; None, which matches no date, when the
+    row has none (or was read without it)."""
     field = Patient._meta.get_field("birth_date")
-    return field.decrypt(Patient(pk=patient_id), ciphertext)
+    if link is None:
+        return field.decrypt(Patient(pk=DUMMY_PATIENT_ID), dummy_birth_date_ciphertext())
+    if link.birth_date_ciphertext is None:
+        return None
+    return field.decrypt(Patient(pk=link.patient_id), link.birth_date_ciphertext)
 
 
 @dataclass(frozen=True)
@@ -253,7 +255,9 @@ def _check_date(lookup: dict, typed: datetime.date) -> DateCheck:
         links = ResultLink.objects.select_for_update(of=("self",)).filter(**lookup)
         link = link_state(links, with_birth_date=True)
         expected = birth_date_of(link)
-        matches = hmac.compare_digest(expected.isoformat(), typed.isoformat())
+        matches = expected is not None and hmac.compare_digest(
+            expected.isoformat(), typed.isoformat()
+        )
         reason = "unknown" if link is None else link.closed_reason()
         if link is not None and not reason and matches:
             return DateCheck(link, True, "", link.tries_left, True)
