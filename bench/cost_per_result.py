@@ -57,6 +57,9 @@ class Meter:
         self.redis, self.backend_pid = redis_client, backend_pid
 
     def __enter__(self):
+        # The connection keeps its last 9000 statements only: past that, a count by
+        # difference reads 0. Each operation starts from an empty log.
+        self.queries.connection.queries_log.clear()
         self.redis_before = redis_calls(self.redis)
         self.db_before = backend_cpu_seconds(self.backend_pid)
         self.queries.__enter__()
