@@ -5,6 +5,7 @@ middlewares made."""
 import pytest
 from django.contrib.auth import HASH_SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
+from django.core.management.utils import get_random_secret_key
 from django.db import connection
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
@@ -74,6 +75,19 @@ def test_a_password_change_ends_the_other_sessions(verified, pharmacist):
     pharmacist.save()
     assert identify(verified) == (None, None, None)
     assert HASH_SESSION_KEY not in verified.session  # flushed
+
+
+def test_a_session_hashed_with_a_retired_secret_key_is_renewed(client, pharmacist, settings):
+    """Django's SECRET_KEY_FALLBACKS: the session holds, under a new key and hash."""
+    settings.SECRET_KEY = get_random_secret_key()
+    request = session_request(log_in(client, pharmacist))
+    old_key = request.session.session_key
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = get_random_secret_key()
+    user, device, membership = identify(request)
+    assert user == pharmacist and device is not None and membership is not None
+    assert request.session[HASH_SESSION_KEY] == pharmacist.get_session_auth_hash()
+    assert request.session.session_key != old_key
 
 
 def test_a_session_without_its_password_hash_is_nobody(verified):
