@@ -9,6 +9,9 @@ Operations (each repeated --count times, in blocks that alternate between operat
 - birth_date:      the same, then posts the right birth date (the result page)
 - web_record_test: a logged-in, OTP-verified pharmacist posts the counter's new-test form
                    (a result, for a patient of their pharmacy)
+- staff_page:      a pharmacist, logged in with the second factor, opens the day page of
+                   a pharmacy of their own with no test (what every staff request costs:
+                   the session's user, device and membership, the page's own few queries)
 
 Commits count each COMMIT and each write run in autocommit (tests/support/commits.py).
 
@@ -58,6 +61,9 @@ class Meter:
         self.redis, self.backend_pid = redis_client, backend_pid
 
     def __enter__(self):
+        # The connection keeps its last 9000 statements only: past that, a count by
+        # difference reads 0. Each operation starts from an empty log.
+        self.queries.connection.queries_log.clear()
         self.redis_before = redis_calls(self.redis)
         self.db_before = backend_cpu_seconds(self.backend_pid)
         self.queries.__enter__()
@@ -171,12 +177,21 @@ def main() -> None:
         response = browser.post("/r/open/", right_date)
         assert response.status_code in (200, 302), response.status_code
 
+    # A pharmacy of its own, with no test: the day page stays the same size all along.
+    quiet_pharmacy = make_pharmacy("Pharmacie du Calme", "750009989")
+    staff = log_in(Client(HTTP_HOST="127.0.0.1"), make_member(quiet_pharmacy, "calm@example.org"))
+    day_url = reverse("screening:day")
+
+    def staff_page(i):
+        assert staff.get(day_url).status_code == 200
+
     operations = {
         "api_new_patient": api_new_patient,
         "api_replay": api_replay,
         "link_page": link_page,
         "birth_date": birth_date,
         "web_record_test": web_record_test,
+        "staff_page": staff_page,
     }
     for operation in operations.values():  # warm: imports, templates, connections
         operation(0)

@@ -134,9 +134,9 @@ MIDDLEWARE = [
     "relais.language.ChosenLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django_otp.middleware.OTPMiddleware",
-    "relais.accounts.middleware.PharmacyMiddleware",
+    # The user, its second factor and its pharmacy in one query (Django's
+    # AuthenticationMiddleware and django-otp's OTPMiddleware, merged).
+    "relais.accounts.middleware.StaffSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Innermost, so its headers reach every patient response (errors and 404s included).

@@ -1,6 +1,6 @@
 """The requests Relais views receive, typed for mypy (django-stubs).
 
-PharmacyMiddleware sets `membership` and `pharmacy` on every request (None outside a
+StaffSessionMiddleware sets `membership` and `pharmacy` on every request (None outside a
 pharmacy session); a view behind `pharmacy_permission_required` is only reached with a
 verified user of an active pharmacy, so its request is a PharmacyRequest.
 """

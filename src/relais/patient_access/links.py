@@ -5,6 +5,7 @@ copy of the database opens nothing. The date check does the same work whether th
 exists or not, so neither the answer nor its timing tells a guesser which tokens exist.
 """
 
+import dataclasses
 import datetime
 import functools
 import hmac
@@ -14,14 +15,15 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from relais.bulk_insert import insert_all
 from relais.lib.clock import database_now
+from relais.lib.queries import unique_row
 from relais.lib.tokens import token_digest
 from relais.patient_access import codes
-from relais.patient_access.models import Notification, ResultLink
+from relais.patient_access.models import Notification, ResultLink, closed_reason, tries_left
 from relais.screening.models import Patient, ScreeningTest, reachable_channels
 
 # A fixed stranger whose encrypted birth date is decrypted when the token is unknown.
@@ -114,16 +116,100 @@ def forget_purged_patients(sender, patient_ids, **kwargs) -> None:
 
 
 def find_link(token: str) -> ResultLink | None:
-    return find_link_by_hash(token_digest(token))
-
-
-def find_link_by_hash(token_hash: str) -> ResultLink | None:
-    """The link whose token has this digest (what the link page keeps in the session)."""
-    return (
-        ResultLink.objects.select_related("test__patient", "test__pharmacy", "test__performed_by")
-        .filter(token_hash=token_hash)
-        .first()
+    return unique_row(
+        ResultLink.objects.select_related(
+            "test__patient", "test__pharmacy", "test__performed_by"
+        ).filter(token_hash=token_digest(token))
     )
+
+
+@dataclass(frozen=True)
+class PharmacyContact:
+    """What a patient page shows of the pharmacy (and the audit event names: its pk)."""
+
+    pk: uuid.UUID
+    name: str
+    address: str
+    phone: str
+
+
+@dataclass(frozen=True)
+class LinkState:
+    """What the link page and the date check read of a link, from one row: its state, the
+    test it opens and the pharmacy to contact; for the date check, the patient's birth
+    date still encrypted. No model instances: these pages are the most requested ones."""
+
+    pk: uuid.UUID
+    test_id: uuid.UUID
+    failures: int
+    locked_at: datetime.datetime | None
+    revoked_at: datetime.datetime | None
+    revoked_for: str
+    expires_at: datetime.datetime
+    test_cancelled_at: datetime.datetime | None
+    pharmacy: PharmacyContact
+    patient_id: uuid.UUID | None = None
+    birth_date_ciphertext: bytes | None = None
+
+    @property
+    def tries_left(self) -> int:
+        return tries_left(self.failures)
+
+    def closed_reason(self, now=None) -> str:
+        return closed_reason(
+            self.test_cancelled_at,
+            self.revoked_at,
+            self.revoked_for,
+            self.locked_at,
+            self.expires_at,
+            now,
+        )
+
+    def audit_target(self) -> ScreeningTest:
+        """The test, as the audit event names it (by its pk)."""
+        return ScreeningTest(pk=self.test_id)
+
+
+# LinkState's fields and where each comes from (the link's own columns, or through it).
+LINK_STATE_COLUMNS = {
+    "pk": "id",
+    "test_id": "test_id",
+    "failures": "failures",
+    "locked_at": "locked_at",
+    "revoked_at": "revoked_at",
+    "revoked_for": "revoked_for",
+    "expires_at": "expires_at",
+    "test_cancelled_at": "test__cancelled_at",
+}
+PHARMACY_COLUMNS = {
+    "pk": "test__pharmacy_id",
+    "name": "test__pharmacy__name",
+    "address": "test__pharmacy__address",
+    "phone": "test__pharmacy__phone",
+}
+BIRTH_DATE_COLUMNS = {
+    "patient_id": "test__patient_id",
+    "birth_date_ciphertext": "test__patient__birth_date",
+}
+
+
+def link_state(links: QuerySet, with_birth_date: bool = False) -> LinkState | None:
+    """The LinkState of the one link `links` selects by a unique key, or None."""
+    columns = {**LINK_STATE_COLUMNS, **(BIRTH_DATE_COLUMNS if with_birth_date else {})}
+    paths = [*columns.values(), *PHARMACY_COLUMNS.values()]
+    row = unique_row(links.values_list(*paths))
+    if row is None:
+        return None
+    own, pharmacy = row[: len(columns)], row[len(columns) :]
+    return LinkState(
+        **dict(zip(columns, own, strict=True)),
+        pharmacy=PharmacyContact(**dict(zip(PHARMACY_COLUMNS, pharmacy, strict=True))),
+    )
+
+
+def find_link_by_hash(token_hash: str) -> LinkState | None:
+    """The link whose token has this digest (what the link page keeps in the session)."""
+    return link_state(ResultLink.objects.filter(token_hash=token_hash))
 
 
 @functools.cache
@@ -132,17 +218,21 @@ def dummy_birth_date_ciphertext() -> bytes:
     return field.encrypt(Patient(pk=DUMMY_PATIENT_ID), DUMMY_BIRTH_DATE)
 
 
-def birth_date_of(link: ResultLink | None) -> datetime.date:
-    """The date to compare with: the patient's, or the dummy's (same decryption work)."""
-    if link is not None:
-        return link.test.patient.birth_date
+def birth_date_of(link: LinkState | None) -> datetime.date | None:
+    """The date to compare with: for an unknown token the dummy's (the same decryption
+    work as a patient's), else the patient's; None, which matches no date, when the
+    row has none (or was read without it)."""
     field = Patient._meta.get_field("birth_date")
-    return field.decrypt(Patient(pk=DUMMY_PATIENT_ID), dummy_birth_date_ciphertext())
+    if link is None:
+        return field.decrypt(Patient(pk=DUMMY_PATIENT_ID), dummy_birth_date_ciphertext())
+    if link.birth_date_ciphertext is None:
+        return None
+    return field.decrypt(Patient(pk=link.patient_id), link.birth_date_ciphertext)
 
 
 @dataclass(frozen=True)
 class DateCheck:
-    link: ResultLink | None
+    link: LinkState | None
     opened: bool
     reason: str  # "" when opened; else unknown, wrong_date, locked, expired, revoked, corrected
     tries_left: int
@@ -162,14 +252,12 @@ def check_code(code: str, typed: datetime.date) -> DateCheck:
 
 def _check_date(lookup: dict, typed: datetime.date) -> DateCheck:
     with transaction.atomic():
-        link = (
-            ResultLink.objects.select_for_update(of=("self",))
-            .select_related("test__patient", "test__pharmacy", "test__performed_by")
-            .filter(**lookup)
-            .first()
-        )
+        links = ResultLink.objects.select_for_update(of=("self",)).filter(**lookup)
+        link = link_state(links, with_birth_date=True)
         expected = birth_date_of(link)
-        matches = hmac.compare_digest(expected.isoformat(), typed.isoformat())
+        matches = expected is not None and hmac.compare_digest(
+            expected.isoformat(), typed.isoformat()
+        )
         reason = "unknown" if link is None else link.closed_reason()
         if link is not None and not reason and matches:
             return DateCheck(link, True, "", link.tries_left, True)
@@ -180,20 +268,20 @@ def _check_date(lookup: dict, typed: datetime.date) -> DateCheck:
             return DateCheck(None, False, reason, 0)
         if reason:
             return DateCheck(link, False, reason, link.tries_left, matches)
-        link.failures += 1
+        link = dataclasses.replace(link, failures=link.failures + 1)
         if link.failures >= settings.PATIENT_LINK_MAX_TRIES:
-            link.locked_at = timezone.now()
-            link.save(update_fields=["locked_at"])
-            return DateCheck(link, False, "locked", 0)
+            locked_at = timezone.now()
+            ResultLink.objects.filter(pk=link.pk).update(locked_at=locked_at)
+            return DateCheck(dataclasses.replace(link, locked_at=locked_at), False, "locked", 0)
         return DateCheck(link, False, "wrong_date", link.tries_left)
 
 
 def open_link_for_session(link_id) -> ResultLink | None:
     """The link a result session was opened with, if it still opens."""
-    link = (
-        ResultLink.objects.select_related("test__patient", "test__pharmacy", "test__performed_by")
-        .filter(pk=link_id)
-        .first()
+    link = unique_row(
+        ResultLink.objects.select_related(
+            "test__patient", "test__pharmacy", "test__performed_by"
+        ).filter(pk=link_id)
     )
     if link is None or link.closed_reason():
         return None

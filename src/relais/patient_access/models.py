@@ -47,21 +47,39 @@ class ResultLink(models.Model):
 
     @property
     def tries_left(self) -> int:
-        return max(settings.PATIENT_LINK_MAX_TRIES - self.failures, 0)
+        return tries_left(self.failures)
 
     def closed_reason(self, now=None) -> str:
-        """Why the link no longer opens ("" while it does): revoked, corrected (replaced
-        by the link of a corrected result), locked or expired."""
-        now = now or timezone.now()
-        if self.test.cancelled_at is not None:
-            return "revoked"
-        if self.revoked_at is not None:
-            return "corrected" if self.revoked_for == self.Purpose.CORRECTION else "revoked"
-        if self.locked_at is not None:
-            return "locked"
-        if self.expires_at <= now:
-            return "expired"
-        return ""
+        return closed_reason(
+            self.test.cancelled_at,
+            self.revoked_at,
+            self.revoked_for,
+            self.locked_at,
+            self.expires_at,
+            now,
+        )
+
+
+def tries_left(failures: int) -> int:
+    """Wrong dates of birth a link still takes before it locks."""
+    return max(settings.PATIENT_LINK_MAX_TRIES - failures, 0)
+
+
+def closed_reason(
+    test_cancelled_at, revoked_at, revoked_for: str, locked_at, expires_at, now=None
+) -> str:
+    """Why a link no longer opens ("" while it does): revoked (or its test cancelled),
+    corrected (replaced by the link of a corrected result), locked or expired."""
+    now = now or timezone.now()
+    if test_cancelled_at is not None:
+        return "revoked"
+    if revoked_at is not None:
+        return "corrected" if revoked_for == ResultLink.Purpose.CORRECTION else "revoked"
+    if locked_at is not None:
+        return "locked"
+    if expires_at <= now:
+        return "expired"
+    return ""
 
 
 class Notification(queue.QueuedRow):

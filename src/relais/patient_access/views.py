@@ -57,25 +57,30 @@ CODE_TRIES = 10
 CODE_WINDOW_SECONDS = 600
 
 
-def link_context(link, form, **extra) -> dict:
+def link_context(link: links.LinkState | None, form, **extra) -> dict:
     context = {"form": form, "link": link, **extra}
     if link is not None:
-        context["pharmacy"] = link.test.pharmacy
+        context["pharmacy"] = link.pharmacy
     return context
 
 
-def audit_access(request, action: str, link, reason: str = "", **details) -> None:
+def audit_access(
+    request, action: str, link: ResultLink | links.LinkState | None, reason: str = "", **details
+) -> None:
     """One event per access, without the typed date; a missing link has no target."""
-    test = link.test if link is not None else None
     if reason:
         details["reason"] = reason
-    record(
-        action,
-        request=request,
-        target=test,
-        pharmacy=test.pharmacy if test is not None else None,
-        details=details,
-    )
+    target, pharmacy = audit_subject(link)
+    record(action, request=request, target=target, pharmacy=pharmacy, details=details)
+
+
+def audit_subject(link: ResultLink | links.LinkState | None) -> tuple:
+    """The test an access is about and its pharmacy."""
+    if link is None:
+        return None, None
+    if isinstance(link, ResultLink):
+        return link.test, link.test.pharmacy
+    return link.audit_target(), link.pharmacy
 
 
 @require_http_methods(["GET"])
@@ -125,11 +130,11 @@ def link_page(request):
     return render(request, "patient_access/link.html", link_context(link, BirthDateForm()))
 
 
-def render_closed(request, link, reason: str):
+def render_closed(request, link: links.LinkState, reason: str):
     return render(
         request,
         "patient_access/closed.html",
-        {"pharmacy": link.test.pharmacy, "reason": reason},
+        {"pharmacy": link.pharmacy, "reason": reason},
         status=403,
     )
 
@@ -146,7 +151,7 @@ def check_date(request, token_hash: str):
         audit_access(request, "patient_link.opened", link)
         return open_result_session(request, link)
     audit_access(request, "patient_link.refused", link, result.reason, failures=_failures(link))
-    if result.reason in CLOSED_REASONS:
+    if link is not None and result.reason in CLOSED_REASONS:
         return render_closed(request, link, result.reason)
     context = link_context(
         link, BirthDateForm(), outcome=result.reason, tries_left=result.tries_left
@@ -157,7 +162,7 @@ def check_date(request, token_hash: str):
 CLOSED_REASONS = ("locked", "expired", "revoked", "corrected")
 
 
-def open_result_session(request, link: ResultLink):
+def open_result_session(request, link: links.LinkState):
     """The date was right: this browser may read the result for a few minutes."""
     request.session.cycle_key()
     request.session.pop(SESSION_FOLLOWED, None)
