@@ -16,8 +16,9 @@ outbox row and its patient link, and writes the audit events.
 Environment: RELAIS_BENCH_PG (default postgres://postgres@127.0.0.1:5432), RELAIS_BENCH_REDIS
 (default redis://127.0.0.1:6379/15). The load generator runs on the same machine and
 uses part of its CPU: figures are a lower bound of what the server alone could do.
-"web CPU ms/req" is the gunicorn workers' own CPU time per request (PostgreSQL's is not
-counted), which is less sensitive to other load on a shared machine.
+"web CPU ms/req" is the gunicorn workers' own CPU time per request and "DB CPU" that of
+every PostgreSQL process of the machine: less sensitive to other load on a shared machine
+than the rates (but PostgreSQL's counts whatever else uses it).
 """
 
 import itertools
@@ -83,6 +84,21 @@ def server_cpu_seconds(master_pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu_seconds() -> float:
+    """CPU time used so far by every PostgreSQL process of this machine (the server's
+    backends serve the benchmark; on a quiet machine, nothing else)."""
+    total = 0
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() != "postgres":
+                continue
+            fields = (comm.parent / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def run_case(name, base, token, method, path, expected, seconds, server, make_body=None, **options):
     """`options`: clients (default CLIENTS) and results (per request, default 1)."""
     clients, results = options.get("clients", CLIENTS), options.get("results", 1)
@@ -93,20 +109,21 @@ def run_case(name, base, token, method, path, expected, seconds, server, make_bo
         body = make_body(next(numbers)) if make_body else None
         return client.request(method, path, content=body)
 
-    cpu_before = server_cpu_seconds(server.pid)
+    cpu_before, db_before = server_cpu_seconds(server.pid), postgres_cpu_seconds()
     load = closed_loop(base, clients, send, expected, seconds, headers=headers)
     requests = len(load.latencies)
     cpu_ms = (server_cpu_seconds(server.pid) - cpu_before) / max(requests * results, 1) * 1000
+    db_ms = (postgres_cpu_seconds() - db_before) / max(requests * results, 1) * 1000
     rate = (requests - len(load.unexpected)) * results / load.wall
     unit = "results" if results > 1 else "req"
     print(
         f"  {name:<28} {requests:>6} req  {rate:7.0f} accepted/s  p50 {load.p50_ms:6.1f} ms  "
-        f"p99 {load.p99_ms:6.1f} ms  web CPU {cpu_ms:5.2f} ms/{unit}  "
+        f"p99 {load.p99_ms:6.1f} ms  web CPU {cpu_ms:5.2f} ms/{unit}  DB CPU {db_ms:5.2f} ms  "
         f"unexpected: {load.unexpected_text()}"
     )
     FIGURES[name] = {
         "rate": rate, "p50_ms": load.p50_ms, "p99_ms": load.p99_ms,
-        "unexpected": len(load.unexpected), "web_cpu_ms": cpu_ms,
+        "unexpected": len(load.unexpected), "web_cpu_ms": cpu_ms, "db_cpu_ms": db_ms,
     }  # fmt: skip
     return rate
 
