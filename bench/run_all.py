@@ -237,6 +237,23 @@ def day_page_rows(result: dict) -> list[Row]:
     ]
 
 
+def cost_rows(result: dict) -> list[Row]:
+    name = f"cost_per_result ({result['database']}, test client, {result['count']} of each)"
+    targets = {"link_page": 3.5, "birth_date": 3.5}
+    rows = []
+    for operation, figures in result.items():
+        if not isinstance(figures, dict):
+            continue
+        cpu = Row(name, f"{operation}: web + DB CPU", figures["web_ms"] + figures["db_ms"], "ms")
+        if operation in targets:
+            cpu.target, cpu.met = at_most(cpu.value or 0, targets[operation])
+        rows += [
+            cpu,
+            Row(name, f"{operation}: SQL statements", figures["statements"], "statements"),
+        ]
+    return rows
+
+
 def api_batch_rows(result: dict) -> list[Row]:
     name = f"api_batch ({result['database']}, CPU per result, test client)"
     single, batch = result["single"], result["batch"]
@@ -269,6 +286,8 @@ BENCHMARKS = [
               ["--short", "--clients", "5", "--during-import", "5000"],
               ["--clients", "5", "--during-import", "100000"], "scratch", patient_link_rows),
     Benchmark("api_ingest", "api_ingest.py", ["--short"], [], "server", api_rows),
+    Benchmark("cost_per_result", "cost_per_result.py", ["--count", "50"], [], "scratch",
+              cost_rows),
     Benchmark("api_batch", "api_batch.py", ["--batches", "2", "--singles", "40"], [],
               "scratch", api_batch_rows),
     Benchmark("bulk_import", "bulk_import.py", ["--short"], [], "scratch", bulk_rows),
