@@ -52,6 +52,22 @@ def test_a_session_written_long_enough_ago_is_written_again(settings, pharmacist
     assert left > datetime.timedelta(seconds=age - 5)
 
 
+def test_a_lowered_idle_time_applies_from_the_next_request(settings, pharmacist_client):
+    """A session written under a longer idle time is shortened by its next request, as
+    when every request wrote it: it ends the new idle time after that request."""
+    assert logged_in(pharmacist_client)
+    settings.SESSION_COOKIE_AGE = 60
+    with Commits() as commits:
+        response = pharmacist_client.get(DAY)
+    assert len(commits.writes_to("django_session")) == 1
+    assert response.context["session_seconds"] == 60
+    left = session_row(pharmacist_client).expire_date - timezone.now()
+    assert datetime.timedelta(seconds=55) < left <= datetime.timedelta(seconds=60)
+    with time_machine.travel(timezone.now() + datetime.timedelta(seconds=61)):
+        response = pharmacist_client.get(DAY)
+    assert response.status_code == 302 and response["Location"].startswith(LOGIN)
+
+
 def test_a_session_idle_past_the_limit_ends(settings, pharmacist_client):
     """Requests a few seconds apart (most write nothing), then silence: the session ends
     no later than the idle time after the last request, and not before that time less

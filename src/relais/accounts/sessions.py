@@ -45,11 +45,14 @@ class SessionStore(db.SessionStore):
         return self.decode(stored.session_data)
 
     def refresh_due(self) -> bool:
+        """Written long enough ago, or ending later than the idle time now allows (it was
+        lowered since: it applies from the next request, as it did when every request
+        wrote the session)."""
         if self.stored_expiry is None:
             return False
         age = datetime.timedelta(seconds=self.get_session_cookie_age())
-        written_ago = age - (self.stored_expiry - timezone.now())
-        return written_ago > age * REFRESH_FRACTION
+        left = self.stored_expiry - timezone.now()
+        return left > age or age - left > age * REFRESH_FRACTION
 
     def seconds_left(self) -> int:
         """Seconds until this session ends if no request comes: the full idle time when
