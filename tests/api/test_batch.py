@@ -232,3 +232,14 @@ def test_a_result_against_the_document_refuses_the_batch(api):
     assert [error["field"] for error in response.json()["errors"]] == ["/items/2/test/notify_by"]
     assert ScreeningTest.objects.count() == 0
     assert not IdempotencyKey.objects.exists()
+
+
+def test_a_sampling_time_of_another_shape_refuses_the_batch(api):
+    """A day past its month's end has the documented shape (refused for its result only);
+    a text of another shape is against the document (the batch is refused)."""
+    no_such_day = send(api, [result(1, sampled_at="2026-02-30T09:30:00+01:00"), result(2)])
+    assert statuses(no_such_day) == [422, 201]
+    other_shape = send(api, [result(3, sampled_at="2026-11-27T09:30:00+01:00*"), result(4)])
+    assert other_shape.status_code == 422
+    assert other_shape.json()["errors"][0]["field"] == "/items/0/test/sampled_at"
+    assert ScreeningTest.objects.count() == 1

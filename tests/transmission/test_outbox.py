@@ -4,7 +4,7 @@ from django.utils import translation
 
 from relais.screening.models import ScreeningTest
 from relais.transmission.models import Transmission
-from relais.transmission.services import describe, with_transmissions
+from relais.transmission.services import describe, load_transmissions, with_transmissions
 from tests.support.factories import make_test
 
 pytestmark = pytest.mark.django_db
@@ -91,3 +91,24 @@ def test_describing_a_list_costs_no_query_per_line(patient, pharmacist, django_a
         tests = list(with_transmissions(ScreeningTest.objects.all()))
         states = [describe(test)["state"] for test in tests]
     assert states == ["pending"] * 5
+
+
+def test_the_answer_to_a_recording_describes_the_message_just_queued_without_a_query(
+    patient, pharmacist, django_assert_num_queries
+):
+    test = make_test(patient, pharmacist)
+    with django_assert_num_queries(0):
+        load_transmissions([test])
+        assert describe(test)["state"] == "pending"
+    assert [row.pk for row in test.transmissions.all()] == [Transmission.objects.get().pk]
+
+
+def test_a_recorded_test_described_later_reads_its_message_as_it_is(patient, pharmacist):
+    """The queued message is only for the answer that loads it: a recorded test described
+    without loading reads the row as it is now."""
+    test = make_test(patient, pharmacist)
+    Transmission.objects.filter(test=test).update(state="acknowledged")
+    assert describe(test)["state"] == "acknowledged"
+    again = ScreeningTest.objects.get(pk=test.pk)
+    load_transmissions([again])
+    assert describe(again)["state"] == "acknowledged"

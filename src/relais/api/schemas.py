@@ -163,10 +163,8 @@ class TestIn(StrictInput):
         description="Specimen, allowed for the kind.",
         json_schema_extra={"enum": list(catalogue.SPECIMENS)},
     )
-    # Enforced here: the form's "invalid" on it then only means a day past its month's
-    # end (a rule beyond the document), never a text of another shape.
     sampled_at: StrictStr = Field(
-        pattern=DATETIME_PATTERN,
+        json_schema_extra={"pattern": DATETIME_PATTERN},
         description="Sampling time, ISO 8601 (YYYY-MM-DDTHH:MM, seconds optional) with a UTC "
         "offset (without one, Europe/Paris time).",
     )

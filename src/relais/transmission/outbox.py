@@ -61,11 +61,18 @@ def last_sequence(test, rows: list[Transmission]) -> dict:
     return {test.pk: rows[-1].sequence} if rows else {}
 
 
+# The message just queued for a test recorded in this request: the answer describing
+# the test takes it (relais.transmission.services.load_transmissions) instead of reading
+# back the row it inserted.
+QUEUED_MESSAGE = "_queued_message"
+
+
 def on_tests_validated(sender, tests, **kwargs) -> None:
     # The tests were inserted in this transaction, so they have no message yet (and the
     # unique (test, sequence) constraint would refuse a second sequence 1).
     if tests:
-        enqueue(tests, Kind.NEW, last={})
+        for test, row in zip(tests, enqueue(tests, Kind.NEW, last={}), strict=True):
+            setattr(test, QUEUED_MESSAGE, row)  # noqa: B010 (not a model field)
 
 
 # The test's fields SI-DEP receives; changing only the others (the patient's

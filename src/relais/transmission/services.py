@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from relais.screening.models import Patient, ScreeningTest
 from relais.transmission.models import Transmission
-from relais.transmission.outbox import enqueue, last_sequence, locked_rows
+from relais.transmission.outbox import QUEUED_MESSAGE, enqueue, last_sequence, locked_rows
 
 # What other apps receive from transmission, re-exported (see relais.transmission.signals).
 from relais.transmission.signals import Settled as Settled
@@ -72,8 +72,21 @@ def load_transmissions(tests: list[ScreeningTest]) -> None:
     query, unless they have them."""
     # (prefetch_related_objects would skip them too, but only after costly checks.)
     missing = [test for test in tests if "transmissions" not in prefetched(test)]
+    # A test recorded in this request has one message, the one just queued: taken once,
+    # as if read (the prefetch cache, filled as prefetch_related fills it).
+    unread = []
+    for test in missing:
+        queued = test.__dict__.pop(QUEUED_MESSAGE, None)
+        if queued is None:
+            unread.append(test)
+            continue
+        held = test.transmissions.all()
+        held._result_cache = [queued]
+        # Django's prefetch internals (not in the stubs).
+        held._prefetch_done = True  # type: ignore[attr-defined]
+        test._prefetched_objects_cache = {**prefetched(test), "transmissions": held}  # type: ignore[attr-defined]
     prefetch_related_objects(
-        missing, Prefetch("transmissions", queryset=Transmission.objects.order_by("sequence"))
+        unread, Prefetch("transmissions", queryset=Transmission.objects.order_by("sequence"))
     )
 
 
