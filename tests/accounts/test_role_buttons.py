@@ -4,7 +4,6 @@ answers (no 403) and each form's action accepts the assistant's role. The templa
 rule (`may`, the context processor over role_allows) instead of checking roles themselves.
 """
 
-import datetime
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
@@ -16,7 +15,7 @@ from django.utils import timezone
 from relais.accounts.models import Membership
 from relais.accounts.permissions import role_allows
 from relais.transmission.models import Transmission
-from tests.support.factories import log_in, make_member, make_patient, make_test
+from tests.support.factories import earlier_today, log_in, make_member, make_patient, make_test
 
 pytestmark = pytest.mark.django_db
 
@@ -103,7 +102,7 @@ def counter(pharmacy, pharmacist):
         sent_at=timezone.now(),
         acknowledged_at=timezone.now(),
     )
-    later = timezone.now() - datetime.timedelta(minutes=5)
+    later = earlier_today(5)
     waiting = make_test(patient, pharmacist, kind="influenza_ab_antigen", sampled_at=later)
     return {"patient": patient, "sent": sent, "waiting": waiting}
 

@@ -3,19 +3,17 @@ test server: the cursor starts in the first field of a form; Back after a patien
 shows the results again without sending the search again; on a phone, every cell of a
 table says which column it belongs to; axe-core finds nothing on the pages added."""
 
-import datetime
-
 import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
-from django.utils import timezone
 from playwright.sync_api import sync_playwright
 
 from relais.accounts.models import Membership
 from relais.api.credentials import create_credential
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, axe_violations
 from tests.support.factories import (
+    earlier_today,
     log_in,
     make_member,
     make_patient,
@@ -38,7 +36,7 @@ def counter(transactional_db):
     owner = make_member(pharmacy, "owner@example.org", Membership.Role.OWNER)
     pharmacist = make_member(pharmacy, "pharmacist@example.org")
     patient = make_patient(pharmacy, pharmacist)
-    make_test(patient, pharmacist, sampled_at=timezone.now() - datetime.timedelta(minutes=20))
+    make_test(patient, pharmacist, sampled_at=earlier_today(20))
     create_credential(pharmacy, "LGO comptoir")
     uploader = log_in(Client(), pharmacist)
     upload = SimpleUploadedFile("r.csv", csv_text([csv_row(1), csv_row(2)]).encode(), "text/csv")

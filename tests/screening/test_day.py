@@ -9,7 +9,7 @@ from relais.audit.models import AuditEvent
 from relais.patient_access.links import issue_links
 from relais.patient_access.models import Notification
 from relais.screening.views import DAY_PAGE_SIZE
-from tests.support.factories import make_patient, make_test
+from tests.support.factories import earlier_today, make_patient, make_test
 from tests.support.fictitious import numbered_patient
 from tests.support.patient_pages import in_english
 
@@ -49,13 +49,15 @@ def test_malformed_date_falls_back_to_today(pharmacist_client):
 
 
 def make_day_of_tests(pharmacy, user, count: int, failed_every: int = 0, first: int = 0) -> list:
-    """`count` tests of today, each for its own patient, one minute apart, the newest last;
-    every `failed_every`-th one's message to the patient failed."""
-    start = timezone.now() - datetime.timedelta(minutes=count + 5)
+    """`count` tests of today, each for its own patient, a microsecond apart (so that
+    they are today's even just after midnight), the newest last; every
+    `failed_every`-th one's message to the patient failed."""
+    start = earlier_today(2) - datetime.timedelta(microseconds=count)
     tests = []
     for index in range(count):
         patient = make_patient(pharmacy, user, **numbered_patient(first + index))
-        test = make_test(patient, user, sampled_at=start + datetime.timedelta(minutes=index))
+        sampled_at = start + datetime.timedelta(microseconds=index)
+        test = make_test(patient, user, sampled_at=sampled_at)
         if failed_every and index % failed_every == 0:
             link = issue_links([(test, [])])[0][0]
             Notification.objects.create(link=link, channel="email", state="failed")

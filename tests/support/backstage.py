@@ -26,6 +26,7 @@ def seed(spec: dict) -> dict:
     from relais.api.credentials import create_credential
     from relais.patient_access import links
     from tests.support.factories import (
+        earlier_today,
         make_member,
         make_patient,
         make_pharmacy,
@@ -84,7 +85,7 @@ def seed(spec: dict) -> dict:
                 patient,
                 author,
                 device="Attack AG Rapid",
-                sampled_at=timezone.now() - datetime.timedelta(minutes=30),
+                sampled_at=earlier_today(30),
                 result="positive",
                 notify_by="none",
             )
