@@ -192,7 +192,9 @@ def patient_edit(pharmacy, pharmacist):
 
 def correct_test(pharmacy, pharmacist):
     test = make_test(make_patient(pharmacy, pharmacist), pharmacist)
-    data = screening_test_form(result="negative", **form_guards(test))
+    # The result changes (not only the sampling time, which is the same minute just
+    # after midnight).
+    data = screening_test_form(result="positive", **form_guards(test))
     return log_in(Client(), pharmacist).post(f"/tests/{test.pk}/correct/", data, follow=True)
 
 
