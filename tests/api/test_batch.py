@@ -113,6 +113,16 @@ def test_a_key_repeated_in_one_batch(api):
     assert ScreeningTest.objects.count() == 1
 
 
+def test_a_refused_result_repeated_with_its_key_is_refused_at_its_own_place(api):
+    bad_nir = result(1, key="k")
+    bad_nir["patient"]["nir"] = bad_nir["patient"]["nir"][:-2] + "00"
+    response = send(api, [bad_nir, bad_nir])
+    assert statuses(response) == [422, 422]
+    fields = [item["problem"]["errors"][0]["field"] for item in response.json()["items"]]
+    assert fields == ["/items/0/patient/nir", "/items/1/patient/nir"]
+    assert not IdempotencyKey.objects.exists()
+
+
 def test_a_refused_result_gives_its_key_back(api):
     wrong_performer = result(2, key="order-2", performer_rpps=OTHER_PERFORMER_RPPS)
     bad_nir = result(1, key="order-1")

@@ -695,6 +695,7 @@ class BatchItem:
     raw: dict
     status: int = 0
     body: dict = field(default_factory=dict)
+    problem: Problem | None = None  # why it was refused, as POST /tests would say
 
     @property
     def key(self) -> str | None:
@@ -714,6 +715,7 @@ class BatchItem:
         errors = [{**error, "field": pointer + error["field"]} for error in problem.errors]
         body = problem_body(problem.slug, problem.detail, request.path, errors, problem.extra)
         self.answer(problem.status, body)
+        self.problem = problem
 
     def outcome(self) -> dict:
         succeeded = self.status < 300
@@ -760,10 +762,12 @@ def answer_batch(request, items: list[BatchItem]) -> None:
     for item in items:
         if item.key is not None and first_with_key[item.key] is not item:
             first = first_with_key[item.key]
-            if first.canonical == item.canonical:
-                item.answer(first.status, first.body)
-            else:
+            if first.canonical != item.canonical:
                 item.refuse(request, idempotency.key_reused("/idempotency_key"))
+            elif first.problem is not None:
+                item.refuse(request, first.problem)  # named at this result's place
+            else:
+                item.answer(first.status, first.body)
 
 
 def beyond_the_document(item: BatchItemIn, error: dict) -> bool:
