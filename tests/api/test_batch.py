@@ -2,7 +2,7 @@
 result, by the same submission service and idempotency keys as POST /tests."""
 
 import json
-import threading
+from functools import partial
 
 import pytest
 from django.db import connection
@@ -14,6 +14,7 @@ from relais.audit.models import AuditEvent
 from relais.patient_access.models import ResultLink
 from relais.screening.models import Patient, ScreeningTest
 from relais.transmission.models import Transmission
+from tests.support.concurrency import at_once
 from tests.support.factories import ApiClient
 from tests.support.fictitious import OTHER_PERFORMER_RPPS, api_submission, numbered_patient
 
@@ -210,22 +211,8 @@ def test_concurrent_retries_of_a_batch_record_each_result_once(credential_and_to
     token = credential_and_token[1]
     items = [result(number, key=f"order-{number}") for number in range(1, 21)]
     retries = 4
-    barrier = threading.Barrier(retries)
-    answers = []
-
-    def retry():
-        try:
-            api = ApiClient(Client(), token)
-            barrier.wait()
-            answers.append(send(api, items))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=retry) for _ in range(retries)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    apis = [ApiClient(Client(), token) for _ in range(retries)]
+    answers = at_once([partial(send, api, items) for api in apis])
     assert len(answers) == retries
     assert {tuple(statuses(answer)) for answer in answers} == {(201,) * 20}
     assert len({answer.content for answer in answers}) == 1

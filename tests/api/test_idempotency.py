@@ -2,10 +2,9 @@
 retries arrive at the same time (threads with their own database connections)."""
 
 import datetime
-import threading
+from functools import partial
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -15,6 +14,7 @@ from relais.crypto.blind_index import blind_index, index_key_id
 from relais.crypto.blobs import data_key_ids
 from relais.lib.jobs import registered
 from relais.screening.models import Patient, ScreeningTest
+from tests.support.concurrency import at_once
 from tests.support.factories import ApiClient
 from tests.support.fictitious import OTHER_PERFORMER_RPPS, api_submission
 
@@ -115,23 +115,9 @@ def test_concurrent_retries_make_exactly_one_test(credential_and_token):
     token = credential_and_token[1]
     body = api_submission()
     retries = 6
-    barrier = threading.Barrier(retries)
-    answers = []
-
-    def retry():
-        try:
-            api = ApiClient(Client(), token)
-            barrier.wait()
-            response = with_key(api, body, "same-order")
-            answers.append((response.status_code, response.content))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=retry) for _ in range(retries)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    apis = [ApiClient(Client(), token) for _ in range(retries)]
+    responses = at_once([partial(with_key, api, body, "same-order") for api in apis])
+    answers = [(response.status_code, response.content) for response in responses]
     assert len(answers) == retries
     assert {status for status, _ in answers} == {201}
     assert len({content for _, content in answers}) == 1

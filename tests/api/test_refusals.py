@@ -26,7 +26,11 @@ def endpoints(test_id):
         ("get", "/tests", None),
         ("get", f"/tests/{test_id}", None),
         ("post", f"/tests/{test_id}/correction", correction),
+        ("post", "/tests/batch", {"items": [api_submission()]}),
     ]
+
+
+ENDPOINT_COUNT = 5
 
 
 def call(api, method, path, body):
@@ -43,7 +47,7 @@ def assert_problem(response, status):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("index", range(4))
+@pytest.mark.parametrize("index", range(ENDPOINT_COUNT))
 def test_no_credentials(client, screening_test, index):
     method, path, body = endpoints(screening_test.pk)[index]
     response = call(ApiClient(client, None), method, path, body)
@@ -52,7 +56,7 @@ def test_no_credentials(client, screening_test, index):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("index", range(4))
+@pytest.mark.parametrize("index", range(ENDPOINT_COUNT))
 @pytest.mark.parametrize(
     "token",
     ["nonsense", "rl_abcdefgh_wrongsecret", "rl_", "Basic abc", "rl_" + "x" * 300],
@@ -64,7 +68,7 @@ def test_invalid_credentials(client, screening_test, index, token):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("index", range(4))
+@pytest.mark.parametrize("index", range(ENDPOINT_COUNT))
 def test_revoked_credentials(api, credential, screening_test, index):
     revoke(credential)
     count = ScreeningTest.objects.count()

@@ -7,11 +7,10 @@ test of a stored one, and a real double click in Chromium. What is checked: one 
 outbox message, one patient notification, one patient.
 """
 
-import threading
 from contextlib import contextmanager
+from functools import partial
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from playwright.sync_api import sync_playwright
@@ -21,6 +20,7 @@ from relais.patient_access.models import Notification
 from relais.screening.models import FormToken, Patient, ScreeningTest
 from relais.transmission.models import Transmission
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.concurrency import at_once
 from tests.support.factories import (
     form_guards,
     log_in,
@@ -48,23 +48,9 @@ NEW_PATIENT = {
 def post_at_once(clients_and_posts, **kwargs) -> list:
     """Each (client, path, data) posted by its own thread (its own database connection)
     at the same instant, with `kwargs`; the responses."""
-    barrier = threading.Barrier(len(clients_and_posts))
-    responses = []
-
-    def post(client, path, data):
-        try:
-            barrier.wait()
-            responses.append(client.post(path, data, **kwargs))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=post, args=args) for args in clients_and_posts]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert len(responses) == len(clients_and_posts)
-    return responses
+    return at_once(
+        [partial(client.post, path, data, **kwargs) for client, path, data in clients_and_posts]
+    )
 
 
 @pytest.mark.django_db

@@ -8,11 +8,10 @@ carries the corrected result, and a clash is stopped for a person to review.
 """
 
 import re
-import threading
+from functools import partial
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -22,6 +21,7 @@ from relais.screening import services
 from relais.screening.models import Patient, ScreeningTest
 from relais.transmission.models import Transmission
 from relais.transmission.worker import send_due
+from tests.support.concurrency import at_once
 from tests.support.factories import ApiClient, built_from, log_in, make_member, make_test
 from tests.support.fictitious import PATIENT_DATA, api_submission
 
@@ -147,27 +147,16 @@ def correct_at_once(test, user, changes: list[dict]) -> list[str]:
     """Each change, made from the same version of `test`, sent by its own thread (its own
     database connection) at the same instant: "saved" or "changed meanwhile" each."""
     base = built_from(test)
-    barrier = threading.Barrier(len(changes))
-    outcomes: list[str] = []
 
-    def correct(change):
+    def correct(data) -> str:
         try:
-            data = {name: getattr(test, name) for name in services.TEST_FIELDS} | change
-            barrier.wait()
-            try:
-                services.correct_test(ScreeningTest(pk=test.pk), user, data, base)
-                outcomes.append("saved")
-            except services.ChangedMeanwhile:
-                outcomes.append("changed meanwhile")
-        finally:
-            connection.close()
+            services.correct_test(ScreeningTest(pk=test.pk), user, data, base)
+        except services.ChangedMeanwhile:
+            return "changed meanwhile"
+        return "saved"
 
-    threads = [threading.Thread(target=correct, args=(change,)) for change in changes]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return sorted(outcomes)
+    fields = {name: getattr(test, name) for name in services.TEST_FIELDS}
+    return sorted(at_once([partial(correct, fields | change) for change in changes]))
 
 
 @pytest.mark.django_db(transaction=True)

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from relais.accounts.models import Membership, User
 from relais.api.models import ApiCredential
+from relais.lib.queries import unique_row
 from relais.lib.tokens import token_digest
 from relais.screening.models import ScreeningTest
 
@@ -74,12 +75,10 @@ def authenticate_token(token: str) -> ApiCredential | None:
     if parts is None:
         return None
     prefix, secret = parts
-    try:
-        # get(), not first(): a unique prefix needs no ORDER BY (first() adds the model's).
-        credential = ApiCredential.objects.select_related("pharmacy", "service_user").get(
-            prefix=prefix
-        )
-    except ApiCredential.DoesNotExist:
+    credential = unique_row(
+        ApiCredential.objects.select_related("pharmacy", "service_user").filter(prefix=prefix)
+    )
+    if credential is None:
         token_digest(secret)  # same work as a real check: no timing hint about prefixes
         return None
     if not hmac.compare_digest(token_digest(secret), credential.secret_hash):
